@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One client: a cursor into the transcript with at most one send in flight,
+ * a multishot receive assembling input lines, the password exchange of raw
+ * clients, and the two-phase close.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "src/session.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define AUTH_GRACE_NS (60ull * 1000000000u)
+#define AUTH_DELAY_NS (1ull * 1000000000u)
+#define AUTH_MAX_TRIES 3
+
+static void on_send(struct ring_op *op, int res, unsigned flags);
+static void on_recv(struct ring_op *op, int res, unsigned flags);
+static void on_console_out(struct ring_op *op, int res, unsigned flags);
+static void on_console_in(struct ring_op *op, int res, unsigned flags);
+static void on_auth_grace(struct ring_timer *t, int res);
+static void arm_recv(struct client *c);
+static void maybe_free(struct client *c);
+
+static struct client *client_alloc(struct session *s)
+{
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->sess = s;
+	c->id = s->next_client_id++;
+	c->idle_index = -1;
+	c->in_fd = c->out_fd = -1;
+	c->connected_at = c->last_active = time(NULL);
+	c->next = s->clients;
+	if (s->clients)
+		s->clients->prev = c;
+	s->clients = c;
+	return c;
+}
+
+static void go_live(struct client *c)
+{
+	struct session *s = c->sess;
+
+	c->state = CLIENT_LIVE;
+	c->cursor = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
+	if (!c->console)
+		notice_joined(s, c);
+	client_send_next(c);
+}
+
+static void format_peer(const struct session *s, const struct sockaddr_storage *peer,
+			char *ident, size_t len, uint32_t id)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	const char *host = addr;
+	unsigned port = 0;
+	bool loopback = false;
+
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+
+		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+		port = ntohs(in->sin_port);
+		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (peer->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+		port = ntohs(in6->sin6_port);
+		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	/* A raw client does not say who it is: name the machine it came from
+	 * (this one for loopback) and number it. */
+	if (loopback)
+		host = s->host;
+	if (peer->ss_family == AF_INET6)
+		snprintf(ident, len, "%s\\client%u (tcp [%s]:%u)", host, id, addr, port);
+	else
+		snprintf(ident, len, "%s\\client%u (tcp %s:%u)", host, id, addr, port);
+}
+
+struct client *client_new(struct session *s, struct server *srv, int fd,
+			  const struct sockaddr_storage *peer)
+{
+	struct client *c = client_alloc(s);
+	int one = 1;
+
+	if (!c)
+		return NULL;
+	c->server = srv;
+	c->in_fd = c->out_fd = fd;
+	c->send_op.cb = on_send;
+	c->recv_op.cb = on_recv;
+	s->nclients++;
+	/* Nagle plus delayed ACK would hold a short line back for tens of ms. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	format_peer(s, peer, c->ident, sizeof(c->ident), c->id);
+	arm_recv(c);
+	if (srv->spec.has_password) {
+		c->state = CLIENT_AUTH;
+		ring_timer_arm(&s->ring, &c->grace_timer, AUTH_GRACE_NS, on_auth_grace);
+		client_private(c, "Password: ");
+		client_send_next(c);
+	} else {
+		go_live(c);
+	}
+	return c;
+}
+
+struct client *client_new_console(struct session *s, int in_fd, int out_fd)
+{
+	struct client *c = client_alloc(s);
+
+	if (!c)
+		return NULL;
+	c->console = true;
+	c->in_fd = in_fd;
+	c->out_fd = out_fd;
+	c->send_op.cb = on_console_out;
+	c->recv_op.cb = on_console_in;
+	snprintf(c->ident, sizeof(c->ident), "%s", s->console_ident);
+	arm_recv(c);
+	go_live(c);
+	return c;
+}
+
+void client_private(struct client *c, const char *fmt, ...)
+{
+	size_t room = sizeof(c->priv) - c->priv_len;
+	va_list ap;
+	int n;
+
+	if (c->state == CLIENT_CLOSING)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(c->priv + c->priv_len, room, fmt, ap);
+	va_end(ap);
+	/* A flood of refusals must not grow without bound: keep what fits. */
+	if (n > 0)
+		c->priv_len += (uint16_t)((size_t)n < room ? (size_t)n : room - 1);
+	client_send_next(c);
+}
+
+void client_apply_lag(struct client *c)
+{
+	struct session *s = c->sess;
+	uint64_t target;
+
+	if (s->tr.head - c->cursor <= s->lag_budget && c->cursor >= transcript_oldest(&s->tr))
+		return;
+	/* Resume like a late joiner: recent history, from a line start. */
+	target = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
+	if (target <= c->cursor)
+		return;
+	s->stats.gaps++;
+	s->stats.skipped_bytes += target - c->cursor;
+	client_private(c, "\r\n[ringside: %llu bytes skipped]\r\n",
+		       (unsigned long long)(target - c->cursor));
+	c->cursor = target;
+}
+
+/*
+ * Output.  A socket client has at most one SEND in flight, straight from the
+ * transcript, covering everything contiguous from its cursor to the head.
+ */
+
+static void start_send(struct client *c, const char *p, size_t len)
+{
+	struct session *s = c->sess;
+	struct io_uring_sqe *sqe;
+
+	if (c->console) {
+		/* A tty may block a ring write: wait for POLLOUT, then write(2). */
+		if (ring_poll(&s->ring, &c->send_op, c->out_fd, POLLOUT) == 0)
+			c->send_inflight = true;
+		return;
+	}
+	sqe = ring_get_sqe(&s->ring, &c->send_op);
+	if (!sqe) {
+		client_close(c, "out of submission slots");
+		return;
+	}
+	io_uring_prep_send(sqe, c->out_fd, p, len, MSG_NOSIGNAL);
+	ring_sqe_set_op(sqe, &c->send_op);
+	c->send_inflight = true;
+	if (!c->send_private) {
+		c->send_from = c->cursor;
+		transcript_pin(&s->tr, c->cursor);
+	}
+}
+
+void client_send_next(struct client *c)
+{
+	struct session *s = c->sess;
+	const char *p;
+	size_t len;
+
+	if (c->state == CLIENT_CLOSING || c->send_inflight)
+		return;
+	if (c->priv_len) {
+		c->send_private = true;
+		start_send(c, c->priv, c->priv_len);
+		return;
+	}
+	if (c->close_after_flush) {
+		client_close(c, NULL);
+		return;
+	}
+	if (c->state != CLIENT_LIVE)
+		return;
+	if (c->cursor < transcript_oldest(&s->tr)) {
+		client_apply_lag(c);
+		if (c->priv_len) {
+			c->send_private = true;
+			start_send(c, c->priv, c->priv_len);
+			return;
+		}
+	}
+	if (c->cursor == s->tr.head) {
+		session_idle_add(s, c);
+		return;
+	}
+	len = transcript_span(&s->tr, c->cursor, &p);
+	c->send_private = false;
+	start_send(c, p, len);
+}
+
+/* Bookkeeping shared by socket sends and console writes. */
+static void sent(struct client *c, ssize_t n)
+{
+	struct session *s = c->sess;
+
+	if (n <= 0)
+		return;
+	if (c->send_private) {
+		memmove(c->priv, c->priv + n, c->priv_len - (size_t)n);
+		c->priv_len -= (uint16_t)n;
+		s->stats.private_bytes += (uint64_t)n;
+	} else {
+		c->cursor += (uint64_t)n;
+		s->stats.sends++;
+		s->stats.bytes_sent += (uint64_t)n;
+	}
+}
+
+static void on_send(struct ring_op *op, int res, unsigned flags)
+{
+	struct client *c = container_of(op, struct client, send_op);
+	struct session *s = c->sess;
+	bool was_private = c->send_private;
+
+	c->send_inflight = false;
+	if (!was_private)
+		transcript_unpin(&s->tr, c->send_from);
+	sent(c, res);
+	if (c->state == CLIENT_CLOSING) {
+		maybe_free(c);
+	} else if (res < 0 && res != -ECANCELED && res != -EINTR) {
+		client_close(c, strerror(-res));
+	} else {
+		if (c->lagging) {
+			c->lagging = false;
+			client_apply_lag(c);
+		}
+		client_send_next(c);
+	}
+	/* The pin is gone: the writer may have been waiting for it. */
+	if (!was_private)
+		session_unpinned(s);
+}
+
+static void on_console_out(struct ring_op *op, int res, unsigned flags)
+{
+	struct client *c = container_of(op, struct client, send_op);
+	struct session *s = c->sess;
+	const char *p;
+	size_t len;
+	ssize_t n;
+
+	c->send_inflight = false;
+	if (c->state == CLIENT_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (res < 0) {
+		client_close(c, strerror(-res));
+		return;
+	}
+	if (c->send_private) {
+		p = c->priv;
+		len = c->priv_len;
+	} else {
+		len = transcript_span(&s->tr, c->cursor, &p);
+	}
+	n = len ? write(c->out_fd, p, len) : 0;
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		/* The console went away (closed terminal or pipe): the session
+		 * carries on for the remote clients. */
+		session_log(s, "console output: %s; continuing without it", strerror(errno));
+		client_close(c, NULL);
+		return;
+	}
+	sent(c, n);
+	client_send_next(c);
+}
+
+/*
+ * Input.  Bytes become lines; only whole lines reach the program, so lines
+ * from different clients never interleave.
+ */
+
+static bool password_matches(const struct spec *sp, const char *line, size_t len)
+{
+	unsigned char diff = (unsigned char)(len != strlen(sp->password));
+	char given[SPEC_PASSWORD_MAX + 1] = { 0 };
+
+	/* Same work whatever the input: compare fixed-size padded buffers. */
+	memcpy(given, line, len < SPEC_PASSWORD_MAX ? len : SPEC_PASSWORD_MAX);
+	for (size_t i = 0; i < sizeof(given); i++)
+		diff |= (unsigned char)(given[i] ^ sp->password[i]);
+	return diff == 0;
+}
+
+static void on_auth_delay(struct ring_timer *t, int res)
+{
+	struct client *c = container_of(t, struct client, delay_timer);
+
+	if (c->state == CLIENT_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	c->auth_waiting = false;
+	if (c->auth_failures >= AUTH_MAX_TRIES) {
+		client_private(c, "Error 0x80004005: wrong password; closing the connection\r\n");
+		c->close_after_flush = true;
+		client_send_next(c);
+		return;
+	}
+	client_private(c, "Error 0x80004005: wrong password\r\nPassword: ");
+}
+
+static void on_auth_grace(struct ring_timer *t, int res)
+{
+	struct client *c = container_of(t, struct client, grace_timer);
+
+	if (c->state == CLIENT_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (res == -ECANCELED || c->state != CLIENT_AUTH)
+		return;
+	client_private(c, "\r\nringside: no password within %llu seconds; closing\r\n",
+		       AUTH_GRACE_NS / 1000000000u);
+	c->close_after_flush = true;
+	client_send_next(c);
+}
+
+static void handle_line(struct client *c, const char *line, size_t len)
+{
+	struct session *s = c->sess;
+
+	if (len && line[len - 1] == '\r')
+		len--;
+	if (c->state == CLIENT_AUTH) {
+		if (c->auth_waiting || c->close_after_flush)
+			return;
+		if (password_matches(&c->server->spec, line, len)) {
+			ring_timer_cancel(&s->ring, &c->grace_timer);
+			go_live(c);
+			return;
+		}
+		c->auth_failures++;
+		c->auth_waiting = true;
+		session_log(s, "wrong password from %s (attempt %u)", c->ident, c->auth_failures);
+		/* Answer late so guessing costs the guesser time, not the loop. */
+		ring_timer_arm(&s->ring, &c->delay_timer, AUTH_DELAY_NS, on_auth_delay);
+		return;
+	}
+	if (c->state != CLIENT_LIVE)
+		return;
+	s->stats.lines_in++;
+	if (c->console)
+		s->console_active = time(NULL);
+	if (meta_execute(s, c, line, len))
+		return;
+	session_input_line(s, c, line, len);
+}
+
+static void refuse_long_line(struct client *c)
+{
+	struct session *s = c->sess;
+
+	s->stats.lines_refused++;
+	c->line_len = 0;
+	c->line_discard = true;
+	if (c->console)
+		session_log(s, "console line longer than %u bytes was not sent", s->cfg->line_max);
+	else
+		client_private(c, "ringside: line longer than %u bytes was not sent\r\n",
+			       s->cfg->line_max);
+}
+
+static void client_input(struct client *c, const char *data, size_t n)
+{
+	struct session *s = c->sess;
+	unsigned max = s->cfg->line_max;
+
+	c->last_active = time(NULL);
+	while (n > 0) {
+		const char *nl = memchr(data, '\n', n);
+		size_t seg = nl ? (size_t)(nl - data) : n;
+		size_t step = nl ? seg + 1 : seg;
+
+		if (c->line_discard) {
+			if (nl)
+				c->line_discard = false;
+		} else if (c->line_len + seg > max) {
+			refuse_long_line(c);
+			if (nl)
+				c->line_discard = false;
+		} else if (nl && c->line_len == 0) {
+			/* The common case: a whole line inside one receive. */
+			handle_line(c, data, seg);
+		} else {
+			if (!c->line && !(c->line = malloc(max))) {
+				session_log(s, "out of memory for %s's input line", c->ident);
+				client_close(c, "out of memory");
+				return;
+			}
+			memcpy(c->line + c->line_len, data, seg);
+			c->line_len += (unsigned)seg;
+			if (nl) {
+				unsigned len = c->line_len;
+
+				c->line_len = 0;
+				handle_line(c, c->line, len);
+			}
+		}
+		if (c->state == CLIENT_CLOSING)
+			return;
+		data += step;
+		n -= step;
+	}
+}
+
+static void arm_recv(struct client *c)
+{
+	struct session *s = c->sess;
+	struct io_uring_sqe *sqe;
+
+	if (c->console) {
+		if (ring_poll(&s->ring, &c->recv_op, c->in_fd, POLLIN) == 0)
+			c->recv_inflight = true;
+		return;
+	}
+	sqe = ring_get_sqe(&s->ring, &c->recv_op);
+	if (!sqe)
+		return;
+	io_uring_prep_recv_multishot(sqe, c->in_fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = s->bufs.bgid;
+	ring_sqe_set_op(sqe, &c->recv_op);
+	c->recv_inflight = true;
+}
+
+static void on_recv(struct ring_op *op, int res, unsigned flags)
+{
+	struct client *c = container_of(op, struct client, recv_op);
+	struct session *s = c->sess;
+	int bid = ring_cqe_buffer_id(flags);
+
+	if (bid >= 0) {
+		if (res > 0 && c->state != CLIENT_CLOSING)
+			client_input(c, ring_bufs_addr(&s->bufs, (unsigned)bid), (size_t)res);
+		ring_bufs_recycle(&s->bufs, (unsigned)bid);
+	}
+	if (flags & IORING_CQE_F_MORE)
+		return;
+	c->recv_inflight = false;
+	if (c->state == CLIENT_CLOSING) {
+		maybe_free(c);
+	} else if (res == 0) {
+		/* The peer stopped sending (`echo bt | nc -q5 ...` does this):
+		 * keep sending it output until its socket says it is gone. */
+		c->input_closed = true;
+	} else if (res < 0 && res != -ENOBUFS) {
+		client_close(c, strerror(-res));
+	} else {
+		/* -ENOBUFS ends a multishot receive without ending the client:
+		 * the buffers it needs are recycled by now. */
+		arm_recv(c);
+	}
+}
+
+static void on_console_in(struct ring_op *op, int res, unsigned flags)
+{
+	struct client *c = container_of(op, struct client, recv_op);
+	struct session *s = c->sess;
+	char buf[4096];
+	ssize_t n;
+
+	c->recv_inflight = false;
+	if (c->state == CLIENT_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (res < 0)
+		return;
+	n = read(c->in_fd, buf, sizeof(buf));
+	if (n > 0) {
+		client_input(c, buf, (size_t)n);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		/* The console's input ended; its output and the session go on. */
+		if (c->line_len) {
+			unsigned len = c->line_len;
+
+			c->line_len = 0;
+			handle_line(c, c->line, len);
+		}
+		return;
+	}
+	if (c->state != CLIENT_CLOSING)
+		arm_recv(c);
+	(void)s;
+}
+
+/*
+ * Closing takes two phases: cancel what is in flight, free when the kernel
+ * has returned every op (it may touch our buffers until then).
+ */
+
+void client_close(struct client *c, const char *why)
+{
+	struct session *s = c->sess;
+
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (c->announced)
+		notice_left(s, c);
+	c->state = CLIENT_CLOSING;
+	session_idle_remove(s, c);
+	if (!c->console)
+		s->nclients--;
+	else if (s->console == c)
+		s->console = NULL;
+	if (c->send_inflight)
+		ring_cancel(&s->ring, &c->send_op);
+	if (c->recv_inflight)
+		ring_cancel(&s->ring, &c->recv_op);
+	ring_timer_cancel(&s->ring, &c->grace_timer);
+	ring_timer_cancel(&s->ring, &c->delay_timer);
+	if (!c->console)
+		shutdown(c->in_fd, SHUT_RDWR);
+	maybe_free(c);
+}
+
+static void maybe_free(struct client *c)
+{
+	struct session *s = c->sess;
+
+	if (c->state != CLIENT_CLOSING || c->send_inflight || c->recv_inflight ||
+	    c->grace_timer.armed || c->delay_timer.armed)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
+		close(c->out_fd);
+	free(c->line);
+	free(c);
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The option table and the parser and usage text it drives.  Options use
+ * WinDbg's single-dash spelling (-server, -noio, -clines); "--" or the first
+ * word that is not an option starts the hosted program's command line.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "src/config.h"
+
+enum opt_kind {
+	OPT_FLAG,	/* bool, no argument */
+	OPT_UINT,	/* unsigned, decimal */
+	OPT_SIZE,	/* size_t, with an optional K/M/G suffix */
+	OPT_STRING,	/* const char * */
+	OPT_SPECS,	/* appended to config.servers */
+};
+
+struct opt {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset;
+	unsigned long long min, max, def;
+	const char *metavar;
+	const char *help;
+};
+
+#define OFF(field) offsetof(struct config, field)
+#define KiB 1024ull
+#define MiB (1024ull * 1024)
+
+static const struct opt options[] = {
+	{ "server", OPT_SPECS, OFF(servers), 0, 0, 0, "SPEC",
+	  "start a server (repeatable), e.g. tcp:port=5005[,password=W]" },
+	{ "remote", OPT_STRING, OFF(remote), 0, 0, 0, "SPEC",
+	  "join a session as a client, e.g. tcp:server=H,port=5005" },
+	{ "QR", OPT_FLAG, OFF(query_servers), 0, 0, 0, NULL,
+	  "list the debugging servers on this machine" },
+	{ "noio", OPT_FLAG, OFF(noio), 0, 0, 0, NULL,
+	  "no host console: do not read stdin or write stdout" },
+	{ "clines", OPT_UINT, OFF(clines), 1, 1000000, 0, "N",
+	  "joining clients first get the last N lines (default: -history bytes)" },
+	{ "history", OPT_SIZE, OFF(history_bytes), 0, 1ull << 32, 64 * KiB, "BYTES",
+	  "joining clients first get about this much recent output" },
+	{ "ring", OPT_SIZE, OFF(ring_bytes), 256 * KiB, 1ull << 34, 8 * MiB, "BYTES",
+	  "transcript ring size: output kept once for every client" },
+	{ "lag", OPT_SIZE, OFF(lag_bytes), 64 * KiB, 1ull << 34, 0, "BYTES",
+	  "a client further behind is skipped ahead (default: ring - 128K)" },
+	{ "maxclients", OPT_UINT, OFF(max_clients), 1, 1000000, 0, "N",
+	  "refuse connections beyond N clients (default: what RLIMIT_NOFILE allows)" },
+	{ "linemax", OPT_UINT, OFF(line_max), 64, 1 << 20, 4096, "BYTES",
+	  "longest input line a client may send" },
+	{ "flushms", OPT_UINT, OFF(flush_ms), 0, 600000, 2000, "MS",
+	  "at exit, keep sending output to clients for up to MS milliseconds" },
+	{ "noticems", OPT_UINT, OFF(notice_ms), 0, 60000, 100, "MS",
+	  "join/leave notices arriving within MS are coalesced" },
+	{ "h", OPT_FLAG, OFF(help), 0, 0, 0, NULL, "show this help" },
+	{ "version", OPT_FLAG, OFF(version), 0, 0, 0, NULL, "show the version" },
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct opt *o = &options[i];
+		void *field = (char *)c + o->offset;
+
+		if (o->kind == OPT_UINT)
+			*(unsigned *)field = (unsigned)o->def;
+		else if (o->kind == OPT_SIZE)
+			*(size_t *)field = (size_t)o->def;
+	}
+}
+
+static const struct opt *find_option(const char *arg)
+{
+	const char *name = arg + 1;
+
+	if (arg[0] != '-')
+		return NULL;
+	if (name[0] == '-' && name[1] != '\0')
+		name++; /* accept --version as well as -version */
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strcasecmp(options[i].name, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static int parse_number(const struct opt *o, const char *text, unsigned long long *out)
+{
+	unsigned long long v, mult = 1;
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (o->kind == OPT_SIZE && *end) {
+		switch (*end | 0x20) {
+		case 'k': mult = KiB; break;
+		case 'm': mult = MiB; break;
+		case 'g': mult = 1024 * MiB; break;
+		default: return -EINVAL;
+		}
+		end++;
+	}
+	if (*end || v > o->max / mult)
+		return -EINVAL;
+	v *= mult;
+	if (v < o->min || v > o->max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int apply_option(struct config *c, const struct opt *o, const char *value, char *err,
+			size_t errlen)
+{
+	void *field = (char *)c + o->offset;
+	unsigned long long v;
+
+	switch (o->kind) {
+	case OPT_FLAG:
+		*(bool *)field = true;
+		return 0;
+	case OPT_STRING:
+		*(const char **)field = value;
+		return 0;
+	case OPT_SPECS:
+		if (c->nservers == CONFIG_MAX_SERVERS) {
+			snprintf(err, errlen, "-server: at most %d servers on the command line",
+				 CONFIG_MAX_SERVERS);
+			return -EINVAL;
+		}
+		c->servers[c->nservers++] = value;
+		return 0;
+	case OPT_UINT:
+	case OPT_SIZE:
+		if (parse_number(o, value, &v) < 0) {
+			snprintf(err, errlen, "-%s %s: expected %s from %llu to %llu", o->name, value,
+				 o->kind == OPT_SIZE ? "a size (K, M, G suffixes allowed)" : "a number",
+				 o->min, o->max);
+			return -EINVAL;
+		}
+		if (o->kind == OPT_UINT)
+			*(unsigned *)field = (unsigned)v;
+		else
+			*(size_t *)field = (size_t)v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int config_parse(struct config *c, int argc, char *const argv[], char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const struct opt *o;
+
+		if (strcmp(arg, "--") == 0) {
+			i++;
+			break;
+		}
+		if (arg[0] != '-')
+			break;
+		o = find_option(arg);
+		if (!o) {
+			snprintf(err, errlen, "unknown option %s (see -h)", arg);
+			return -EINVAL;
+		}
+		if (o->kind != OPT_FLAG) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "-%s: missing %s", o->name, o->metavar);
+				return -EINVAL;
+			}
+			i++;
+		}
+		if (apply_option(c, o, o->kind == OPT_FLAG ? NULL : argv[i], err, errlen) < 0)
+			return -EINVAL;
+	}
+	c->argv = i < argc ? &argv[i] : NULL;
+	if (c->help || c->version)
+		return 0;
+	if (c->remote || c->query_servers) {
+		if (c->argv || c->nservers) {
+			snprintf(err, errlen, "%s takes no -server and no program",
+				 c->remote ? "-remote" : "-QR");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!c->argv) {
+		snprintf(err, errlen, "no program to host: put it after --, e.g. -- gdb -q ./prog");
+		return -EINVAL;
+	}
+	if (c->lag_bytes && c->lag_bytes > c->ring_bytes) {
+		snprintf(err, errlen, "-lag %zu: must not exceed -ring %zu", c->lag_bytes,
+			 c->ring_bytes);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void config_usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"usage: %s [-server SPEC]... [options] -- PROGRAM [ARGS...]\n"
+		"       %s -remote SPEC\n"
+		"Hosts PROGRAM (a debugger) on a terminal and shares it with every client.\n\n",
+		prog, prog);
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct opt *o = &options[i];
+		char left[40];
+
+		snprintf(left, sizeof(left), "-%s%s%s", o->name, o->metavar ? " " : "",
+			 o->metavar ? o->metavar : "");
+		fprintf(out, "  %-20s %s", left, o->help);
+		if ((o->kind == OPT_UINT || o->kind == OPT_SIZE) && o->def)
+			fprintf(out, " [%llu]", o->def);
+		fputc('\n', out);
+	}
+	fprintf(out,
+		"\nSpecs: tcp:port=P|LO:HI[,password=W][,hidden][,bind=ADDR][,ipversion=6][,IcfEnable]\n"
+		"Inside the session: .server SPEC, .servers, .endsrv ID, .clients, .echo TEXT, .stats\n");
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringside's configuration: one option table drives command-line parsing,
+ * the usage text and the defaults.
+ */
+#ifndef RINGSIDE_CONFIG_H
+#define RINGSIDE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_SERVERS 32
+
+struct config {
+	const char *servers[CONFIG_MAX_SERVERS]; /* -server SPEC, in order */
+	unsigned nservers;
+	const char *remote;	/* -remote SPEC (client mode) */
+	bool query_servers;	/* -QR */
+	bool noio;		/* no host console */
+	unsigned clines;	/* history for joiners in lines; 0 = use history_bytes */
+	size_t history_bytes;	/* history for joiners in bytes */
+	size_t ring_bytes;	/* transcript capacity */
+	size_t lag_bytes;	/* per-client lag budget; 0 = ring minus two chunks */
+	unsigned max_clients;	/* 0 = as many as RLIMIT_NOFILE allows */
+	unsigned line_max;	/* longest input line accepted */
+	unsigned flush_ms;	/* how long output is flushed to clients at exit */
+	unsigned notice_ms;	/* join/leave notices coalescing window */
+	bool help;
+	bool version;
+	char *const *argv;	/* PROGRAM ARGS..., NULL-terminated */
+};
+
+/* Fill in every default. */
+void config_defaults(struct config *c);
+
+/*
+ * Parse ARGV (argv[0] is the program name).  Returns 0, or -EINVAL with a
+ * one-line message in ERR naming the option and what it expected.
+ */
+int config_parse(struct config *c, int argc, char *const argv[], char *err, size_t errlen);
+
+/* The usage text, generated from the option table. */
+void config_usage(FILE *out, const char *prog);
+
+#endif

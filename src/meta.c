@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Meta-commands ringside answers itself (.server, .servers, .endsrv,
+ * .clients, .echo, .stats), with WinDbg's wording where WinDbg documents it.
+ * Their output goes into the transcript, so every client sees it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "src/session.h"
+
+struct meta_cmd {
+	const char *name;
+	void (*run)(struct session *s, const char *arg, size_t len);
+};
+
+void meta_format_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%a %b %d %H:%M:%S %Y", &tm);
+}
+
+void meta_print_banner(struct session *s)
+{
+	session_emitf(s, "Server started.  Client can connect with any of these command lines");
+	for (unsigned i = 0; i < s->nservers; i++) {
+		const struct server *srv = s->servers[i];
+		char remote[SPEC_TEXT_MAX];
+
+		if (srv->state != SERVER_ACTIVE)
+			continue;
+		spec_format(&srv->spec, SPEC_STYLE_REMOTE, s->host, remote, sizeof(remote));
+		session_emitf(s, "%u: ringside -remote %s", srv->id, remote);
+	}
+}
+
+static void cmd_server(struct session *s, const char *arg, size_t len)
+{
+	char spec[SPEC_TEXT_MAX], err[512];
+
+	if (len == 0 || len >= sizeof(spec)) {
+		session_emitf(s, "ringside: .server: expected a spec, e.g. .server tcp:port=5006");
+		return;
+	}
+	memcpy(spec, arg, len);
+	spec[len] = '\0';
+	if (server_start(s, spec, err, sizeof(err)) < 0) {
+		session_emitf(s, "ringside: .server: %s", err);
+		return;
+	}
+	meta_print_banner(s);
+}
+
+static void cmd_servers(struct session *s, const char *arg, size_t len)
+{
+	if (s->nservers == 0) {
+		session_emitf(s, "No servers are running.");
+		return;
+	}
+	for (unsigned i = 0; i < s->nservers; i++) {
+		const struct server *srv = s->servers[i];
+		char listing[SPEC_TEXT_MAX];
+
+		if (srv->state == SERVER_ENDED) {
+			session_emitf(s, "%u - <Disabled, exit pending>", srv->id);
+			continue;
+		}
+		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing, sizeof(listing));
+		session_emitf(s, "%u - Debugger Server - %s", srv->id, listing);
+	}
+}
+
+static void cmd_endsrv(struct session *s, const char *arg, size_t len)
+{
+	char *end;
+	unsigned long id;
+	int res;
+
+	errno = 0;
+	id = len ? strtoul(arg, &end, 0) : 0;
+	if (len == 0 || errno || end != arg + len) {
+		session_emitf(s, "ringside: .endsrv: expected a server id from .servers");
+		return;
+	}
+	res = server_end(s, (unsigned)id);
+	if (res == -ENOENT) {
+		session_emitf(s, "ringside: .endsrv: there is no server %lu (see .servers)", id);
+		return;
+	}
+	if (res == -EALREADY) {
+		session_emitf(s, "ringside: .endsrv: server %lu has already ended", id);
+		return;
+	}
+	session_emitf(s, "Server told to exit.  Actual exit may be delayed until\r\n"
+			 "the next connection attempt.");
+}
+
+static void cmd_clients(struct session *s, const char *arg, size_t len)
+{
+	char when[64];
+	unsigned n = 0;
+
+	if (s->console) {
+		meta_format_time(s->console_active ? s->console_active : s->console->connected_at,
+				 when, sizeof(when));
+		session_emitf(s, "%s, last active %s", s->console_ident, when);
+	}
+	/* Oldest first: the list is kept newest first. */
+	struct client *c = s->clients;
+
+	while (c && c->next)
+		c = c->next;
+	for (; c; c = c->prev) {
+		if (c->console || c->state != CLIENT_LIVE)
+			continue;
+		meta_format_time(c->last_active, when, sizeof(when));
+		session_emitf(s, "%s, last active %s", c->ident, when);
+		n++;
+	}
+	if (!s->console && n == 0)
+		session_emitf(s, "No clients are connected.");
+}
+
+static void cmd_echo(struct session *s, const char *arg, size_t len)
+{
+	session_emit(s, arg, len);
+}
+
+static void cmd_stats(struct session *s, const char *arg, size_t len)
+{
+	const struct session_stats *st = &s->stats;
+
+	session_emitf(s,
+		      "ringside stats: clients=%u sends=%llu bytes_sent=%llu gaps=%llu "
+		      "skipped=%llu copied=%llu private=%llu accepted=%llu refused=%llu "
+		      "head=%llu ring=%zu lag_budget=%zu inflight=%u cq_overflow=%llu",
+		      s->nclients, (unsigned long long)st->sends,
+		      (unsigned long long)st->bytes_sent, (unsigned long long)st->gaps,
+		      (unsigned long long)st->skipped_bytes, (unsigned long long)st->copied,
+		      (unsigned long long)st->private_bytes, (unsigned long long)st->accepted,
+		      (unsigned long long)st->refused, (unsigned long long)s->tr.head, s->tr.cap,
+		      s->lag_budget, s->ring.inflight,
+		      (unsigned long long)s->ring.stats.cq_overflow);
+}
+
+static const struct meta_cmd commands[] = {
+	{ "server", cmd_server },
+	{ "servers", cmd_servers },
+	{ "endsrv", cmd_endsrv },
+	{ "clients", cmd_clients },
+	{ "echo", cmd_echo },
+	{ "stats", cmd_stats },
+};
+
+static bool is_space(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+bool meta_execute(struct session *s, struct client *c, const char *line, size_t len)
+{
+	size_t i = 0, word, arg;
+
+	while (i < len && is_space(line[i]))
+		i++;
+	if (i == len || line[i] != '.')
+		return false;
+	word = ++i;
+	while (i < len && !is_space(line[i]))
+		i++;
+	arg = i;
+	while (arg < len && is_space(line[arg]))
+		arg++;
+	while (len > arg && is_space(line[len - 1]))
+		len--;
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		const struct meta_cmd *m = &commands[k];
+
+		if (strlen(m->name) != i - word || strncasecmp(m->name, line + word, i - word))
+			continue;
+		/* Show who asked, like any command; the console asks anonymously. */
+		if (c && !c->console)
+			session_emitf(s, "%s: %.*s", c->ident, (int)len, line);
+		else
+			session_emit(s, line, len);
+		m->run(s, line + arg, len - arg);
+		return true;
+	}
+	return false;
+}

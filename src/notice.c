@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Join and leave notices.  One line per client sent to every other client is
+ * O(N^2) traffic when thousands join at once, so events arriving within a
+ * short window are told individually only while they are few, and otherwise
+ * as one summary line.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "src/session.h"
+
+/* Up to this many events in a window are told one line each. */
+#define NOTICE_SINGLE_MAX 3
+
+static void on_notice_timer(struct ring_timer *t, int res)
+{
+	struct notice_batch *nb = (struct notice_batch *)((char *)t -
+				  offsetof(struct notice_batch, timer));
+	struct session *s = (struct session *)((char *)nb - offsetof(struct session, notices));
+
+	if (res != -ECANCELED)
+		notice_flush(s);
+}
+
+static void record(struct session *s, struct client *c, const char *what)
+{
+	struct notice_batch *nb = &s->notices;
+	char when[64];
+
+	if (nb->nfirst < NOTICE_SINGLE_MAX) {
+		meta_format_time(time(NULL), when, sizeof(when));
+		snprintf(nb->first[nb->nfirst++], sizeof(nb->first[0]), "%s %s at %s", c->ident,
+			 what, when);
+	}
+	if (s->cfg->notice_ms == 0 || s->draining) {
+		notice_flush(s);
+		return;
+	}
+	if (!nb->timer.armed)
+		ring_timer_arm(&s->ring, &nb->timer, (uint64_t)s->cfg->notice_ms * 1000000u,
+			       on_notice_timer);
+}
+
+void notice_joined(struct session *s, struct client *c)
+{
+	c->announced = true;
+	s->notices.joins++;
+	record(s, c, "connected");
+}
+
+void notice_left(struct session *s, struct client *c)
+{
+	s->notices.leaves++;
+	record(s, c, "disconnected");
+}
+
+void notice_flush(struct session *s)
+{
+	struct notice_batch *nb = &s->notices;
+	unsigned total = nb->joins + nb->leaves;
+	char when[64];
+
+	if (total == 0)
+		return;
+	if (total <= NOTICE_SINGLE_MAX) {
+		for (unsigned i = 0; i < nb->nfirst; i++)
+			session_emit(s, nb->first[i], strlen(nb->first[i]));
+	} else {
+		meta_format_time(time(NULL), when, sizeof(when));
+		session_emitf(s, "ringside: %u clients connected and %u disconnected by %s; "
+			      "%u connected now (.clients lists them)",
+			      nb->joins, nb->leaves, when, s->nclients);
+	}
+	nb->joins = nb->leaves = nb->nfirst = 0;
+}

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Servers: one listening endpoint per spec, accepting with a multishot
+ * accept, refusing clearly when a limit is reached, and ending on .endsrv
+ * without disturbing the clients it already admitted.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/session.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Bursts of connecting clients must not find a short queue (research:
+ * a backlog of 10 leaves clients half-open); the kernel caps it at somaxconn. */
+#define LISTEN_BACKLOG 65535
+
+static void arm_accept(struct server *srv);
+
+static void log_refusal(struct session *s, const char *why)
+{
+	time_t now = time(NULL);
+
+	s->stats.refused++;
+	/* One line per second at most, however hard clients knock. */
+	if (now == s->last_refusal_log) {
+		s->refusals_unlogged++;
+		return;
+	}
+	if (s->refusals_unlogged)
+		session_log(s, "refused a connection: %s (and %u more in the last second)", why,
+			    s->refusals_unlogged);
+	else
+		session_log(s, "refused a connection: %s", why);
+	s->last_refusal_log = now;
+	s->refusals_unlogged = 0;
+}
+
+static void refuse(struct session *s, int fd, const char *why)
+{
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg), "ringside: connection refused: %s\r\n", why);
+
+	log_refusal(s, why);
+	if (send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* Nothing more to say to a peer that cannot take one line. */
+	}
+	close(fd);
+}
+
+/* Out of descriptors: free the spare one for a moment so the waiting peer
+ * is told why instead of hanging in the accept queue. */
+static void refuse_without_fds(struct server *srv)
+{
+	struct session *s = srv->sess;
+	int fd;
+
+	if (s->reserve_fd >= 0) {
+		close(s->reserve_fd);
+		s->reserve_fd = -1;
+	}
+	fd = accept4(srv->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0)
+		refuse(s, fd, "the server is out of file descriptors");
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void admit(struct server *srv, int fd)
+{
+	struct session *s = srv->sess;
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+
+	if (s->nclients >= s->max_clients) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "the session is full (%u clients)", s->max_clients);
+		refuse(s, fd, why);
+		return;
+	}
+	memset(&peer, 0, sizeof(peer));
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0) {
+		close(fd);
+		return;
+	}
+	s->stats.accepted++;
+	if (!client_new(s, srv, fd, &peer)) {
+		refuse(s, fd, "out of memory");
+		return;
+	}
+}
+
+static void on_accept(struct ring_op *op, int res, unsigned flags)
+{
+	struct server *srv = container_of(op, struct server, accept_op);
+	struct session *s = srv->sess;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		srv->accept_inflight = false;
+	if (res >= 0) {
+		if (srv->state == SERVER_ACTIVE && !s->draining)
+			admit(srv, res);
+		else
+			close(res);
+	} else if (res == -EMFILE || res == -ENFILE) {
+		refuse_without_fds(srv);
+	} else if (res != -ECANCELED) {
+		session_log(s, "server %u: accept: %s", srv->id, strerror(-res));
+	}
+	if (srv->accept_inflight)
+		return;
+	if (srv->state == SERVER_ACTIVE && !s->draining) {
+		arm_accept(srv);
+	} else if (srv->fd >= 0) {
+		close(srv->fd);
+		srv->fd = -1;
+	}
+}
+
+static void arm_accept(struct server *srv)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&srv->sess->ring, &srv->accept_op);
+
+	if (!sqe) {
+		session_log(srv->sess, "server %u: no submission slot for accept", srv->id);
+		return;
+	}
+	io_uring_prep_multishot_accept(sqe, srv->fd, NULL, NULL, SOCK_CLOEXEC);
+	ring_sqe_set_op(sqe, &srv->accept_op);
+	srv->accept_inflight = true;
+}
+
+/* Fill ADDR for the spec's bind rule; PORT is set by the caller. */
+static int choose_address(const struct spec *sp, struct sockaddr_storage *addr,
+			  socklen_t *len, char *err, size_t errlen)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+
+	memset(addr, 0, sizeof(*addr));
+	if (sp->bind[0]) {
+		if (inet_pton(AF_INET, sp->bind, &in->sin_addr) == 1 && sp->ipversion != 6) {
+			in->sin_family = AF_INET;
+			*len = sizeof(*in);
+			return 0;
+		}
+		if (inet_pton(AF_INET6, sp->bind, &in6->sin6_addr) == 1) {
+			in6->sin6_family = AF_INET6;
+			*len = sizeof(*in6);
+			return 0;
+		}
+		snprintf(err, errlen, "tcp: bind=%s: expected a numeric IPv%s address", sp->bind,
+			 sp->ipversion == 6 ? "6" : "4 or IPv6");
+		return -EINVAL;
+	}
+	/* Without a password (or TLS) only this machine may connect. */
+	if (sp->ipversion == 6) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = sp->has_password ? in6addr_any : in6addr_loopback;
+		*len = sizeof(*in6);
+	} else {
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(sp->has_password ? INADDR_ANY : INADDR_LOOPBACK);
+		*len = sizeof(*in);
+	}
+	return 0;
+}
+
+static int listen_tcp(struct server *srv, char *err, size_t errlen)
+{
+	struct spec *sp = &srv->spec;
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int fd, one = 1, res = 0;
+	unsigned port;
+
+	if (choose_address(sp, &addr, &len, err, errlen) < 0)
+		return -EINVAL;
+	fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		res = -errno;
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return res;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* A port range takes the first free port, as WinDbg does. */
+	for (port = sp->port_lo; port <= sp->port_hi; port++) {
+		if (addr.ss_family == AF_INET)
+			((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)port);
+		else
+			((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)port);
+		if (bind(fd, (struct sockaddr *)&addr, len) == 0)
+			break;
+		res = -errno;
+		if (errno != EADDRINUSE && errno != EACCES)
+			break;
+	}
+	if (port > sp->port_hi || res < 0) {
+		if (sp->port_lo == sp->port_hi)
+			snprintf(err, errlen, "tcp: port=%u: %s", sp->port_lo, strerror(-res));
+		else if (port > sp->port_hi)
+			snprintf(err, errlen, "tcp: port=%u:%u: no free port in the range",
+				 sp->port_lo, sp->port_hi);
+		else
+			snprintf(err, errlen, "tcp: port=%u: %s", port, strerror(-res));
+		close(fd);
+		return res < 0 ? res : -EADDRINUSE;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0) {
+		res = -errno;
+		snprintf(err, errlen, "tcp: listen on port %u: %s", port, strerror(errno));
+		close(fd);
+		return res;
+	}
+	sp->port_lo = (uint16_t)port;
+	if (addr.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, srv->address,
+			  sizeof(srv->address));
+	else
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, srv->address,
+			  sizeof(srv->address));
+	srv->fd = fd;
+	return 0;
+}
+
+static const char *unavailable(const struct spec *sp)
+{
+	switch (sp->transport) {
+	case SPEC_NPIPE: return "npipe: Unix-socket pipes are not available in this build";
+	case SPEC_COM: return "com: serial lines are not available in this build";
+	case SPEC_SSL: return "ssl: TLS over TCP is not available in this build";
+	case SPEC_SPIPE: return "spipe: TLS over Unix sockets is not available in this build";
+	case SPEC_TCP: break;
+	}
+	if (sp->clicon[0])
+		return "tcp: clicon= (reverse connections) is not available in this build";
+	if (sp->readonly)
+		return "tcp: readonly is not available in this build";
+	return NULL;
+}
+
+int server_start(struct session *s, const char *spec_text, char *err, size_t errlen)
+{
+	struct server *srv, **grown;
+	const char *why;
+	int res;
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	res = spec_parse(spec_text, SPEC_SERVER, &srv->spec, err, errlen);
+	if (res < 0)
+		goto fail;
+	why = unavailable(&srv->spec);
+	if (why) {
+		snprintf(err, errlen, "%s", why);
+		res = -EOPNOTSUPP;
+		goto fail;
+	}
+	srv->sess = s;
+	srv->fd = -1;
+	srv->accept_op.cb = on_accept;
+	res = listen_tcp(srv, err, errlen);
+	if (res < 0)
+		goto fail;
+	grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
+	if (!grown) {
+		close(srv->fd);
+		snprintf(err, errlen, "out of memory");
+		res = -ENOMEM;
+		goto fail;
+	}
+	s->servers = grown;
+	srv->id = s->nservers;
+	s->servers[s->nservers++] = srv;
+	arm_accept(srv);
+	if (!srv->spec.has_password && !srv->spec.bind[0]) {
+		char listing[SPEC_TEXT_MAX];
+
+		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing, sizeof(listing));
+		session_emitf(s, "ringside: %s accepts connections from this machine only (%s); "
+			      "it has no password, add bind=ADDR to listen elsewhere",
+			      listing, srv->address);
+	}
+	if (srv->spec.icf_enable)
+		session_emitf(s, "ringside: IcfEnable has no effect on Linux; open the port in "
+			      "your firewall if clients are remote");
+	return 0;
+fail:
+	free(srv);
+	return res;
+}
+
+int server_end(struct session *s, unsigned id)
+{
+	struct server *srv;
+
+	if (id >= s->nservers)
+		return -ENOENT;
+	srv = s->servers[id];
+	if (srv->state == SERVER_ENDED)
+		return -EALREADY;
+	srv->state = SERVER_ENDED;
+	if (srv->accept_inflight)
+		ring_cancel(&s->ring, &srv->accept_op);
+	else if (srv->fd >= 0) {
+		close(srv->fd);
+		srv->fd = -1;
+	}
+	return 0;
+}
+
+void server_close_all(struct session *s)
+{
+	for (unsigned i = 0; i < s->nservers; i++)
+		server_end(s, i);
+}
+
+unsigned server_active_count(const struct session *s)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < s->nservers; i++)
+		n += s->servers[i]->state == SERVER_ACTIVE;
+	return n;
+}

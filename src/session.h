@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session and the objects it owns: the hosted program, the transcript,
+ * servers and clients.  Internal to src/; the public face is src/ringside.h.
+ */
+#ifndef RINGSIDE_SESSION_H
+#define RINGSIDE_SESSION_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ring/ring.h"
+#include "src/config.h"
+#include "src/spec.h"
+#include "src/transcript.h"
+
+struct session;
+
+/* Identity strings: "HOST\user (tcp 127.0.0.1:63141)". */
+#define IDENT_MAX 160
+
+enum client_state {
+	CLIENT_AUTH,	/* waiting for the password line */
+	CLIENT_LIVE,	/* receiving the transcript, may type */
+	CLIENT_CLOSING,	/* waiting for its in-flight ops to finish */
+};
+
+/* A private message for one client (prompt, gap marker, refusal).  Never
+ * transcript bytes: those are only ever sent from the transcript itself. */
+#define CLIENT_PRIVATE_MAX 240
+
+struct client {
+	struct session *sess;
+	struct server *server;		/* NULL for the host console */
+	struct client *prev, *next;	/* session->clients */
+	uint32_t id;
+	enum client_state state;
+	bool console;			/* the host console: fds are ttys/pipes */
+	bool announced;			/* a join notice went out */
+	int in_fd, out_fd;
+
+	uint64_t cursor;		/* next transcript offset to send */
+	int idle_index;			/* slot in session->idle, or -1 */
+
+	struct ring_op send_op;
+	struct ring_op recv_op;
+	struct ring_timer grace_timer;	/* password must arrive in time */
+	struct ring_timer delay_timer;	/* throttles wrong passwords */
+	bool send_inflight, recv_inflight;
+	bool close_after_flush;		/* close once priv[] has been sent */
+	bool input_closed;		/* the peer shut down its sending side */
+	bool send_private;		/* the in-flight send is from priv[] */
+	bool lagging;			/* skip ahead when the send in flight ends */
+	uint64_t send_from;		/* first transcript offset of that send */
+
+	char priv[CLIENT_PRIVATE_MAX];
+	uint16_t priv_len;
+
+	char *line;			/* partial input line, allocated on demand */
+	unsigned line_len;
+	bool line_discard;		/* dropping the rest of a too-long line */
+	unsigned auth_failures;
+	bool auth_waiting;		/* failure delay running: input ignored */
+
+	time_t connected_at, last_active;
+	char ident[IDENT_MAX];
+};
+
+enum server_state {
+	SERVER_ACTIVE,
+	SERVER_ENDED,		/* .endsrv: no new connections */
+};
+
+struct server {
+	struct session *sess;
+	unsigned id;			/* never reused */
+	enum server_state state;
+	struct spec spec;		/* port_lo is the port actually bound */
+	int fd;
+	struct ring_op accept_op;
+	bool accept_inflight;
+	bool closing;
+	char address[INET6_ADDRSTRLEN];	/* what it is bound to */
+};
+
+struct input_queue {
+	char *buf;
+	size_t cap, head, len;		/* byte ring of whole lines for the pty */
+};
+
+struct session_stats {
+	uint64_t sends;			/* transcript sends completed */
+	uint64_t bytes_sent;		/* transcript bytes delivered */
+	uint64_t private_bytes;		/* prompts, markers, refusals */
+	uint64_t gaps;			/* skip-aheads of lagging clients */
+	uint64_t skipped_bytes;
+	uint64_t copied;		/* transcript bytes copied per client: stays 0 */
+	uint64_t accepted, refused;
+	uint64_t lines_in, lines_refused;
+};
+
+struct notice_batch {
+	unsigned joins, leaves;
+	char first[3][IDENT_MAX + 96];	/* kept verbatim while the batch is small */
+	unsigned nfirst;
+	struct ring_timer timer;
+};
+
+struct session {
+	const struct config *cfg;
+	struct ring ring;
+	struct ring_bufs bufs;
+	struct transcript tr;
+	char host[64];
+	char user[64];
+	char console_ident[IDENT_MAX];
+	time_t console_active;
+	size_t lag_budget;
+	unsigned max_clients;
+
+	/* The hosted program. */
+	pid_t child;
+	int pty_fd;
+	struct ring_op pty_read_op, pty_write_op;
+	bool pty_read_inflight, pty_write_inflight, pty_eof, pty_blocked;
+	struct input_queue input;
+	bool child_exited;
+	int child_status;
+
+	int signal_fd;
+	struct ring_op signal_op;
+	bool signal_inflight;
+	int end_signal;
+
+	/* Emitted text waiting because the transcript writer is blocked. */
+	char *backlog;
+	size_t backlog_len;
+
+	struct server **servers;
+	unsigned nservers;
+
+	struct client *clients;		/* every client, the console included */
+	unsigned nclients;		/* remote clients only */
+	uint32_t next_client_id;
+	struct client *console;
+
+	struct client **idle;		/* caught up, waiting for output */
+	unsigned nidle, idle_cap, idle_rotor;
+	bool kick_pending;
+
+	struct notice_batch notices;
+	int reserve_fd;			/* spare fd to refuse clients at EMFILE */
+	time_t last_refusal_log;
+	unsigned refusals_unlogged;
+
+	bool draining;			/* program gone: flushing to clients */
+	bool done;
+	struct ring_timer kill_timer;	/* SIGKILL if SIGHUP did not end it */
+	struct ring_timer exit_timer;	/* bounds the final flush */
+	int exit_status;
+
+	struct session_stats stats;
+};
+
+/* session.c */
+int session_init(struct session *s, const struct config *cfg);
+int session_run(struct session *s);
+void session_destroy(struct session *s);
+/* Append text to the transcript for everyone, starting on a fresh line. */
+void session_emit(struct session *s, const char *text, size_t len);
+void session_emitf(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A whole input line from C (NULL: the console) for the program. */
+void session_input_line(struct session *s, struct client *c, const char *line, size_t len);
+/* Output was appended: wake caught-up clients once this loop turn ends. */
+void session_kick(struct session *s);
+/* A send released its pin: resume a writer that was waiting for it. */
+void session_unpinned(struct session *s);
+void session_idle_add(struct session *s, struct client *c);
+void session_idle_remove(struct session *s, struct client *c);
+/* Logs a line to stderr with the "ringside: " prefix. */
+void session_log(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* client.c */
+struct client *client_new(struct session *s, struct server *srv, int fd,
+			  const struct sockaddr_storage *peer);
+struct client *client_new_console(struct session *s, int in_fd, int out_fd);
+void client_send_next(struct client *c);
+void client_close(struct client *c, const char *why);
+void client_private(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Skip a client that fell too far behind; called when no send is in flight. */
+void client_apply_lag(struct client *c);
+
+/* server.c */
+int server_start(struct session *s, const char *spec_text, char *err, size_t errlen);
+int server_end(struct session *s, unsigned id);
+void server_close_all(struct session *s);
+unsigned server_active_count(const struct session *s);
+
+/* meta.c */
+/* Handles LINE if it is a ringside meta-command; returns false otherwise. */
+bool meta_execute(struct session *s, struct client *c, const char *line, size_t len);
+/* "Wed Dec 19 06:23:07 2018" */
+void meta_format_time(time_t t, char *buf, size_t len);
+void meta_print_banner(struct session *s);
+
+/* notice.c */
+void notice_joined(struct session *s, struct client *c);
+void notice_left(struct session *s, struct client *c);
+void notice_flush(struct session *s);
+
+/* program.c */
+int program_spawn(char *const argv[], pid_t *pid, int *pty_fd, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,734 @@
+// SPDX-License-Identifier: MIT
+/*
+ * WinDbg transport specs ("tcp:port=5005,password=x"): parsing the strings
+ * -server, .server and -remote take, and formatting the ones users are shown.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "src/spec.h"
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Values echoed in errors are cut here so one bad value cannot flood a line. */
+#define ECHO_MAX	40
+#define COM_MAX		256	/* Windows numbers COM ports 1-256 */
+#define BAUD_MAX	4000000
+#define CHANNEL_MAX	254
+
+/* Transport masks for the key table. */
+#define TM(t)		(1u << (t))
+#define T_TCP		TM(SPEC_TCP)
+#define T_NPIPE		TM(SPEC_NPIPE)
+#define T_COM		TM(SPEC_COM)
+#define T_SSL		TM(SPEC_SSL)
+#define T_SPIPE		TM(SPEC_SPIPE)
+#define T_NET		(T_TCP | T_SSL)
+#define T_PIPE		(T_NPIPE | T_SPIPE)
+#define T_TLS		(T_SSL | T_SPIPE)
+#define T_ALL		(T_NET | T_PIPE | T_COM)
+
+/* What a valid value looks like; shared by "missing" and "bad value" errors. */
+#define X_PORT		"a port number 1-65535 or a range LO:HI"
+#define X_COMPORT	"COMn, n (1-256) or a device path such as /dev/ttyUSB0"
+#define X_BAUD		"a baud rate 1-4000000"
+#define X_CHANNEL	"a channel number 0-254"
+#define X_PIPE		"a pipe name of 1-100 characters without spaces, quotes, slashes or control characters"
+#define X_HOST		"a host name of 1-255 characters without spaces, commas, quotes or backslashes"
+#define X_PASSWORD	"1-12 letters and digits"
+#define X_PROTO		"tls1 (TLS 1.2 or newer)"
+#define X_CERT		"a certificate name or SHA-1 thumbprint without quotes, slashes or a leading dot"
+#define X_IPVERSION	"4 or 6"
+
+/*
+ * A value parser stores a valid value in *S and returns NULL, or returns
+ * why the value is wrong, phrased to follow "key=value: ".
+ */
+typedef const char *parse_fn(struct spec *s, const char *v, size_t n);
+
+struct key {
+	const char *name;	/* as shown in errors; matched case-insensitively */
+	unsigned server;	/* transports taking the key with -server/.server */
+	unsigned client;	/* transports taking it with -remote */
+	parse_fn *parse;	/* NULL for a flag, which sets the bool at FLAG */
+	size_t flag;
+	const char *expect;	/* what a valid value looks like */
+	bool secret;		/* never echo the value */
+};
+
+/* Table order is the order keys are listed in "expected one of" errors. */
+enum key_id {
+	K_PROTO, K_CERTUSER, K_MACHUSER, K_SERVER, K_PORT, K_COMPORT, K_PIPE,
+	K_BAUD, K_CHANNEL, K_PASSWORD, K_HIDDEN, K_CLICON, K_IPVERSION,
+	K_ICFENABLE, K_BIND, K_READONLY, K_COUNT
+};
+
+/* Parsing state: the spec being filled and which keys have been seen. */
+struct parse {
+	struct spec *s;
+	char *err;
+	size_t errlen;
+	const char *tname;
+	unsigned seen;		/* bit per enum key_id */
+};
+
+static bool fail(struct parse *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static bool
+fail(struct parse *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->err == NULL || p->errlen == 0)
+		return false;
+	va_start(ap, fmt);
+	vsnprintf(p->err, p->errlen, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/* Copies typed text for an error: cut to ECHO_MAX, control characters
+ * replaced so the error stays one line. */
+static const char *
+echo(char dst[ECHO_MAX + 4], const char *v, size_t n)
+{
+	size_t i, shown = n > ECHO_MAX ? ECHO_MAX : n;
+
+	for (i = 0; i < shown; i++) {
+		unsigned char c = v[i];
+		dst[i] = c < 0x20 || c == 0x7f ? '?' : c;
+	}
+	strcpy(dst + shown, n > ECHO_MAX ? "..." : "");
+	return dst;
+}
+
+static bool
+is_ctrl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+static bool
+is_alnum(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z');
+}
+
+static bool
+eq(const char *name, const char *v, size_t n)
+{
+	return strlen(name) == n && strncasecmp(name, v, n) == 0;
+}
+
+/* Decimal digits only (no sign, no spaces), at most MAX. */
+static bool
+parse_uint(const char *v, size_t n, unsigned long max, unsigned *out)
+{
+	unsigned long x = 0;
+	size_t i;
+
+	if (n == 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return false;
+		x = x * 10 + (unsigned long)(v[i] - '0');
+		if (x > max)
+			return false;
+	}
+	*out = (unsigned)x;
+	return true;
+}
+
+static void
+copy(char *dst, const char *v, size_t n)
+{
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+/* ---- value parsers ---- */
+
+static const char *
+parse_port(struct spec *s, const char *v, size_t n)
+{
+	const char *colon = memchr(v, ':', n);
+	unsigned lo, hi;
+
+	if (colon == NULL) {
+		if (!parse_uint(v, n, 65535, &lo) || lo == 0)
+			return "expected " X_PORT;
+		hi = lo;
+	} else {
+		size_t lon = (size_t)(colon - v);
+
+		if (!parse_uint(v, lon, 65535, &lo) || lo == 0 ||
+		    !parse_uint(colon + 1, n - lon - 1, 65535, &hi) || hi == 0)
+			return "expected " X_PORT;
+		if (lo > hi)
+			return "expected LO <= HI in a port range LO:HI";
+	}
+	s->port_lo = (uint16_t)lo;
+	s->port_hi = (uint16_t)hi;
+	return NULL;
+}
+
+/* Characters no path, pipe or host may hold: they break the one-word,
+ * comma-separated spec or the line it is shown on. */
+static bool
+is_unsafe(unsigned char c)
+{
+	return is_ctrl(c) || c == ' ' || c == '"' || c == '\'';
+}
+
+static const char *
+parse_com_port(struct spec *s, const char *v, size_t n)
+{
+	const char *digits = v;
+	size_t i, dn = n;
+	unsigned num;
+
+	if (v[0] == '/') {
+		if (n > SPEC_PATH_MAX)
+			return "expected a device path of at most 255 characters";
+		for (i = 0; i < n; i++)
+			if (is_unsafe(v[i]))
+				return "expected a device path without spaces, quotes or control characters";
+		copy(s->com_device, v, n);
+		copy(s->com_name, v, n);
+		return NULL;
+	}
+	if (n > 3 && strncasecmp(v, "com", 3) == 0) {
+		digits = v + 3;
+		dn = n - 3;
+	}
+	if (!parse_uint(digits, dn, COM_MAX, &num) || num == 0)
+		return "expected " X_COMPORT;
+	snprintf(s->com_device, sizeof(s->com_device), "/dev/ttyS%u", num - 1);
+	copy(s->com_name, v, n);
+	if (digits != v)
+		memcpy(s->com_name, "COM", 3);
+	return NULL;
+}
+
+static const char *
+parse_baud(struct spec *s, const char *v, size_t n)
+{
+	if (!parse_uint(v, n, BAUD_MAX, &s->baud) || s->baud == 0)
+		return "expected " X_BAUD;
+	return NULL;
+}
+
+static const char *
+parse_channel(struct spec *s, const char *v, size_t n)
+{
+	if (!parse_uint(v, n, CHANNEL_MAX, &s->channel))
+		return "expected " X_CHANNEL;
+	return NULL;
+}
+
+/*
+ * %d and %x become the process and thread id when the server starts; any
+ * other conversion would hand printf something it has no argument for.
+ */
+static const char *
+parse_pipe(struct spec *s, const char *v, size_t n)
+{
+	size_t i;
+	int codes = 0;
+
+	if (n > SPEC_PIPE_MAX)
+		return "expected " X_PIPE;
+	for (i = 0; i < n; i++) {
+		unsigned char c = v[i];
+
+		if (is_unsafe(c) || c == '/' || c == '\\')
+			return "expected " X_PIPE;
+		if (c != '%')
+			continue;
+		c = i + 1 < n ? v[i + 1] : '\0';
+		if (c == 'd' || c == 'x')
+			codes++;
+		else if (c != '%')
+			return "expected only %d, %x or %% after %";
+		i++;
+	}
+	if (codes > 2)
+		return "expected at most two %d/%x codes (process id, thread id)";
+	copy(s->pipe, v, n);
+	return NULL;
+}
+
+/* server= and clicon= accept WinDbg's optional leading \\. */
+static const char *
+parse_host_into(char *dst, const char *v, size_t n, bool strip)
+{
+	size_t i;
+
+	if (strip && n >= 2 && v[0] == '\\' && v[1] == '\\') {
+		v += 2;
+		n -= 2;
+	}
+	if (n == 0 || n > SPEC_HOST_MAX)
+		return "expected " X_HOST;
+	for (i = 0; i < n; i++)
+		if (is_unsafe(v[i]) || v[i] == ',' || v[i] == '\\')
+			return "expected " X_HOST;
+	copy(dst, v, n);
+	return NULL;
+}
+
+static const char *
+parse_server(struct spec *s, const char *v, size_t n)
+{
+	return parse_host_into(s->server, v, n, true);
+}
+
+static const char *
+parse_clicon(struct spec *s, const char *v, size_t n)
+{
+	return parse_host_into(s->clicon, v, n, true);
+}
+
+static const char *
+parse_bind(struct spec *s, const char *v, size_t n)
+{
+	return parse_host_into(s->bind, v, n, false);
+}
+
+static const char *
+parse_password(struct spec *s, const char *v, size_t n)
+{
+	size_t i;
+
+	if (n > SPEC_PASSWORD_MAX)
+		return "expected " X_PASSWORD;
+	for (i = 0; i < n; i++)
+		if (!is_alnum(v[i]))
+			return "expected " X_PASSWORD;
+	copy(s->password, v, n);
+	s->has_password = true;
+	return NULL;
+}
+
+/* Only TLS is left of the S-Channel protocols; the others are named so that
+ * a WinDbg user gets told why rather than "unknown". */
+static const char *
+parse_proto(struct spec *s, const char *v, size_t n)
+{
+	if (eq("tls1", v, n))
+		return NULL;
+	if (eq("pct1", v, n) || eq("ssl2", v, n) || eq("ssl3", v, n))
+		return "refused, only " X_PROTO " is supported";
+	return "expected " X_PROTO;
+}
+
+/* CERT names a file in a certificate directory: no way out of it. */
+static const char *
+parse_cert(struct spec *s, const char *v, size_t n, enum spec_cert_store store)
+{
+	size_t i;
+
+	if (n > SPEC_CERT_MAX || v[0] == '.')
+		return "expected " X_CERT;
+	for (i = 0; i < n; i++)
+		if (is_ctrl(v[i]) || v[i] == '"' || v[i] == '\'' ||
+		    v[i] == '/' || v[i] == '\\')
+			return "expected " X_CERT;
+	copy(s->cert, v, n);
+	s->cert_store = store;
+	return NULL;
+}
+
+static const char *
+parse_certuser(struct spec *s, const char *v, size_t n)
+{
+	return parse_cert(s, v, n, SPEC_CERT_USER);
+}
+
+static const char *
+parse_machuser(struct spec *s, const char *v, size_t n)
+{
+	return parse_cert(s, v, n, SPEC_CERT_MACHINE);
+}
+
+static const char *
+parse_ipversion(struct spec *s, const char *v, size_t n)
+{
+	if (eq("4", v, n))
+		s->ipversion = 4;
+	else if (eq("6", v, n))
+		s->ipversion = 6;
+	else
+		return "expected " X_IPVERSION;
+	return NULL;
+}
+
+#define FLAG(f)	.flag = offsetof(struct spec, f)
+
+static const struct key keys[K_COUNT] = {
+	[K_PROTO]     = { "proto",     T_TLS, T_TLS, parse_proto,    .expect = X_PROTO },
+	[K_CERTUSER]  = { "certuser",  T_TLS, T_TLS, parse_certuser, .expect = X_CERT },
+	[K_MACHUSER]  = { "machuser",  T_TLS, T_TLS, parse_machuser, .expect = X_CERT },
+	[K_SERVER]    = { "server",    0, T_NET | T_PIPE, parse_server, .expect = X_HOST },
+	[K_PORT]      = { "port",      T_NET, T_NET, parse_port,     .expect = X_PORT },
+	[K_COMPORT]   = { "port",      T_COM, T_COM, parse_com_port, .expect = X_COMPORT },
+	[K_PIPE]      = { "pipe",      T_PIPE, T_PIPE, parse_pipe,   .expect = X_PIPE },
+	[K_BAUD]      = { "baud",      T_COM, T_COM, parse_baud,     .expect = X_BAUD },
+	[K_CHANNEL]   = { "channel",   T_COM, T_COM, parse_channel,  .expect = X_CHANNEL },
+	[K_PASSWORD]  = { "password",  T_ALL, T_ALL, parse_password, .expect = X_PASSWORD,
+			  .secret = true },
+	/* com takes the same string on both sides, hidden included. */
+	[K_HIDDEN]    = { "hidden",    T_ALL, T_COM, NULL, FLAG(hidden) },
+	[K_CLICON]    = { "clicon",    T_NET, T_NET, parse_clicon,   .expect = X_HOST },
+	[K_IPVERSION] = { "ipversion", T_NET, 0, parse_ipversion,    .expect = X_IPVERSION },
+	[K_ICFENABLE] = { "IcfEnable", T_TCP | T_NPIPE, 0, NULL, FLAG(icf_enable) },
+	[K_BIND]      = { "bind",      T_NET, 0, parse_bind,         .expect = X_HOST },
+	[K_READONLY]  = { "readonly",  T_ALL, 0, NULL, FLAG(readonly) },
+};
+
+static bool
+key_allowed(const struct key *k, enum spec_side side, enum spec_transport t)
+{
+	return ((side == SPEC_SERVER ? k->server : k->client) & TM(t)) != 0;
+}
+
+/* "port, password, hidden": the keys SIDE accepts for the spec's transport. */
+static const char *
+key_list(const struct spec *s, char *buf, size_t len)
+{
+	size_t i, pos = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < K_COUNT && pos < len; i++) {
+		if (!key_allowed(&keys[i], s->side, s->transport))
+			continue;
+		pos += (size_t)snprintf(buf + pos, len - pos, "%s%s",
+		    pos ? ", " : "", keys[i].name);
+	}
+	return buf;
+}
+
+/* The key named NAME for this transport and side; errors when there is none. */
+static const struct key *
+find_key(struct parse *p, const char *name, size_t n)
+{
+	enum spec_side other = p->s->side == SPEC_SERVER ? SPEC_CLIENT : SPEC_SERVER;
+	char shown[ECHO_MAX + 4], list[256];
+	const char *where = NULL;
+	size_t i;
+
+	for (i = 0; i < K_COUNT; i++) {
+		if (!eq(keys[i].name, name, n))
+			continue;
+		if (key_allowed(&keys[i], p->s->side, p->s->transport))
+			return &keys[i];
+		if (key_allowed(&keys[i], other, p->s->transport))
+			where = other == SPEC_CLIENT ? "-remote" : "-server/.server";
+	}
+	key_list(p->s, list, sizeof(list));
+	if (where)
+		fail(p, "%s: key \"%s\" is only valid with %s (expected one of: %s)",
+		    p->tname, echo(shown, name, n), where, list);
+	else
+		fail(p, "%s: unknown key \"%s\" (expected one of: %s)",
+		    p->tname, echo(shown, name, n), list);
+	return NULL;
+}
+
+/* One "key" or "key=value" item, N bytes at ITEM. */
+static bool
+apply_item(struct parse *p, const char *item, size_t n)
+{
+	const char *eqs = memchr(item, '=', n), *v, *why;
+	size_t keyn = eqs ? (size_t)(eqs - item) : n, vn;
+	const struct key *k;
+	char shown[ECHO_MAX + 4];
+
+	if ((k = find_key(p, item, keyn)) == NULL)
+		return false;
+	if (p->seen & (1u << (k - keys)))
+		return fail(p, "%s: %s given twice", p->tname, k->name);
+	p->seen |= 1u << (k - keys);
+
+	if (k->parse == NULL) {
+		if (eqs)
+			return fail(p, "%s: %s takes no value (write \"%s\" alone)",
+			    p->tname, k->name, k->name);
+		*(bool *)((char *)p->s + k->flag) = true;
+		return true;
+	}
+	if (eqs == NULL)
+		return fail(p, "%s: %s needs a value (expected %s)",
+		    p->tname, k->name, k->expect);
+	v = eqs + 1;
+	vn = n - keyn - 1;
+	if (vn == 0)
+		return fail(p, "%s: %s= is empty (expected %s)",
+		    p->tname, k->name, k->expect);
+	if ((why = k->parse(p->s, v, vn)) == NULL)
+		return true;
+	if (k->secret)
+		return fail(p, "%s: %s: %s", p->tname, k->name, why);
+	return fail(p, "%s: %s=%s: %s", p->tname, k->name, echo(shown, v, vn), why);
+}
+
+/* Splits TEXT at commas; an empty item is always a mistake. */
+static bool
+apply_items(struct parse *p, const char *text)
+{
+	const char *cur = text, *end;
+
+	if (*cur == '\0')
+		return true;
+	for (;;) {
+		end = strchrnul(cur, ',');
+		if (end == cur)
+			return *end ? fail(p, "%s: empty key between commas", p->tname) :
+			    fail(p, "%s: trailing comma after the last key", p->tname);
+		if (!apply_item(p, cur, (size_t)(end - cur)))
+			return false;
+		if (*end == '\0')
+			return true;
+		cur = end + 1;
+	}
+}
+
+/* ---- per-transport requirements, checked once every key is in ---- */
+
+static bool
+has(const struct parse *p, enum key_id k)
+{
+	return (p->seen & (1u << k)) != 0;
+}
+
+static bool
+require(struct parse *p, enum key_id k)
+{
+	if (has(p, k))
+		return true;
+	return fail(p, "%s: missing %s= (%s)", p->tname, keys[k].name, keys[k].expect);
+}
+
+static bool
+check_net(struct parse *p)
+{
+	const struct spec *s = p->s;
+	bool range = s->port_lo != s->port_hi;
+
+	if (s->side == SPEC_SERVER) {
+		if (!require(p, K_PORT))
+			return false;
+		if (!has(p, K_CLICON))
+			return true;
+		/* A reverse server dials one port and is never listed. */
+		if (range)
+			return fail(p, "%s: port=%u:%u: expected a single port with clicon= (the server dials out)",
+			    p->tname, s->port_lo, s->port_hi);
+		if (s->hidden)
+			return fail(p, "%s: hidden is not allowed with clicon= (a reverse server is never listed)",
+			    p->tname);
+		if (has(p, K_BIND))
+			return fail(p, "%s: bind= is not allowed with clicon= (the server dials out)",
+			    p->tname);
+		return true;
+	}
+	if (has(p, K_SERVER) && has(p, K_CLICON))
+		return fail(p, "%s: server= and clicon= together: expected one of them", p->tname);
+	if (!has(p, K_SERVER) && !has(p, K_CLICON))
+		return fail(p, "%s: missing server= (the host to connect to) or clicon= (the server that dials in)",
+		    p->tname);
+	if (!require(p, K_PORT))
+		return false;
+	/* Only a listening client may take a range, like a listening server. */
+	if (has(p, K_SERVER) && range)
+		return fail(p, "%s: port=%u:%u: expected a single port with server=",
+		    p->tname, s->port_lo, s->port_hi);
+	return true;
+}
+
+static bool
+check_pipe(struct parse *p)
+{
+	if (p->s->side == SPEC_CLIENT && !require(p, K_SERVER))
+		return false;
+	return require(p, K_PIPE);
+}
+
+static bool
+check_com(struct parse *p)
+{
+	return require(p, K_COMPORT) && require(p, K_BAUD) && require(p, K_CHANNEL);
+}
+
+static bool
+check_tls(struct parse *p)
+{
+	if (!require(p, K_PROTO))
+		return false;
+	if (has(p, K_CERTUSER) && has(p, K_MACHUSER))
+		return fail(p, "%s: certuser= and machuser= together: expected exactly one",
+		    p->tname);
+	if (!has(p, K_CERTUSER) && !has(p, K_MACHUSER))
+		return fail(p, "%s: missing certuser= or machuser= (%s)", p->tname, X_CERT);
+	return true;
+}
+
+static bool
+check_ssl(struct parse *p)
+{
+	return check_tls(p) && check_net(p);
+}
+
+static bool
+check_spipe(struct parse *p)
+{
+	return check_tls(p) && check_pipe(p);
+}
+
+static const struct transport {
+	const char *name;
+	bool (*check)(struct parse *);
+} transports[] = {
+	[SPEC_TCP]   = { "tcp",   check_net },
+	[SPEC_NPIPE] = { "npipe", check_pipe },
+	[SPEC_COM]   = { "com",   check_com },
+	[SPEC_SSL]   = { "ssl",   check_ssl },
+	[SPEC_SPIPE] = { "spipe", check_spipe },
+};
+
+const char *
+spec_transport_name(enum spec_transport t)
+{
+	if ((unsigned)t >= ARRAY_SIZE(transports))
+		return "?";
+	return transports[t].name;
+}
+
+/* The transport name before the first ':'; *REST is what follows it. */
+static bool
+parse_transport(struct parse *p, const char *text, const char **rest)
+{
+	char shown[ECHO_MAX + 4];
+	const char *colon;
+	size_t i, n;
+
+	if (text == NULL || *text == '\0')
+		return fail(p, "empty spec (expected e.g. tcp:port=5005)");
+	if ((colon = strchr(text, ':')) == NULL)
+		return fail(p, "missing \":\" after the transport (expected e.g. tcp:port=5005)");
+	n = (size_t)(colon - text);
+	for (i = 0; i < ARRAY_SIZE(transports); i++) {
+		if (eq(transports[i].name, text, n)) {
+			p->s->transport = (enum spec_transport)i;
+			p->tname = transports[i].name;
+			*rest = colon + 1;
+			return true;
+		}
+	}
+	return fail(p, "unknown transport \"%s\" (expected tcp, npipe, com, ssl or spipe)",
+	    echo(shown, text, n));
+}
+
+int
+spec_parse(const char *text, enum spec_side side, struct spec *out,
+	   char *err, size_t errlen)
+{
+	struct parse p = { .s = out, .err = err, .errlen = errlen };
+	const char *rest = "";
+
+	memset(out, 0, sizeof(*out));
+	out->side = side;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!parse_transport(&p, text, &rest) || !apply_items(&p, rest) ||
+	    !transports[out->transport].check(&p))
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- formatting ---- */
+
+struct out {
+	char *buf;
+	size_t len, pos;
+	bool full;
+};
+
+static void put(struct out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	r = vsnprintf(o->buf + o->pos, o->len - o->pos, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= o->len - o->pos)
+		o->full = true;
+	else
+		o->pos += (size_t)r;
+}
+
+/*
+ * Keys come out in WinDbg's capitalisation and order.  For SPEC_STYLE_REMOTE
+ * with no HOST, the spec's own server=/clicon= is used, so a parsed client
+ * spec formats back to itself; with neither, the host part is left out.
+ */
+int
+spec_format(const struct spec *s, enum spec_style style, const char *host,
+	    char *buf, size_t len)
+{
+	struct out o = { .buf = buf, .len = len, .full = buf == NULL || len == 0 };
+	bool remote = style == SPEC_STYLE_REMOTE;
+
+	if ((unsigned)s->transport >= ARRAY_SIZE(transports))
+		return -EINVAL;
+	if (host == NULL || *host == '\0')
+		host = s->clicon[0] && s->side == SPEC_CLIENT ? s->clicon : s->server;
+
+	put(&o, "%s:", transports[s->transport].name);
+	if (s->transport == SPEC_SSL || s->transport == SPEC_SPIPE)
+		put(&o, "Proto=tls1,%s=%s,",
+		    s->cert_store == SPEC_CERT_MACHINE ? "MachUser" : "CertUser", s->cert);
+	switch (s->transport) {
+	case SPEC_TCP:
+	case SPEC_SSL:
+		put(&o, "Port=%u", s->port_lo);
+		if (!remote && s->port_hi != s->port_lo)
+			put(&o, ":%u", s->port_hi);
+		break;
+	case SPEC_NPIPE:
+	case SPEC_SPIPE:
+		put(&o, "Pipe=%s", s->pipe);
+		break;
+	case SPEC_COM:
+		put(&o, "Port=%s,Baud=%u,Channel=%u", s->com_name, s->baud, s->channel);
+		break;
+	}
+	if (s->has_password)
+		put(&o, ",Password=*");
+	if (s->clicon[0]) {
+		/* Reversed: the client listens for the server's host. */
+		if (!remote || *host)
+			put(&o, ",Clicon=%s", remote ? host : s->clicon);
+	} else if (remote && s->transport != SPEC_COM && *host)
+		put(&o, ",Server=%s", host);
+
+	if (o.full) {
+		if (buf && len)
+			buf[0] = '\0';
+		return -ENOSPC;
+	}
+	return (int)o.pos;
+}

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared transcript ring: appending, pinning for in-flight sends, and
+ * finding where a late joiner's history starts.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "src/transcript.h"
+
+static size_t slot_of(const struct transcript *t, uint64_t off)
+{
+	return (size_t)((off / t->chunk) % t->nchunks);
+}
+
+int transcript_init(struct transcript *t, size_t cap, size_t chunk)
+{
+	memset(t, 0, sizeof(*t));
+	if (chunk < 4096 || (chunk & (chunk - 1)) || cap == 0)
+		return -EINVAL;
+	cap = (cap + chunk - 1) & ~(chunk - 1);
+	if (cap / chunk < 4)
+		cap = 4 * chunk;
+	/* Anonymous mapping: pages become resident only as output arrives, so
+	 * a quiet session costs almost nothing however large the ring is. */
+	t->mem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t->mem == MAP_FAILED) {
+		t->mem = NULL;
+		return -ENOMEM;
+	}
+	t->pins = calloc(cap / chunk, sizeof(*t->pins));
+	if (!t->pins) {
+		munmap(t->mem, cap);
+		t->mem = NULL;
+		return -ENOMEM;
+	}
+	t->cap = cap;
+	t->chunk = chunk;
+	t->nchunks = (unsigned)(cap / chunk);
+	t->at_line_start = true;
+	return 0;
+}
+
+void transcript_free(struct transcript *t)
+{
+	if (t->mem)
+		munmap(t->mem, t->cap);
+	free(t->pins);
+	memset(t, 0, sizeof(*t));
+}
+
+uint64_t transcript_oldest(const struct transcript *t)
+{
+	uint64_t lost;
+
+	if (t->head <= t->cap)
+		return 0;
+	/* Entering a slot destroys its previous chunk as a whole. */
+	lost = t->head - t->cap;
+	return (lost + t->chunk - 1) & ~((uint64_t)t->chunk - 1);
+}
+
+bool transcript_blocked(const struct transcript *t)
+{
+	return t->head % t->chunk == 0 && t->pins[slot_of(t, t->head)] > 0;
+}
+
+size_t transcript_writable(const struct transcript *t, char **where)
+{
+	size_t pos = (size_t)(t->head % t->cap);
+	size_t room = t->cap - pos;
+	size_t n = 0;
+	uint64_t off = t->head;
+
+	*where = t->mem + pos;
+	while (n < room) {
+		size_t step;
+
+		if (off % t->chunk == 0 && t->pins[slot_of(t, off)] > 0)
+			break;
+		step = t->chunk - (size_t)(off % t->chunk);
+		n += step;
+		off += step;
+	}
+	return n < room ? n : room;
+}
+
+void transcript_commit(struct transcript *t, size_t n)
+{
+	const char *p = t->mem + t->head % t->cap;
+
+	if (n == 0)
+		return;
+	for (const char *q = p; (q = memchr(q, '\n', (size_t)(p + n - q))) != NULL; q++)
+		t->lines++;
+	t->at_line_start = p[n - 1] == '\n';
+	t->head += n;
+}
+
+size_t transcript_append(struct transcript *t, const void *p, size_t n)
+{
+	const char *src = p;
+	size_t done = 0;
+
+	while (done < n) {
+		char *where;
+		size_t room = transcript_writable(t, &where);
+
+		if (room == 0)
+			break;
+		if (room > n - done)
+			room = n - done;
+		memcpy(where, src + done, room);
+		transcript_commit(t, room);
+		done += room;
+	}
+	return done;
+}
+
+size_t transcript_span(const struct transcript *t, uint64_t from, const char **p)
+{
+	size_t pos = (size_t)(from % t->cap);
+	uint64_t avail = t->head - from;
+	size_t room = t->cap - pos;
+
+	*p = t->mem + pos;
+	return avail < room ? (size_t)avail : room;
+}
+
+void transcript_pin(struct transcript *t, uint64_t off)
+{
+	t->pins[slot_of(t, off)]++;
+}
+
+void transcript_unpin(struct transcript *t, uint64_t off)
+{
+	t->pins[slot_of(t, off)]--;
+}
+
+/* The offset of the last '\n' in [lo, hi), or UINT64_MAX. */
+static uint64_t find_newline_back(const struct transcript *t, uint64_t lo, uint64_t hi)
+{
+	while (hi > lo) {
+		size_t pos = (size_t)((hi - 1) % t->cap);
+		size_t seg = pos + 1;
+		const char *nl;
+
+		if (seg > hi - lo)
+			seg = (size_t)(hi - lo);
+		nl = memrchr(t->mem + pos + 1 - seg, '\n', seg);
+		if (nl)
+			return hi - (uint64_t)(t->mem + pos - nl) - 1;
+		hi -= seg;
+	}
+	return UINT64_MAX;
+}
+
+/* The offset just after the first '\n' in [lo, hi), or UINT64_MAX. */
+static uint64_t find_line_start_fwd(const struct transcript *t, uint64_t lo, uint64_t hi)
+{
+	while (lo < hi) {
+		const char *p;
+		size_t seg = transcript_span(t, lo, &p);
+		const char *nl;
+
+		if (seg > hi - lo)
+			seg = (size_t)(hi - lo);
+		nl = memchr(p, '\n', seg);
+		if (nl)
+			return lo + (uint64_t)(nl - p) + 1;
+		lo += seg;
+	}
+	return UINT64_MAX;
+}
+
+uint64_t transcript_history_start(const struct transcript *t, size_t bytes, unsigned lines)
+{
+	uint64_t oldest = transcript_oldest(t);
+	uint64_t start, nl;
+
+	if (t->head == oldest)
+		return t->head;
+	if (lines > 0) {
+		/* A newline as the very last byte ends the last line rather than
+		 * starting an empty one. */
+		uint64_t hi = t->head - (t->at_line_start ? 1 : 0);
+
+		while (lines-- > 0) {
+			nl = find_newline_back(t, oldest, hi);
+			if (nl == UINT64_MAX)
+				break;
+			hi = nl;
+		}
+		if (lines == (unsigned)-1)
+			return hi + 1;
+		start = oldest;
+	} else {
+		start = t->head - oldest > bytes ? t->head - bytes : oldest;
+	}
+	if (start == 0)
+		return 0;
+	/* Begin at a line boundary, unless no whole line is held. */
+	if (t->mem[(start - 1) % t->cap] == '\n')
+		return start;
+	nl = find_line_start_fwd(t, start, t->head);
+	return nl == UINT64_MAX ? start : nl;
+}
