@@ -188,6 +188,10 @@ int ring_run_once(struct ring *r, uint64_t timeout_nsec)
 	int res;
 
 	r->stats.enters++;
+	/* The kernel holds back completions that did not fit in the CQ and
+	 * flags it; koverflow only counts those it had to drop. */
+	if (IO_URING_READ_ONCE(*r->uring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		r->stats.cq_overflow++;
 	if (timeout_nsec) {
 		struct __kernel_timespec ts = {
 			.tv_sec = (long long)(timeout_nsec / 1000000000u),
@@ -202,6 +206,6 @@ int ring_run_once(struct ring *r, uint64_t timeout_nsec)
 	if (res < 0 && res != -ETIME && res != -EINTR)
 		return res;
 	if (r->uring.cq.koverflow && *r->uring.cq.koverflow)
-		r->stats.cq_overflow = *r->uring.cq.koverflow;
+		r->stats.cq_dropped = *r->uring.cq.koverflow;
 	return (int)dispatch_ready(r);
 }

@@ -29,7 +29,8 @@ struct ring_stats {
 	uint64_t submitted;	/* SQEs handed to the kernel */
 	uint64_t completed;	/* CQEs dispatched */
 	uint64_t enters;	/* io_uring_enter calls made by the loop */
-	uint64_t cq_overflow;	/* CQEs the kernel had to hold back (koverflow) */
+	uint64_t cq_overflow;	/* loop turns that found the CQ overflowed */
+	uint64_t cq_dropped;	/* CQEs the kernel dropped (kernels without NODROP) */
 };
 
 struct ring {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
 
 #include "src/session.h"
 
@@ -43,8 +44,13 @@ static void cmd_server(struct session *s, const char *arg, size_t len)
 {
 	char spec[SPEC_TEXT_MAX], err[512];
 
-	if (len == 0 || len >= sizeof(spec)) {
+	if (len == 0) {
 		session_emitf(s, "ringside: .server: expected a spec, e.g. .server tcp:port=5006");
+		return;
+	}
+	if (len >= sizeof(spec)) {
+		session_emitf(s, "ringside: .server: the spec is longer than %zu characters",
+			      sizeof(spec) - 1);
 		return;
 	}
 	memcpy(spec, arg, len);
@@ -77,23 +83,25 @@ static void cmd_servers(struct session *s, const char *arg, size_t len)
 
 static void cmd_endsrv(struct session *s, const char *arg, size_t len)
 {
-	char *end;
-	unsigned long id;
+	unsigned long long id = 0;
+	size_t i;
 	int res;
 
-	errno = 0;
-	id = len ? strtoul(arg, &end, 0) : 0;
-	if (len == 0 || errno || end != arg + len) {
+	/* Decimal only: "-1", "0x1" or an id past UINT_MAX must not end a
+	 * server by accident. */
+	for (i = 0; i < len && arg[i] >= '0' && arg[i] <= '9' && id <= UINT_MAX; i++)
+		id = id * 10 + (unsigned)(arg[i] - '0');
+	if (len == 0 || i != len || id > UINT_MAX) {
 		session_emitf(s, "ringside: .endsrv: expected a server id from .servers");
 		return;
 	}
 	res = server_end(s, (unsigned)id);
 	if (res == -ENOENT) {
-		session_emitf(s, "ringside: .endsrv: there is no server %lu (see .servers)", id);
+		session_emitf(s, "ringside: .endsrv: there is no server %llu (see .servers)", id);
 		return;
 	}
 	if (res == -EALREADY) {
-		session_emitf(s, "ringside: .endsrv: server %lu has already ended", id);
+		session_emitf(s, "ringside: .endsrv: server %llu has already ended", id);
 		return;
 	}
 	session_emitf(s, "Server told to exit.  Actual exit may be delayed until\r\n"
@@ -157,6 +165,23 @@ static const struct meta_cmd commands[] = {
 	{ "stats", cmd_stats },
 };
 
+/* Show who asked, like any command (the console asks anonymously), with
+ * passwords masked: the transcript is replayed to everyone who joins. */
+static void echo_command(struct session *s, struct client *c, const char *line, size_t len)
+{
+	char text[SPEC_TEXT_MAX + 64], shown[SPEC_TEXT_MAX + 64];
+
+	if (len >= sizeof(text))
+		len = sizeof(text) - 1;
+	memcpy(text, line, len);
+	text[len] = '\0';
+	spec_redact(text, shown, sizeof(shown));
+	if (c && !c->console)
+		session_emitf(s, "%s: %s", c->ident, shown);
+	else
+		session_emit(s, shown, strlen(shown));
+}
+
 static bool is_space(char ch)
 {
 	return ch == ' ' || ch == '\t';
@@ -183,11 +208,7 @@ bool meta_execute(struct session *s, struct client *c, const char *line, size_t 
 
 		if (strlen(m->name) != i - word || strncasecmp(m->name, line + word, i - word))
 			continue;
-		/* Show who asked, like any command; the console asks anonymously. */
-		if (c && !c->console)
-			session_emitf(s, "%s: %.*s", c->ident, (int)len, line);
-		else
-			session_emit(s, line, len);
+		echo_command(s, c, line, len);
 		m->run(s, line + arg, len - arg);
 		return true;
 	}

@@ -197,8 +197,10 @@ static int listen_tcp(struct server *srv, char *err, size_t errlen)
 			((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)port);
 		else
 			((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)port);
-		if (bind(fd, (struct sockaddr *)&addr, len) == 0)
+		if (bind(fd, (struct sockaddr *)&addr, len) == 0) {
+			res = 0;
 			break;
+		}
 		res = -errno;
 		if (errno != EADDRINUSE && errno != EACCES)
 			break;

@@ -619,7 +619,10 @@ int session_init(struct session *s, const struct config *cfg)
 	for (unsigned i = 0; i < cfg->nservers; i++) {
 		res = server_start(s, cfg->servers[i], err, sizeof(err));
 		if (res < 0) {
-			session_log(s, "-server %s: %s", cfg->servers[i], err);
+			char shown[SPEC_TEXT_MAX];
+
+			spec_redact(cfg->servers[i], shown, sizeof(shown));
+			session_log(s, "-server %s: %s", shown, err);
 			return res;
 		}
 	}

@@ -91,25 +91,35 @@ fail(struct parse *p, const char *fmt, ...)
 	return false;
 }
 
-/* Copies typed text for an error: cut to ECHO_MAX, control characters
- * replaced so the error stays one line. */
+static bool
+is_ctrl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/*
+ * Characters no path, pipe or host may hold: they would break the spec as one
+ * shell word, or the line it is shown on.
+ */
+static bool
+is_unsafe(unsigned char c)
+{
+	return is_ctrl(c) || c == ' ' || c == '"' || c == '\'';
+}
+
+/*
+ * Typed text quoted in an error: cut to ECHO_MAX, control characters
+ * replaced so that the error stays one line.
+ */
 static const char *
 echo(char dst[ECHO_MAX + 4], const char *v, size_t n)
 {
 	size_t i, shown = n > ECHO_MAX ? ECHO_MAX : n;
 
-	for (i = 0; i < shown; i++) {
-		unsigned char c = v[i];
-		dst[i] = c < 0x20 || c == 0x7f ? '?' : c;
-	}
+	for (i = 0; i < shown; i++)
+		dst[i] = is_ctrl(v[i]) ? '?' : v[i];
 	strcpy(dst + shown, n > ECHO_MAX ? "..." : "");
 	return dst;
-}
-
-static bool
-is_ctrl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
 }
 
 static bool
@@ -176,14 +186,6 @@ parse_port(struct spec *s, const char *v, size_t n)
 	s->port_lo = (uint16_t)lo;
 	s->port_hi = (uint16_t)hi;
 	return NULL;
-}
-
-/* Characters no path, pipe or host may hold: they break the one-word,
- * comma-separated spec or the line it is shown on. */
-static bool
-is_unsafe(unsigned char c)
-{
-	return is_ctrl(c) || c == ' ' || c == '"' || c == '\'';
 }
 
 static const char *
@@ -316,8 +318,10 @@ parse_password(struct spec *s, const char *v, size_t n)
 	return NULL;
 }
 
-/* Only TLS is left of the S-Channel protocols; the others are named so that
- * a WinDbg user gets told why rather than "unknown". */
+/*
+ * Only TLS is left of the S-Channel protocols; the others are named so that
+ * a WinDbg user is told why rather than "unknown".
+ */
 static const char *
 parse_proto(struct spec *s, const char *v, size_t n)
 {
@@ -731,4 +735,35 @@ spec_format(const struct spec *s, enum spec_style style, const char *host,
 		return -ENOSPC;
 	}
 	return (int)o.pos;
+}
+
+/*
+ * Items start after the transport's colon and after each comma; a
+ * password item's value is replaced whatever else is wrong with the text,
+ * since this runs on text that may not parse.
+ */
+void
+spec_redact(const char *text, char *out, size_t len)
+{
+	static const char key[] = "password=";
+	size_t o = 0;
+	bool item_start = false;
+
+	if (len == 0)
+		return;
+	for (const char *p = text; *p && o + 1 < len; ) {
+		if (item_start && strncasecmp(p, key, sizeof(key) - 1) == 0) {
+			for (size_t i = 0; i < sizeof(key) - 1 && o + 1 < len; i++)
+				out[o++] = *p++;
+			if (o + 1 < len)
+				out[o++] = '*';
+			while (*p && *p != ',')
+				p++;
+			item_start = false;
+			continue;
+		}
+		item_start = *p == ':' || *p == ',' || (item_start && *p == ' ');
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
 }

@@ -109,4 +109,11 @@ enum spec_style {
 int spec_format(const struct spec *s, enum spec_style style, const char *host,
 		char *buf, size_t len);
 
+/*
+ * Copy TEXT (a spec, or a command line holding one) into OUT with the value
+ * of every password= item replaced by "*", for echoing and logging.  Works on
+ * text that does not parse.  OUT is always NUL-terminated when LEN > 0.
+ */
+void spec_redact(const char *text, char *out, size_t len);
+
 #endif

@@ -202,7 +202,8 @@ uint64_t transcript_history_start(const struct transcript *t, size_t bytes, unsi
 	if (start == 0)
 		return 0;
 	/* Begin at a line boundary, unless no whole line is held. */
-	if (t->mem[(start - 1) % t->cap] == '\n')
+	/* The byte before START tells, but only while the ring still holds it. */
+	if (t->head - (start - 1) <= t->cap && t->mem[(start - 1) % t->cap] == '\n')
 		return start;
 	nl = find_line_start_fwd(t, start, t->head);
 	return nl == UINT64_MAX ? start : nl;

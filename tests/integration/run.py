@@ -1,0 +1,506 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Integration tests: the real ringside binary hosting real programs (gdb,
+# bash), driven by real TCP clients and its own console.
+#   python3 tests/integration/run.py [--bin build/ringside] [test_name ...]
+import argparse
+import os
+import re
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Client, Session, check, free_port, pump_all, test, wait_listening  # noqa: E402
+
+GDB = ["gdb", "-q", "-nx", "-iex", "set pagination off", "-iex", "set confirm off"]
+BASH = ["bash", "--norc", "--noprofile", "-i"]
+IDENT = r"[^\s\\]+\\client\d+ \(tcp 127\.0\.0\.1:\d+\)"
+
+
+def start(servers, program, **kw):
+    s = Session(servers, program, **kw)
+    for spec in servers:
+        m = re.search(r"port=(\d+)", spec)
+        if m:
+            wait_listening(int(m.group(1)))
+    return s
+
+
+@test
+def test_gdb_shared_session(workdir):
+    exe = harness.build_debuggee(workdir)
+    port = free_port()
+    s = start(["tcp:port=%d" % port], GDB + [exe])
+    try:
+        s.console_wait(r"\(gdb\) ")
+        a, b, c = Client(port), Client(port), Client(port)
+        for cl in (a, b, c):
+            cl.wait_for(r"\(gdb\) ")
+        a.send_line("break add")
+        for cl in (a, b, c):
+            cl.wait_for(r"Breakpoint 1 at 0x[0-9a-f]+: file .*debuggee\.c, line 2\.")
+        a.send_line("run")
+        for cl in (a, b, c):
+            cl.wait_for(r"Breakpoint 1, add \(a=0, b=0\)", timeout=20)
+        a.send_line("bt")
+        for cl in (a, b, c):
+            cl.wait_for(r"#0  add \(a=0, b=0\) at .*debuggee\.c:2")
+            cl.wait_for(r"#1  0x[0-9a-f]+ in main \(\) at .*debuggee\.c:6")
+            # Everyone, the typist included, sees who typed it.
+            cl.wait_for(IDENT + r": bt\r\n")
+        s.console_wait(r"#0  add \(a=0, b=0\)")
+        s.console_wait(IDENT + r": bt")
+        # A command from the host console carries no prefix.
+        s.console_type("info breakpoints")
+        for cl in (a, b, c):
+            m = cl.wait_for(r"breakpoint already hit 1 time")
+            check(not re.search(rb": info breakpoints", cl.data),
+                  "console command shown with a prefix")
+        b.send_line(".echo quiet-now")
+        for cl in (a, b, c):
+            cl.wait_for(r"\r\nquiet-now\r\n")
+        pump_all([a, b, c], 0.5)
+        tails = {bytes(cl.data[-600:]) for cl in (a, b, c)}
+        check(len(tails) == 1, "clients' streams end differently")
+        s.console_wait(r"quiet-now")
+    finally:
+        s.close()
+
+
+@test
+def test_runtime_server_endsrv_clients(workdir):
+    p0, p1 = free_port(), free_port()
+    s = start(["tcp:port=%d" % p0], BASH)
+    try:
+        a = Client(p0)
+        a.wait_for(r"\$ |# ")
+        a.send_line(".server tcp:port=%d" % p1)
+        a.wait_for(r"Server started\.  Client can connect with any of these command lines\r\n"
+                   r"0: ringside -remote tcp:Port=%d,Server=[^\r]+\r\n"
+                   r"1: ringside -remote tcp:Port=%d,Server=[^\r]+\r\n" % (p0, p1))
+        b = Client(p1)
+        b.wait_for(r"connected")
+        a.send_line(".servers")
+        a.wait_for(r"0 - Debugger Server - tcp:Port=%d\r\n1 - Debugger Server - tcp:Port=%d\r\n"
+                   % (p0, p1))
+        a.send_line(".endsrv 1")
+        a.wait_for(r"Server told to exit\.  Actual exit may be delayed until\r\n"
+                   r"the next connection attempt\.\r\n")
+        # New connections are refused; the attached client stays.
+        deadline = time.monotonic() + 5
+        refused = False
+        while time.monotonic() < deadline and not refused:
+            try:
+                socket.create_connection(("127.0.0.1", p1), timeout=1).close()
+                time.sleep(0.05)
+            except ConnectionRefusedError:
+                refused = True
+        check(refused, "ended server still accepts connections")
+        mark = len(b.data)
+        a.send_line("echo still-$((40+2))")
+        b.wait_for(r"still-42", start=mark)
+        a.send_line(".servers")
+        a.wait_for(r"0 - Debugger Server - tcp:Port=%d\r\n1 - <Disabled, exit pending>\r\n" % p0)
+        a.send_line(".endsrv 1")
+        a.wait_for(r"ringside: \.endsrv: server 1 has already ended")
+        a.send_line(".endsrv 9")
+        a.wait_for(r"ringside: \.endsrv: there is no server 9")
+        a.send_line(".clients")
+        a.wait_for(r"[^\s\\]+\\[^\s,]+, last active \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\r\n"
+                   r"(" + IDENT + r", last active [^\r]+\r\n){2}")
+        # IDs are never reused.
+        p2 = free_port()
+        a.send_line(".server tcp:port=%d" % p2)
+        a.wait_for(r"2: ringside -remote tcp:Port=%d" % p2)
+        a.send_line(".server tcp:port=notaport")
+        a.wait_for(r"ringside: \.server: tcp: port=notaport: expected")
+        a.send_line(".server npipe:pipe=x")
+        a.wait_for(r"ringside: \.server: npipe: .*not available in this build")
+    finally:
+        s.close()
+
+
+@test
+def test_port_range(workdir):
+    base = free_port()
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        blocker.bind(("127.0.0.1", base))
+        blocker.listen(1)
+    except OSError:
+        blocker.close()
+        raise harness.TestFailure("could not occupy port %d for the test" % base)
+    s = Session(["tcp:port=%d:%d" % (base, base + 5)], BASH)
+    try:
+        s.console_wait(r"0: ringside -remote tcp:Port=(\d+),Server=")
+        got = int(re.search(rb"0: ringside -remote tcp:Port=(\d+)", s.console_out).group(1))
+        check(base < got <= base + 5, "range picked port %d" % got)
+        a = Client(got)
+        a.send_line(".servers")
+        a.wait_for(r"0 - Debugger Server - tcp:Port=%d:%d" % (got, base + 5))
+    finally:
+        s.close()
+        blocker.close()
+
+
+@test
+def test_password(workdir):
+    port = free_port()
+    s = start(["tcp:port=%d,password=Sesame12" % port], BASH)
+    try:
+        watcher_port = free_port()
+        s.console_type(".server tcp:port=%d" % watcher_port)
+        wait_listening(watcher_port)
+        watcher = Client(watcher_port)
+        a = Client(port)
+        a.wait_for(r"^Password: ")
+        a.send_line("sesame12")  # case matters
+        a.wait_for(r"Error 0x80004005: wrong password\r\nPassword: ", timeout=5)
+        check(b"$ " not in a.data and b"# " not in a.data, "transcript leaked before auth")
+        a.send_line("Sesame12")
+        a.wait_for(IDENT + r" connected at")
+        a.send_line("echo in-$((6*7))")
+        a.wait_for(r"in-42")
+        watcher.wait_for(r"in-42")
+        check(b"Sesame12" not in watcher.data and b"sesame12" not in watcher.data,
+              "a password reached the transcript")
+        s.console_wait("in-42")
+        check(b"Sesame12" not in s.console_out, "password on the console")
+        # Three wrong answers end the connection.
+        b = Client(port)
+        for i in range(3):
+            b.wait_for(r"Password: ", start=0 if i == 0 else len(b.data) - 10)
+            b.send_line("wrong%d" % i)
+            b.wait_for(r"Error 0x80004005: wrong password", timeout=5,
+                       start=max(0, len(b.data) - 1))
+        b.wait_eof(timeout=5)
+        check(b"closing" in b.data, "no reason given when closing")
+        s.pump()
+        check(b"wrong password from" in s.stderr, "failures not logged")
+        # The .servers listing masks the password.
+        a.send_line(".servers")
+        a.wait_for(r"0 - Debugger Server - tcp:Port=%d,Password=\*" % port)
+    finally:
+        s.close()
+
+
+@test
+def test_late_joiner_history(workdir):
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    try:
+        a = Client(port)
+        a.send_line("for i in $(seq 1 200); do echo hist-line-$i; done")
+        a.wait_for(r"hist-line-200\r\n")
+        late = Client(port)
+        late.wait_for(r"hist-line-200\r\n")
+        check(b"hist-line-1\r\n" in late.data, "late joiner missed early history")
+        late.send_line("echo after-$((1+1))")
+        late.wait_for(r"after-2")
+    finally:
+        s.close()
+    # -clines N: exactly the last N lines.
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH, extra=["-clines", "5"])
+    try:
+        a = Client(port)
+        a.wait_for(r"connected")
+        pump_all([a], 0.3)
+        a.send_line("for i in $(seq 1 50); do echo cl-$i; done; echo END-$((2+3))")
+        a.wait_for(r"END-5\r\n")
+        pump_all([a], 0.3)
+        late = Client(port)
+        late.wait_for(r"connected")
+        lines = late.data.split(b"\r\n")
+        first = lines[0]
+        check(first.startswith(b"cl-48"),
+              "history began with %r" % first)
+        check(b"cl-47\r\n" not in late.data, "more than the last lines replayed")
+    finally:
+        s.close()
+    # Bounded by bytes: -history 4K of a much longer output.
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH, extra=["-history", "4K"])
+    try:
+        a = Client(port)
+        a.send_line("seq 1 20000; echo SEQ-$((1+1))-DONE")
+        a.wait_for(r"SEQ-2-DONE")
+        pump_all([a], 0.3)
+        late = Client(port)
+        late.wait_for(r"connected")
+        check(len(late.data) < 4096 + 512, "history of %d bytes" % len(late.data))
+        check(re.match(rb"^\d+\r\n", bytes(late.data)), "history does not start on a line")
+    finally:
+        s.close()
+
+
+@test
+def test_program_exit(workdir):
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    try:
+        a, b = Client(port), Client(port)
+        b.wait_for(r"connected")
+        a.send_line("exit 7")
+        for cl in (a, b):
+            cl.wait_for(r"ringside: program bash exited with status 7\r\n")
+            cl.wait_eof()
+        check(s.wait_exit() == 7, "ringside exit status")
+        check(b"exited with status 7" in s.console_out, "console not told")
+    finally:
+        s.close()
+    # A crash is reported as a signal.
+    port = free_port()
+    s = start(["tcp:port=%d" % port], ["sh", "-c", "read x; kill -SEGV $$"])
+    try:
+        a = Client(port)
+        a.send_line("go")
+        a.wait_for(r"ringside: program sh was killed by signal 11 \(SIGSEGV\)")
+        check(s.wait_exit() == 139, "status after SIGSEGV")
+    finally:
+        s.close()
+
+
+@test
+def test_sigterm_ends_session(workdir):
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    try:
+        a = Client(port)
+        a.wait_for(r"connected")
+        s.proc.send_signal(15)
+        a.wait_for(r"ringside: session ending \(SIGTERM\)")
+        a.wait_eof()
+        check(s.wait_exit() == 143, "exit status after SIGTERM")
+    finally:
+        s.close()
+
+
+@test
+def test_bad_command_lines(workdir):
+    import subprocess
+    cases = [
+        (["-server", "tcp:port=abc", "--", "true"], r"tcp: port=abc: expected"),
+        (["-server", "tcp:port=1,password=has space", "--", "true"], r"password"),
+        (["-server", "npipe:pipe=dbg", "--", "true"], r"not available in this build"),
+        (["-server", "udp:port=1", "--", "true"], r"unknown transport"),
+        (["-server", "tcp:port=5005"], r"no program to host"),
+        (["-bogus", "--", "true"], r"unknown option -bogus"),
+        (["-server", "tcp:port=%d" % free_port(), "--", "/nonexistent/dbg"],
+         r"cannot run /nonexistent/dbg: No such file"),
+    ]
+    for args, want in cases:
+        r = subprocess.run([harness.BIN] + args, capture_output=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+        check(r.returncode != 0, "%s exited 0" % args)
+        check(re.search(want.encode(), r.stderr), "%s: stderr %r lacks %r" % (args, r.stderr, want))
+        check(b"has space" not in r.stderr, "password echoed in an error")
+
+
+@test
+def test_long_line_refused(workdir):
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH, extra=["-linemax", "1000"])
+    try:
+        a, b = Client(port), Client(port)
+        b.wait_for(r"connected")
+        a.send_line(b"echo " + b"x" * 3000 + b"\necho fine-$((2*4))")
+        a.wait_for(r"ringside: line longer than 1000 bytes was not sent")
+        a.wait_for(r"fine-8")
+        b.wait_for(r"fine-8")
+        check(b"x" * 1000 not in b.data, "the long line reached others")
+        check(b"ringside: line longer" not in b.data, "the refusal went to everyone")
+    finally:
+        s.close()
+
+
+@test
+def test_lines_not_interleaved(workdir):
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    try:
+        a, b = Client(port), Client(port)
+        b.wait_for(r"connected")
+        # a sends half a line, b a whole one, then a finishes its line.
+        a.sock.send(b"echo AAA")
+        time.sleep(0.2)
+        b.send_line("echo BBB-$((1))")
+        b.wait_for(r"BBB-1\r\n")
+        a.sock.send(b"-$((2))\n")
+        a.wait_for(r"AAA-2\r\n")
+    finally:
+        s.close()
+
+
+@test
+def test_client_disconnect_does_not_disturb(workdir):
+    import struct
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    try:
+        a, b = Client(port), Client(port)
+        b.wait_for(r"connected")
+        a.send_line("seq 1 200000 >/dev/null; for i in $(seq 1 3000); do echo tick-$i; done")
+        b.wait_for(r"tick-10\r\n", timeout=20)
+        # Abortive close (RST) in the middle of the output.
+        b.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        b.close()
+        a.wait_for(r"tick-3000\r\n", timeout=30)
+        a.wait_for(IDENT + r" disconnected at", timeout=10)
+        a.send_line("echo alive-$((3*3))")
+        a.wait_for(r"alive-9")
+        check(s.proc.poll() is None, "session ended")
+    finally:
+        s.close()
+
+
+class SeqChecker:
+    """Checks a stream carries "1\r\n2\r\n...N\r\n" exactly, at memcmp
+    speed: a reader that checks line by line in Python falls behind a pty."""
+
+    BLOCK = 50000
+
+    def __init__(self, last):
+        self.last = last
+        self.next = 1          # first number not yet generated
+        self.expected = b""    # generated but not yet matched
+        self.started = False
+        self.pending = b""
+        self.done = False
+
+    def refill(self):
+        hi = min(self.next + self.BLOCK, self.last + 1)
+        self.expected += ("\r\n".join(map(str, range(self.next, hi))) + "\r\n").encode()
+        self.next = hi
+
+    def feed(self, data):
+        buf = self.pending + data
+        if not self.started:
+            at = buf.find(b"\r\n1\r\n2\r\n3\r\n")
+            if at < 0:
+                self.pending = buf[-64:]
+                return
+            buf = buf[at + 2:]
+            self.started = True
+        while buf and not self.done:
+            if not self.expected:
+                if self.next > self.last:
+                    self.done = True
+                    break
+                self.refill()
+            n = min(len(buf), len(self.expected))
+            if buf[:n] != self.expected[:n]:
+                i = next(k for k in range(n) if buf[k] != self.expected[k])
+                raise harness.TestFailure("stream differs: got %r, expected %r"
+                                          % (buf[max(0, i - 20):i + 40],
+                                             self.expected[max(0, i - 20):i + 40]))
+            buf = buf[n:]
+            self.expected = self.expected[n:]
+        self.pending = b""
+
+
+@test
+def test_stalled_client_gets_gap(workdir):
+    """A client that never reads while 50 MB are printed: the readers get
+    every line in order, the stalled one a gap marker, RSS stays bounded."""
+    port = free_port()
+    last = 6000000
+    s = start(["tcp:port=%d" % port], BASH, noio=True, extra=["-ring", "16M"])
+    try:
+        readers = [Client(port), Client(port)]
+        stalled = Client(port, rcvbuf=4096)
+        stalled.wait_for(r"connected")
+        pump_all(readers, 0.3)
+        checkers = [SeqChecker(last), SeqChecker(last)]
+        readers[0].send_line("seq 1 %d; echo SEQ-$((3+4))-DONE" % last)
+        deadline = time.monotonic() + 240
+        while not all(ch.done for ch in checkers) and time.monotonic() < deadline:
+            for cl, ch in zip(readers, checkers):
+                if ch.done:
+                    continue
+                cl.pump(0.02)
+                data = bytes(cl.data)
+                del cl.data[:]  # memory stays flat: checked as it arrives
+                check(b"[ringside:" not in data, "a reading client was skipped")
+                ch.feed(data)
+        check(all(ch.done for ch in checkers), "readers stopped at %s"
+              % [ch.next for ch in checkers])
+        rss = s.rss_kib()
+        check(rss < 64 * 1024, "server peak RSS %d KiB" % rss)
+        # The stalled client now reads: old bytes, a gap marker, then the end.
+        stalled.wait_for(r"\[ringside: \d+ bytes skipped\]", timeout=30)
+        stalled.wait_for(r"SEQ-7-DONE", timeout=30)
+        readers[0].send_line(".stats")
+        m = readers[0].wait_for(r"ringside stats: clients=3 .*gaps=(\d+) .*copied=0 ")
+        check(int(m.group(1)) >= 1, "no gap counted")
+    finally:
+        s.close()
+
+
+@test
+def test_many_clients_burst(workdir):
+    n = int(os.environ.get("RINGSIDE_IT_CLIENTS", "2000"))
+    harness.raise_nofile(n + 200)
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH, noio=True)
+    clients = []
+    try:
+        for i in range(n):
+            clients.append(Client(port))
+            if i % 200 == 199:
+                pump_all(clients, 0)
+        ctl = clients[0]
+        ctl.send_line(".stats")
+        deadline = time.monotonic() + 30
+        while True:
+            pump_all(clients, 0.05)
+            m = re.findall(rb"ringside stats: clients=(\d+)", ctl.data)
+            if m and int(m[-1]) == n:
+                break
+            check(time.monotonic() < deadline, "server has %s clients" % (m[-1:] or "?"))
+            if m:
+                mark = len(ctl.data)
+                ctl.send_line(".stats")
+                ctl.wait_for(r"ringside stats", start=mark)
+        ctl.send_line("echo BURST-$((1+1))-BEGIN; seq 1 30000; echo BURST-$((2+2))-END")
+        deadline = time.monotonic() + 120
+        pending = set(range(n))
+        while pending and time.monotonic() < deadline:
+            socks = [clients[i] for i in pending]
+            pump_all(socks, 0.2)
+            pending = {i for i in pending if b"BURST-4-END" not in clients[i].data}
+        check(not pending, "%d clients never got the end of the burst" % len(pending))
+        bursts = set()
+        for cl in clients:
+            d = bytes(cl.data)
+            a = d.index(b"BURST-2-BEGIN")
+            bursts.add(d[a:d.index(b"BURST-4-END")])
+        check(len(bursts) == 1, "%d different versions of the burst" % len(bursts))
+        check(len(next(iter(bursts))) > 30000 * 5, "burst too short")
+        # Joins were coalesced: far fewer notice lines than clients.
+        notices = len(re.findall(rb"connected at|clients connected", clients[-1].data))
+        check(notices < n / 10, "%d notice lines for %d joins" % (notices, n))
+        ctl.send_line(".stats")
+        m = ctl.wait_for(r"ringside stats: .*copied=(\d+) ", start=len(ctl.data) - 1)
+        check(m.group(1) == b"0", "bytes copied per client")
+    finally:
+        for cl in clients:
+            cl.close()
+        s.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=harness.BIN)
+    ap.add_argument("tests", nargs="*")
+    args = ap.parse_args()
+    harness.BIN = os.path.abspath(args.bin)
+    ok = harness.run_tests(set(args.tests) or None)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
