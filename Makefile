@@ -64,6 +64,8 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 # Installs only what is missing, so it is cheap to run before every run/test.
 deps:
 	@missing=$$(for p in $(DEPS_PKGS); do \
@@ -72,7 +74,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing $$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -q && apt-get install -y -q $$missing; \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
 run: deps

@@ -22,12 +22,15 @@
 #define AUTH_GRACE_NS (60ull * 1000000000u)
 #define AUTH_DELAY_NS (1ull * 1000000000u)
 #define AUTH_MAX_TRIES 3
+/* A client that stopped sending leaves after this long without output. */
+#define HALF_CLOSED_QUIET_NS (5ull * 1000000000u)
 
 static void on_send(struct ring_op *op, int res, unsigned flags);
 static void on_recv(struct ring_op *op, int res, unsigned flags);
 static void on_console_out(struct ring_op *op, int res, unsigned flags);
 static void on_console_in(struct ring_op *op, int res, unsigned flags);
 static void on_auth_grace(struct ring_timer *t, int res);
+static void on_half_closed(struct ring_timer *t, int res);
 static void arm_recv(struct client *c);
 static void maybe_free(struct client *c);
 
@@ -492,9 +495,13 @@ static void on_recv(struct ring_op *op, int res, unsigned flags)
 	if (c->state == CLIENT_CLOSING) {
 		maybe_free(c);
 	} else if (res == 0) {
-		/* The peer stopped sending (`echo bt | nc -q5 ...` does this):
-		 * keep sending it output until its socket says it is gone. */
+		/* The peer stopped sending (`echo bt | nc -N ...` does this).
+		 * It may still be reading, or gone for good: TCP cannot tell the
+		 * two apart.  Keep sending while output flows; leave once the
+		 * session has been quiet for a while. */
 		c->input_closed = true;
+		c->quiet_head = s->tr.head;
+		ring_timer_arm(&s->ring, &c->hangup_timer, HALF_CLOSED_QUIET_NS, on_half_closed);
 	} else if (res < 0 && res != -ENOBUFS) {
 		client_close(c, strerror(-res));
 	} else {
@@ -502,6 +509,25 @@ static void on_recv(struct ring_op *op, int res, unsigned flags)
 		 * the buffers it needs are recycled by now. */
 		arm_recv(c);
 	}
+}
+
+static void on_half_closed(struct ring_timer *t, int res)
+{
+	struct client *c = container_of(t, struct client, hangup_timer);
+	struct session *s = c->sess;
+
+	if (c->state == CLIENT_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (res == -ECANCELED)
+		return;
+	if (s->tr.head == c->quiet_head && c->cursor == s->tr.head && !c->send_inflight) {
+		client_close(c, NULL);
+		return;
+	}
+	c->quiet_head = s->tr.head;
+	ring_timer_arm(&s->ring, &c->hangup_timer, HALF_CLOSED_QUIET_NS, on_half_closed);
 }
 
 static void on_console_in(struct ring_op *op, int res, unsigned flags)
@@ -561,6 +587,7 @@ void client_close(struct client *c, const char *why)
 		ring_cancel(&s->ring, &c->recv_op);
 	ring_timer_cancel(&s->ring, &c->grace_timer);
 	ring_timer_cancel(&s->ring, &c->delay_timer);
+	ring_timer_cancel(&s->ring, &c->hangup_timer);
 	if (!c->console)
 		shutdown(c->in_fd, SHUT_RDWR);
 	maybe_free(c);
@@ -571,7 +598,7 @@ static void maybe_free(struct client *c)
 	struct session *s = c->sess;
 
 	if (c->state != CLIENT_CLOSING || c->send_inflight || c->recv_inflight ||
-	    c->grace_timer.armed || c->delay_timer.armed)
+	    c->grace_timer.armed || c->delay_timer.armed || c->hangup_timer.armed)
 		return;
 	if (c->prev)
 		c->prev->next = c->next;

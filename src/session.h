@@ -49,6 +49,8 @@ struct client {
 	struct ring_op recv_op;
 	struct ring_timer grace_timer;	/* password must arrive in time */
 	struct ring_timer delay_timer;	/* throttles wrong passwords */
+	struct ring_timer hangup_timer;	/* half-closed: leave when output stops */
+	uint64_t quiet_head;		/* transcript head at the last check */
 	bool send_inflight, recv_inflight;
 	bool close_after_flush;		/* close once priv[] has been sent */
 	bool input_closed;		/* the peer shut down its sending side */

@@ -120,6 +120,11 @@ class Session:
                 self.proc.kill()
                 self.proc.wait()
         self.pump()
+        # Under SANITIZE=1 a sanitizer report must fail the test that caused it.
+        for marker in (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:"):
+            if marker in self.stderr:
+                at = self.stderr.index(marker)
+                raise TestFailure("sanitizer report: %r" % bytes(self.stderr[at:at + 600]))
 
 
 def wait_listening(port, timeout=10):

@@ -336,6 +336,62 @@ def test_lines_not_interleaved(workdir):
 
 
 @test
+def test_limits_refuse_with_reason(workdir):
+    port = free_port()
+    s = Session(["tcp:port=%d" % port], BASH, extra=["-maxclients", "2"])
+    try:
+        s.console_wait(r"Server started")  # no probe connection: it would count
+        a, b = Client(port), Client(port)
+        b.wait_for(r"connected")
+        c = Client(port)
+        c.wait_eof()
+        check(b"ringside: connection refused: the session is full (2 clients)" in c.data,
+              "third client got %r" % bytes(c.data))
+        s.pump()
+        check(b"refused a connection: the session is full" in s.stderr, "refusal not logged")
+        a.send_line("echo still-$((5+5))")
+        b.wait_for(r"still-10")
+    finally:
+        s.close()
+    # The file-descriptor limit bounds -maxclients, and says so.
+    import subprocess
+    port = free_port()
+    s = Session(["tcp:port=%d" % port], BASH, extra=["-maxclients", "100000"])
+    s.console_wait(r"Server started")
+    s.proc.terminate()
+    s.wait_exit()
+    env_limit = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True).stdout
+    if int(env_limit or b"0") < 100064:
+        check(b"exceeds the open-file limit" in s.stderr, "no word about the fd limit: %r"
+              % bytes(s.stderr))
+
+
+@test
+def test_real_nc_and_socat(workdir):
+    import subprocess
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    try:
+        watcher = Client(port)
+        # nc -N half-closes after its input; -w 2 ends it once output stops.
+        r = subprocess.run(["nc", "-N", "-w", "2", "127.0.0.1", str(port)],
+                           input=b"echo via-nc-$((2*21))\n", capture_output=True, timeout=20)
+        check(b"via-nc-42" in r.stdout, "nc got %r" % r.stdout[-300:])
+        watcher.wait_for(IDENT + r": echo via-nc")
+        r = subprocess.run(["socat", "-t", "2", "-", "TCP:127.0.0.1:%d" % port],
+                           input=b"echo via-socat-$((3*3))\n", capture_output=True, timeout=20)
+        check(b"via-socat-9" in r.stdout, "socat got %r" % r.stdout[-300:])
+        watcher.wait_for(r"via-socat-9")
+        # Both stopped sending; each leaves once output has been quiet for 5 s.
+        watcher.wait_for(r"disconnected at[^\0]*disconnected at", timeout=15)
+        watcher.send_line(".clients")
+        watcher.wait_for(r"\.clients\r\n[^\r]+, last active [^\r]+\r\n" + IDENT
+                         + r", last active [^\r]+\r\n(?!" + IDENT + ")")
+    finally:
+        s.close()
+
+
+@test
 def test_client_disconnect_does_not_disturb(workdir):
     import struct
     port = free_port()
