@@ -79,6 +79,17 @@ void config_defaults(struct config *c)
 	}
 }
 
+/* ARG as it may be quoted in a one-line error: cut, control bytes shown as '?'. */
+static const char *shown(const char *arg, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; arg[i] && i + 1 < len; i++)
+		buf[i] = (unsigned char)arg[i] < 0x20 || arg[i] == 0x7f ? '?' : arg[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static const struct opt *find_option(const char *arg)
 {
 	const char *name = arg + 1;
@@ -146,7 +157,10 @@ static int apply_option(struct config *c, const struct opt *o, const char *value
 	case OPT_UINT:
 	case OPT_SIZE:
 		if (parse_number(o, value, &v) < 0) {
-			snprintf(err, errlen, "-%s %s: expected %s from %llu to %llu", o->name, value,
+			char buf[48];
+
+			snprintf(err, errlen, "-%s %s: expected %s from %llu to %llu", o->name,
+				 shown(value, buf, sizeof(buf)),
 				 o->kind == OPT_SIZE ? "a size (K, M, G suffixes allowed)" : "a number",
 				 o->min, o->max);
 			return -EINVAL;
@@ -176,7 +190,9 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 			break;
 		o = find_option(arg);
 		if (!o) {
-			snprintf(err, errlen, "unknown option %s (see -h)", arg);
+			char buf[48];
+
+			snprintf(err, errlen, "unknown option %s (see -h)", shown(arg, buf, sizeof(buf)));
 			return -EINVAL;
 		}
 		if (o->kind != OPT_FLAG) {
@@ -190,6 +206,11 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 			return -EINVAL;
 	}
 	c->argv = i < argc ? &argv[i] : NULL;
+	if (c->lag_bytes && c->lag_bytes > c->ring_bytes) {
+		snprintf(err, errlen, "-lag %zu: must not exceed -ring %zu", c->lag_bytes,
+			 c->ring_bytes);
+		return -EINVAL;
+	}
 	if (c->help || c->version)
 		return 0;
 	if (c->remote || c->query_servers) {
@@ -202,11 +223,6 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 	}
 	if (!c->argv) {
 		snprintf(err, errlen, "no program to host: put it after --, e.g. -- gdb -q ./prog");
-		return -EINVAL;
-	}
-	if (c->lag_bytes && c->lag_bytes > c->ring_bytes) {
-		snprintf(err, errlen, "-lag %zu: must not exceed -ring %zu", c->lag_bytes,
-			 c->ring_bytes);
 		return -EINVAL;
 	}
 	return 0;

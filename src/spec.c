@@ -738,16 +738,15 @@ spec_format(const struct spec *s, enum spec_style style, const char *host,
 }
 
 /*
- * Items start after the transport's colon and after each comma; a
- * password item's value is replaced whatever else is wrong with the text,
- * since this runs on text that may not parse.
+ * An item starts the text or follows a colon, comma or blank, so a password
+ * is masked in a whole command line and in text that does not parse.
  */
 void
 spec_redact(const char *text, char *out, size_t len)
 {
 	static const char key[] = "password=";
 	size_t o = 0;
-	bool item_start = false;
+	bool item_start = true;
 
 	if (len == 0)
 		return;
@@ -762,7 +761,7 @@ spec_redact(const char *text, char *out, size_t len)
 			item_start = false;
 			continue;
 		}
-		item_start = *p == ':' || *p == ',' || (item_start && *p == ' ');
+		item_start = *p == ':' || *p == ',' || *p == ' ' || *p == '\t';
 		out[o++] = *p++;
 	}
 	out[o] = '\0';
