@@ -41,7 +41,6 @@ static struct client *client_alloc(struct session *s)
 	if (!c)
 		return NULL;
 	c->sess = s;
-	c->id = s->next_client_id++;
 	c->idle_index = -1;
 	c->in_fd = c->out_fd = -1;
 	c->connected_at = c->last_active = time(NULL);
@@ -102,6 +101,7 @@ struct client *client_new(struct session *s, struct server *srv, int fd,
 
 	if (!c)
 		return NULL;
+	c->id = s->next_client_id++;	/* the console has none: remote clients count from 1 */
 	c->server = srv;
 	c->in_fd = c->out_fd = fd;
 	c->send_op.cb = on_send;
