@@ -32,7 +32,6 @@ static void on_console_in(struct ring_op *op, int res, unsigned flags);
 static void on_auth_grace(struct ring_timer *t, int res);
 static void on_half_closed(struct ring_timer *t, int res);
 static void arm_recv(struct client *c);
-static void maybe_free(struct client *c);
 
 static struct client *client_alloc(struct session *s)
 {
@@ -51,15 +50,23 @@ static struct client *client_alloc(struct session *s)
 	return c;
 }
 
-static void go_live(struct client *c)
+void client_go_live_at(struct client *c, uint64_t start)
 {
 	struct session *s = c->sess;
 
 	c->state = CLIENT_LIVE;
-	c->cursor = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
-	if (!c->console)
+	c->cursor = start;
+	if (!c->console && !c->announced)
 		notice_joined(s, c);
 	client_send_next(c);
+}
+
+static void go_live(struct client *c)
+{
+	struct session *s = c->sess;
+
+	client_go_live_at(c, transcript_history_start(&s->tr, s->cfg->history_bytes,
+						      s->cfg->clines));
 }
 
 static void format_peer(const struct session *s, const struct sockaddr_storage *peer,
@@ -106,6 +113,8 @@ struct client *client_new(struct session *s, struct server *srv, int fd,
 	c->in_fd = c->out_fd = fd;
 	c->send_op.cb = on_send;
 	c->recv_op.cb = on_recv;
+	c->detecting = true;
+	c->readonly = srv->spec.readonly;
 	s->nclients++;
 	/* Nagle plus delayed ACK would hold a short line back for tens of ms. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -139,21 +148,61 @@ struct client *client_new_console(struct session *s, int in_fd, int out_fd)
 	return c;
 }
 
+void client_queue_private(struct client *c, const void *p, size_t n)
+{
+	struct session *s = c->sess;
+
+	if (c->state == CLIENT_CLOSING || n == 0)
+		return;
+	if (c->priv_len + n > c->priv_cap) {
+		size_t cap = c->priv_cap ? c->priv_cap : 256;
+		char *grown;
+
+		while (cap < c->priv_len + n && cap < CLIENT_PRIVATE_MAX)
+			cap *= 2;
+		/* A flood of refusals must not grow without bound. */
+		if (c->priv_len + n > cap) {
+			session_log(s, "%s: private messages dropped (client not reading)",
+				    c->ident);
+			return;
+		}
+		/* The kernel may be reading the old buffer right now: keep it
+		 * alive until that send completes instead of realloc'ing it. */
+		grown = malloc(cap);
+		if (!grown)
+			return;
+		memcpy(grown, c->priv, c->priv_len);
+		if (c->send_inflight && c->send_private) {
+			free(c->priv_retired);
+			c->priv_retired = c->priv;
+		} else {
+			free(c->priv);
+		}
+		c->priv = grown;
+		c->priv_cap = (uint32_t)cap;
+	}
+	memcpy(c->priv + c->priv_len, p, n);
+	c->priv_len += (uint32_t)n;
+	client_send_next(c);
+}
+
 void client_private(struct client *c, const char *fmt, ...)
 {
-	size_t room = sizeof(c->priv) - c->priv_len;
+	char text[512];
 	va_list ap;
 	int n;
 
-	if (c->state == CLIENT_CLOSING)
-		return;
 	va_start(ap, fmt);
-	n = vsnprintf(c->priv + c->priv_len, room, fmt, ap);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	/* A flood of refusals must not grow without bound: keep what fits. */
-	if (n > 0)
-		c->priv_len += (uint16_t)((size_t)n < room ? (size_t)n : room - 1);
-	client_send_next(c);
+	if (n <= 0)
+		return;
+	if ((size_t)n >= sizeof(text))
+		n = sizeof(text) - 1;
+	if (c->native)
+		native_private_text(c, text, (size_t)n);
+	else
+		client_queue_private(c, text, (size_t)n);
 }
 
 void client_apply_lag(struct client *c)
@@ -163,23 +212,34 @@ void client_apply_lag(struct client *c)
 
 	if (s->tr.head - c->cursor <= s->lag_budget && c->cursor >= transcript_oldest(&s->tr))
 		return;
+	if (c->native && native_in_record(c)) {
+		/* Half a record cannot be finished from memory that is gone, so
+		 * a framed client is let go; it reconnects and resumes with an
+		 * explicit gap. */
+		client_close(c, "fell too far behind");
+		return;
+	}
 	/* Resume like a late joiner: recent history, from a line start. */
 	target = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
 	if (target <= c->cursor)
 		return;
 	s->stats.gaps++;
 	s->stats.skipped_bytes += target - c->cursor;
-	client_private(c, "\r\n[ringside: %llu bytes skipped]\r\n",
-		       (unsigned long long)(target - c->cursor));
+	if (c->native)
+		native_gap(c, c->cursor, target);
+	else
+		client_private(c, "\r\n[ringside: %llu bytes skipped]\r\n",
+			       (unsigned long long)(target - c->cursor));
 	c->cursor = target;
 }
 
 /*
- * Output.  A socket client has at most one SEND in flight, straight from the
- * transcript, covering everything contiguous from its cursor to the head.
+ * Output.  A socket client has at most one send in flight, straight from the
+ * transcript, covering everything contiguous from its cursor to the head; a
+ * native client's send adds a record header in front (SENDMSG, two iovecs).
  */
 
-static void start_send(struct client *c, const char *p, size_t len)
+static void submit_send(struct client *c, const char *p, size_t len, bool framed)
 {
 	struct session *s = c->sess;
 	struct io_uring_sqe *sqe;
@@ -195,13 +255,28 @@ static void start_send(struct client *c, const char *p, size_t len)
 		client_close(c, "out of submission slots");
 		return;
 	}
-	io_uring_prep_send(sqe, c->out_fd, p, len, MSG_NOSIGNAL);
+	if (framed)
+		io_uring_prep_sendmsg(sqe, c->out_fd, native_msghdr(c), MSG_NOSIGNAL);
+	else
+		io_uring_prep_send(sqe, c->out_fd, p, len, MSG_NOSIGNAL);
 	ring_sqe_set_op(sqe, &c->send_op);
 	c->send_inflight = true;
 	if (!c->send_private) {
 		c->send_from = c->cursor;
 		transcript_pin(&s->tr, c->cursor);
 	}
+}
+
+static bool send_record_piece(struct client *c)
+{
+	struct iovec iov[2];
+	int niov;
+
+	if (!native_next_piece(c, iov, &niov))
+		return false;
+	c->send_private = false;
+	submit_send(c, NULL, 0, true);
+	return true;
 }
 
 void client_send_next(struct client *c)
@@ -212,9 +287,17 @@ void client_send_next(struct client *c)
 
 	if (c->state == CLIENT_CLOSING || c->send_inflight)
 		return;
+	/* A record that has started goes out whole before anything else. */
+	if (c->native && native_in_record(c)) {
+		if (c->cursor < transcript_oldest(&s->tr))
+			client_apply_lag(c);
+		else
+			send_record_piece(c);
+		return;
+	}
 	if (c->priv_len) {
 		c->send_private = true;
-		start_send(c, c->priv, c->priv_len);
+		submit_send(c, c->priv, c->priv_len, false);
 		return;
 	}
 	if (c->close_after_flush) {
@@ -225,9 +308,11 @@ void client_send_next(struct client *c)
 		return;
 	if (c->cursor < transcript_oldest(&s->tr)) {
 		client_apply_lag(c);
+		if (c->state == CLIENT_CLOSING)
+			return;
 		if (c->priv_len) {
 			c->send_private = true;
-			start_send(c, c->priv, c->priv_len);
+			submit_send(c, c->priv, c->priv_len, false);
 			return;
 		}
 	}
@@ -235,9 +320,13 @@ void client_send_next(struct client *c)
 		session_idle_add(s, c);
 		return;
 	}
+	if (c->native) {
+		send_record_piece(c);
+		return;
+	}
 	len = transcript_span(&s->tr, c->cursor, &p);
 	c->send_private = false;
-	start_send(c, p, len);
+	submit_send(c, p, len, false);
 }
 
 /* Bookkeeping shared by socket sends and console writes. */
@@ -249,13 +338,20 @@ static void sent(struct client *c, ssize_t n)
 		return;
 	if (c->send_private) {
 		memmove(c->priv, c->priv + n, c->priv_len - (size_t)n);
-		c->priv_len -= (uint16_t)n;
+		c->priv_len -= (uint32_t)n;
 		s->stats.private_bytes += (uint64_t)n;
-	} else {
-		c->cursor += (uint64_t)n;
-		s->stats.sends++;
-		s->stats.bytes_sent += (uint64_t)n;
+		return;
 	}
+	s->stats.sends++;
+	if (c->native) {
+		uint64_t before = c->cursor;
+
+		native_sent(c, (size_t)n);
+		s->stats.bytes_sent += c->cursor - before;
+		return;
+	}
+	c->cursor += (uint64_t)n;
+	s->stats.bytes_sent += (uint64_t)n;
 }
 
 static void on_send(struct ring_op *op, int res, unsigned flags)
@@ -267,9 +363,11 @@ static void on_send(struct ring_op *op, int res, unsigned flags)
 	c->send_inflight = false;
 	if (!was_private)
 		transcript_unpin(&s->tr, c->send_from);
+	free(c->priv_retired);
+	c->priv_retired = NULL;
 	sent(c, res);
 	if (c->state == CLIENT_CLOSING) {
-		maybe_free(c);
+		client_maybe_free(c);
 	} else if (res < 0 && res != -ECANCELED && res != -EINTR) {
 		client_close(c, strerror(-res));
 	} else {
@@ -294,7 +392,7 @@ static void on_console_out(struct ring_op *op, int res, unsigned flags)
 
 	c->send_inflight = false;
 	if (c->state == CLIENT_CLOSING) {
-		maybe_free(c);
+		client_maybe_free(c);
 		return;
 	}
 	if (res < 0) {
@@ -341,7 +439,7 @@ static void on_auth_delay(struct ring_timer *t, int res)
 	struct client *c = container_of(t, struct client, delay_timer);
 
 	if (c->state == CLIENT_CLOSING) {
-		maybe_free(c);
+		client_maybe_free(c);
 		return;
 	}
 	c->auth_waiting = false;
@@ -359,11 +457,15 @@ static void on_auth_grace(struct ring_timer *t, int res)
 	struct client *c = container_of(t, struct client, grace_timer);
 
 	if (c->state == CLIENT_CLOSING) {
-		maybe_free(c);
+		client_maybe_free(c);
 		return;
 	}
 	if (res == -ECANCELED || c->state != CLIENT_AUTH)
 		return;
+	if (c->native) {
+		native_refuse(c, "the handshake took too long");
+		return;
+	}
 	client_private(c, "\r\nringside: no password within %llu seconds; closing\r\n",
 		       AUTH_GRACE_NS / 1000000000u);
 	c->close_after_flush = true;
@@ -391,11 +493,25 @@ static void handle_line(struct client *c, const char *line, size_t len)
 		ring_timer_arm(&s->ring, &c->delay_timer, AUTH_DELAY_NS, on_auth_delay);
 		return;
 	}
+	client_handle_line(c, line, len);
+}
+
+void client_handle_line(struct client *c, const char *line, size_t len)
+{
+	struct session *s = c->sess;
+
 	if (c->state != CLIENT_LIVE)
 		return;
-	s->stats.lines_in++;
+	c->last_active = time(NULL);
 	if (c->console)
-		s->console_active = time(NULL);
+		s->console_active = c->last_active;
+	if (c->readonly) {
+		s->stats.lines_refused++;
+		client_private(c, "ringside: this is a read-only connection; "
+				  "commands are not accepted\r\n");
+		return;
+	}
+	s->stats.lines_in++;
 	if (meta_execute(s, c, line, len))
 		return;
 	session_input_line(s, c, line, len);
@@ -420,6 +536,16 @@ static void client_input(struct client *c, const char *data, size_t n)
 	struct session *s = c->sess;
 	unsigned max = s->cfg->line_max;
 
+	if (c->detecting) {
+		size_t used = native_detect(c, data, n);
+
+		data += used;
+		n -= used;
+	}
+	if (c->native) {
+		native_input(c, data, n);
+		return;
+	}
 	c->last_active = time(NULL);
 	while (n > 0) {
 		const char *nl = memchr(data, '\n', n);
@@ -493,7 +619,7 @@ static void on_recv(struct ring_op *op, int res, unsigned flags)
 		return;
 	c->recv_inflight = false;
 	if (c->state == CLIENT_CLOSING) {
-		maybe_free(c);
+		client_maybe_free(c);
 	} else if (res == 0) {
 		/* The peer stopped sending (`echo bt | nc -N ...` does this).
 		 * It may still be reading, or gone for good: TCP cannot tell the
@@ -517,7 +643,7 @@ static void on_half_closed(struct ring_timer *t, int res)
 	struct session *s = c->sess;
 
 	if (c->state == CLIENT_CLOSING) {
-		maybe_free(c);
+		client_maybe_free(c);
 		return;
 	}
 	if (res == -ECANCELED)
@@ -539,7 +665,7 @@ static void on_console_in(struct ring_op *op, int res, unsigned flags)
 
 	c->recv_inflight = false;
 	if (c->state == CLIENT_CLOSING) {
-		maybe_free(c);
+		client_maybe_free(c);
 		return;
 	}
 	if (res < 0)
@@ -590,10 +716,10 @@ void client_close(struct client *c, const char *why)
 	ring_timer_cancel(&s->ring, &c->hangup_timer);
 	if (!c->console)
 		shutdown(c->in_fd, SHUT_RDWR);
-	maybe_free(c);
+	client_maybe_free(c);
 }
 
-static void maybe_free(struct client *c)
+void client_maybe_free(struct client *c)
 {
 	struct session *s = c->sess;
 
@@ -611,5 +737,8 @@ static void maybe_free(struct client *c)
 	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
 		close(c->out_fd);
 	free(c->line);
+	free(c->priv);
+	free(c->priv_retired);
+	native_free(c);
 	free(c);
 }

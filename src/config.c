@@ -38,7 +38,7 @@ static const struct opt options[] = {
 	{ "server", OPT_SPECS, OFF(servers), 0, 0, 0, "SPEC",
 	  "start a server (repeatable), e.g. tcp:port=5005[,password=W]" },
 	{ "remote", OPT_STRING, OFF(remote), 0, 0, 0, "SPEC",
-	  "join a session as a client (not in this build yet)" },
+	  "join a session as a client, e.g. tcp:server=H,port=5005" },
 	{ "QR", OPT_FLAG, OFF(query_servers), 0, 0, 0, NULL,
 	  "list the debugging servers on this machine (not in this build yet)" },
 	{ "noio", OPT_FLAG, OFF(noio), 0, 0, 0, NULL,
@@ -59,6 +59,8 @@ static const struct opt options[] = {
 	  "at exit, keep sending output to clients for up to MS milliseconds" },
 	{ "noticems", OPT_UINT, OFF(notice_ms), 0, 60000, 100, "MS",
 	  "join/leave notices arriving within MS are coalesced" },
+	{ "quiet", OPT_UINT, OFF(quiet_ms), 0, 600000, 1000, "MS",
+	  "-remote with a script on stdin: leave once output was quiet for MS" },
 	{ "h", OPT_FLAG, OFF(help), 0, 0, 0, NULL, "show this help" },
 	{ "version", OPT_FLAG, OFF(version), 0, 0, 0, NULL, "show the version" },
 };

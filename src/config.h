@@ -26,6 +26,7 @@ struct config {
 	unsigned line_max;	/* longest input line accepted */
 	unsigned flush_ms;	/* how long output is flushed to clients at exit */
 	unsigned notice_ms;	/* join/leave notices coalescing window */
+	unsigned quiet_ms;	/* -remote scripts: leave after this much quiet */
 	bool help;
 	bool version;
 	char *const *argv;	/* PROGRAM ARGS..., NULL-terminated */

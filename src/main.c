@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "src/config.h"
+#include "src/remote.h"
 #include "src/ringside.h"
 
 int main(int argc, char *argv[])
@@ -28,9 +29,13 @@ int main(int argc, char *argv[])
 		printf("ringside %s\n", RINGSIDE_VERSION);
 		return 0;
 	}
-	if (cfg.remote || cfg.query_servers) {
-		fprintf(stderr, "ringside: %s is not available in this build\n",
-			cfg.remote ? "-remote (the ringside client)" : "-QR (server discovery)");
+	if (cfg.remote) {
+		struct remote_options opt = { .quiet_ms = cfg.quiet_ms };
+
+		return ringside_remote(cfg.remote, &opt);
+	}
+	if (cfg.query_servers) {
+		fprintf(stderr, "ringside: -QR (server discovery) is not available in this build\n");
 		return 2;
 	}
 	res = ringside_host(&cfg);

@@ -116,7 +116,9 @@ static void cmd_clients(struct session *s, const char *arg, size_t len)
 	if (s->console) {
 		meta_format_time(s->console_active ? s->console_active : s->console->connected_at,
 				 when, sizeof(when));
-		session_emitf(s, "%s, last active %s", s->console_ident, when);
+		session_emitf(s, "%s, last active %s (console, read-write, %llu bytes behind)",
+			      s->console_ident, when,
+			      (unsigned long long)(s->tr.head - s->console->cursor));
 	}
 	/* Oldest first: the list is kept newest first. */
 	struct client *c = s->clients;
@@ -127,7 +129,9 @@ static void cmd_clients(struct session *s, const char *arg, size_t len)
 		if (c->console || c->state != CLIENT_LIVE)
 			continue;
 		meta_format_time(c->last_active, when, sizeof(when));
-		session_emitf(s, "%s, last active %s", c->ident, when);
+		session_emitf(s, "%s, last active %s (%s, %s, %llu bytes behind)", c->ident, when,
+			      c->native ? "native" : "raw", c->readonly ? "read-only" : "read-write",
+			      (unsigned long long)(s->tr.head - c->cursor));
 		n++;
 	}
 	if (!s->console && n == 0)
@@ -177,9 +181,9 @@ static void echo_command(struct session *s, struct client *c, const char *line, 
 	text[len] = '\0';
 	spec_redact(text, shown, sizeof(shown));
 	if (c && !c->console)
-		session_emitf(s, "%s: %s", c->ident, shown);
+		session_typedf(s, "%s: %s", c->ident, shown);
 	else
-		session_emit(s, shown, strlen(shown));
+		session_emit_as(s, TRANSCRIPT_TYPED, shown, strlen(shown));
 }
 
 static bool is_space(char ch)

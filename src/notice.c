@@ -23,12 +23,13 @@ static void on_notice_timer(struct ring_timer *t, int res)
 		notice_flush(s);
 }
 
-static void record(struct session *s, struct client *c, const char *what)
+static void record(struct session *s, struct client *c, const char *what, bool join)
 {
 	struct notice_batch *nb = &s->notices;
 	char when[64];
 
 	if (nb->nfirst < NOTICE_SINGLE_MAX) {
+		nb->first_id[nb->nfirst] = join ? c->id : 0;
 		meta_format_time(time(NULL), when, sizeof(when));
 		snprintf(nb->first[nb->nfirst++], sizeof(nb->first[0]), "%s %s at %s", c->ident,
 			 what, when);
@@ -45,14 +46,15 @@ static void record(struct session *s, struct client *c, const char *what)
 void notice_joined(struct session *s, struct client *c)
 {
 	c->announced = true;
+	c->join_generation = s->notices.generation;
 	s->notices.joins++;
-	record(s, c, "connected");
+	record(s, c, "connected", true);
 }
 
 void notice_left(struct session *s, struct client *c)
 {
 	s->notices.leaves++;
-	record(s, c, "disconnected");
+	record(s, c, "disconnected", false);
 }
 
 void notice_flush(struct session *s)
@@ -73,4 +75,24 @@ void notice_flush(struct session *s)
 			      nb->joins, nb->leaves, when, s->nclients);
 	}
 	nb->joins = nb->leaves = nb->nfirst = 0;
+	nb->generation++;
+}
+
+void notice_retract(struct session *s, struct client *c)
+{
+	struct notice_batch *nb = &s->notices;
+
+	if (!c->announced || c->join_generation != nb->generation || nb->joins == 0)
+		return;
+	for (unsigned i = 0; i < nb->nfirst; i++) {
+		if (nb->first_id[i] != c->id)
+			continue;
+		memmove(&nb->first[i], &nb->first[i + 1], (nb->nfirst - i - 1) * sizeof(nb->first[0]));
+		memmove(&nb->first_id[i], &nb->first_id[i + 1],
+			(nb->nfirst - i - 1) * sizeof(nb->first_id[0]));
+		nb->nfirst--;
+		break;
+	}
+	nb->joins--;
+	c->announced = false;
 }

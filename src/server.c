@@ -244,8 +244,6 @@ static const char *unavailable(const struct spec *sp)
 	}
 	if (sp->clicon[0])
 		return "tcp: clicon= (reverse connections) is not available in this build";
-	if (sp->readonly)
-		return "tcp: readonly is not available in this build";
 	return NULL;
 }
 
@@ -271,6 +269,16 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 	}
 	srv->sess = s;
 	srv->fd = -1;
+	if (srv->spec.has_password) {
+		/* Native clients prove the password without sending it: keep
+		 * only a verifier (one modular exponentiation, here, once). */
+		srv->verifier = malloc(sizeof(*srv->verifier));
+		if (!srv->verifier || auth_verifier_make(srv->spec.password, srv->verifier) < 0) {
+			snprintf(err, errlen, "cannot prepare password authentication");
+			res = -ENOMEM;
+			goto fail;
+		}
+	}
 	srv->accept_op.cb = on_accept;
 	res = listen_tcp(srv, err, errlen);
 	if (res < 0)
@@ -299,6 +307,9 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 			      "your firewall if clients are remote");
 	return 0;
 fail:
+	if (srv->verifier)
+		explicit_bzero(srv->verifier, sizeof(*srv->verifier));
+	free(srv->verifier);
 	free(srv);
 	return res;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -78,13 +79,16 @@ static void after_append(struct session *s, uint64_t old_head)
 	session_kick(s);
 }
 
-static void append_or_backlog(struct session *s, const char *p, size_t n)
+static void append_or_backlog(struct session *s, enum transcript_kind kind, const char *p,
+			      size_t n)
 {
 	uint64_t old_head = s->tr.head;
 	size_t done = 0;
 
-	if (s->backlog_len == 0)
+	if (s->backlog_len == 0) {
 		done = transcript_append(&s->tr, p, n);
+		transcript_mark(&s->tr, old_head, done, kind);
+	}
 	if (done < n) {
 		size_t rest = n - done;
 
@@ -103,29 +107,47 @@ static void append_or_backlog(struct session *s, const char *p, size_t n)
 		after_append(s, old_head);
 }
 
-void session_emit(struct session *s, const char *text, size_t len)
+void session_emit_as(struct session *s, enum transcript_kind kind, const char *text, size_t len)
 {
 	bool fresh = s->backlog_len ? s->backlog[s->backlog_len - 1] == '\n' :
 				      s->tr.at_line_start;
 
 	if (!fresh)
-		append_or_backlog(s, "\r\n", 2);
-	append_or_backlog(s, text, len);
-	append_or_backlog(s, "\r\n", 2);
+		append_or_backlog(s, kind, "\r\n", 2);
+	append_or_backlog(s, kind, text, len);
+	append_or_backlog(s, kind, "\r\n", 2);
+}
+
+void session_emit(struct session *s, const char *text, size_t len)
+{
+	session_emit_as(s, TRANSCRIPT_NOTICE, text, len);
+}
+
+static void emit_vf(struct session *s, enum transcript_kind kind, const char *fmt, va_list ap)
+{
+	char buf[4096];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+
+	if (n >= 0)
+		session_emit_as(s, kind, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 void session_emitf(struct session *s, const char *fmt, ...)
 {
-	char buf[4096];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	emit_vf(s, TRANSCRIPT_NOTICE, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	session_emit(s, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+void session_typedf(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit_vf(s, TRANSCRIPT_TYPED, fmt, ap);
+	va_end(ap);
 }
 
 static void backlog_flush(struct session *s)
@@ -136,6 +158,7 @@ static void backlog_flush(struct session *s)
 	if (s->backlog_len == 0)
 		return;
 	done = transcript_append(&s->tr, s->backlog, s->backlog_len);
+	transcript_mark(&s->tr, old_head, done, TRANSCRIPT_NOTICE);
 	memmove(s->backlog, s->backlog + done, s->backlog_len - done);
 	s->backlog_len -= done;
 	if (done)
@@ -360,7 +383,7 @@ void session_input_line(struct session *s, struct client *c, const char *line, s
 	}
 	/* Who typed it, for everyone; the console types anonymously. */
 	if (c && !c->console)
-		session_emitf(s, "%s: %.*s", c->ident, (int)len, line);
+		session_typedf(s, "%s: %.*s", c->ident, (int)len, line);
 	input_enqueue(&s->input, line, len);
 	input_enqueue(&s->input, "\n", 1);
 	pty_write_some(s);
@@ -471,6 +494,7 @@ static void begin_drain(struct session *s)
 	else if (WIFSIGNALED(st))
 		session_emitf(s, "ringside: program %s was killed by signal %d (SIG%s)", prog,
 			      WTERMSIG(st), signal_name(WTERMSIG(st)));
+	native_session_ended(s, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	if (s->end_signal)
 		s->exit_status = 128 + s->end_signal;
 	else if (WIFEXITED(st))
@@ -568,6 +592,8 @@ int session_init(struct session *s, const struct config *cfg)
 	s->next_client_id = 1;
 	identify_host(s);
 	raise_fd_limit(s);
+	if (getrandom(s->id, sizeof(s->id), 0) != sizeof(s->id))
+		return -EIO;
 
 	res = transcript_init(&s->tr, cfg->ring_bytes, TRANSCRIPT_CHUNK);
 	if (res < 0) {
@@ -697,8 +723,12 @@ void session_destroy(struct session *s)
 	ring_bufs_exit(&s->ring, &s->bufs);
 	if (s->ring.uring.ring_fd > 0)
 		ring_exit(&s->ring);
-	for (unsigned i = 0; i < s->nservers; i++)
+	for (unsigned i = 0; i < s->nservers; i++) {
+		if (s->servers[i]->verifier)
+			explicit_bzero(s->servers[i]->verifier, sizeof(*s->servers[i]->verifier));
+		free(s->servers[i]->verifier);
 		free(s->servers[i]);
+	}
 	free(s->servers);
 	if (s->pty_fd >= 0)
 		close(s->pty_fd);

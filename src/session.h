@@ -7,6 +7,8 @@
 #define RINGSIDE_SESSION_H
 
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -14,6 +16,7 @@
 
 #include "ring/ring.h"
 #include "src/config.h"
+#include "src/auth.h"
 #include "src/spec.h"
 #include "src/transcript.h"
 
@@ -28,9 +31,12 @@ enum client_state {
 	CLIENT_CLOSING,	/* waiting for its in-flight ops to finish */
 };
 
-/* A private message for one client (prompt, gap marker, refusal).  Never
- * transcript bytes: those are only ever sent from the transcript itself. */
-#define CLIENT_PRIVATE_MAX 240
+/* Private messages for one client (prompts, gap markers, refusals, native
+ * handshake records).  Never transcript bytes: those are only ever sent from
+ * the transcript itself.  Allocated on first use; bounded. */
+#define CLIENT_PRIVATE_MAX 4096
+
+struct native_state;
 
 struct client {
 	struct session *sess;
@@ -40,6 +46,7 @@ struct client {
 	enum client_state state;
 	bool console;			/* the host console: fds are ttys/pipes */
 	bool announced;			/* a join notice went out */
+	unsigned join_generation;	/* notice batch holding its join */
 	int in_fd, out_fd;
 
 	uint64_t cursor;		/* next transcript offset to send */
@@ -58,8 +65,15 @@ struct client {
 	bool lagging;			/* skip ahead when the send in flight ends */
 	uint64_t send_from;		/* first transcript offset of that send */
 
-	char priv[CLIENT_PRIVATE_MAX];
-	uint16_t priv_len;
+	char *priv;
+	char *priv_retired;		/* outgrown, still read by a send in flight */
+	uint32_t priv_len, priv_cap;
+
+	bool detecting;			/* first bytes not seen yet: raw or native? */
+	bool native;			/* speaks the native protocol (native.c) */
+	bool readonly;			/* an observer: its commands are refused */
+	uint8_t preamble_got;
+	struct native_state *nat;	/* native clients only */
 
 	char *line;			/* partial input line, allocated on demand */
 	unsigned line_len;
@@ -82,6 +96,7 @@ struct server {
 	enum server_state state;
 	struct spec spec;		/* port_lo is the port actually bound */
 	int fd;
+	struct auth_verifier *verifier;	/* password servers: for native clients */
 	struct ring_op accept_op;
 	bool accept_inflight;
 	bool closing;
@@ -107,12 +122,15 @@ struct session_stats {
 struct notice_batch {
 	unsigned joins, leaves;
 	char first[3][IDENT_MAX + 96];	/* kept verbatim while the batch is small */
+	uint32_t first_id[3];		/* client of each kept line (joins only) */
 	unsigned nfirst;
+	unsigned generation;		/* counts flushes */
 	struct ring_timer timer;
 };
 
 struct session {
 	const struct config *cfg;
+	uint8_t id[16];			/* random: lets a native client resume here only */
 	struct ring ring;
 	struct ring_bufs bufs;
 	struct transcript tr;
@@ -175,6 +193,9 @@ void session_destroy(struct session *s);
 void session_emit(struct session *s, const char *text, size_t len);
 void session_emitf(struct session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void session_emit_as(struct session *s, enum transcript_kind kind, const char *text, size_t len);
+/* A who-typed line: framed clients see it as a TYPED record. */
+void session_typedf(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A whole input line from C (NULL: the console) for the program. */
 void session_input_line(struct session *s, struct client *c, const char *line, size_t len);
 /* Output was appended: wake caught-up clients once this loop turn ends. */
@@ -195,6 +216,35 @@ void client_close(struct client *c, const char *why);
 void client_private(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Skip a client that fell too far behind; called when no send is in flight. */
 void client_apply_lag(struct client *c);
+/* Free a closing client once the kernel has returned all its ops. */
+void client_maybe_free(struct client *c);
+
+/* Queue N bytes for C alone, ahead of further transcript sends. */
+void client_queue_private(struct client *c, const void *p, size_t n);
+/* A native client's handshake is over: it reads the transcript from START. */
+void client_go_live_at(struct client *c, uint64_t start);
+/* Dispatch one complete input line (meta-command or program input). */
+void client_handle_line(struct client *c, const char *line, size_t len);
+
+/* native.c: the native protocol on the server side */
+/* Match the native preamble at the start of a client's input; returns the
+ * bytes consumed and leaves c->detecting false once raw or native is known. */
+size_t native_detect(struct client *c, const char *data, size_t n);
+void native_input(struct client *c, const char *data, size_t n);
+/* Fill IOV (header, payload) for the next record piece; false if none. */
+bool native_next_piece(struct client *c, struct iovec iov[2], int *niov);
+struct msghdr *native_msghdr(struct client *c);
+/* A record send moved N bytes. */
+void native_sent(struct client *c, size_t n);
+bool native_in_record(const struct client *c);
+void native_gap(struct client *c, uint64_t from, uint64_t to);
+void native_private_text(struct client *c, const char *text, size_t len);
+void native_session_ended(struct session *s, int status);
+void native_free(struct client *c);
+/* Refuse a native client (REFUSE record, Error 0x80004005) and close it. */
+void native_refuse(struct client *c, const char *reason);
+/* Send the hosted program an interrupt, as Ctrl+C at its terminal would. */
+void session_interrupt(struct session *s);
 
 /* server.c */
 int server_start(struct session *s, const char *spec_text, char *err, size_t errlen);
@@ -213,6 +263,9 @@ void meta_print_banner(struct session *s);
 void notice_joined(struct session *s, struct client *c);
 void notice_left(struct session *s, struct client *c);
 void notice_flush(struct session *s);
+/* Take back C's join notice if it has not gone out yet (a raw-looking client
+ * that turned out to be native and will announce itself by name). */
+void notice_retract(struct session *s, struct client *c);
 
 /* program.c */
 int program_spawn(char *const argv[], pid_t *pid, int *pty_fd, char *err, size_t errlen);

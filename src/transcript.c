@@ -36,6 +36,14 @@ int transcript_init(struct transcript *t, size_t cap, size_t chunk)
 		t->mem = NULL;
 		return -ENOMEM;
 	}
+	t->marks_cap = 16384;
+	t->marks = calloc(t->marks_cap, sizeof(*t->marks));
+	if (!t->marks) {
+		free(t->pins);
+		munmap(t->mem, cap);
+		t->mem = NULL;
+		return -ENOMEM;
+	}
 	t->cap = cap;
 	t->chunk = chunk;
 	t->nchunks = (unsigned)(cap / chunk);
@@ -48,7 +56,65 @@ void transcript_free(struct transcript *t)
 	if (t->mem)
 		munmap(t->mem, t->cap);
 	free(t->pins);
+	free(t->marks);
 	memset(t, 0, sizeof(*t));
+}
+
+static const struct transcript_mark *mark_at(const struct transcript *t, unsigned i)
+{
+	return &t->marks[(t->marks_first + i) % t->marks_cap];
+}
+
+void transcript_mark(struct transcript *t, uint64_t start, size_t len, enum transcript_kind kind)
+{
+	struct transcript_mark *m;
+
+	if (len == 0 || kind == TRANSCRIPT_OUTPUT)
+		return;
+	/* Adjacent stretches of one kind merge: fewer records on the wire. */
+	if (t->marks_len) {
+		m = &t->marks[(t->marks_first + t->marks_len - 1) % t->marks_cap];
+		if (m->kind == kind && m->start + m->len == start && m->len + len <= UINT32_MAX) {
+			m->len += (uint32_t)len;
+			return;
+		}
+	}
+	if (t->marks_len == t->marks_cap) {
+		t->marks_first = (t->marks_first + 1) % t->marks_cap;
+		t->marks_len--;
+	}
+	m = &t->marks[(t->marks_first + t->marks_len++) % t->marks_cap];
+	m->start = start;
+	m->len = (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len);
+	m->kind = (uint8_t)kind;
+}
+
+enum transcript_kind transcript_kind_at(const struct transcript *t, uint64_t off, uint64_t *end)
+{
+	unsigned lo = 0, hi = t->marks_len;
+
+	/* The first mark that ends after OFF. */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const struct transcript_mark *m = mark_at(t, mid);
+
+		if (m->start + m->len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == t->marks_len) {
+		*end = t->head;
+		return TRANSCRIPT_OUTPUT;
+	}
+	if (mark_at(t, lo)->start <= off) {
+		const struct transcript_mark *m = mark_at(t, lo);
+
+		*end = m->start + m->len < t->head ? m->start + m->len : t->head;
+		return (enum transcript_kind)m->kind;
+	}
+	*end = mark_at(t, lo)->start;
+	return TRANSCRIPT_OUTPUT;
 }
 
 uint64_t transcript_oldest(const struct transcript *t)

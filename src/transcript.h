@@ -17,6 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a stretch of the transcript is, for clients that frame records. */
+enum transcript_kind {
+	TRANSCRIPT_OUTPUT,	/* the hosted program's output */
+	TRANSCRIPT_NOTICE,	/* ringside's own lines */
+	TRANSCRIPT_TYPED,	/* who typed what */
+};
+
+/* A stretch that is not program output.  Output is everything unmarked. */
+struct transcript_mark {
+	uint64_t start;
+	uint32_t len;
+	uint8_t kind;
+};
+
 struct transcript {
 	char *mem;
 	size_t cap;		/* bytes; a multiple of chunk */
@@ -26,6 +40,8 @@ struct transcript {
 	uint64_t head;		/* absolute offset of the next byte written */
 	uint64_t lines;		/* newlines written, for statistics */
 	bool at_line_start;	/* last byte written was '\n' (or nothing yet) */
+	struct transcript_mark *marks;	/* ring of marks, oldest first */
+	unsigned marks_cap, marks_first, marks_len;
 };
 
 /* CAP is rounded up to a multiple of CHUNK (a power of two).  0 or -errno. */
@@ -58,6 +74,17 @@ void transcript_pin(struct transcript *t, uint64_t off);
 void transcript_unpin(struct transcript *t, uint64_t off);
 /* Whether the slot the writer enters next is pinned. */
 bool transcript_blocked(const struct transcript *t);
+
+/* Record that [START, START+LEN) is KIND.  Marks must come in offset order;
+ * the oldest are forgotten when the mark ring is full. */
+void transcript_mark(struct transcript *t, uint64_t start, size_t len, enum transcript_kind kind);
+
+/*
+ * The kind of the byte at OFF (oldest <= OFF < head) and where the stretch
+ * of that kind ends (never beyond head): a framed client's next record is
+ * [OFF, *END).
+ */
+enum transcript_kind transcript_kind_at(const struct transcript *t, uint64_t off, uint64_t *end);
 
 /*
  * Where a joining (or skipped-ahead) reader should start so that it sees the

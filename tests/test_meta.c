@@ -545,14 +545,27 @@ static void test_meta_clients(void **state)
 	s->console = &console;
 	s->nclients = 3;
 
-	expect_meta(f, ".clients",
-		    "testhost\\tester, last active Mon Mar 04 16:05:21 2002\r\n"
-		    "boxa\\alice (tcp 10.0.0.1:1000), last active Wed Dec 19 06:23:07 2018\r\n"
-		    "boxb\\bob (tcp 10.0.0.2:2000), last active Wed Dec 19 06:23:08 2018\r\n");
+	/* WinDbg's "IDENT, last active DATE", then role and lag.  The cursors
+	 * sit at the head as it was before the command printed anything. */
+	a.native = true;
+	b.readonly = true;
+	console.cursor = a.cursor = b.cursor = s->tr.head;
+	{
+		const char *out = run_meta(f, ".clients", true);
+
+		assert_non_null(strstr(out, "testhost\\tester, last active Mon Mar 04 16:05:21 2002"
+					    " (console, read-write, "));
+		assert_non_null(strstr(out, "boxa\\alice (tcp 10.0.0.1:1000), last active "
+					    "Wed Dec 19 06:23:07 2018 (native, read-write, "));
+		assert_non_null(strstr(out, "boxb\\bob (tcp 10.0.0.2:2000), last active "
+					    "Wed Dec 19 06:23:08 2018 (raw, read-only, "));
+		assert_null(strstr(out, "carol"));
+		assert_true(strstr(out, "alice") < strstr(out, "bob"));
+	}
 	/* Once the console has typed, its last activity is shown. */
 	s->console_active = 1545200600;
 	assert_true(strstr(run_meta(f, ".clients", true),
-			   "testhost\\tester, last active Wed Dec 19 06:23:20 2018\r\n") != NULL);
+			   "testhost\\tester, last active Wed Dec 19 06:23:20 2018 (console") != NULL);
 	s->clients = NULL;
 	s->console = NULL;
 	s->nclients = 0;

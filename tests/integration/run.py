@@ -108,8 +108,9 @@ def test_runtime_server_endsrv_clients(workdir):
         a.send_line(".endsrv 9")
         a.wait_for(r"ringside: \.endsrv: there is no server 9")
         a.send_line(".clients")
-        a.wait_for(r"[^\s\\]+\\[^\s,]+, last active \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\r\n"
-                   r"(" + IDENT + r", last active [^\r]+\r\n){2}")
+        a.wait_for(r"[^\s\\]+\\[^\s,]+, last active \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}"
+                   r" \(console, read-write, \d+ bytes behind\)\r\n"
+                   r"(" + IDENT + r", last active [^\r]+ \(raw, read-write, \d+ bytes behind\)\r\n){2}")
         # IDs are never reused.
         p2 = free_port()
         a.send_line(".server tcp:port=%d" % p2)
@@ -464,7 +465,9 @@ def test_stalled_client_gets_gap(workdir):
     every line in order, the stalled one a gap marker, RSS stays bounded."""
     port = free_port()
     last = 6000000
-    s = start(["tcp:port=%d" % port], BASH, noio=True, extra=["-ring", "16M"])
+    # Readers in Python may lag a busy pty by megabytes: a generous lag
+    # budget keeps them whole, and 50 MB still overruns the 32 MiB ring.
+    s = start(["tcp:port=%d" % port], BASH, noio=True, extra=["-ring", "32M", "-lag", "24M"])
     try:
         readers = [Client(port), Client(port)]
         stalled = Client(port, rcvbuf=4096)
@@ -485,7 +488,8 @@ def test_stalled_client_gets_gap(workdir):
         check(all(ch.done for ch in checkers), "readers stopped at %s"
               % [ch.next for ch in checkers])
         rss = s.rss_kib()
-        check(rss < 64 * 1024, "server peak RSS %d KiB" % rss)
+        print("  stalled-client run: server peak RSS %d KiB (ring 32768 KiB)" % rss)
+        check(rss < (32 + 24) * 1024, "server peak RSS %d KiB" % rss)
         # The stalled client now reads: old bytes, a gap marker, then the end.
         stalled.wait_for(r"\[ringside: \d+ bytes skipped\]", timeout=30)
         stalled.wait_for(r"SEQ-7-DONE", timeout=30)

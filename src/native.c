@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The native protocol on the server side (src/PROTOCOL.md): telling a native
+ * client from a raw one by its first bytes, the handshake with SRP-6a, and
+ * framing the shared transcript into records without copying it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "src/proto.h"
+#include "src/session.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* A wrong proof is answered this late: one guess per connection, slowly. */
+#define REFUSE_DELAY_NS (1ull * 1000000000u)
+
+enum handshake {
+	HS_HELLO,	/* waiting for HELLO */
+	HS_PROOF,	/* CHALLENGE sent, waiting for PROOF */
+	HS_LIVE,	/* ACCEPT sent: records flow */
+};
+
+struct native_state {
+	struct proto_reader reader;
+	enum handshake hs;
+	struct auth_server *auth;
+	bool has_resume;
+	uint64_t resume;
+	/* The record being sent: its header and where its payload ends. */
+	uint8_t hdr[PROTO_HEADER_SIZE];
+	uint8_t hdr_sent;
+	bool in_record;
+	uint64_t rec_end;
+	struct msghdr msg;
+	struct iovec iov[2];
+};
+
+static void queue_record(struct client *c, uint8_t type, const struct proto_msg *m)
+{
+	uint8_t buf[PROTO_HEADER_SIZE + 1024];
+	int n = proto_record_encode(type, 0, m, buf, sizeof(buf));
+
+	if (n > 0)
+		client_queue_private(c, buf, (size_t)n);
+}
+
+static void refuse(struct client *c, const char *reason)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.code = PROTO_REFUSAL_CODE;
+	m.has_code = true;
+	snprintf(m.reason, sizeof(m.reason), "%s", reason);
+	m.has_reason = true;
+	queue_record(c, PROTO_REFUSE, &m);
+	c->close_after_flush = true;
+	client_send_next(c);
+}
+
+static void begin(struct client *c)
+{
+	struct session *s = c->sess;
+
+	c->nat = calloc(1, sizeof(*c->nat));
+	if (!c->nat) {
+		client_close(c, "out of memory");
+		return;
+	}
+	proto_reader_init(&c->nat->reader);
+	c->native = true;
+	/* The raw view stops here: records start only after the handshake. */
+	if (c->state == CLIENT_LIVE) {
+		session_idle_remove(s, c);
+		notice_retract(s, c);
+	}
+	c->state = CLIENT_AUTH;
+}
+
+size_t native_detect(struct client *c, const char *data, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && c->preamble_got < PROTO_PREAMBLE_SIZE) {
+		if ((uint8_t)data[i] != proto_preamble[c->preamble_got]) {
+			/* Raw after all.  A raw client never starts with a NUL, so
+			 * the few bytes matched before are not worth keeping. */
+			c->detecting = false;
+			return i;
+		}
+		c->preamble_got++;
+		i++;
+	}
+	if (c->preamble_got == PROTO_PREAMBLE_SIZE) {
+		c->detecting = false;
+		begin(c);
+	}
+	return i;
+}
+
+/* "HOST\user" from the client, kept to printable text, plus our view of
+ * the transport: "HOST\user (tcp 127.0.0.1:63141)". */
+static void set_identity(struct client *c, const char *claimed)
+{
+	char transport[64] = "";
+	const char *paren = strstr(c->ident, " (");
+	char name[96];
+	size_t i;
+
+	if (paren)
+		snprintf(transport, sizeof(transport), "%s", paren);
+	for (i = 0; claimed[i] && i + 1 < sizeof(name); i++)
+		name[i] = claimed[i] == ' ' || claimed[i] == '(' ? '_' : claimed[i];
+	name[i] = '\0';
+	if (name[0])
+		snprintf(c->ident, sizeof(c->ident), "%s%s", name, transport);
+}
+
+static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
+{
+	struct session *s = c->sess;
+	struct native_state *nat = c->nat;
+	uint64_t start = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
+	uint64_t gap_from = 0;
+	struct proto_msg m;
+
+	if (nat->has_resume) {
+		if (nat->resume >= transcript_oldest(&s->tr) && nat->resume <= s->tr.head)
+			start = nat->resume;
+		else if (nat->resume < transcript_oldest(&s->tr))
+			gap_from = nat->resume;
+	}
+	memset(&m, 0, sizeof(m));
+	if (m2_len) {
+		memcpy(m.srp_m2, m2, m2_len);
+		m.srp_m2_len = m2_len;
+	}
+	memcpy(m.session, s->id, sizeof(m.session));
+	m.has_session = true;
+	m.role = c->readonly ? 1 : 0;
+	m.has_role = true;
+	m.start = gap_from ? gap_from : start;
+	m.has_start = true;
+	queue_record(c, PROTO_ACCEPT, &m);
+	if (gap_from) {
+		s->stats.gaps++;
+		s->stats.skipped_bytes += start - gap_from;
+		native_gap(c, gap_from, start);
+	}
+	ring_timer_cancel(&s->ring, &c->grace_timer);
+	nat->hs = HS_LIVE;
+	client_go_live_at(c, start);
+}
+
+static void on_refuse_delay(struct ring_timer *t, int res)
+{
+	struct client *c = container_of(t, struct client, delay_timer);
+
+	if (c->state == CLIENT_CLOSING) {
+		client_maybe_free(c);
+		return;
+	}
+	c->auth_waiting = false;
+	refuse(c, "wrong password");
+}
+
+static void on_hello(struct client *c, const struct proto_msg *m)
+{
+	struct session *s = c->sess;
+	struct native_state *nat = c->nat;
+	struct proto_msg w;
+	uint8_t B[AUTH_GROUP_BYTES];
+	size_t B_len = sizeof(B);
+	int res;
+
+	if (!m->has_version || m->version != PROTO_VERSION) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "unsupported protocol version %u",
+			 m->has_version ? m->version : 0);
+		refuse(c, why);
+		return;
+	}
+	if (m->has_identity)
+		set_identity(c, m->identity);
+	if (m->has_session && m->has_resume && memcmp(m->session, s->id, sizeof(s->id)) == 0) {
+		nat->has_resume = true;
+		nat->resume = m->resume;
+	}
+	client_queue_private(c, proto_preamble, PROTO_PREAMBLE_SIZE);
+	memset(&w, 0, sizeof(w));
+	w.version = PROTO_VERSION;
+	w.has_version = true;
+	snprintf(w.host, sizeof(w.host), "%s", s->host);
+	w.has_host = true;
+	snprintf(w.program, sizeof(w.program), "%s", s->cfg->argv ? s->cfg->argv[0] : "");
+	w.has_program = w.program[0] != '\0';
+	memcpy(w.session, s->id, sizeof(w.session));
+	w.has_session = true;
+	w.auth = c->server->verifier ? 1 : 0;
+	w.has_auth = true;
+	queue_record(c, PROTO_WELCOME, &w);
+	if (!c->server->verifier) {
+		accept_client(c, NULL, 0);
+		return;
+	}
+	res = auth_server_challenge(c->server->verifier, &nat->auth, B, &B_len);
+	if (res < 0) {
+		session_log(s, "%s: SRP challenge failed: %s", c->ident, strerror(-res));
+		refuse(c, "the server could not start authentication");
+		return;
+	}
+	memset(&w, 0, sizeof(w));
+	memcpy(w.salt, c->server->verifier->salt, AUTH_SALT_SIZE);
+	w.salt_len = AUTH_SALT_SIZE;
+	memcpy(w.srp_b, B, B_len);
+	w.srp_b_len = B_len;
+	queue_record(c, PROTO_CHALLENGE, &w);
+	nat->hs = HS_PROOF;
+}
+
+static void on_proof(struct client *c, const struct proto_msg *m)
+{
+	struct session *s = c->sess;
+	uint8_t m2[AUTH_PROOF_SIZE];
+	size_t m2_len = sizeof(m2);
+	int res;
+
+	res = auth_server_verify(c->nat->auth, m->srp_a, m->srp_a_len, m->srp_m1, m->srp_m1_len,
+				 m2, &m2_len);
+	auth_server_free(c->nat->auth);
+	c->nat->auth = NULL;
+	if (res == 0) {
+		accept_client(c, m2, m2_len);
+		return;
+	}
+	session_log(s, "wrong password from %s", c->ident);
+	c->auth_waiting = true;
+	if (ring_timer_arm(&s->ring, &c->delay_timer, REFUSE_DELAY_NS, on_refuse_delay) < 0)
+		refuse(c, "wrong password");
+}
+
+static void on_live_record(struct client *c, const struct proto_header *h, const uint8_t *p)
+{
+	struct session *s = c->sess;
+
+	switch (h->type) {
+	case PROTO_INPUT:
+		if (h->length > s->cfg->line_max) {
+			client_private(c, "ringside: line longer than %u bytes was not sent",
+				       s->cfg->line_max);
+			return;
+		}
+		client_handle_line(c, (const char *)p, h->length);
+		return;
+	case PROTO_INTERRUPT:
+		if (c->readonly) {
+			client_private(c, "ringside: this is a read-only connection; "
+					  "interrupts are not accepted");
+			return;
+		}
+		c->last_active = time(NULL);
+		session_typedf(s, "%s: ^C (interrupt)", c->ident);
+		session_interrupt(s);
+		return;
+	case PROTO_BYE:
+		client_close(c, NULL);
+		return;
+	default:
+		refuse(c, "protocol error: unexpected record");
+		return;
+	}
+}
+
+static void on_record(struct client *c, const struct proto_header *h, const uint8_t *p)
+{
+	struct native_state *nat = c->nat;
+	struct proto_msg m;
+
+	if (nat->hs == HS_LIVE) {
+		on_live_record(c, h, p);
+		return;
+	}
+	if ((nat->hs == HS_HELLO && h->type != PROTO_HELLO) ||
+	    (nat->hs == HS_PROOF && h->type != PROTO_PROOF) || c->auth_waiting) {
+		refuse(c, "protocol error: unexpected record during the handshake");
+		return;
+	}
+	if (proto_msg_decode(p, h->length, &m) < 0) {
+		refuse(c, "protocol error: malformed handshake record");
+		return;
+	}
+	if (h->type == PROTO_HELLO)
+		on_hello(c, &m);
+	else
+		on_proof(c, &m);
+}
+
+void native_input(struct client *c, const char *data, size_t n)
+{
+	struct native_state *nat = c->nat;
+
+	while (n > 0 && c->state != CLIENT_CLOSING && !c->close_after_flush) {
+		size_t used = 0;
+		int res = proto_reader_feed(&nat->reader, (const uint8_t *)data, n, &used);
+
+		data += used;
+		n -= used;
+		if (res < 0) {
+			refuse(c, "protocol error: malformed record");
+			return;
+		}
+		if (res == 0)
+			return;
+		on_record(c, &nat->reader.h, nat->reader.payload);
+		if (c->nat)
+			proto_reader_next(&nat->reader);
+	}
+}
+
+bool native_in_record(const struct client *c)
+{
+	return c->nat && c->nat->in_record;
+}
+
+struct msghdr *native_msghdr(struct client *c)
+{
+	return &c->nat->msg;
+}
+
+static uint8_t record_type(enum transcript_kind kind)
+{
+	switch (kind) {
+	case TRANSCRIPT_NOTICE: return PROTO_NOTICE;
+	case TRANSCRIPT_TYPED: return PROTO_TYPED;
+	case TRANSCRIPT_OUTPUT: break;
+	}
+	return PROTO_OUTPUT;
+}
+
+bool native_next_piece(struct client *c, struct iovec iov[2], int *niov)
+{
+	struct session *s = c->sess;
+	struct native_state *nat = c->nat;
+	const char *p;
+	size_t span;
+	int n = 0;
+
+	if (!nat->in_record) {
+		struct proto_header h;
+		uint64_t end;
+		enum transcript_kind kind;
+
+		if (c->cursor >= s->tr.head)
+			return false;
+		kind = transcript_kind_at(&s->tr, c->cursor, &end);
+		span = transcript_span(&s->tr, c->cursor, &p);
+		if (end > c->cursor + span)
+			end = c->cursor + span;
+		if (end - c->cursor > PROTO_MAX_OUTPUT)
+			end = c->cursor + PROTO_MAX_OUTPUT;
+		h.type = record_type(kind);
+		h.flags = 0;
+		h.length = (uint32_t)(end - c->cursor);
+		h.seq = c->cursor;
+		proto_header_encode(&h, nat->hdr);
+		nat->hdr_sent = 0;
+		nat->rec_end = end;
+		nat->in_record = true;
+	}
+	transcript_span(&s->tr, c->cursor, &p);
+	if (nat->hdr_sent < PROTO_HEADER_SIZE) {
+		nat->iov[n].iov_base = nat->hdr + nat->hdr_sent;
+		nat->iov[n++].iov_len = PROTO_HEADER_SIZE - nat->hdr_sent;
+	}
+	if (nat->rec_end > c->cursor) {
+		nat->iov[n].iov_base = (void *)p;
+		nat->iov[n++].iov_len = (size_t)(nat->rec_end - c->cursor);
+	}
+	memset(&nat->msg, 0, sizeof(nat->msg));
+	nat->msg.msg_iov = nat->iov;
+	nat->msg.msg_iovlen = (size_t)n;
+	memcpy(iov, nat->iov, sizeof(nat->iov));
+	*niov = n;
+	return n > 0;
+}
+
+void native_sent(struct client *c, size_t n)
+{
+	struct native_state *nat = c->nat;
+	size_t take = PROTO_HEADER_SIZE - nat->hdr_sent;
+
+	if (take > n)
+		take = n;
+	nat->hdr_sent += (uint8_t)take;
+	c->cursor += n - take;
+	if (nat->hdr_sent == PROTO_HEADER_SIZE && c->cursor >= nat->rec_end)
+		nat->in_record = false;
+}
+
+void native_gap(struct client *c, uint64_t from, uint64_t to)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.from = from;
+	m.has_from = true;
+	m.to = to;
+	m.has_to = true;
+	queue_record(c, PROTO_GAP, &m);
+}
+
+void native_private_text(struct client *c, const char *text, size_t len)
+{
+	uint8_t buf[PROTO_HEADER_SIZE + 512];
+	struct proto_header h = { .type = PROTO_PRIVATE, .length = (uint32_t)len };
+
+	if (len > sizeof(buf) - PROTO_HEADER_SIZE)
+		len = h.length = sizeof(buf) - PROTO_HEADER_SIZE;
+	proto_header_encode(&h, buf);
+	memcpy(buf + PROTO_HEADER_SIZE, text, len);
+	client_queue_private(c, buf, PROTO_HEADER_SIZE + len);
+}
+
+void native_session_ended(struct session *s, int status)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.state = 1;
+	m.has_state = true;
+	m.status = (uint32_t)status;
+	m.has_status = true;
+	for (struct client *c = s->clients; c; c = c->next)
+		if (c->native && c->state == CLIENT_LIVE)
+			queue_record(c, PROTO_STATE, &m);
+}
+
+void native_refuse(struct client *c, const char *reason)
+{
+	refuse(c, reason);
+}
+
+void native_free(struct client *c)
+{
+	if (!c->nat)
+		return;
+	proto_reader_free(&c->nat->reader);
+	auth_server_free(c->nat->auth);
+	free(c->nat);
+	c->nat = NULL;
+}
+
+void session_interrupt(struct session *s)
+{
+	struct termios t;
+	char intr = 3;
+
+	/* The terminal's own interrupt character makes its line discipline
+	 * signal the foreground process group, exactly as a keyboard would. */
+	if (tcgetattr(s->pty_fd, &t) == 0 && t.c_cc[VINTR] != _POSIX_VDISABLE)
+		intr = (char)t.c_cc[VINTR];
+	if (write(s->pty_fd, &intr, 1) < 0)
+		session_log(s, "interrupting the program: %s", strerror(errno));
+}
