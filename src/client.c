@@ -255,6 +255,7 @@ static void submit_send(struct client *c, const char *p, size_t len, bool framed
 		client_close(c, "out of submission slots");
 		return;
 	}
+	c->send_framed = framed;
 	if (framed)
 		io_uring_prep_sendmsg(sqe, c->out_fd, native_msghdr(c), MSG_NOSIGNAL);
 	else
@@ -343,6 +344,12 @@ static void sent(struct client *c, ssize_t n)
 		return;
 	}
 	s->stats.sends++;
+	if (c->native && !c->send_framed) {
+		/* A raw send from before the client turned out to be native: its
+		 * view restarts where the handshake says, not here. */
+		s->stats.bytes_sent += (uint64_t)n;
+		return;
+	}
 	if (c->native) {
 		uint64_t before = c->cursor;
 

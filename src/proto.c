@@ -307,6 +307,11 @@ static bool text_ok(const uint8_t *p, size_t n)
 	return true;
 }
 
+/*
+ * The struct's members are reached through the table's offsets as bytes;
+ * memcpy in and out keeps that free of pointer casts and their alignment
+ * and aliasing assumptions.
+ */
 int proto_msg_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 {
 	const uint8_t *base = (const uint8_t *)m;
@@ -315,46 +320,55 @@ int proto_msg_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 	for (size_t i = 0; i < NFIELDS; i++) {
 		const struct field *f = &fields[i];
 		const uint8_t *val = base + f->off;
+		uint8_t num[8];
 		size_t len;
+		bool has;
 
 		if (f->kind == F_BYTES) {
-			len = *(const size_t *)(base + f->aux);
+			memcpy(&len, base + f->aux, sizeof(len));
 			if (len == 0)
 				continue;
 			if (len > f->cap)
 				return -EINVAL;
 		} else {
-			if (!*(const bool *)(base + f->aux))
+			memcpy(&has, base + f->aux, sizeof(has));
+			if (!has)
 				continue;
-			switch (f->kind) {
-			case F_U32: len = 4; break;
-			case F_U64: len = 8; break;
-			case F_ID: len = f->cap; break;
-			default:
+			if (f->kind == F_U32) {
+				uint32_t v;
+
+				memcpy(&v, val, sizeof(v));
+				put32(num, v);
+				val = num;
+				len = 4;
+			} else if (f->kind == F_U64) {
+				uint64_t v;
+
+				memcpy(&v, val, sizeof(v));
+				put64(num, v);
+				val = num;
+				len = 8;
+			} else if (f->kind == F_ID) {
+				len = f->cap;
+			} else {
 				len = strnlen((const char *)val, PROTO_TEXT_MAX + 1);
 				if (!text_ok(val, len))
 					return -EINVAL;
-				break;
 			}
 		}
 		if (cap - pos < 4 + len)
 			return -ENOSPC;
 		put16(buf + pos, f->tag);
 		put16(buf + pos + 2, (uint16_t)len);
-		pos += 4;
-		if (f->kind == F_U32)
-			put32(buf + pos, *(const uint32_t *)val);
-		else if (f->kind == F_U64)
-			put64(buf + pos, *(const uint64_t *)val);
-		else
-			memcpy(buf + pos, val, len);
-		pos += len;
+		memcpy(buf + pos + 4, val, len);
+		pos += 4 + len;
 	}
 	return (int)pos;
 }
 
 int proto_msg_decode(const uint8_t *p, size_t n, struct proto_msg *m)
 {
+	static const bool yes = true;
 	uint8_t *base = (uint8_t *)m;
 	uint32_t seen = 0;
 	size_t pos = 0;
@@ -380,16 +394,24 @@ int proto_msg_decode(const uint8_t *p, size_t n, struct proto_msg *m)
 			return -EPROTO;
 		seen |= 1u << f->tag;
 		switch (f->kind) {
-		case F_U32:
+		case F_U32: {
+			uint32_t v;
+
 			if (len != 4)
 				return -EPROTO;
-			*(uint32_t *)(base + f->off) = get32(val);
+			v = get32(val);
+			memcpy(base + f->off, &v, sizeof(v));
 			break;
-		case F_U64:
+		}
+		case F_U64: {
+			uint64_t v;
+
 			if (len != 8)
 				return -EPROTO;
-			*(uint64_t *)(base + f->off) = get64(val);
+			v = get64(val);
+			memcpy(base + f->off, &v, sizeof(v));
 			break;
+		}
 		case F_ID:
 			if (len != f->cap)
 				return -EPROTO;
@@ -405,10 +427,10 @@ int proto_msg_decode(const uint8_t *p, size_t n, struct proto_msg *m)
 			if (len > f->cap)
 				return -EPROTO;
 			memcpy(base + f->off, val, len);
-			*(size_t *)(base + f->aux) = len;
+			memcpy(base + f->aux, &len, sizeof(len));
 			continue;
 		}
-		*(bool *)(base + f->aux) = true;
+		memcpy(base + f->aux, &yes, sizeof(yes));
 	}
 	return 0;
 }

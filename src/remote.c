@@ -93,6 +93,8 @@ struct remote {
 	bool done;
 	int exit_code;
 	char partial[4096];	/* non-terminal stdin: a line being assembled */
+	char tail[256];		/* output after the last newline: the prompt */
+	size_t tail_len;
 	size_t partial_len;
 };
 
@@ -111,20 +113,35 @@ static void say(struct remote *r, const char *fmt, ...) __attribute__((format(pr
 
 static void show(struct remote *r, const char *p, size_t n, bool notice)
 {
-	if (r->interactive) {
-		fputs("\r\033[K", stdout);
-		if (notice && r->color)
-			fputs("\033[2m", stdout);
-	}
-	fwrite(p, 1, n, stdout);
-	if (r->interactive) {
-		if (notice && r->color)
-			fputs("\033[0m", stdout);
+	size_t whole = n;
+
+	if (!r->interactive) {
+		fwrite(p, 1, n, stdout);
 		fflush(stdout);
-		rl_forced_update_display();
-	} else {
-		fflush(stdout);
+		return;
 	}
+	/* The debugger's unfinished last line (its prompt, usually) becomes
+	 * the line editor's prompt, so typing continues right after "(gdb) "
+	 * and new output never overwrites it. */
+	while (whole > 0 && p[whole - 1] != '\n')
+		whole--;
+	fputs("\r\033[K", stdout);
+	if (notice && r->color)
+		fputs("\033[2m", stdout);
+	if (whole) {
+		fwrite(r->tail, 1, r->tail_len, stdout);
+		r->tail_len = 0;
+		fwrite(p, 1, whole, stdout);
+	}
+	for (size_t i = whole; i < n; i++)
+		if (p[i] != '\r' && r->tail_len < sizeof(r->tail) - 1)
+			r->tail[r->tail_len++] = p[i];
+	r->tail[r->tail_len] = '\0';
+	if (notice && r->color)
+		fputs("\033[0m", stdout);
+	fflush(stdout);
+	rl_set_prompt(r->tail);
+	rl_forced_update_display();
 }
 
 static void say(struct remote *r, const char *fmt, ...)
@@ -684,6 +701,10 @@ static void on_line(char *line)
 	}
 	if (*line)
 		add_history(line);
+	/* The session echoes the line back to everyone, with who typed it:
+	 * take the editor's copy off the screen so it is not shown twice. */
+	fputs("\033[A\r\033[K", stdout);
+	fflush(stdout);
 	send_line(r, line, strlen(line));
 	free(line);
 }
@@ -852,7 +873,7 @@ static int setup(struct remote *r, const char *spec_text)
 	if (r->interactive) {
 		the_remote = r;
 		rl_catch_signals = 0;
-		rl_callback_handler_install("> ", on_line);
+		rl_callback_handler_install("", on_line);
 		/* Ctrl+B must reach the line as itself, for Ctrl+B Enter. */
 		rl_bind_key(2, rl_insert);
 	}

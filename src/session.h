@@ -62,6 +62,7 @@ struct client {
 	bool close_after_flush;		/* close once priv[] has been sent */
 	bool input_closed;		/* the peer shut down its sending side */
 	bool send_private;		/* the in-flight send is from priv[] */
+	bool send_framed;		/* ... or a native record piece */
 	bool lagging;			/* skip ahead when the send in flight ends */
 	uint64_t send_from;		/* first transcript offset of that send */
 

@@ -527,15 +527,22 @@ static void expected_msg(const struct tag_spec *t, const uint8_t *val, size_t le
 	memset(m, 0, sizeof(*m));
 	for (size_t i = 0; i < len && t->kind <= K_U64; i++)
 		num = num << 8 | val[i];
-	switch (t->kind) {
-	case K_U32: *(uint32_t *)(base + t->val) = (uint32_t)num; break;
-	case K_U64: *(uint64_t *)(base + t->val) = num; break;
-	default: memcpy(base + t->val, val, len); break;
+	if (t->kind == K_U32) {
+		uint32_t v = (uint32_t)num;
+
+		memcpy(base + t->val, &v, sizeof(v));
+	} else if (t->kind == K_U64) {
+		memcpy(base + t->val, &num, sizeof(num));
+	} else {
+		memcpy(base + t->val, val, len);
 	}
-	if (t->kind == K_BYTES)
-		*(size_t *)(base + t->flag) = len;
-	else
-		*(bool *)(base + t->flag) = true;
+	if (t->kind == K_BYTES) {
+		memcpy(base + t->flag, &len, sizeof(len));
+	} else {
+		bool yes = true;
+
+		memcpy(base + t->flag, &yes, sizeof(yes));
+	}
 }
 
 static void test_proto_msg_round_trip_each_field_alone(void **state)

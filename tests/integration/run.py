@@ -552,6 +552,312 @@ def test_many_clients_burst(workdir):
         s.close()
 
 
+def remote(port, extra="", stdin=None, quiet_ms=None):
+    """A scripted native client: `ringside -remote` with stdin a pipe."""
+    import subprocess
+    args = [harness.BIN, "-remote", "tcp:server=127.0.0.1,port=%d%s" % (port, extra)]
+    if quiet_ms is not None:
+        args += ["-quiet", str(quiet_ms)]
+    return subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+class Relay:
+    """A TCP relay that records every byte both ways and can cut the
+    connection in the middle of the stream (for the resume test)."""
+
+    def __init__(self, target_port, cut_after=None):
+        import threading
+        self.target = target_port
+        self.cut_after = cut_after      # server->client bytes before the first cut
+        self.up = bytearray()           # client -> server
+        self.down = bytearray()         # server -> client
+        self.cuts = 0
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        import select as sel
+        self.lsock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                continue
+            s = socket.create_connection(("127.0.0.1", self.target))
+            pairs = {c: s, s: c}
+            down_this = 0
+            while not self.stop:
+                r, _, _ = sel.select([c, s], [], [], 0.2)
+                closed = False
+                for x in r:
+                    try:
+                        d = x.recv(65536)
+                    except OSError:
+                        d = b""
+                    if not d:
+                        closed = True
+                        break
+                    if x is c:
+                        self.up += d
+                    else:
+                        if self.cut_after is not None and self.cuts == 0 and \
+                                down_this + len(d) > self.cut_after:
+                            d = d[:self.cut_after - down_this]
+                            self.down += d
+                            c.sendall(d)
+                            closed = True
+                            self.cuts += 1
+                            break
+                        self.down += d
+                        down_this += len(d)
+                    pairs[x].sendall(d)
+                if closed:
+                    break
+            c.close()
+            s.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.lsock.close()
+
+
+@test
+def test_native_clients_share_gdb(workdir):
+    exe = harness.build_debuggee(workdir)
+    port = free_port()
+    s = start(["tcp:port=%d" % port], GDB + [exe])
+    a = b = None
+    try:
+        raw = Client(port)
+        a, b = remote(port), remote(port)
+        for p in (a, b):
+            os.set_blocking(p.stdout.fileno(), False)
+        out = {a: bytearray(), b: bytearray()}
+
+        def wait_out(p, pattern, timeout=15):
+            deadline = time.monotonic() + timeout
+            rx = re.compile(pattern.encode())
+            while time.monotonic() < deadline:
+                try:
+                    d = os.read(p.stdout.fileno(), 65536)
+                    if d:
+                        out[p] += d
+                        continue
+                except BlockingIOError:
+                    pass
+                if rx.search(out[p]):
+                    return
+                time.sleep(0.05)
+            raise harness.TestFailure("native client never showed %r; got %r"
+                                      % (pattern, bytes(out[p][-400:])))
+
+        native_ident = r"[^\s\\]+\\[^\s\\(]+ \(tcp 127\.0\.0\.1:\d+\)"
+        for p in (a, b):
+            wait_out(p, r"\(gdb\) ")
+        for line in ("break add", "run", "bt"):
+            a.stdin.write(line.encode() + b"\n")
+        a.stdin.flush()
+        for p in (a, b):
+            wait_out(p, r"#1  0x[0-9a-f]+ in main \(\) at .*debuggee\.c:6", timeout=30)
+            wait_out(p, native_ident + r": bt")
+        raw.wait_for(native_ident + r": bt")
+        raw.wait_for(r"#0  add \(a=0, b=0\)")
+        check(not re.search(rb"client\d+ \(tcp[^)]*\): bt", raw.data),
+              "a native client's line shown with a raw client's name")
+        b.stdin.write(b".clients\n")
+        b.stdin.flush()
+        raw.wait_for(r"\(native, read-write, \d+ bytes behind\)\r\n[^\r]*\(native, read-write")
+        raw.wait_for(r"\(raw, read-write, \d+ bytes behind\)")
+    finally:
+        for p in (a, b):
+            if p:
+                p.kill()
+                p.wait()
+        s.close()
+
+
+@test
+def test_native_scripted_client(workdir):
+    import subprocess
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    try:
+        r = subprocess.run([harness.BIN, "-remote", "tcp:server=127.0.0.1,port=%d" % port],
+                           input=b"echo scripted-$((6*7))\n", capture_output=True, timeout=30)
+        check(r.returncode == 0, "exit %d, stderr %r" % (r.returncode, r.stderr))
+        check(b"scripted-42" in r.stdout, "output %r" % r.stdout[-300:])
+        # A bad spec is refused before anything connects.
+        r = subprocess.run([harness.BIN, "-remote", "tcp:server=127.0.0.1,port=notaport"],
+                           capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+        check(r.returncode == 2 and b"port=notaport" in r.stderr, "bad spec: %r" % r.stderr)
+        r = subprocess.run([harness.BIN, "-remote", "tcp:server=127.0.0.1,port=%d" % free_port()],
+                           capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+        check(r.returncode == 1 and b"cannot connect" in r.stderr, "no server: %r" % r.stderr)
+    finally:
+        s.close()
+
+
+@test
+def test_native_password(workdir):
+    import subprocess
+    port = free_port()
+    s = start(["tcp:port=%d,password=Sesame12" % port], BASH)
+    relay = Relay(port)
+    try:
+        via = "tcp:server=127.0.0.1,port=%d" % relay.port
+        r = subprocess.run([harness.BIN, "-remote", via + ",password=Sesame12"],
+                           input=b"echo authed-$((2+2))\n", capture_output=True, timeout=30)
+        check(r.returncode == 0 and b"authed-4" in r.stdout,
+              "right password: exit %d %r %r" % (r.returncode, r.stdout[-200:], r.stderr))
+        r = subprocess.run([harness.BIN, "-remote", via + ",password=sesame12"],
+                           input=b"echo nope\n", capture_output=True, timeout=30)
+        check(r.returncode != 0, "wrong password accepted")
+        check(b"Error 0x80004005: wrong password" in r.stderr, "stderr %r" % r.stderr)
+        r = subprocess.run([harness.BIN, "-remote", via], input=b"echo nope\n",
+                           capture_output=True, timeout=30)
+        check(r.returncode != 0 and b"Error 0x80004005" in r.stderr,
+              "no password: %d %r" % (r.returncode, r.stderr))
+        time.sleep(0.3)
+        wire = bytes(relay.up) + bytes(relay.down)
+        check(len(relay.up) > 200, "relay saw no traffic")
+        for form in (b"Sesame12", b"sesame12", "Sesame12".encode("utf-16-le")):
+            check(form not in wire, "%r crossed the wire" % form)
+    finally:
+        relay.close()
+        s.close()
+
+
+class ExactlyOnce:
+    """Checks "1\r\n2\r\n...N\r\n" appears once, in order, in a stream
+    that also carries other lines (echoes, notices, prompts)."""
+
+    def __init__(self, last):
+        self.last = last
+
+    def check(self, data):
+        nums = [int(x) for x in re.findall(rb"(?m)^(\d+)\r?$", data)]
+        expect = list(range(1, self.last + 1))
+        if nums != expect:
+            missing = sorted(set(expect) - set(nums))[:5]
+            dups = [n for n in set(nums) if nums.count(n) > 1][:5] if len(nums) < 100000 else []
+            raise harness.TestFailure("%d numbers, missing %s, repeated %s"
+                                      % (len(nums), missing, dups))
+
+
+@test
+def test_native_resume_after_drop(workdir):
+    import subprocess
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    relay = Relay(port, cut_after=120000)
+    try:
+        p = subprocess.run([harness.BIN, "-remote", "tcp:server=127.0.0.1,port=%d" % relay.port,
+                            "-quiet", "3000"],
+                           input=b"seq 1 30000; echo ALL-$((1+1))-DONE\n",
+                           capture_output=True, timeout=60)
+        check(relay.cuts == 1, "the relay never cut the connection")
+        check(p.returncode == 0, "exit %d: %r" % (p.returncode, p.stderr[-300:]))
+        check(b"reconnecting" in p.stderr, "no word of the reconnect: %r" % p.stderr[-300:])
+        check(b"ALL-2-DONE" in p.stdout, "never saw the end: %r" % p.stdout[-200:])
+        ExactlyOnce(30000).check(p.stdout)
+    finally:
+        relay.close()
+        s.close()
+
+
+@test
+def test_readonly_server(workdir):
+    import subprocess
+    rw, ro = free_port(), free_port()
+    s = start(["tcp:port=%d,password=Rw1" % rw, "tcp:port=%d,readonly" % ro], BASH)
+    try:
+        watcher = Client(ro)
+        watcher.wait_for(r"connected")
+        watcher.send_line("echo observer-$((1+1))")
+        watcher.wait_for(r"ringside: this is a read-only connection; commands are not accepted")
+        r = subprocess.run([harness.BIN, "-remote", "tcp:server=127.0.0.1,port=%d" % ro],
+                           input=b"echo native-observer-$((3+3))\n", capture_output=True,
+                           timeout=30)
+        check(b"read-only" in r.stdout + r.stderr, "no read-only notice: %r %r"
+              % (r.stdout[-200:], r.stderr))
+        r = subprocess.run([harness.BIN, "-remote",
+                            "tcp:server=127.0.0.1,port=%d,password=Rw1" % rw],
+                           input=b"echo writer-$((4+4))\n.clients\n", capture_output=True,
+                           timeout=30)
+        check(b"writer-8" in r.stdout, "writer: %r" % r.stdout[-300:])
+        check(re.search(rb"\(raw, read-only, \d+ bytes behind\)", r.stdout),
+              ".clients does not mark the observer: %r" % r.stdout[-500:])
+        watcher.wait_for(r"writer-8")
+        check(b"observer-2" not in watcher.data and b"native-observer-6" not in watcher.data,
+              "an observer's command ran")
+        check(b"native-observer-6" not in r.stdout, "an observer's command ran")
+    finally:
+        s.close()
+
+
+@test
+def test_interactive_client_in_tmux(workdir):
+    import shutil
+    import subprocess
+    if not shutil.which("tmux"):
+        raise harness.TestFailure("tmux is not installed (make deps installs it)")
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH)
+    name = "ringside-it-%d" % os.getpid()
+    tmux = ["tmux", "-L", name]
+
+    def pane():
+        return subprocess.run(tmux + ["capture-pane", "-p", "-t", name, "-S", "-200"],
+                              capture_output=True, text=True).stdout
+
+    def wait_pane(pattern, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = pane()
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.1)
+        raise harness.TestFailure("pane never showed %r:\n%s" % (pattern, pane()))
+
+    try:
+        subprocess.run(tmux + ["new-session", "-d", "-s", name, "-x", "150", "-y", "40",
+                               "%s -remote tcp:server=127.0.0.1,port=%d; echo CLIENT-EXIT-$?; "
+                               "sleep 30" % (harness.BIN, port)], check=True)
+        wait_pane(r"bash-[\d.]+# ")
+        subprocess.run(tmux + ["send-keys", "-t", name, "echo typed-$((5+5))", "Enter"])
+        wait_pane(r"\ntyped-10")
+        # A notice from another client shows up while the line editor runs.
+        other = Client(port)
+        wait_pane(r"client\d+ \(tcp 127\.0\.0\.1:\d+\) connected at")
+        # Ctrl+C interrupts the hosted program, not the client.
+        subprocess.run(tmux + ["send-keys", "-t", name, "sleep 30; echo not-interrupted",
+                               "Enter"])
+        time.sleep(1)
+        subprocess.run(tmux + ["send-keys", "-t", name, "C-c"])
+        other.wait_for(r"\^C \(interrupt\)")
+        subprocess.run(tmux + ["send-keys", "-t", name, "echo after-$((7+7))", "Enter"])
+        wait_pane(r"\nafter-14", timeout=10)
+        check("not-interrupted" not in pane().split("sleep 30; echo not-interrupted")[-1],
+              "sleep was not interrupted")
+        # Ctrl+B then Enter leaves; the session goes on.
+        subprocess.run(tmux + ["send-keys", "-t", name, "C-b", "Enter"])
+        wait_pane(r"CLIENT-EXIT-0")
+        other.wait_for(r"\(tcp 127\.0\.0\.1:\d+\) disconnected at")
+        other.send_line("echo still-$((9+9))")
+        other.wait_for(r"still-18")
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
+        s.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=harness.BIN)
