@@ -122,7 +122,7 @@ struct client *client_new(struct session *s, struct server *srv, int fd,
 	arm_recv(c);
 	if (srv->spec.has_password) {
 		c->state = CLIENT_AUTH;
-		ring_timer_arm(&s->ring, &c->grace_timer, AUTH_GRACE_NS, on_auth_grace);
+		client_arm_grace(c);
 		client_private(c, "Password: ");
 		client_send_next(c);
 	} else {
@@ -146,6 +146,11 @@ struct client *client_new_console(struct session *s, int in_fd, int out_fd)
 	arm_recv(c);
 	go_live(c);
 	return c;
+}
+
+void client_arm_grace(struct client *c)
+{
+	ring_timer_arm(&c->sess->ring, &c->grace_timer, AUTH_GRACE_NS, on_auth_grace);
 }
 
 void client_queue_private(struct client *c, const void *p, size_t n)

@@ -45,8 +45,12 @@ static void queue_record(struct client *c, uint8_t type, const struct proto_msg 
 	uint8_t buf[PROTO_HEADER_SIZE + 1024];
 	int n = proto_record_encode(type, 0, m, buf, sizeof(buf));
 
-	if (n > 0)
-		client_queue_private(c, buf, (size_t)n);
+	if (n < 0) {
+		session_log(c->sess, "%s: cannot encode a %s record: %s", c->ident,
+			    proto_type_name(type), strerror(-n));
+		return;
+	}
+	client_queue_private(c, buf, (size_t)n);
 }
 
 static void refuse(struct client *c, const char *reason)
@@ -80,6 +84,10 @@ static void begin(struct client *c)
 		notice_retract(s, c);
 	}
 	c->state = CLIENT_AUTH;
+	/* Our preamble goes out at once, so even a refusal can be read. */
+	client_queue_private(c, proto_preamble, PROTO_PREAMBLE_SIZE);
+	if (!c->grace_timer.armed)
+		client_arm_grace(c);
 }
 
 size_t native_detect(struct client *c, const char *data, size_t n)
@@ -87,7 +95,10 @@ size_t native_detect(struct client *c, const char *data, size_t n)
 	size_t i = 0;
 
 	while (i < n && c->preamble_got < PROTO_PREAMBLE_SIZE) {
-		if ((uint8_t)data[i] != proto_preamble[c->preamble_got]) {
+		/* The last byte is the version: any value is still native. */
+		if (c->preamble_got == PROTO_PREAMBLE_SIZE - 1) {
+			c->peer_version = (uint8_t)data[i];
+		} else if ((uint8_t)data[i] != proto_preamble[c->preamble_got]) {
 			/* Raw after all.  A raw client never starts with a NUL, so
 			 * the few bytes matched before are not worth keeping. */
 			c->detecting = false;
@@ -99,6 +110,12 @@ size_t native_detect(struct client *c, const char *data, size_t n)
 	if (c->preamble_got == PROTO_PREAMBLE_SIZE) {
 		c->detecting = false;
 		begin(c);
+		if (c->nat && c->peer_version != PROTO_VERSION) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "unsupported protocol version %u", c->peer_version);
+			refuse(c, why);
+		}
 	}
 	return i;
 }
@@ -192,7 +209,6 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 		nat->has_resume = true;
 		nat->resume = m->resume;
 	}
-	client_queue_private(c, proto_preamble, PROTO_PREAMBLE_SIZE);
 	memset(&w, 0, sizeof(w));
 	w.version = PROTO_VERSION;
 	w.has_version = true;
@@ -254,6 +270,14 @@ static void on_live_record(struct client *c, const struct proto_header *h, const
 		if (h->length > s->cfg->line_max) {
 			client_private(c, "ringside: line longer than %u bytes was not sent",
 				       s->cfg->line_max);
+			return;
+		}
+		/* One record, one line: a line break inside would slip a second
+		 * command past the meta-command check and the who-typed line. */
+		if (memchr(p, '\n', h->length) || memchr(p, '\r', h->length) ||
+		    memchr(p, '\0', h->length)) {
+			client_private(c, "ringside: a line with a line break or NUL in it "
+					  "was not sent");
 			return;
 		}
 		client_handle_line(c, (const char *)p, h->length);

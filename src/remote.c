@@ -448,12 +448,21 @@ static void on_record(struct remote *r, const struct proto_header *h, const uint
 		break;
 	}
 	if (proto_msg_decode(p, h->length, &m) < 0) {
-		conn_lost(r, "malformed record from the server");
+		say(r, "ringside: protocol error: malformed %s record from the server",
+		    proto_type_name(h->type));
+		finish(r, 1);
 		return;
 	}
 	switch (h->type) {
 	case PROTO_WELCOME:
 		r->server_wants_auth = m.has_auth && m.auth;
+		/* A server that does not ask for the password we hold may be an
+		 * impostor that wants us to skip proving who it is. */
+		if (r->have_password && !r->server_wants_auth) {
+			say(r, "Error 0x80004005: the server did not ask for the password; "
+			    "refusing to continue");
+			finish(r, 1);
+		}
 		return;
 	case PROTO_CHALLENGE:
 		on_challenge(r, &m);
@@ -480,7 +489,9 @@ static void on_record(struct remote *r, const struct proto_header *h, const uint
 			r->ended = true;
 		return;
 	default:
-		conn_lost(r, "unexpected record from the server");
+		say(r, "ringside: protocol error: unexpected %s record from the server",
+		    proto_type_name(h->type));
+		finish(r, 1);
 		return;
 	}
 }
@@ -490,14 +501,22 @@ static void on_bytes(struct remote *r, const uint8_t *p, size_t n)
 	/* The raw view comes first (a server cannot know yet what we are):
 	 * skip to the server's preamble. */
 	while (!r->preamble_seen && n > 0) {
-		if (*p == proto_preamble[r->preamble_got])
+		/* Seven fixed bytes, then the server's protocol version. */
+		if (r->preamble_got == PROTO_PREAMBLE_SIZE - 1) {
+			r->preamble_seen = true;
+			if (*p != PROTO_VERSION) {
+				say(r, "ringside: the server speaks protocol version %u; this client "
+				    "speaks %u", *p, PROTO_VERSION);
+				finish(r, 1);
+				return;
+			}
+		} else if (*p == proto_preamble[r->preamble_got]) {
 			r->preamble_got++;
-		else
+		} else {
 			r->preamble_got = *p == proto_preamble[0] ? 1 : 0;
+		}
 		p++;
 		n--;
-		if (r->preamble_got == PROTO_PREAMBLE_SIZE)
-			r->preamble_seen = true;
 	}
 	while (n > 0 && !r->done && r->fd >= 0) {
 		size_t used = 0;
@@ -506,7 +525,8 @@ static void on_bytes(struct remote *r, const uint8_t *p, size_t n)
 		p += used;
 		n -= used;
 		if (res < 0) {
-			conn_lost(r, "malformed record from the server");
+			say(r, "ringside: protocol error: %s", strerror(-res));
+			finish(r, 1);
 			return;
 		}
 		if (res == 0)

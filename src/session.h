@@ -74,6 +74,7 @@ struct client {
 	bool native;			/* speaks the native protocol (native.c) */
 	bool readonly;			/* an observer: its commands are refused */
 	uint8_t preamble_got;
+	uint8_t peer_version;		/* last preamble byte of a native client */
 	struct native_state *nat;	/* native clients only */
 
 	char *line;			/* partial input line, allocated on demand */
@@ -219,6 +220,8 @@ void client_private(struct client *c, const char *fmt, ...) __attribute__((forma
 void client_apply_lag(struct client *c);
 /* Free a closing client once the kernel has returned all its ops. */
 void client_maybe_free(struct client *c);
+/* Start the 60 s limit for authenticating (raw password) or the handshake. */
+void client_arm_grace(struct client *c);
 
 /* Queue N bytes for C alone, ahead of further transcript sends. */
 void client_queue_private(struct client *c, const void *p, size_t n);

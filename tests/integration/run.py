@@ -831,7 +831,7 @@ def test_interactive_client_in_tmux(workdir):
         subprocess.run(tmux + ["new-session", "-d", "-s", name, "-x", "150", "-y", "40",
                                "%s -remote tcp:server=127.0.0.1,port=%d; echo CLIENT-EXIT-$?; "
                                "sleep 30" % (harness.BIN, port)], check=True)
-        wait_pane(r"bash-[\d.]+# ")
+        wait_pane(r"bash-[\d.]+#")  # capture-pane trims trailing blanks
         subprocess.run(tmux + ["send-keys", "-t", name, "echo typed-$((5+5))", "Enter"])
         wait_pane(r"\ntyped-10")
         # A notice from another client shows up while the line editor runs.
