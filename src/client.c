@@ -176,7 +176,8 @@ void client_queue_private(struct client *c, const void *p, size_t n)
 		grown = malloc(cap);
 		if (!grown)
 			return;
-		memcpy(grown, c->priv, c->priv_len);
+		if (c->priv_len)
+			memcpy(grown, c->priv, c->priv_len);
 		if (c->send_inflight && c->send_private) {
 			free(c->priv_retired);
 			c->priv_retired = c->priv;

@@ -143,14 +143,14 @@ static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
 	struct session *s = c->sess;
 	struct native_state *nat = c->nat;
 	uint64_t start = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
-	uint64_t gap_from = 0;
+	bool gap = false;
 	struct proto_msg m;
 
 	if (nat->has_resume) {
 		if (nat->resume >= transcript_oldest(&s->tr) && nat->resume <= s->tr.head)
 			start = nat->resume;
 		else if (nat->resume < transcript_oldest(&s->tr))
-			gap_from = nat->resume;
+			gap = true;	/* offset 0 can be too old as well */
 	}
 	memset(&m, 0, sizeof(m));
 	if (m2_len) {
@@ -161,13 +161,13 @@ static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
 	m.has_session = true;
 	m.role = c->readonly ? 1 : 0;
 	m.has_role = true;
-	m.start = gap_from ? gap_from : start;
+	m.start = gap ? nat->resume : start;
 	m.has_start = true;
 	queue_record(c, PROTO_ACCEPT, &m);
-	if (gap_from) {
+	if (gap) {
 		s->stats.gaps++;
-		s->stats.skipped_bytes += start - gap_from;
-		native_gap(c, gap_from, start);
+		s->stats.skipped_bytes += start - nat->resume;
+		native_gap(c, nat->resume, start);
 	}
 	ring_timer_cancel(&s->ring, &c->grace_timer);
 	nat->hs = HS_LIVE;
@@ -247,6 +247,10 @@ static void on_proof(struct client *c, const struct proto_msg *m)
 	size_t m2_len = sizeof(m2);
 	int res;
 
+	if (!m->srp_a_len || !m->srp_m1_len) {
+		refuse(c, "protocol error: PROOF needs SRP_A and SRP_M1");
+		return;
+	}
 	res = auth_server_verify(c->nat->auth, m->srp_a, m->srp_a_len, m->srp_m1, m->srp_m1_len,
 				 m2, &m2_len);
 	auth_server_free(c->nat->auth);
