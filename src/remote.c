@@ -22,7 +22,6 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-#include <editline/readline.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -30,121 +29,17 @@
 #include "src/auth.h"
 #include "src/proto.h"
 #include "src/remote.h"
+#include "src/remote_internal.h"
 #include "src/spec.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
-#define BACKOFF_FIRST_NS (250ull * 1000000u)
-#define BACKOFF_MAX_NS (8ull * 1000000000u)
-#define GIVE_UP_SECONDS 60
-#define RECV_SIZE (64 * 1024)
-
-enum conn_state {
-	CONN_DOWN,
-	CONN_CONNECTING,
-	CONN_HANDSHAKE,		/* preamble sent, waiting for ACCEPT */
-	CONN_LIVE,
-};
-
-struct remote {
-	struct ring ring;
-	struct spec spec;
-	const struct remote_options *opt;
-	bool interactive;
-	bool color;
-	char identity[128];
-	char password[SPEC_PASSWORD_MAX + 1];
-	bool have_password;
-
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	int fd;
-	enum conn_state st;
-	struct ring_op connect_op, recv_op, send_op, stdin_op, signal_op;
-	bool recv_inflight, send_inflight, stdin_inflight, signal_inflight, connect_inflight;
-	struct ring_timer backoff_timer, quiet_timer;
-	uint64_t backoff_ns;
-	time_t down_since;
-	bool ever_joined;
-
-	uint8_t rbuf[RECV_SIZE];
-	unsigned preamble_got;
-	bool preamble_seen;
-	struct proto_reader reader;
-	struct auth_client *auth;
-	bool server_wants_auth;
-
-	uint8_t session[16];
-	bool have_session;
-	uint64_t next_seq;	/* first transcript offset not shown yet */
-	bool have_seq;
-
-	struct buf {
-		uint8_t *p;
-		size_t len, cap;
-	} out, held;		/* records for this connection; lines typed before it was live */
-	size_t out_sending;
-
-	int signal_fd;
-	bool stdin_eof;
-	uint64_t last_rx;	/* when a record last arrived */
-	bool leaving;		/* BYE queued: close when it is sent */
-	bool ended;		/* the hosted program has ended */
-	bool done;
-	int exit_code;
-	char partial[4096];	/* non-terminal stdin: a line being assembled */
-	char tail[256];		/* output after the last newline: the prompt */
-	size_t tail_len;
-	size_t partial_len;
-};
-
-static struct remote *the_remote;	/* for libedit's line callback only */
 
 static void arm_recv(struct remote *r);
 static void connect_now(struct remote *r);
 static void conn_lost(struct remote *r, const char *why);
 
-static void say(struct remote *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/*
- * Showing things.  On a terminal, output appears above the line being
- * edited: clear that line, print, and let libedit draw it again.
- */
-
-static void show(struct remote *r, const char *p, size_t n, bool notice)
-{
-	size_t whole = n;
-
-	if (!r->interactive) {
-		fwrite(p, 1, n, stdout);
-		fflush(stdout);
-		return;
-	}
-	/* The debugger's unfinished last line (its prompt, usually) becomes
-	 * the line editor's prompt, so typing continues right after "(gdb) "
-	 * and new output never overwrites it. */
-	while (whole > 0 && p[whole - 1] != '\n')
-		whole--;
-	fputs("\r\033[K", stdout);
-	if (notice && r->color)
-		fputs("\033[2m", stdout);
-	if (whole) {
-		fwrite(r->tail, 1, r->tail_len, stdout);
-		r->tail_len = 0;
-		fwrite(p, 1, whole, stdout);
-	}
-	for (size_t i = whole; i < n; i++)
-		if (p[i] != '\r' && r->tail_len < sizeof(r->tail) - 1)
-			r->tail[r->tail_len++] = p[i];
-	r->tail[r->tail_len] = '\0';
-	if (notice && r->color)
-		fputs("\033[0m", stdout);
-	fflush(stdout);
-	rl_set_prompt(r->tail);
-	rl_forced_update_display();
-}
-
-static void say(struct remote *r, const char *fmt, ...)
+void remote_say(struct remote *r, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -159,14 +54,14 @@ static void say(struct remote *r, const char *fmt, ...)
 		n = sizeof(buf) - 3;
 	memcpy(buf + n, "\r\n", 3);
 	if (r->interactive) {
-		show(r, buf, (size_t)n + 2, true);
+		remote_term_show(r, buf, (size_t)n + 2, true);
 	} else {
 		buf[n] = '\n';
 		fwrite(buf, 1, (size_t)n + 1, stderr);
 	}
 }
 
-static void finish(struct remote *r, int code)
+void remote_finish(struct remote *r, int code)
 {
 	r->exit_code = code;
 	r->done = true;
@@ -254,19 +149,19 @@ static void on_send(struct ring_op *op, int res, unsigned flags)
 		return;
 	}
 	if (r->leaving && r->out.len == 0) {
-		finish(r, r->exit_code);
+		remote_finish(r, r->exit_code);
 		return;
 	}
 	flush_out(r);
 }
 
 /* A command line for the session; kept until the session can take it. */
-static void send_line(struct remote *r, const char *line, size_t len)
+void remote_send_line(struct remote *r, const char *line, size_t len)
 {
 	queue_raw_record(r, PROTO_INPUT, line, len);
 }
 
-static void leave(struct remote *r)
+void remote_leave(struct remote *r)
 {
 	if (r->leaving)
 		return;
@@ -275,7 +170,7 @@ static void leave(struct remote *r)
 		queue_raw_record(r, PROTO_BYE, NULL, 0);
 		return;
 	}
-	finish(r, r->exit_code);
+	remote_finish(r, r->exit_code);
 }
 
 /*
@@ -300,7 +195,7 @@ static void on_quiet(struct ring_timer *t, int res)
 	/* A script's input is over, every line has gone out, and nothing has
 	 * arrived for a while: its commands have had their say. */
 	if (idle >= quiet && r->out.len == 0 && r->held.len == 0 && r->st == CONN_LIVE) {
-		leave(r);
+		remote_leave(r);
 		return;
 	}
 	ring_timer_arm(&r->ring, &r->quiet_timer, idle < quiet ? quiet - idle : quiet, on_quiet);
@@ -330,9 +225,9 @@ static void show_transcript(struct remote *r, const struct proto_header *h, cons
 		seq = r->next_seq;
 	}
 	if (r->have_seq && seq > r->next_seq)
-		say(r, "[ringside: %llu bytes of output are missing]",
+		remote_say(r, "[ringside: %llu bytes of output are missing]",
 		    (unsigned long long)(seq - r->next_seq));
-	show(r, (const char *)p, (size_t)len, h->type != PROTO_OUTPUT);
+	remote_term_show(r, (const char *)p, (size_t)len, h->type != PROTO_OUTPUT);
 	r->next_seq = seq + len;
 	r->have_seq = true;
 }
@@ -341,8 +236,8 @@ static void on_accept(struct remote *r, const struct proto_msg *m)
 {
 	if (r->server_wants_auth) {
 		if (!r->auth || auth_client_verify(r->auth, m->srp_m2, m->srp_m2_len) < 0) {
-			say(r, "Error 0x80004005: the server could not prove it knows the password");
-			finish(r, 1);
+			remote_say(r, "Error 0x80004005: the server could not prove it knows the password");
+			remote_finish(r, 1);
 			return;
 		}
 	}
@@ -350,7 +245,7 @@ static void on_accept(struct remote *r, const struct proto_msg *m)
 	r->auth = NULL;
 	if (m->has_session) {
 		if (r->have_session && memcmp(r->session, m->session, 16) != 0) {
-			say(r, "[ringside: the server was restarted; this is a new session]");
+			remote_say(r, "[ringside: the server was restarted; this is a new session]");
 			r->have_seq = false;
 		}
 		memcpy(r->session, m->session, 16);
@@ -361,9 +256,9 @@ static void on_accept(struct remote *r, const struct proto_msg *m)
 		r->have_seq = true;
 	}
 	if (m->has_role && m->role == 1 && !r->ever_joined)
-		say(r, "[ringside: read-only connection: you can watch but not type]");
+		remote_say(r, "[ringside: read-only connection: you can watch but not type]");
 	if (r->ever_joined)
-		say(r, "[ringside: reconnected]");
+		remote_say(r, "[ringside: reconnected]");
 	r->ever_joined = true;
 	r->st = CONN_LIVE;
 	r->backoff_ns = 0;
@@ -373,54 +268,23 @@ static void on_accept(struct remote *r, const struct proto_msg *m)
 	rearm_quiet(r);
 }
 
-static int read_password(struct remote *r)
-{
-	struct termios old, quiet;
-	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
-	ssize_t n;
-	size_t len = 0;
-	char ch;
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, "Password: ", 10) < 0 || tcgetattr(fd, &old) < 0) {
-		close(fd);
-		return -1;
-	}
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)ECHO;
-	quiet.c_lflag |= ICANON;
-	tcsetattr(fd, TCSAFLUSH, &quiet);
-	while ((n = read(fd, &ch, 1)) == 1 && ch != '\n' && ch != '\r')
-		if (len < SPEC_PASSWORD_MAX)
-			r->password[len++] = ch;
-	r->password[len] = '\0';
-	tcsetattr(fd, TCSAFLUSH, &old);
-	if (write(fd, "\n", 1) < 0) {
-		/* nothing to do: the prompt line just stays */
-	}
-	close(fd);
-	r->have_password = len > 0;
-	return r->have_password ? 0 : -1;
-}
-
 static void on_challenge(struct remote *r, const struct proto_msg *m)
 {
 	struct proto_msg p;
 	size_t a_len = sizeof(p.srp_a), m1_len = sizeof(p.srp_m1);
 	int res;
 
-	if (!r->have_password && !(r->interactive && read_password(r) == 0)) {
-		say(r, "Error 0x80004005: the server wants a password; add password=W to the spec");
-		finish(r, 1);
+	if (!r->have_password && !(r->interactive && remote_term_read_password(r) == 0)) {
+		remote_say(r, "Error 0x80004005: the server wants a password; add password=W to the spec");
+		remote_finish(r, 1);
 		return;
 	}
 	memset(&p, 0, sizeof(p));
 	res = auth_client_respond(r->password, m->salt, m->salt_len, m->srp_b, m->srp_b_len,
 				  &r->auth, p.srp_a, &a_len, p.srp_m1, &m1_len);
 	if (res < 0) {
-		say(r, "Error 0x80004005: bad authentication challenge from the server");
-		finish(r, 1);
+		remote_say(r, "Error 0x80004005: bad authentication challenge from the server");
+		remote_finish(r, 1);
 		return;
 	}
 	p.srp_a_len = a_len;
@@ -440,17 +304,17 @@ static void on_record(struct remote *r, const struct proto_header *h, const uint
 			show_transcript(r, h, p);
 		return;
 	case PROTO_PRIVATE:
-		show(r, (const char *)p, h->length, true);
+		remote_term_show(r, (const char *)p, h->length, true);
 		if (h->length && p[h->length - 1] != '\n')
-			show(r, "\r\n", 2, true);
+			remote_term_show(r, "\r\n", 2, true);
 		return;
 	default:
 		break;
 	}
 	if (proto_msg_decode(p, h->length, &m) < 0) {
-		say(r, "ringside: protocol error: malformed %s record from the server",
+		remote_say(r, "ringside: protocol error: malformed %s record from the server",
 		    proto_type_name(h->type));
-		finish(r, 1);
+		remote_finish(r, 1);
 		return;
 	}
 	switch (h->type) {
@@ -459,9 +323,9 @@ static void on_record(struct remote *r, const struct proto_header *h, const uint
 		/* A server that does not ask for the password we hold may be an
 		 * impostor that wants us to skip proving who it is. */
 		if (r->have_password && !r->server_wants_auth) {
-			say(r, "Error 0x80004005: the server did not ask for the password; "
+			remote_say(r, "Error 0x80004005: the server did not ask for the password; "
 			    "refusing to continue");
-			finish(r, 1);
+			remote_finish(r, 1);
 		}
 		return;
 	case PROTO_CHALLENGE:
@@ -471,13 +335,13 @@ static void on_record(struct remote *r, const struct proto_header *h, const uint
 		on_accept(r, &m);
 		return;
 	case PROTO_REFUSE:
-		say(r, "Error 0x%08X: %s", m.has_code ? m.code : PROTO_REFUSAL_CODE,
+		remote_say(r, "Error 0x%08X: %s", m.has_code ? m.code : PROTO_REFUSAL_CODE,
 		    m.has_reason ? m.reason : "refused");
-		finish(r, 1);
+		remote_finish(r, 1);
 		return;
 	case PROTO_GAP:
 		if (m.has_from && m.has_to && m.to > m.from)
-			say(r, "[ringside: %llu bytes of output were dropped before you could see "
+			remote_say(r, "[ringside: %llu bytes of output were dropped before you could see "
 			    "them]", (unsigned long long)(m.to - m.from));
 		if (m.has_to) {
 			r->next_seq = m.to;
@@ -489,9 +353,9 @@ static void on_record(struct remote *r, const struct proto_header *h, const uint
 			r->ended = true;
 		return;
 	default:
-		say(r, "ringside: protocol error: unexpected %s record from the server",
+		remote_say(r, "ringside: protocol error: unexpected %s record from the server",
 		    proto_type_name(h->type));
-		finish(r, 1);
+		remote_finish(r, 1);
 		return;
 	}
 }
@@ -505,9 +369,9 @@ static void on_bytes(struct remote *r, const uint8_t *p, size_t n)
 		if (r->preamble_got == PROTO_PREAMBLE_SIZE - 1) {
 			r->preamble_seen = true;
 			if (*p != PROTO_VERSION) {
-				say(r, "ringside: the server speaks protocol version %u; this client "
+				remote_say(r, "ringside: the server speaks protocol version %u; this client "
 				    "speaks %u", *p, PROTO_VERSION);
-				finish(r, 1);
+				remote_finish(r, 1);
 				return;
 			}
 		} else if (*p == proto_preamble[r->preamble_got]) {
@@ -525,8 +389,8 @@ static void on_bytes(struct remote *r, const uint8_t *p, size_t n)
 		p += used;
 		n -= used;
 		if (res < 0) {
-			say(r, "ringside: protocol error: %s", strerror(-res));
-			finish(r, 1);
+			remote_say(r, "ringside: protocol error: %s", strerror(-res));
+			remote_finish(r, 1);
 			return;
 		}
 		if (res == 0)
@@ -545,7 +409,7 @@ static void on_recv(struct ring_op *op, int res, unsigned flags)
 		return;
 	if (res <= 0) {
 		if (r->ended) {
-			finish(r, 0);
+			remote_finish(r, 0);
 			return;
 		}
 		conn_lost(r, res == 0 ? "the server closed the connection" : strerror(-res));
@@ -603,9 +467,9 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 		return;
 	if (res < 0) {
 		if (!r->ever_joined) {
-			say(r, "ringside: cannot connect to %s port %u: %s", r->spec.server,
+			remote_say(r, "ringside: cannot connect to %s port %u: %s", r->spec.server,
 			    r->spec.port_lo, strerror(-res));
-			finish(r, 1);
+			remote_finish(r, 1);
 			return;
 		}
 		conn_lost(r, strerror(-res));
@@ -627,8 +491,8 @@ static void connect_now(struct remote *r)
 
 	r->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (r->fd < 0) {
-		say(r, "ringside: socket: %s", strerror(errno));
-		finish(r, 1);
+		remote_say(r, "ringside: socket: %s", strerror(errno));
+		remote_finish(r, 1);
 		return;
 	}
 	sqe = ring_get_sqe(&r->ring, &r->connect_op);
@@ -668,21 +532,21 @@ static void conn_lost(struct remote *r, const char *why)
 	 * on wait in 'held' for the next one. */
 	r->out.len = 0;
 	if (r->leaving || r->done) {
-		finish(r, r->exit_code);
+		remote_finish(r, r->exit_code);
 		return;
 	}
 	if (!r->ever_joined) {
-		say(r, "ringside: %s", why);
-		finish(r, 1);
+		remote_say(r, "ringside: %s", why);
+		remote_finish(r, 1);
 		return;
 	}
 	if (was_live || !r->down_since) {
-		say(r, "[ringside: connection lost (%s); reconnecting]", why);
+		remote_say(r, "[ringside: connection lost (%s); reconnecting]", why);
 		r->down_since = time(NULL);
 	}
 	if (time(NULL) - r->down_since > GIVE_UP_SECONDS) {
-		say(r, "ringside: could not reconnect for %d seconds; giving up", GIVE_UP_SECONDS);
-		finish(r, 1);
+		remote_say(r, "ringside: could not reconnect for %d seconds; giving up", GIVE_UP_SECONDS);
+		remote_finish(r, 1);
 		return;
 	}
 	r->backoff_ns = r->backoff_ns ? r->backoff_ns * 2 : BACKOFF_FIRST_NS;
@@ -695,7 +559,7 @@ static void conn_lost(struct remote *r, const char *why)
  * Local input: libedit on a terminal, plain lines otherwise.
  */
 
-static bool wants_to_leave(const char *line)
+bool remote_wants_to_leave(const char *line)
 {
 	/* Ctrl+B then Enter, as in WinDbg, or .remote_exit. */
 	if (strcmp(line, "\x02") == 0)
@@ -704,29 +568,6 @@ static bool wants_to_leave(const char *line)
 		line++;
 	return strncmp(line, ".remote_exit", 12) == 0 &&
 	       (line[12] == '\0' || line[12] == ' ');
-}
-
-static void on_line(char *line)
-{
-	struct remote *r = the_remote;
-
-	if (!line) {		/* Ctrl+D on an empty line */
-		leave(r);
-		return;
-	}
-	if (wants_to_leave(line)) {
-		free(line);
-		leave(r);
-		return;
-	}
-	if (*line)
-		add_history(line);
-	/* The session echoes the line back to everyone, with who typed it:
-	 * take the editor's copy off the screen so it is not shown twice. */
-	fputs("\033[A\r\033[K", stdout);
-	fflush(stdout);
-	send_line(r, line, strlen(line));
-	free(line);
 }
 
 static void script_input(struct remote *r, const char *p, size_t n)
@@ -741,11 +582,11 @@ static void script_input(struct remote *r, const char *p, size_t n)
 			r->partial_len--;
 		r->partial[r->partial_len < sizeof(r->partial) ? r->partial_len :
 								 sizeof(r->partial) - 1] = '\0';
-		if (wants_to_leave(r->partial)) {
-			leave(r);
+		if (remote_wants_to_leave(r->partial)) {
+			remote_leave(r);
 			return;
 		}
-		send_line(r, r->partial, r->partial_len);
+		remote_send_line(r, r->partial, r->partial_len);
 		r->partial_len = 0;
 	}
 }
@@ -768,7 +609,7 @@ static void on_stdin(struct ring_op *op, int res, unsigned flags)
 	if (res < 0 || r->done)
 		return;
 	if (r->interactive) {
-		rl_callback_read_char();
+		remote_term_on_input(r);
 	} else {
 		n = read(0, buf, sizeof(buf));
 		if (n > 0) {
@@ -797,12 +638,10 @@ static void on_signal(struct ring_op *op, int res, unsigned flags)
 			/* Ctrl+C interrupts the debugger, not this client. */
 			if (r->st == CONN_LIVE)
 				queue_raw_record(r, PROTO_INTERRUPT, NULL, 0);
-			if (r->interactive) {
-				rl_replace_line("", 0);
-				show(r, "^C\r\n", 4, true);
-			}
+			if (r->interactive)
+				remote_term_interrupted(r);
 		} else {
-			leave(r);
+			remote_leave(r);
 		}
 	}
 	if (ring_poll(&r->ring, &r->signal_op, r->signal_fd, POLLIN) == 0)
@@ -890,13 +729,8 @@ static int setup(struct remote *r, const char *spec_text)
 	proto_reader_init(&r->reader);
 	if (r->signal_fd >= 0 && ring_poll(&r->ring, &r->signal_op, r->signal_fd, POLLIN) == 0)
 		r->signal_inflight = true;
-	if (r->interactive) {
-		the_remote = r;
-		rl_catch_signals = 0;
-		rl_callback_handler_install("", on_line);
-		/* Ctrl+B must reach the line as itself, for Ctrl+B Enter. */
-		rl_bind_key(2, rl_insert);
-	}
+	if (r->interactive)
+		remote_term_start(r);
 	return 0;
 }
 
@@ -920,10 +754,8 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 		if (res < 0 && res != -EINTR)
 			break;
 	}
-	if (r->interactive) {
-		rl_callback_handler_remove();
-		fputs("\r\n", stdout);
-	}
+	if (r->interactive)
+		remote_term_stop(r);
 	fflush(stdout);
 	code = r->exit_code;
 	if (r->fd >= 0)
