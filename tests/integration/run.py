@@ -474,7 +474,11 @@ def test_stalled_client_gets_gap(workdir):
         stalled.wait_for(r"connected")
         pump_all(readers, 0.3)
         checkers = [SeqChecker(last), SeqChecker(last)]
-        readers[0].send_line("seq 1 %d; echo SEQ-$((3+4))-DONE" % last)
+        # 50 MB in 60 bursts with short pauses: a Python reader on a busy
+        # 2-core machine keeps up, while the stalled client still falls
+        # far past the ring.
+        readers[0].send_line("for i in $(seq 0 59); do seq $((i*100000+1)) $((i*100000+100000)); "
+                             "sleep 0.05; done; echo SEQ-$((3+4))-DONE")
         deadline = time.monotonic() + 240
         while not all(ch.done for ch in checkers) and time.monotonic() < deadline:
             for cl, ch in zip(readers, checkers):
