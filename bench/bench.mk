@@ -1,9 +1,9 @@
 # bench/bench.mk: fan-out benchmark suite targets, included by the top Makefile.
 #   make bench-deps    install missing Debian packages the suite needs (idempotent)
 #   make bench-test    unit tests of the histogram and the harness parsers (cmocka)
-#   make bench-smoke   one small cell for every contender (< 60 s; CI gate on loss/no result)
-#   make bench-quick   reduced matrix (< 10 min), writes bench/results/
-#   make bench         full matrix (>= 5 interleaved runs per cell; takes hours)
+#   make bench-smoke   one small cell for every contender (~15 s; CI gate on loss/no result)
+#   make bench-quick   reduced matrix + slow clients (~8 min), writes bench/results/
+#   make bench         full matrix (5 interleaved runs per cell; ~3-4 hours)
 # The bench binaries need only liburing; they are built into $(BUILD)/bench/.
 
 BENCH_DIR   := bench
@@ -25,7 +25,7 @@ BENCH_COMMON_H := $(BENCH_DIR)/hist.h $(BENCH_DIR)/parse.h $(BENCH_DIR)/util.h
 
 BENCH_PY    := python3 $(BENCH_DIR)/run.py --build $(BENCH_OUT) --ringside $(BUILD)/ringside
 
-.PHONY: bench bench-quick bench-smoke bench-deps bench-test bench-bins bench-clean
+.PHONY: bench bench-quick bench-smoke bench-deps bench-test bench-bins bench-ringside bench-clean
 
 bench-bins: $(BENCH_BINS)
 
@@ -34,7 +34,7 @@ $(BENCH_OUT)/fanout-client: $(BENCH_DIR)/fanout-client.c $(BENCH_DIR)/hist.c \
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) -lm
 
-$(BENCH_OUT)/producer: $(BENCH_DIR)/producer.c $(BENCH_DIR)/util.c $(BENCH_COMMON_H)
+$(BENCH_OUT)/producer: $(BENCH_DIR)/producer.c $(BENCH_DIR)/parse.c $(BENCH_DIR)/util.c $(BENCH_COMMON_H)
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^)
 

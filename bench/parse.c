@@ -57,6 +57,17 @@ void ls_feed(struct linescan *ls, const char *buf, size_t n, line_fn fn, void *a
 			ls_append(ls, p, (size_t)(end - p));
 			return;
 		}
+		if (ls->len == 0) {
+			/* Whole line inside this buffer (the common case): classify it
+			 * in place instead of copying its head. */
+			size_t n0 = (size_t)(nl - p), cr = 0;
+			while (cr < n0 && p[n0 - 1 - cr] == '\r')
+				cr++;
+			size_t len0 = n0 - cr;
+			fn(arg, p, len0 < LS_HEAD ? len0 : LS_HEAD, len0);
+			p = nl + 1;
+			continue;
+		}
 		ls_append(ls, p, (size_t)(nl - p));
 		uint64_t len = ls->len - ls->cr_tail;
 		size_t hl = ls->hlen < len ? ls->hlen : (size_t)len;
@@ -89,6 +100,20 @@ void classify_line(const char *head, size_t hlen, uint64_t len, struct line_info
 {
 	memset(li, 0, sizeof *li);
 	const char *end = head + hlen;
+
+	/* Fast path: a record at the start of its line, the bulk of all lines. */
+	if (hlen > 4 && memcmp(head, REC_MAGIC, 4) == 0) {
+		const char *q = head + 4;
+		uint64_t seq, t;
+		if (parse_u64(&q, end, &seq) && q < end && *q == ' ' && (q++, parse_u64(&q, end, &t)) &&
+		    q < end && *q == ' ') {
+			li->kind = LK_RECORD;
+			li->seq = seq;
+			li->t_ns = t;
+			li->rec_len = len;
+			return;
+		}
+	}
 
 	/* A gap marker may share its line with the start of the next record when
 	 * the skip lands on a line boundary, so look for it first and go on. */
@@ -206,7 +231,7 @@ enum {
 	O_LABEL = 256, O_PORT, O_CLIENTS, O_SIZE, O_READY, O_GO, O_SERVER_PID, O_WARM, O_RATE,
 	O_SECS, O_TPUT, O_TPUT_START, O_TPUT_FACTOR, O_TPUT_SECS, O_TPUT_MAX, O_TPUT_STEPS,
 	O_SLOW, O_STALL_FRAC, O_STALL_AT, O_STALL_SECS, O_SLOW_SECS, O_STALL_RCVBUF, O_TIMEOUT,
-	O_BATCH,
+	O_BATCH, O_PAUSE,
 };
 
 static const struct option longopts[] = {
@@ -234,6 +259,7 @@ static const struct option longopts[] = {
 	{"stall-rcvbuf", required_argument, 0, O_STALL_RCVBUF},
 	{"timeout", required_argument, 0, O_TIMEOUT},
 	{"connect-batch", required_argument, 0, O_BATCH},
+	{"connect-pause-ms", required_argument, 0, O_PAUSE},
 	{0, 0, 0, 0},
 };
 
@@ -343,6 +369,9 @@ int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err,
 		case O_BATCH:
 			if (num(a, 1, 100000, &d)) return errf(err, errlen, "--connect-batch: want 1..100000, got '%s'", a);
 			o->connect_batch = (int)d; break;
+		case O_PAUSE:
+			if (num(a, 0, 10000, &d)) return errf(err, errlen, "--connect-pause-ms: want 0..10000, got '%s'", a);
+			o->connect_pause_ms = (int)d; break;
 		default:
 			return errf(err, errlen, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}

@@ -28,7 +28,7 @@
 size_t record_format(char *buf, size_t size, uint64_t seq, uint64_t t_ns);
 
 /* ---- line scanner: O(1) memory per client whatever the record size ---- */
-#define LS_HEAD 256           /* first bytes of a line kept for classification */
+#define LS_HEAD 512           /* first bytes of a line kept (a full ringside stats line) */
 
 struct linescan {
 	uint64_t len;         /* bytes in the current line so far */
@@ -92,6 +92,7 @@ struct harness_opts {
 	int stall_rcvbuf;         /* SO_RCVBUF of stalled clients (0 = default) */
 	double timeout;           /* hard bound on the whole run */
 	int connect_batch;
+	int connect_pause_ms;     /* pause between connect batches (tiny listen backlogs) */
 	char **producer_argv;     /* after "--", for GO_PRODUCER */
 };
 

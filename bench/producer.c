@@ -1,8 +1,10 @@
 /* producer.c: the one record source every contender is fed by.
  *
  * It reads commands on stdin and writes records open-loop:
- *     go <rate> <count> <phase>   emit <count> records at <rate> records/s, then
- *                                 "@RE <phase> <next_seq>"; seq continues across phases
+ *     go <rate> <count> <phase> [<delay_ms>]
+ *                                 after delay_ms (default 1), emit <count> records at
+ *                                 <rate> records/s, then "@RE <phase> <next_seq>";
+ *                                 seq continues across phases
  *     quit                        exit 0 (EOF on stdin too)
  * Each record carries the time it was *scheduled* for, not the time it was
  * written, so a server (or pty) that pushes back shows up as latency instead of
@@ -121,14 +123,20 @@ static void sleep_until(uint64_t t)
 
 static uint64_t next_seq;
 
-static void run_phase(double rate, uint64_t count, uint64_t phase)
+static void run_phase(double rate, uint64_t count, uint64_t phase, double delay_ms)
 {
 	char *rec = malloc(rec_size);
 	if (!rec)
 		die("malloc");
 	/* Cap one write's worth so a fast rate still flushes regularly. */
 	const size_t max_batch_bytes = 1u << 20;
-	uint64_t t0 = now_ns() + 1000000; /* 1 ms lead: the first record is not already late */
+	/* The start delay lets the server finish broadcasting the echo of the
+	 * typed "go" line first (ringside and the naive server host us on a
+	 * tty, which echoes it to every client); otherwise the first record
+	 * of each phase would queue behind that fan-out. */
+	if (delay_ms < 1)
+		delay_ms = 1;
+	uint64_t t0 = now_ns() + (uint64_t)(delay_ms * 1e6);
 	for (uint64_t i = 0; i < count;) {
 		uint64_t due = t0 + (uint64_t)((double)i * 1e9 / rate);
 		uint64_t now = now_ns();
@@ -159,7 +167,7 @@ static void run_phase(double rate, uint64_t count, uint64_t phase)
 static void usage(void)
 {
 	fprintf(stderr, "usage: producer [--size S] [--cpu C] [--out stdout|redis:PORT|tcp:PORT]\n"
-			"  then on stdin: 'go <rate> <count> <phase>' ... 'quit'\n");
+			"  then on stdin: 'go <rate> <count> <phase> [<delay_ms>]' ... 'quit'\n");
 	exit(2);
 }
 
@@ -206,8 +214,9 @@ int main(int argc, char **argv)
 	while (fgets(line, sizeof line, stdin)) {
 		double rate;
 		unsigned long long count, phase;
-		if (sscanf(line, "go %lf %llu %llu", &rate, &count, &phase) == 3 && rate > 0) {
-			run_phase(rate, count, phase);
+		double delay_ms = 1;
+		if (sscanf(line, "go %lf %llu %llu %lf", &rate, &count, &phase, &delay_ms) >= 3 && rate > 0) {
+			run_phase(rate, count, phase, delay_ms);
 		} else if (!strncmp(line, "quit", 4)) {
 			break;
 		}

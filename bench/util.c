@@ -34,7 +34,6 @@ int pin_cpu(int cpu)
 
 void die(const char *msg)
 {
-	extern const char *program_invocation_short_name;
 	fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, msg, strerror(errno));
 	exit(1);
 }
@@ -114,7 +113,7 @@ int proc_cpu_read(pid_t pid, struct proc_cpu *out)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		char tpath[128];
+		char tpath[320];
 		snprintf(tpath, sizeof tpath, "/proc/%d/task/%s/schedstat", (int)pid, de->d_name);
 		if (read_small(tpath, buf, sizeof buf) > 0)
 			out->sched_ns += strtoull(buf, NULL, 10);

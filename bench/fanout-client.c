@@ -1,0 +1,855 @@
+/* fanout-client.c: the client harness every contender is measured with.
+ *
+ * One process (pinned to the harness core by the runner) opens N TCP
+ * connections to 127.0.0.1:PORT, waits until the server has registered them
+ * all, then drives the producer through phases ("go <rate> <count> <phase>")
+ * and, for every record each client receives, records
+ *   delivery latency   = receive time - the record's scheduled send time
+ *   completion latency = when the last counted client got it - scheduled time
+ * in log-linear histograms (hist.c).  It checks sequence numbers per client
+ * (missing, out of order, missing after a "[ringside: N bytes skipped]" gap),
+ * samples the server's CPU and RSS from /proc, and prints one JSON object per
+ * phase plus a summary on stdout for bench/run.py.
+ *
+ * Phases: warm-up (discarded), latency (open loop, well under saturation),
+ * then optionally throughput steps (rate x factor until not sustainable), or,
+ * with --slow, a no-stall phase and a phase in which 1% of the clients stop
+ * reading for --stall-secs. */
+#include "hist.h"
+#include "parse.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct client {
+	int fd;
+	bool dead;
+	bool stalled;         /* member of the stall set (slow scenario) */
+	bool paused;          /* currently not being read */
+	bool ready;
+	bool connected;
+	bool ended;           /* saw the current phase's "@RE" */
+	bool gap_pending;     /* a gap marker arrived since the last record */
+	uint64_t exp_seq;     /* next sequence number expected */
+	struct linescan ls;
+};
+
+/* Per-phase counters, one set for normal clients, one for stalled clients. */
+struct agg {
+	uint64_t clients, deliveries, missing, missing_gap, ooo, corrupt, gaps, gap_bytes;
+	uint64_t disconnects, lost_disconnect, late;
+	uint64_t undelivered;  /* not received when the phase hit its deadline */
+};
+
+struct phase {
+	char name[16];
+	uint64_t id;
+	double rate;
+	uint64_t count, first_seq;
+	bool stall;
+	uint64_t t_go, t_first_sched, t_last_recv;
+	uint32_t *remaining;  /* per record: counted clients still to receive it */
+	uint64_t *sched;      /* per record: scheduled time (from the first copy seen) */
+	uint64_t *compl_ns;   /* per record: completion latency, 0 = not complete */
+	int pending_end;      /* live clients that have not seen "@RE" yet */
+	struct hist *lat[2];
+	struct hist *compl_h;
+	struct agg agg[2];
+	bool timed_out;
+};
+
+static struct harness_opts o;
+static struct client *cl;
+static int ep = -1;
+static int live;                  /* clients not disconnected */
+static uint64_t g_now;            /* time of the recv being parsed */
+static struct phase *cur;         /* NULL outside phases */
+static long stats_clients = -1;   /* last "clients=" seen by client 0 */
+static char stats_line[LS_HEAD + 1]; /* last stats line seen by client 0 */
+static int ready_count;
+static pid_t producer_pid;
+static int producer_in = -1;
+static uint64_t run_deadline;
+static uint64_t next_phase_id, next_seq_expected;
+static char rbuf[256 * 1024];
+
+static void cleanup(void)
+{
+	if (producer_pid > 0) {
+		kill(producer_pid, SIGTERM);
+		waitpid(producer_pid, NULL, 0);
+		producer_pid = 0;
+	}
+	/* RST instead of FIN: the harness side would otherwise hold N ports in
+	 * TIME_WAIT for 60 s and runs at N = 10,000 would exhaust the ephemeral range. */
+	if (cl) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		for (int i = 0; i < o.clients; i++)
+			if (cl[i].fd >= 0) {
+				setsockopt(cl[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+				close(cl[i].fd);
+				cl[i].fd = -1;
+			}
+	}
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	cleanup();
+	_exit(3);
+}
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "fanout-client[%s]: %s\n", o.label, msg);
+	printf("{\"label\":\"%s\",\"summary\":1,\"error\":\"%s\"}\n", o.label, msg);
+	fflush(stdout);
+	cleanup();
+	exit(1);
+}
+
+/* ------------------------------------------------------------------ stream */
+
+static void disconnect(struct client *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	live--;
+	if (!c->paused)
+		epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	if (!cur)
+		return;
+	struct agg *a = &cur->agg[c->stalled && cur->stall];
+	a->disconnects++;
+	uint64_t end = cur->first_seq + cur->count;
+	uint64_t from = c->exp_seq > cur->first_seq ? c->exp_seq : cur->first_seq;
+	if (!c->ended) {
+		cur->pending_end--;
+		if (end > from)
+			a->lost_disconnect += end - from;
+	}
+	/* A counted client that left no longer holds back completion of the
+	 * records it never got. */
+	if (!(c->stalled && cur->stall) && !c->ended) {
+		for (uint64_t s = from; s < end; s++) {
+			uint64_t i = s - cur->first_seq;
+			if (cur->remaining[i] && --cur->remaining[i] == 0 && cur->sched[i]) {
+				uint64_t l = g_now > cur->sched[i] ? g_now - cur->sched[i] : 1;
+				cur->compl_ns[i] = l;
+				hist_record(cur->compl_h, l);
+			}
+		}
+	}
+}
+
+static void on_record(struct client *c, const struct line_info *li)
+{
+	if (!cur) {
+		/* Records outside a phase (should not happen): keep order state only. */
+		if (li->seq >= c->exp_seq)
+			c->exp_seq = li->seq + 1;
+		return;
+	}
+	bool st = c->stalled && cur->stall;
+	struct agg *a = &cur->agg[st];
+	if (li->rec_len != o.size - 1)
+		a->corrupt++;
+	if (li->seq < c->exp_seq) {
+		a->ooo++;
+		return;
+	}
+	if (li->seq > c->exp_seq) {
+		uint64_t gap = li->seq - c->exp_seq;
+		a->missing += gap;
+		if (c->gap_pending)
+			a->missing_gap += gap;
+	}
+	c->exp_seq = li->seq + 1;
+	c->gap_pending = false;
+	a->deliveries++;
+	uint64_t lat = g_now > li->t_ns ? g_now - li->t_ns : 0;
+	hist_record(cur->lat[st], lat);
+	if (li->seq < cur->first_seq || li->seq >= cur->first_seq + cur->count) {
+		a->late++;
+		return;
+	}
+	uint64_t i = li->seq - cur->first_seq;
+	if (!cur->sched[i])
+		cur->sched[i] = li->t_ns ? li->t_ns : 1;
+	if (!cur->t_first_sched || li->t_ns < cur->t_first_sched)
+		cur->t_first_sched = li->t_ns;
+	cur->t_last_recv = g_now;
+	if (!st && cur->remaining[i] && --cur->remaining[i] == 0) {
+		cur->compl_ns[i] = lat ? lat : 1;
+		hist_record(cur->compl_h, lat);
+	}
+}
+
+static void on_line(void *arg, const char *head, size_t hlen, uint64_t len)
+{
+	struct client *c = arg;
+	struct line_info li;
+	classify_line(head, hlen, len, &li);
+	if (li.has_gap) {
+		c->gap_pending = true;
+		if (cur) {
+			struct agg *a = &cur->agg[c->stalled && cur->stall];
+			a->gaps++;
+			a->gap_bytes += li.gap_bytes;
+		}
+	}
+	switch (li.kind) {
+	case LK_RECORD:
+		on_record(c, &li);
+		break;
+	case LK_END:
+		if (cur && li.phase == cur->id && !c->ended) {
+			if (c->exp_seq < li.next_seq) {
+				struct agg *a = &cur->agg[c->stalled && cur->stall];
+				uint64_t gap = li.next_seq - c->exp_seq;
+				a->missing += gap;
+				if (c->gap_pending)
+					a->missing_gap += gap;
+				c->exp_seq = li.next_seq;
+			}
+			c->ended = true;
+			cur->pending_end--;
+		}
+		break;
+	case LK_STATS:
+		if (c == &cl[0]) {
+			stats_clients = li.clients;
+			memcpy(stats_line, head, hlen);
+			stats_line[hlen] = 0;
+		}
+		break;
+	case LK_SUBSCRIBE:
+		if (!c->ready) {
+			c->ready = true;
+			ready_count++;
+		}
+		break;
+	case LK_SYNC:
+		if (c != &cl[0] && !c->ready) {
+			c->ready = true;
+			ready_count++;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* One epoll round: reads each ready client once (fair), parses what came. */
+static void poll_once(int timeout_ms)
+{
+	struct epoll_event evs[1024];
+	int n = epoll_wait(ep, evs, 1024, timeout_ms);
+	for (int e = 0; e < n; e++) {
+		struct client *c = &cl[evs[e].data.u32];
+		if (c->dead || c->paused)
+			continue;
+		ssize_t r = recv(c->fd, rbuf, sizeof rbuf, 0);
+		if (r > 0) {
+			g_now = now_ns();
+			ls_feed(&c->ls, rbuf, (size_t)r, on_line, c);
+		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			g_now = now_ns();
+			disconnect(c);
+		}
+	}
+}
+
+static void send_line(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	const char *p = s;
+	uint64_t until = now_ns() + 2000000000ull;
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+		} else if (k < 0 && (errno == EAGAIN || errno == EINTR) && now_ns() < until) {
+			poll_once(1);
+		} else {
+			fail("cannot send control line: %s", strerror(errno));
+		}
+	}
+}
+
+static void send_go(const char *line)
+{
+	if (o.go == GO_PRODUCER) {
+		if (write_all(producer_in, line, strlen(line)))
+			fail("producer stdin: %s", strerror(errno));
+	} else {
+		if (cl[0].dead)
+			fail("control client (0) was disconnected");
+		send_line(cl[0].fd, line);
+	}
+}
+
+/* ------------------------------------------------------------------ set-up */
+
+static void connect_all(void)
+{
+	int cep = epoll_create1(EPOLL_CLOEXEC);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int step = o.stall_frac > 0 ? (int)lround(1.0 / o.stall_frac) : 0;
+
+	for (int base = 0; base < o.clients; base += o.connect_batch) {
+		int hi = base + o.connect_batch < o.clients ? base + o.connect_batch : o.clients;
+		for (int attempt = 0;; attempt++) {
+			int pending = 0;
+			for (int i = base; i < hi; i++) {
+				struct client *c = &cl[i];
+				if (c->fd >= 0)
+					continue;
+				c->stalled = o.slow && step > 1 && i % step == step / 2;
+				c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+				if (c->fd < 0)
+					fail("socket: %s (ulimit -n?)", strerror(errno));
+				int one = 1;
+				setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+				/* A stalled client with autotuned buffers would soak up
+				 * ~10 MB in the kernel and hide the server's policy. */
+				if (c->stalled && o.stall_rcvbuf > 0)
+					setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &o.stall_rcvbuf, sizeof o.stall_rcvbuf);
+				if (connect(c->fd, (struct sockaddr *)&sin, sizeof sin) && errno != EINPROGRESS) {
+					close(c->fd);
+					c->fd = -1;
+					continue;
+				}
+				struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
+				epoll_ctl(cep, EPOLL_CTL_ADD, c->fd, &ev);
+				pending++;
+			}
+			uint64_t until = now_ns() + 10000000000ull;
+			while (pending > 0 && now_ns() < until) {
+				struct epoll_event evs[512];
+				int n = epoll_wait(cep, evs, 512, 100);
+				for (int e = 0; e < n; e++) {
+					struct client *c = &cl[evs[e].data.u32];
+					epoll_ctl(cep, EPOLL_CTL_DEL, c->fd, NULL);
+					pending--;
+					int err = 0;
+					socklen_t el = sizeof err;
+					getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+					if (err) {
+						close(c->fd);
+						c->fd = -1;
+						continue;
+					}
+					struct epoll_event ev = {.events = EPOLLIN, .data.u32 = evs[e].data.u32};
+					epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+					ls_init(&c->ls);
+					c->connected = true;
+					live++;
+					if (o.ready == READY_SUBSCRIBE)
+						send_line(c->fd, "SUBSCRIBE bench\r\n");
+				}
+			}
+			int missing = 0;
+			for (int i = base; i < hi; i++) {
+				if (cl[i].connected)
+					continue;
+				if (cl[i].fd >= 0) { /* still in progress: give up on this try */
+					epoll_ctl(cep, EPOLL_CTL_DEL, cl[i].fd, NULL);
+					close(cl[i].fd);
+					cl[i].fd = -1;
+				}
+				missing++;
+			}
+			if (!missing)
+				break;
+			if (attempt >= 3 || now_ns() > run_deadline)
+				fail("could not connect %d of clients %d..%d", missing, base, hi - 1);
+		}
+		/* Keep the server's initial output (history, join notices) moving. */
+		poll_once(o.connect_pause_ms);
+	}
+	close(cep);
+}
+
+static void wait_ready(void)
+{
+	uint64_t until = now_ns() + (uint64_t)(20e9 + o.clients * 2e6);
+	uint64_t last_probe = 0;
+	for (;;) {
+		uint64_t t = now_ns();
+		bool ok = false;
+		switch (o.ready) {
+		case READY_NONE: ok = true; break;
+		case READY_STATS: ok = stats_clients >= o.clients; break;
+		case READY_SUBSCRIBE: ok = ready_count >= o.clients; break;
+		case READY_SYNC: ok = ready_count >= o.clients - 1; break;
+		}
+		if (ok)
+			break;
+		if (t > until || t > run_deadline)
+			fail("server never reported all %d clients ready (stats clients=%ld, ready=%d, live=%d)",
+			     o.clients, stats_clients, ready_count, live);
+		if (t - last_probe > 200000000ull) {
+			if (o.ready == READY_STATS)
+				send_line(cl[0].fd, ".stats\n");
+			else if (o.ready == READY_SYNC)
+				send_line(cl[0].fd, SYNC_MAGIC "\n");
+			last_probe = t;
+		}
+		poll_once(20);
+		if (live < o.clients)
+			fail("%d clients disconnected before the start", o.clients - live);
+	}
+	/* Let the tail of the readiness chatter drain before timing anything. */
+	uint64_t settle = now_ns() + 100000000ull;
+	while (now_ns() < settle)
+		poll_once(10);
+}
+
+static void start_producer(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		die("pipe");
+	producer_pid = fork();
+	if (producer_pid < 0)
+		die("fork");
+	if (producer_pid == 0) {
+		dup2(p[0], 0);
+		execvp(o.producer_argv[0], o.producer_argv);
+		_exit(127);
+	}
+	close(p[0]);
+	producer_in = p[1];
+}
+
+/* ------------------------------------------------------------------ phases */
+
+static void set_paused(bool pause)
+{
+	for (int i = 0; i < o.clients; i++) {
+		struct client *c = &cl[i];
+		if (!c->stalled || c->dead || c->paused == pause)
+			continue;
+		if (pause) {
+			epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+		} else {
+			struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+			epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+		}
+		c->paused = pause;
+	}
+}
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A throughput step at N = 10 can hold millions of records: qsort, not
+ * anything quadratic. */
+static uint64_t median_u64(uint64_t *v, size_t n)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof *v, cmp_u64);
+	return v[n / 2];
+}
+
+/* Backlog growth check: completion latency of the last quarter of records
+ * must not exceed twice the first quarter's plus 25 ms.  Open loop, so an
+ * overloaded server shows a latency ramp even when the phase is short. */
+static bool stationary(const struct phase *ph, uint64_t *first_q, uint64_t *last_q)
+{
+	size_t q = (size_t)(ph->count / 4);
+	*first_q = *last_q = 0;
+	if (q < 2)
+		return true;
+	uint64_t *a = malloc(q * sizeof *a), *b = malloc(q * sizeof *b);
+	size_t na = 0, nb = 0;
+	for (size_t i = 0; i < q; i++) {
+		if (ph->compl_ns[i])
+			a[na++] = ph->compl_ns[i];
+		if (ph->compl_ns[ph->count - q + i])
+			b[nb++] = ph->compl_ns[ph->count - q + i];
+	}
+	*first_q = median_u64(a, na);
+	*last_q = median_u64(b, nb);
+	free(a);
+	free(b);
+	return *last_q <= 2 * *first_q + 25000000ull;
+}
+
+static void print_hist(const char *pfx, const struct hist *h)
+{
+	printf(",\"%s_p50_us\":%.1f,\"%s_p99_us\":%.1f,\"%s_p999_us\":%.1f,\"%s_max_us\":%.1f,\"%s_mean_us\":%.1f",
+	       pfx, us(hist_percentile(h, 50)), pfx, us(hist_percentile(h, 99)), pfx,
+	       us(hist_percentile(h, 99.9)), pfx, us(h->max && h->total ? h->max : 0), pfx, hist_mean(h) / 1000.0);
+}
+
+static void print_agg(const char *pfx, const struct agg *a)
+{
+	printf(",\"%sclients\":%llu,\"%sdeliveries\":%llu,\"%smissing\":%llu,\"%smissing_after_gap\":%llu"
+	       ",\"%sooo\":%llu,\"%scorrupt\":%llu,\"%sgaps\":%llu,\"%sgap_bytes\":%llu,\"%sdisconnects\":%llu"
+	       ",\"%slost_disconnect\":%llu,\"%slate\":%llu,\"%sundelivered\":%llu",
+	       pfx, (unsigned long long)a->clients, pfx, (unsigned long long)a->deliveries, pfx,
+	       (unsigned long long)a->missing, pfx, (unsigned long long)a->missing_gap, pfx,
+	       (unsigned long long)a->ooo, pfx, (unsigned long long)a->corrupt, pfx, (unsigned long long)a->gaps,
+	       pfx, (unsigned long long)a->gap_bytes, pfx, (unsigned long long)a->disconnects, pfx,
+	       (unsigned long long)a->lost_disconnect, pfx, (unsigned long long)a->late, pfx,
+	       (unsigned long long)a->undelivered);
+}
+
+/* Runs one phase to completion (or its deadline) and prints its JSON line.
+ * Returns true if the phase was sustainable (throughput verdict). */
+static double last_harness_busy;   /* harness CPU / wall of the last phase */
+
+static bool run_phase(const char *name, double rate, double secs, bool stall)
+{
+	struct phase ph;
+	memset(&ph, 0, sizeof ph);
+	snprintf(ph.name, sizeof ph.name, "%s", name);
+	ph.id = next_phase_id++;
+	ph.rate = rate;
+	ph.count = (uint64_t)ceil(rate * secs);
+	if (ph.count < 1)
+		ph.count = 1;
+	ph.first_seq = next_seq_expected;
+	ph.stall = stall;
+	ph.remaining = calloc(ph.count, sizeof *ph.remaining);
+	ph.sched = calloc(ph.count, sizeof *ph.sched);
+	ph.compl_ns = calloc(ph.count, sizeof *ph.compl_ns);
+	ph.lat[0] = hist_new();
+	ph.lat[1] = hist_new();
+	ph.compl_h = hist_new();
+	if (!ph.remaining || !ph.sched || !ph.compl_ns || !ph.lat[0] || !ph.lat[1] || !ph.compl_h)
+		fail("out of memory for a phase of %llu records", (unsigned long long)ph.count);
+
+	uint32_t counted = 0;
+	for (int i = 0; i < o.clients; i++) {
+		struct client *c = &cl[i];
+		c->ended = false;
+		c->gap_pending = false;
+		if (c->dead)
+			continue;
+		ph.pending_end++;
+		if (c->stalled && stall)
+			ph.agg[1].clients++;
+		else
+			counted++;
+	}
+	ph.agg[0].clients = counted;
+	for (uint64_t i = 0; i < ph.count; i++)
+		ph.remaining[i] = counted;
+
+	struct proc_cpu cpu_a = {0}, cpu_b = {0};
+	uint64_t rss_start = 0, rss_max = 0, rss_end = 0, hwm = 0;
+	if (o.server_pid) {
+		proc_cpu_read(o.server_pid, &cpu_a);
+		proc_rss_kib(o.server_pid, &rss_start, &hwm);
+		rss_max = rss_start;
+	}
+	uint64_t core0_a = cpu_busy_ns(0), self_a = self_cpu_ns();
+
+	cur = &ph;
+	char go[128];
+	/* Start delay: long enough for any server to broadcast the echo of this
+	 * line to all N clients (~20 us each at worst) before the first record. */
+	double delay_ms = 5 + 0.03 * o.clients;
+	snprintf(go, sizeof go, "go %.6g %llu %llu %.1f\n", rate, (unsigned long long)ph.count,
+		 (unsigned long long)ph.id, delay_ms);
+	ph.t_go = now_ns();
+	send_go(go);
+
+	double dur = (double)ph.count / rate + delay_ms / 1000.0;
+	double grace = (dur > 3 ? dur : 3) + (stall ? o.stall_secs + 10 : 0);
+	uint64_t deadline = ph.t_go + (uint64_t)((dur + grace) * 1e9);
+	if (deadline > run_deadline)
+		deadline = run_deadline;
+	uint64_t stall_on = ph.t_go + (uint64_t)(o.stall_at * 1e9);
+	uint64_t stall_off = stall_on + (uint64_t)(o.stall_secs * 1e9);
+	uint64_t last_sample = 0;
+	bool stalled_now = false, stall_done = false;
+
+	while (ph.pending_end > 0) {
+		uint64_t t = now_ns();
+		if (t > deadline) {
+			ph.timed_out = true;
+			break;
+		}
+		if (stall && !stalled_now && !stall_done && t >= stall_on) {
+			set_paused(true);
+			stalled_now = true;
+		}
+		if (stalled_now && t >= stall_off) {
+			set_paused(false);
+			stalled_now = false;
+			stall_done = true;
+		}
+		if (o.server_pid && t - last_sample > 100000000ull) {
+			uint64_t r = 0;
+			proc_rss_kib(o.server_pid, &r, NULL);
+			if (r > rss_max)
+				rss_max = r;
+			last_sample = t;
+		}
+		poll_once(stalled_now ? 10 : 20);
+		if (o.go == GO_PRODUCER && producer_pid > 0 && waitpid(producer_pid, NULL, WNOHANG) == producer_pid) {
+			producer_pid = 0;
+			fail("producer exited during phase %s", name);
+		}
+	}
+	if (stalled_now)
+		set_paused(false);
+	uint64_t t_done = now_ns();
+	if (o.server_pid) {
+		proc_cpu_read(o.server_pid, &cpu_b);
+		proc_rss_kib(o.server_pid, &rss_end, &hwm);
+		if (rss_end > rss_max)
+			rss_max = rss_end;
+	}
+	uint64_t core0_b = cpu_busy_ns(0), self_b = self_cpu_ns();
+	cur = NULL;
+
+	/* Clients that had not seen the end marker by the deadline: what they
+	 * had not received yet is "undelivered at the deadline" (a phase that
+	 * timed out), not loss, which is a hole in what did arrive. */
+	uint64_t end_seq = ph.first_seq + ph.count;
+	for (int i = 0; i < o.clients; i++) {
+		struct client *c = &cl[i];
+		if (c->dead || c->ended)
+			continue;
+		if (c->exp_seq < end_seq) {
+			struct agg *a = &ph.agg[c->stalled && stall];
+			a->undelivered += end_seq - (c->exp_seq > ph.first_seq ? c->exp_seq : ph.first_seq);
+		}
+	}
+	next_seq_expected = end_seq;
+
+	uint64_t incomplete = 0;
+	for (uint64_t i = 0; i < ph.count; i++)
+		if (!ph.compl_ns[i])
+			incomplete++;
+	if (counted == 0)
+		incomplete = 0;
+	uint64_t deliv = ph.agg[0].deliveries + ph.agg[1].deliveries;
+	uint64_t cpu_ns = o.server_pid ? proc_cpu_delta(&cpu_a, &cpu_b) : 0;
+	double span = ph.t_last_recv > ph.t_first_sched ? (double)(ph.t_last_recv - ph.t_first_sched) / 1e9 : 0;
+	uint64_t fq, lq;
+	bool stat_ok = stationary(&ph, &fq, &lq);
+	uint64_t cmp99 = hist_percentile(ph.compl_h, 99);
+	bool sustainable = !ph.timed_out && ph.agg[0].missing == 0 && ph.agg[0].disconnects == 0 &&
+			   incomplete == 0 && cmp99 <= 1000000000ull && stat_ok;
+
+	printf("{\"label\":\"%s\",\"phase\":\"%s\",\"id\":%llu,\"n\":%d,\"size\":%llu,\"rate\":%.6g,\"count\":%llu"
+	       ",\"offered_dps\":%.1f",
+	       o.label, ph.name, (unsigned long long)ph.id, o.clients, (unsigned long long)o.size, rate,
+	       (unsigned long long)ph.count, rate * counted);
+	print_agg("", &ph.agg[0]);
+	printf(",\"expected\":%llu,\"incomplete_records\":%llu", (unsigned long long)(ph.count * counted),
+	       (unsigned long long)incomplete);
+	print_hist("lat", ph.lat[0]);
+	print_hist("cmp", ph.compl_h);
+	printf(",\"cmp_first_quarter_p50_us\":%.1f,\"cmp_last_quarter_p50_us\":%.1f,\"stationary\":%s",
+	       us(fq), us(lq), stat_ok ? "true" : "false");
+	printf(",\"achieved_dps\":%.1f,\"wall_s\":%.3f,\"server_cpu_s\":%.4f,\"server_cpu_us_per_deliv\":%.3f"
+	       ",\"server_sched_s\":%.4f,\"server_tick_s\":%.4f,\"core0_busy_s\":%.3f,\"harness_cpu_s\":%.3f",
+	       span > 0 ? (double)ph.agg[0].deliveries / span : 0, (double)(t_done - ph.t_go) / 1e9,
+	       (double)cpu_ns / 1e9, deliv ? (double)cpu_ns / 1e3 / (double)deliv : 0,
+	       (double)(cpu_b.sched_ns - cpu_a.sched_ns) / 1e9, (double)(cpu_b.tick_ns - cpu_a.tick_ns) / 1e9,
+	       (double)(core0_b - core0_a) / 1e9, (double)(self_b - self_a) / 1e9);
+	printf(",\"rss_kib_start\":%llu,\"rss_kib_max\":%llu,\"rss_kib_end\":%llu,\"rss_growth_kib\":%lld",
+	       (unsigned long long)rss_start, (unsigned long long)rss_max, (unsigned long long)rss_end,
+	       (long long)rss_max - (long long)rss_start);
+	last_harness_busy = t_done > ph.t_go ? (double)(self_b - self_a) / (double)(t_done - ph.t_go) : 0;
+	printf(",\"harness_busy\":%.3f,\"timed_out\":%s,\"sustainable\":%s", last_harness_busy,
+	       ph.timed_out ? "true" : "false", sustainable ? "true" : "false");
+	if (stall) {
+		print_agg("stalled_", &ph.agg[1]);
+		print_hist("stalled_lat", ph.lat[1]);
+	}
+	printf("}\n");
+	fflush(stdout);
+
+	free(ph.remaining);
+	free(ph.sched);
+	free(ph.compl_ns);
+	hist_free(ph.lat[0]);
+	hist_free(ph.lat[1]);
+	hist_free(ph.compl_h);
+	if (ph.timed_out)
+		fprintf(stderr, "fanout-client[%s]: phase %s timed out (%d clients without the end marker)\n",
+			o.label, name, ph.pending_end);
+	return sustainable && !ph.timed_out;
+}
+
+/* Idle gap between phases so one phase's tail does not bleed into the next. */
+static void quiet(double secs)
+{
+	uint64_t until = now_ns() + (uint64_t)(secs * 1e9);
+	while (now_ns() < until)
+		poll_once(10);
+}
+
+int main(int argc, char **argv)
+{
+	char err[256];
+	if (harness_parse_args(argc, argv, &o, err, sizeof err)) {
+		fprintf(stderr, "fanout-client: %s\n", err);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	atexit(cleanup);
+	long nofile = raise_nofile();
+	if (nofile < o.clients + 32)
+		fail("RLIMIT_NOFILE %ld is too small for %d clients", nofile, o.clients);
+	uint64_t t_start = now_ns();
+	run_deadline = t_start + (uint64_t)(o.timeout * 1e9);
+	alarm((unsigned)o.timeout + 15); /* last resort if the loop itself wedges */
+
+	cl = calloc((size_t)o.clients, sizeof *cl);
+	if (!cl)
+		fail("out of memory");
+	for (int i = 0; i < o.clients; i++)
+		cl[i].fd = -1;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+
+	uint64_t rss_base = 0, rss_conn = 0, hwm = 0;
+	if (o.server_pid)
+		proc_rss_kib(o.server_pid, &rss_base, &hwm);
+	connect_all();
+	uint64_t t_conn = now_ns();
+	wait_ready();
+	uint64_t t_ready = now_ns();
+	if (o.server_pid)
+		proc_rss_kib(o.server_pid, &rss_conn, &hwm);
+	if (o.go == GO_PRODUCER)
+		start_producer();
+
+	double best_rate = 0;
+	int steps = 0;
+	bool harness_bound = false, limit_found = false;
+	if (o.warm_secs > 0) {
+		run_phase("warmup", o.lat_rate, o.warm_secs, false);
+		quiet(0.1);
+	}
+	if (o.slow) {
+		run_phase("nostall", o.lat_rate, o.lat_secs, false);
+		quiet(0.2);
+		run_phase("stall", o.lat_rate, o.slow_secs, true);
+	} else {
+		run_phase("latency", o.lat_rate, o.lat_secs, false);
+		if (o.tput) {
+			double r = o.tput_start > 0 ? o.tput_start : o.lat_rate * 2;
+			double failed = 0;
+			while (steps < o.tput_max_steps && r * o.clients <= o.tput_max_deliv &&
+			       now_ns() + (uint64_t)((o.tput_secs * 3 + 4) * 1e9) < run_deadline) {
+				quiet(0.2);
+				steps++;
+				if (!run_phase("tput", r, o.tput_secs, false)) {
+					failed = r;
+					/* A step the harness could not keep up with says
+					 * nothing about the server: the limit is a lower bound.
+					 * (Not a reason to stop earlier: the harness is busiest
+					 * when the server does not coalesce, and coalescing
+					 * grows with the rate.) */
+					harness_bound = last_harness_busy > 0.9;
+					break;
+				}
+				best_rate = r;
+				r *= o.tput_factor;
+			}
+			limit_found = failed > 0;
+			/* One bisection step between the last good and the first bad rate. */
+			if (failed > 0 && best_rate > 0 && o.tput_factor >= 1.5 &&
+			    now_ns() + (uint64_t)((o.tput_secs * 3 + 4) * 1e9) < run_deadline) {
+				double mid = sqrt(best_rate * failed);
+				quiet(0.5);
+				steps++;
+				if (run_phase("tput", mid, o.tput_secs, false))
+					best_rate = mid;
+			}
+		}
+	}
+
+	/* The server's own counters after the run, where it has them. */
+	if (o.ready == READY_STATS && !cl[0].dead) {
+		stats_line[0] = 0;
+		send_line(cl[0].fd, ".stats\n");
+		uint64_t until = now_ns() + 2000000000ull;
+		while (!stats_line[0] && now_ns() < until)
+			poll_once(10);
+	}
+	char esc[2 * LS_HEAD + 1];
+	size_t k = 0;
+	for (const char *p = stats_line; *p && k + 2 < sizeof esc; p++) {
+		if (*p == '"' || *p == '\\')
+			esc[k++] = '\\';
+		esc[k++] = (*p >= 32 && *p < 127) ? *p : '?';
+	}
+	esc[k] = 0;
+	printf("{\"label\":\"%s\",\"server_stats\":\"%s\",\"summary\":1,\"n\":%d,\"size\":%llu,\"rss_base_kib\":%llu,\"rss_connected_kib\":%llu"
+	       ",\"rss_per_client_kib\":%.3f,\"connect_s\":%.3f,\"ready_s\":%.3f,\"tput_best_rate\":%.6g"
+	       ",\"tput_best_dps\":%.1f,\"tput_steps\":%d,\"tput_harness_bound\":%s,\"tput_limit_found\":%s"
+	       ",\"live\":%d}\n",
+	       o.label, esc, o.clients, (unsigned long long)o.size, (unsigned long long)rss_base,
+	       (unsigned long long)rss_conn,
+	       rss_conn > rss_base ? (double)(rss_conn - rss_base) / o.clients : 0.0,
+	       (double)(t_conn - t_start) / 1e9, (double)(t_ready - t_conn) / 1e9, best_rate,
+	       best_rate * o.clients, steps, harness_bound ? "true" : "false", limit_found ? "true" : "false",
+	       live);
+	fflush(stdout);
+
+	/* Ask the producer to exit (ringside then ends the session itself). */
+	if (o.go == GO_PRODUCER) {
+		close(producer_in);
+		producer_in = -1;
+		int st;
+		for (int i = 0; i < 100; i++) {
+			if (waitpid(producer_pid, &st, WNOHANG) == producer_pid) {
+				producer_pid = 0;
+				break;
+			}
+			usleep(10000);
+		}
+	} else if (!cl[0].dead) {
+		send_line(cl[0].fd, "quit\n");
+		quiet(0.05);
+	}
+	cleanup();
+	return 0;
+}

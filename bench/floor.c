@@ -1,0 +1,245 @@
+/* floor.c: the cost no fan-out server can beat on this machine.
+ *
+ * A bare loop: accept exactly N connections, start the producer on a pipe,
+ * then for every chunk the producer writes, send that chunk to all N sockets
+ * and wait until every send is done before reading the next chunk.  No
+ * per-client state beyond the socket, no buffering, no slow-client policy
+ * (a client that stops reading stalls everyone: the floor assumes all read).
+ *
+ *   --mode send   one blocking send() per client per chunk
+ *   --mode uring  one io_uring SEND SQE per client per chunk (fixed files,
+ *                 SINGLE_ISSUER|DEFER_TASKRUN), one submit-and-wait per chunk
+ *
+ * Lines client 0 sends are forwarded to the producer's stdin, which is how
+ * the harness says "go" (same as typing into ringside). */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int nclients;
+static int *fds;
+static bool *dead;
+static struct io_uring ring;
+static unsigned rot;          /* rotating start index: nobody is always last */
+
+static void bcast_send(const char *buf, size_t len)
+{
+	for (int k = 0; k < nclients; k++) {
+		int i = (int)((rot + (unsigned)k) % (unsigned)nclients);
+		if (dead[i])
+			continue;
+		size_t off = 0;
+		while (off < len) {
+			ssize_t r = send(fds[i], buf + off, len - off, MSG_NOSIGNAL);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				dead[i] = true;
+				break;
+			}
+			off += (size_t)r;
+		}
+	}
+	rot++;
+}
+
+static void bcast_uring(const char *buf, size_t len)
+{
+	int inflight = 0;
+	for (int k = 0; k < nclients; k++) {
+		int i = (int)((rot + (unsigned)k) % (unsigned)nclients);
+		if (dead[i])
+			continue;
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		if (!sqe) {
+			io_uring_submit(&ring);
+			sqe = io_uring_get_sqe(&ring);
+		}
+		/* MSG_WAITALL: the kernel retries short sends of a stream socket
+		 * itself, so one CQE means the whole chunk went out (or an error). */
+		io_uring_prep_send(sqe, i, buf, len, MSG_NOSIGNAL | MSG_WAITALL);
+		sqe->flags |= IOSQE_FIXED_FILE;
+		io_uring_sqe_set_data64(sqe, ((uint64_t)(unsigned)i << 32));
+		inflight++;
+	}
+	rot++;
+	while (inflight > 0) {
+		int r = io_uring_submit_and_wait(&ring, 1);
+		if (r < 0 && r != -EINTR) {
+			errno = -r;
+			die("io_uring_submit_and_wait");
+		}
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			seen++;
+			uint64_t ud = io_uring_cqe_get_data64(cqe);
+			int i = (int)(ud >> 32);
+			uint32_t done = (uint32_t)ud;
+			if (cqe->res < 0) {
+				dead[i] = true;
+				inflight--;
+				continue;
+			}
+			done += (uint32_t)cqe->res;
+			if (done < len) { /* should not happen with WAITALL; resubmit the rest */
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+				if (!sqe) {
+					io_uring_submit(&ring);
+					sqe = io_uring_get_sqe(&ring);
+				}
+				io_uring_prep_send(sqe, i, buf + done, len - done, MSG_NOSIGNAL | MSG_WAITALL);
+				sqe->flags |= IOSQE_FIXED_FILE;
+				io_uring_sqe_set_data64(sqe, ((uint64_t)(unsigned)i << 32) | done);
+				continue;
+			}
+			inflight--;
+		}
+		io_uring_cq_advance(&ring, seen);
+	}
+}
+
+static pid_t child;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	if (child > 0)
+		kill(child, SIGTERM);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"port", required_argument, 0, 'p'},
+		{"clients", required_argument, 0, 'n'},
+		{"mode", required_argument, 0, 'm'},
+		{"cpu", required_argument, 0, 'c'},
+		{0, 0, 0, 0},
+	};
+	int port = 0, cpu = -1, c;
+	const char *mode = "send";
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': port = atoi(optarg); break;
+		case 'n': nclients = atoi(optarg); break;
+		case 'm': mode = optarg; break;
+		case 'c': cpu = atoi(optarg); break;
+		default: goto usage;
+		}
+	}
+	bool uring = !strcmp(mode, "uring");
+	if (port <= 0 || nclients <= 0 || optind >= argc || (!uring && strcmp(mode, "send"))) {
+usage:
+		fprintf(stderr, "usage: floor --port P --clients N [--mode send|uring] [--cpu C] -- PRODUCER ARGS...\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	if (pin_cpu(cpu))
+		die("sched_setaffinity");
+	if (raise_nofile() < nclients + 16) {
+		fprintf(stderr, "floor: RLIMIT_NOFILE too small for %d clients\n", nclients);
+		return 1;
+	}
+	/* The ring exists before we listen, so the harness's baseline RSS
+	 * includes it and "RSS per client" is not charged with it. */
+	if (uring) {
+		struct io_uring_params p;
+		memset(&p, 0, sizeof p);
+		p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+		p.cq_entries = 32768;
+		int r = io_uring_queue_init_params(4096, &ring, &p);
+		if (r < 0) {
+			errno = -r;
+			die("io_uring_queue_init");
+		}
+	}
+	int lfd = listen_tcp(port, 4096);
+	if (lfd < 0)
+		die("listen");
+	fds = calloc((size_t)nclients, sizeof *fds);
+	dead = calloc((size_t)nclients, sizeof *dead);
+	for (int i = 0; i < nclients; i++) {
+		fds[i] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fds[i] < 0) {
+			if (errno == EINTR) {
+				i--;
+				continue;
+			}
+			die("accept");
+		}
+		int one = 1;
+		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
+	close(lfd);
+
+	if (uring) {
+		int r = io_uring_register_files(&ring, fds, (unsigned)nclients);
+		if (r < 0) {
+			errno = -r;
+			die("io_uring_register_files");
+		}
+	}
+
+	int in[2], out[2];
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+		die("pipe");
+	child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execvp(argv[optind], &argv[optind]);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+
+	size_t cap = 1u << 20;
+	char *buf = malloc(cap), cbuf[4096];
+	struct pollfd pf[2] = {{.fd = out[0], .events = POLLIN}, {.fd = fds[0], .events = POLLIN}};
+	for (;;) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		if (pf[1].revents) {
+			ssize_t k = recv(fds[0], cbuf, sizeof cbuf, MSG_DONTWAIT);
+			if (k > 0)
+				write_all(in[1], cbuf, (size_t)k);
+			else if (k == 0 || (errno != EAGAIN && errno != EINTR))
+				pf[1].fd = -1; /* control client gone: keep serving the rest */
+		}
+		if (pf[0].revents) {
+			ssize_t k = read(out[0], buf, cap);
+			if (k <= 0)
+				break; /* producer exited */
+			if (uring)
+				bcast_uring(buf, (size_t)k);
+			else
+				bcast_send(buf, (size_t)k);
+		}
+	}
+	int st = 0;
+	waitpid(child, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}

@@ -1,0 +1,933 @@
+#!/usr/bin/env python3
+"""bench/run.py: runs the fan-out benchmark matrix and writes the report.
+
+For every cell (scenario, N clients, record size S) and every repetition it
+starts each contender in turn (order rotated per repetition, so contenders are
+interleaved rather than run in blocks), pinned to CPU 0, runs the one C client
+harness (build/bench/fanout-client) pinned to CPU 1, collects the JSON lines
+the harness prints, and stops everything it started.  At the end it writes a
+Markdown report (median and min-max over repetitions, ratios computed pair by
+pair within a repetition), raw JSON lines and gnuplot SVG plots.
+
+Python stdlib only.  Every process is started in its own session with a
+deadline and is killed by pid (and its descendants by pid) on exit or signal.
+"""
+
+import argparse
+import atexit
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+ALL_CONTENDERS = ["ringside", "floor-send", "floor-uring", "naive", "redis", "ncat"]
+# Slow-client rate: 40 x 16 KiB records/s = 6.4 MB per stalled client in 10 s.
+# Less would vanish into the kernel: the server-side send buffer of a stalled
+# loopback socket autotunes to ~3.9 MB (tcp_wmem max 4 MiB), so with a 4 MB
+# stall no server ever sees back-pressure and no policy is exercised.
+# Slow-client scenario only: ringside with a 1 MiB lag budget, so the stalled
+# clients cross it within the 10 s stall and its gap policy is exercised (the
+# default budget, ring - 128 KiB = 7.9 MiB, is more than a 10 s stall at this
+# rate produces).
+SLOW_EXTRA = ["ringside-lag1m"]
+HOSTING = {"ringside", "ringside-lag1m", "floor-send", "floor-uring", "naive"}
+NCAT_MAX_N = 1000          # ncat uses select(): FD_SETSIZE 1024 minus its own fds
+SERVER_CPU, HARNESS_CPU = "0", "1"
+
+# ---------------------------------------------------------------- profiles
+#
+# lat_dps: offered deliveries/s in latency mode (rate = lat_dps / N records/s,
+# capped at lat_max_rate); well under the floor's saturation on this machine
+# (research note §4.4: 70k-1.3M deliveries/s depending on coalescing).
+PROFILES = {
+    "smoke": dict(
+        cells=[("lat", 10, 1024)],
+        reps=1, warm=0.2, lat_secs=1.0, min_records=20, tput=False, tput_start_x=2,
+        tput_secs=1.0, slow=None, lat_dps=5000, lat_max_rate=500,
+        contenders=ALL_CONTENDERS, run_timeout=40,
+    ),
+    "quick": dict(
+        cells=[("tput", 100, 1024), ("tput", 1000, 1024),
+               ("lat", 10, 64), ("lat", 100, 64), ("lat", 1000, 64), ("lat", 10000, 64)],
+        reps=2, warm=0.3, lat_secs=1.5, min_records=12, tput=True, tput_secs=1.0, tput_start_x=4,
+        tput_max_steps=8, tput_max_deliv=1.6e7,
+        slow=dict(n=1000, size=16384, rate=40, nostall_secs=3, slow_secs=14, stall_at=2,
+                  stall_secs=10, reps=1),
+        lat_dps=20000, lat_max_rate=1000,
+        contenders=["ringside", "floor-uring", "naive", "redis", "ncat"], run_timeout=90,
+    ),
+    "full": dict(
+        cells=[("tput", n, s) for s in (64, 1024, 16384) for n in (1, 10, 100, 1000, 10000)],
+        reps=5, warm=1.0, lat_secs=3.0, min_records=20, tput=True, tput_secs=2.0, tput_start_x=2,
+        tput_max_steps=10, tput_max_deliv=1.6e7,
+        slow=dict(n=1000, size=16384, rate=40, nostall_secs=5, slow_secs=15, stall_at=2,
+                  stall_secs=10, reps=5),
+        lat_dps=20000, lat_max_rate=1000,
+        contenders=ALL_CONTENDERS, run_timeout=240,
+    ),
+}
+
+# ---------------------------------------------------------------- processes
+
+_procs = []   # Popen objects we started and have not reaped
+
+
+def _descendants(pid):
+    """Pids whose parent chain leads to pid (read from /proc)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+            ppid = int(s[s.rindex(")") + 2:].split()[1])
+            parent[int(d)] = ppid
+        except (OSError, ValueError):
+            pass
+    out, frontier = [], {pid}
+    while frontier:
+        nxt = {c for c, p in parent.items() if p in frontier}
+        out.extend(nxt)
+        frontier = nxt
+    return out
+
+
+def kill_tree(p, grace=2.0):
+    """SIGTERM a process we started and its descendants (by pid), then SIGKILL."""
+    if p.poll() is not None:
+        if p in _procs:
+            _procs.remove(p)
+        return
+    kids = _descendants(p.pid)
+    for pid in [p.pid] + kids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in [p.pid] + kids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        p.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        pass
+    if p in _procs:
+        _procs.remove(p)
+
+
+def _cleanup_all():
+    for p in list(_procs):
+        kill_tree(p, grace=1.0)
+
+
+def _on_signal(sig, frame):
+    _cleanup_all()
+    sys.stderr.write(f"\nbench: interrupted by signal {sig}, processes cleaned up\n")
+    sys.exit(128 + sig)
+
+
+def _raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def start(cmd, log, stdin=subprocess.DEVNULL, stdout=None):
+    p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout if stdout is not None else log,
+                         stderr=log, start_new_session=True, preexec_fn=_raise_nofile)
+    _procs.append(p)
+    return p
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """True once 127.0.0.1:port (or 0.0.0.0:port) is in LISTEN state.  Read from
+    /proc/net/tcp so that probing does not itself connect a client."""
+    want = f":{port:04X}"
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if parts[1].endswith(want) and parts[3] == "0A":
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def wait_listening(port, proc, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        if listening(port):
+            return True
+        time.sleep(0.02)
+    return False
+
+# ---------------------------------------------------------------- contenders
+
+
+class Skip(Exception):
+    pass
+
+
+def contender_cmd(name, a, port, n, size, tmp):
+    """Returns (server argv, harness args) for one contender."""
+    prod = [a.producer, "--size", str(size)]
+    taskset = ["taskset", "-c", SERVER_CPU]
+    if name in ("ringside", "ringside-lag1m"):
+        if not os.access(a.ringside, os.X_OK):
+            raise Skip(f"{a.ringside} not built")
+        opts = ["-lag", str(1 << 20)] if name == "ringside-lag1m" else []
+        srv = taskset + [a.ringside, "-server", f"tcp:port={port}", "-noio"] + opts + ["--"] + prod + \
+            ["--cpu", HARNESS_CPU]
+        return srv, ["--ready", "stats", "--go", "client0"]
+    if name in ("floor-send", "floor-uring"):
+        mode = name.split("-")[1]
+        srv = taskset + [a.floor, "--port", str(port), "--clients", str(n), "--mode", mode, "--"] + prod + \
+            ["--cpu", HARNESS_CPU]
+        return srv, ["--ready", "none", "--go", "client0"]
+    if name == "naive":
+        srv = taskset + [a.naive, "--port", str(port), "--"] + prod + ["--cpu", HARNESS_CPU]
+        return srv, ["--ready", "stats", "--go", "client0"]
+    if name == "redis":
+        exe = shutil.which("redis-server")
+        if not exe:
+            raise Skip("redis-server not installed")
+        srv = taskset + [exe, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+                         "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", tmp,
+                         "--logfile", "", "--io-threads", "1", "--maxclients", str(n + 100),
+                         "--client-output-buffer-limit", "pubsub 32mb 8mb 60"]
+        return srv, ["--ready", "subscribe", "--go", "producer", "--"] + prod + ["--out", f"redis:{port}"]
+    if name == "ncat":
+        exe = shutil.which("ncat")
+        if not exe:
+            raise Skip("ncat not installed")
+        if n > NCAT_MAX_N:
+            raise Skip(f"ncat --broker uses select(): N > {NCAT_MAX_N} unsupported")
+        srv = taskset + [exe, "--broker", "--listen", "127.0.0.1", str(port), "--max-conns", str(n + 10),
+                         "--nodns"]
+        # ncat listens with a backlog of about 10: connect in small paced
+        # batches or connections sit half-open in the kernel for seconds.
+        return srv, ["--ready", "sync", "--connect-batch", "8", "--connect-pause-ms", "2", "--go", "producer",
+                     "--"] + prod + ["--out", f"tcp:{port}"]
+    raise ValueError(name)
+
+
+def lat_rate(prof, n, size):
+    dps = prof["lat_dps"] / (2 if size > 4096 else 1)
+    return min(prof["lat_max_rate"], dps / n)
+
+
+def run_one(a, prof, name, scenario, n, size, logdir, tag):
+    """One contender, one cell, one repetition.  Returns a result dict."""
+    res = {"contender": name, "scenario": scenario, "n": n, "size": size, "phases": [], "summary": None,
+           "error": None, "skipped": None, "server_exit": None}
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="rs-bench-")
+    log_path = os.path.join(logdir, f"{tag}-{name}.log")
+    log = open(log_path, "wb")
+    srv = harness = None
+    try:
+        try:
+            srv_cmd, h_mode = contender_cmd(name, a, port, n, size, tmp)
+        except Skip as e:
+            res["skipped"] = str(e)
+            return res
+        log.write(("$ " + " ".join(srv_cmd) + "\n").encode())
+        log.flush()
+        srv = start(srv_cmd, log)
+        if not wait_listening(port, srv):
+            res["error"] = f"server did not listen (exit {srv.poll()}); see {log_path}"
+            return res
+        if scenario == "slow":
+            s = prof["slow"]
+            res["slow_cfg"] = s
+            rate, extra = s["rate"], ["--slow", "--secs", str(s["nostall_secs"]), "--slow-secs",
+                                      str(s["slow_secs"]), "--stall-at", str(s["stall_at"]),
+                                      "--stall-secs", str(s["stall_secs"]), "--stall-frac", "0.01"]
+        else:
+            rate = lat_rate(prof, n, size)
+            res["rate"] = rate
+            secs = max(prof["lat_secs"], prof["min_records"] / rate)
+            extra = ["--secs", f"{secs:g}"]
+            if scenario == "tput" and prof["tput"]:
+                extra += ["--tput", "--tput-start", f"{rate * prof['tput_start_x']:g}",
+                          "--tput-secs", str(prof["tput_secs"]), "--tput-factor", "2",
+                          "--tput-max-steps", str(prof["tput_max_steps"]),
+                          "--tput-max-deliv", f"{prof['tput_max_deliv']:g}"]
+        timeout = prof["run_timeout"] + (n / 500.0)
+        h_cmd = ["taskset", "-c", HARNESS_CPU, a.client, "--label", name, "--port", str(port), "--clients",
+                 str(n), "--size", str(size), "--server-pid", str(srv.pid), "--rate", f"{rate:g}",
+                 "--warm-secs", str(prof["warm"]), "--timeout", f"{timeout:g}"] + extra
+        # harness args that end with "-- producer ..." must come last
+        h_cmd += h_mode
+        log.write(("$ " + " ".join(h_cmd) + "\n").encode())
+        log.flush()
+        harness = start(h_cmd, log, stdout=subprocess.PIPE)
+        try:
+            out, _ = harness.communicate(timeout=timeout + 20)
+        except subprocess.TimeoutExpired:
+            kill_tree(harness)
+            out = b""
+            res["error"] = "harness exceeded its deadline"
+        if harness in _procs:
+            _procs.remove(harness)
+        for line in out.decode(errors="replace").splitlines():
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if d.get("summary"):
+                res["summary"] = d
+                if d.get("error"):
+                    res["error"] = d["error"]
+            else:
+                res["phases"].append(d)
+        if harness.returncode not in (0, None) and not res["error"]:
+            res["error"] = f"harness exit {harness.returncode}; see {log_path}"
+        # The producer was told to quit: hosting servers should now exit by
+        # themselves; Redis and ncat are standalone and are stopped by us.
+        if name in HOSTING:
+            try:
+                res["server_exit"] = srv.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                res["server_exit"] = "still running 5 s after its program quit (terminated)"
+        else:
+            res["server_exit"] = "standalone (stopped by the suite)"
+        return res
+    finally:
+        for p in (harness, srv):
+            if p is not None:
+                kill_tree(p)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not res["error"]:
+            os.unlink(log_path)   # logs are kept for failed runs only
+
+# ---------------------------------------------------------------- statistics
+
+
+def phase(res, name):
+    """The named phase of a run (for tput: the last sustainable step)."""
+    for p in res["phases"]:
+        if p["phase"] == name:
+            return p
+    return None
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None
+    return (statistics.median(vals), min(vals), max(vals), len(vals))
+
+
+def fmt_num(v, digits=3):
+    if v is None:
+        return "n/a"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.{digits - 1}f}" if a >= 1 else f"{v:.{digits}g}"
+
+
+def fmt_med(m, unit=""):
+    if m is None:
+        return "n/a"
+    v, lo, hi, k = m
+    if k == 1 or lo == hi:
+        return f"{fmt_num(v)}{unit}"
+    return f"{fmt_num(v)}{unit} ({fmt_num(lo)}–{fmt_num(hi)})"
+
+
+def us_to_ms(v):
+    return None if v is None else v / 1000.0
+
+
+def run_metrics(res):
+    """Flat metrics of one run, None where absent."""
+    m = {}
+    lat = phase(res, "latency") or phase(res, "nostall")
+    s = res["summary"] or {}
+    if lat:
+        m["lat_p50"] = us_to_ms(lat["lat_p50_us"])
+        m["lat_p99"] = us_to_ms(lat["lat_p99_us"])
+        m["lat_p999"] = us_to_ms(lat["lat_p999_us"])
+        m["lat_max"] = us_to_ms(lat["lat_max_us"])
+        m["cmp_p50"] = us_to_ms(lat["cmp_p50_us"])
+        m["cmp_p99"] = us_to_ms(lat["cmp_p99_us"])
+        m["cmp_max"] = us_to_ms(lat["cmp_max_us"])
+        m["cpu_us"] = lat["server_cpu_us_per_deliv"] if lat["deliveries"] else None
+        m["harness_cpu_s"] = lat["harness_cpu_s"]
+    tp = [p for p in res["phases"] if p["phase"] == "tput"]
+    if tp:
+        m["tput_dps"] = s.get("tput_best_dps") or None
+        ok = [p for p in tp if p["sustainable"]]
+        if ok:
+            best = max(ok, key=lambda p: p["offered_dps"])
+            m["tput_cpu_us"] = best["server_cpu_us_per_deliv"]
+            m["tput_harness_busy"] = best.get("harness_busy")
+    if s:
+        m["rss_client_kib"] = s.get("rss_per_client_kib")
+    m.update(loss_counts(res))
+    return m
+
+
+def loss_counts(res):
+    """Totals over all phases: true loss vs what a gap policy dropped."""
+    t = dict(missing=0, missing_after_gap=0, ooo=0, corrupt=0, lost_disconnect=0, disconnects=0, gaps=0)
+    for p in res["phases"]:
+        for pfx in ("", "stalled_"):
+            for k in t:
+                t[k] += p.get(pfx + k, 0) or 0
+    t["true_loss"] = t["missing"] - t["missing_after_gap"] + t["ooo"] + t["corrupt"]
+    return t
+
+# ---------------------------------------------------------------- report
+
+
+def busy_others(interval=0.5, threshold=0.10):
+    """Processes not started by this suite using > threshold of a CPU, sampled
+    over interval: on a shared 2-core VM they are the main source of noise."""
+    mine = {os.getpid()} | {p.pid for p in _procs}
+    def snap():
+        out = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) in mine:
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+                rest = st[st.rindex(")") + 2:].split()
+                out[int(d)] = (st[st.index("(") + 1:st.rindex(")")], int(rest[11]) + int(rest[12]))
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+    a = snap()
+    time.sleep(interval)
+    b = snap()
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = []
+    for pid, (name, t) in b.items():
+        if pid in a:
+            share = (t - a[pid][1]) / hz / interval
+            if share > threshold:
+                busy.append(f"{name}[{pid}] {share * 100:.0f}%")
+    return ", ".join(busy) or "none"
+
+
+def machine_info(a):
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return ""
+    model = sh("lscpu | sed -n 's/^Model name: *//p' | head -1")
+    commit = sh(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null") or "no commit yet"
+    dirty = sh(f"git -C {ROOT} status --porcelain 2>/dev/null | wc -l")
+    def rd(p):
+        try:
+            with open(p) as f:
+                return f.read().strip()
+        except OSError:
+            return "?"
+    return {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+        "host": platform.node(),
+        "kernel": platform.release(),
+        "cpu": f"{os.cpu_count()} x {model}",
+        "commit": f"{commit}" + (f" (+{dirty} uncommitted files)" if dirty not in ("", "0") else ""),
+        "redis": sh("redis-server --version | cut -d' ' -f3"),
+        "ncat": sh("ncat --version 2>&1 | sed -n 's/^Ncat: Version \\([^ ]*\\).*/\\1/p'"),
+        "tcp": f"cc={rd('/proc/sys/net/ipv4/tcp_congestion_control')} rmem=[{rd('/proc/sys/net/ipv4/tcp_rmem')}] "
+               f"wmem=[{rd('/proc/sys/net/ipv4/tcp_wmem')}] somaxconn={rd('/proc/sys/net/core/somaxconn')}",
+        "load": rd("/proc/loadavg"),
+        "others": busy_others(),
+    }
+
+
+def size_label(s):
+    return f"{s // 1024} KiB" if s >= 1024 else f"{s} B"
+
+
+def write_report(path, prof_name, prof, info, results, contenders, elapsed, notes):
+    L = []
+    L.append(f"# Fan-out benchmark — profile `{prof_name}`\n")
+    L.append(f"- date: {info['date']}, run time {elapsed / 60:.1f} min")
+    L.append(f"- machine: {info['cpu']}, kernel {info['kernel']}, load at start {info['load']}")
+    if info.get("others"):
+        L.append(f"- other busy processes on the machine (not ours): at start {info['others']}; "
+                 f"at end {info.get('others_end', '?')}")
+    L.append(f"- commit: {info['commit']}")
+    L.append(f"- redis-server {info['redis']}, ncat {info['ncat']}; {info['tcp']}")
+    L.append(f"- placement: server on CPU {SERVER_CPU}, harness + producer on CPU {HARNESS_CPU}; "
+             f"{prof['reps']} interleaved repetition(s) per cell; figures are median (min–max)")
+    L.append("- latency: per delivery = receive time − scheduled send time (open loop); completion = "
+             "when the last client got the record. CPU = server process CPU from /proc "
+             "(schedstat, includes the loopback receive softirq it runs), per delivery.\n")
+    for n in notes:
+        L.append(f"> {n}\n")
+
+    cells = [c for c in prof["cells"]]
+    sizes = sorted({c[2] for c in cells})
+    for size in sizes:
+        L.append(f"## Latency mode, {size_label(size)} records\n")
+        L.append("| N | contender | rate rec/s | deliv p50 ms | deliv p99 ms | deliv p99.9 ms | deliv max ms | "
+                 "all-clients p50 ms | all-clients p99 ms | all-clients max ms | server CPU µs/deliv | "
+                 "RSS KiB/client | lost | gap-dropped |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for (sc, n, s) in cells:
+            if s != size:
+                continue
+            for c in contenders:
+                runs = [r for r in results if r["contender"] == c and r["n"] == n and r["size"] == s
+                        and r["scenario"] == sc]
+                if not runs:
+                    continue
+                if all(r["skipped"] for r in runs):
+                    L.append(f"| {n} | {c} | — | n/a: {runs[0]['skipped']} |" + " |" * 10)
+                    continue
+                ms = [run_metrics(r) for r in runs if not r["skipped"]]
+                errs = [r["error"] for r in runs if r["error"]]
+                g = lambda k: fmt_med(med([m.get(k) for m in ms]))
+                lost = sum(m["true_loss"] + m["lost_disconnect"] for m in ms)
+                gapd = sum(m["missing_after_gap"] for m in ms)
+                rate = runs[0].get("rate") or lat_rate(prof, n, s)
+                row = (f"| {n} | {c} | {rate:g} | {g('lat_p50')} | {g('lat_p99')} | {g('lat_p999')} | "
+                       f"{g('lat_max')} | {g('cmp_p50')} | {g('cmp_p99')} | {g('cmp_max')} | {g('cpu_us')} | "
+                       f"{g('rss_client_kib')} | {lost} | {gapd} |")
+                if errs:
+                    row += f" ⚠ {len(errs)} failed: {errs[0][:80]}"
+                L.append(row)
+        L.append("")
+
+    tcells = [c for c in cells if c[0] == "tput"]
+    if tcells and prof["tput"]:
+        L.append("## Throughput mode: last sustainable rate\n")
+        L.append("Rate doubled from twice the latency-mode rate (then one bisection step) until a step lost "
+                 "records, missed its deadline, had all-clients p99 > 1 s or showed a growing backlog "
+                 "(last-quarter median completion > 2 × first-quarter + 25 ms).\n")
+        L.append("'≥' marks a lower bound: either no step failed before the step limit, or the harness itself "
+                 "was > 90% busy in the failing step (then the failure may be the harness's, not the "
+                 "server's). 'harness busy' is the harness's CPU share at the last sustainable step.\n")
+        L.append("| N | size | contender | deliveries/s | server CPU µs/deliv at that rate | harness busy |")
+        L.append("|---|---|---|---|---|---|")
+        for (sc, n, s) in tcells:
+            for c in contenders:
+                runs = [r for r in results if r["contender"] == c and r["n"] == n and r["size"] == s
+                        and r["scenario"] == sc and not r["skipped"]]
+                if not runs:
+                    continue
+                ms = [run_metrics(r) for r in runs]
+                hb = "≥ " if any((r["summary"] or {}).get("tput_harness_bound") or
+                                 not (r["summary"] or {}).get("tput_limit_found", True) for r in runs) else ""
+                L.append(f"| {n} | {size_label(s)} | {c} | {hb}{fmt_med(med([m.get('tput_dps') for m in ms]))} | "
+                         f"{fmt_med(med([m.get('tput_cpu_us') for m in ms]))} | "
+                         f"{fmt_med(med([m.get('tput_harness_busy') for m in ms]))} |")
+        L.append("")
+
+    # Ratios, pair by pair: same cell, same repetition.
+    base = "ringside"
+    others = [c for c in contenders if c != base]
+    if base in contenders:
+        L.append(f"## Ratios {base} / X (per repetition, then median (min–max))\n")
+        L.append("Below 1 is better for ringside in latency and CPU; above 1 is better in throughput.\n")
+        L.append("| N | size | X | deliv p99 | all-clients p99 | CPU µs/deliv | deliveries/s (tput) |")
+        L.append("|---|---|---|---|---|---|---|")
+        for (sc, n, s) in cells:
+            for x in others:
+                rat = {"lat_p99": [], "cmp_p99": [], "cpu_us": [], "tput_dps": []}
+                for rep in range(prof["reps"]):
+                    ra = [r for r in results if r["contender"] == base and r["n"] == n and r["size"] == s
+                          and r["scenario"] == sc and r["rep"] == rep]
+                    rb = [r for r in results if r["contender"] == x and r["n"] == n and r["size"] == s
+                          and r["scenario"] == sc and r["rep"] == rep]
+                    if not ra or not rb or ra[0]["skipped"] or rb[0]["skipped"]:
+                        continue
+                    ma, mb = run_metrics(ra[0]), run_metrics(rb[0])
+                    for k in rat:
+                        if ma.get(k) and mb.get(k):
+                            rat[k].append(ma[k] / mb[k])
+                if any(rat.values()):
+                    L.append(f"| {n} | {size_label(s)} | {x} | {fmt_med(med(rat['lat_p99']))} | "
+                             f"{fmt_med(med(rat['cmp_p99']))} | {fmt_med(med(rat['cpu_us']))} | "
+                             f"{fmt_med(med(rat['tput_dps']))} |")
+        L.append("")
+
+    slow = [r for r in results if r["scenario"] == "slow"]
+    if slow:
+        s = next((r["slow_cfg"] for r in slow if r.get("slow_cfg")), prof["slow"]) or \
+            dict(n=slow[0]["n"], size=slow[0]["size"], rate="?", stall_secs="?", nostall_secs="?")
+        L.append(f"## Slow clients: N = {s['n']}, {size_label(s['size'])} records at {s['rate']} rec/s; "
+                 f"1% of clients stop reading for {s['stall_secs']} s\n")
+        L.append(f"Stalled clients use SO_RCVBUF = 64 KiB so the kernel does not hide the server's policy. "
+                 f"'No stall' is the same connections {s['nostall_secs']} s before the stall phase.\n")
+        L.append("| contender | others' deliv p99 ms, no stall | others' deliv p99 ms, with stall | ratio | "
+                 "others' max ms | server RSS growth MiB: no stall / stall | stalled: gap markers | stalled: records dropped "
+                 "by gap | stalled: disconnects | stalled: max delay ms | others lost | what happened |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for c in contenders + SLOW_EXTRA:
+            runs = [r for r in slow if r["contender"] == c]
+            if not runs:
+                continue
+            if all(r["skipped"] for r in runs):
+                L.append(f"| {c} | n/a: {runs[0]['skipped']} |" + " |" * 10)
+                continue
+            rows = []
+            for r in runs:
+                a_, b_ = phase(r, "nostall"), phase(r, "stall")
+                if not a_ or not b_:
+                    rows.append(None)
+                    continue
+                rows.append((a_, b_))
+            ok = [x for x in rows if x]
+            if not ok:
+                L.append(f"| {c} | failed: {runs[0]['error']} |" + " |" * 10)
+                continue
+            def m(f):
+                return med([f(a_, b_) for a_, b_ in ok])
+            p99a = m(lambda a_, b_: us_to_ms(a_["lat_p99_us"]))
+            p99b = m(lambda a_, b_: us_to_ms(b_["lat_p99_us"]))
+            ratio = m(lambda a_, b_: b_["lat_p99_us"] / a_["lat_p99_us"] if a_["lat_p99_us"] else None)
+            mx = m(lambda a_, b_: us_to_ms(b_["lat_max_us"]))
+            rss0 = m(lambda a_, b_: a_["rss_growth_kib"] / 1024.0)
+            rss = m(lambda a_, b_: b_["rss_growth_kib"] / 1024.0)
+            gaps = m(lambda a_, b_: b_["stalled_gaps"])
+            gapd = m(lambda a_, b_: b_["stalled_missing_after_gap"])
+            disc = m(lambda a_, b_: b_["stalled_disconnects"])
+            smax = m(lambda a_, b_: us_to_ms(b_["stalled_lat_max_us"]))
+            olost = m(lambda a_, b_: b_["missing"] - b_["missing_after_gap"] + b_["lost_disconnect"] + b_["ooo"])
+            a0, b0 = ok[0]
+            what = []
+            grew = b0["rss_growth_kib"] / 1024.0
+            if a0["lat_p99_us"] > 1e6:
+                what.append("saturated even without the stall")
+            if b0["stalled_disconnects"]:
+                what.append("disconnected the stalled clients")
+            if b0["stalled_gaps"]:
+                what.append(f"skipped them ahead ({b0['stalled_gaps']} gap markers, "
+                            f"{b0['stalled_missing_after_gap']} records dropped for them)")
+            if b0["lat_p99_us"] > 1e6 and a0["lat_p99_us"] <= 1e6:
+                what.append("others delayed by seconds while the stall lasted")
+            elif b0["lat_p99_us"] > 1e6:
+                what.append("others delayed by seconds")
+            if not b0["stalled_disconnects"] and not b0["stalled_gaps"]:
+                what.append(f"delivered everything to them late (server RSS +{grew:.1f} MiB)")
+            if b0["timed_out"]:
+                what.append("phase timed out")
+            L.append(f"| {c} | {fmt_med(p99a)} | {fmt_med(p99b)} | {fmt_med(ratio)} | {fmt_med(mx)} | "
+                     f"{fmt_med(rss0)} / {fmt_med(rss)} | {fmt_med(gaps)} | {fmt_med(gapd)} | {fmt_med(disc)} | {fmt_med(smax)} | "
+                     f"{fmt_med(olost)} | {'; '.join(what)} |")
+        L.append("")
+
+    errs = [r for r in results if r["error"]]
+    if errs:
+        L.append("## Failed runs\n")
+        for r in errs:
+            L.append(f"- {r['contender']} {r['scenario']} N={r['n']} S={r['size']} rep {r['rep']}: {r['error']}")
+        L.append("")
+    exits = sorted({(r["contender"], str(r["server_exit"])) for r in results if not r["skipped"]})
+    L.append("Server exit after the producer quit: " +
+             ", ".join(f"{c}: {e}" for c, e in exits) + "\n")
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+def write_plots(outdir, prof, results, contenders):
+    """latency / CPU per delivery / RSS per client vs N, one SVG each per size."""
+    gp = shutil.which("gnuplot")
+    if not gp:
+        return ["gnuplot not installed: no plots"]
+    # PNG where gnuplot has cairo (gnuplot-nox does), SVG otherwise.
+    terms = subprocess.run([gp, "-e", "set terminal"], capture_output=True, text=True).stdout + \
+        subprocess.run([gp, "-e", "set terminal"], capture_output=True, text=True).stderr
+    if "pngcairo" in terms:
+        term, ext = "set terminal pngcairo size 800,480 font 'Sans,10'", "png"
+    else:
+        term, ext = "set terminal svg size 800,480 dynamic font 'Helvetica,12'", "svg"
+    made = []
+    sizes = sorted({c[2] for c in prof["cells"]})
+    plots = [("latency", "deliv p99 (ms)", "lat_p99", True), ("cpu", "server CPU µs per delivery", "cpu_us", True),
+             ("rss", "server RSS KiB per client", "rss_client_kib", True)]
+    for size in sizes:
+        ns = sorted({c[1] for c in prof["cells"] if c[2] == size})
+        if len(ns) < 2:
+            continue
+        for (kind, ylabel, key, logy) in plots:
+            series = []
+            for c in contenders:
+                pts = []
+                for n in ns:
+                    ms = [run_metrics(r) for r in results if r["contender"] == c and r["n"] == n and
+                          r["size"] == size and r["scenario"] != "slow" and not r["skipped"]]
+                    mm = med([m.get(key) for m in ms])
+                    if mm and mm[0] is not None and (mm[0] > 0 or not logy):
+                        pts.append((n, mm[0], mm[1], mm[2]))
+                if pts:
+                    dat = os.path.join(outdir, f"{kind}-{size}-{c}.dat")
+                    with open(dat, "w") as f:
+                        for p in pts:
+                            f.write(f"{p[0]} {p[1]} {p[2]} {p[3]}\n")
+                    series.append((c, dat))
+            if not series:
+                continue
+            svg = os.path.join(outdir, f"{kind}-vs-N-{size}B.{ext}")
+            script = [
+                term,
+                f"set output '{svg}'",
+                f"set title '{ylabel} vs N ({size_label(size)} records)'",
+                "set xlabel 'clients N'", f"set ylabel '{ylabel}'",
+                "set logscale x", "set key top left", "set grid",
+            ]
+            if logy:
+                script.append("set logscale y")
+            plots_cmd = ", ".join(f"'{d}' using 1:2:3:4 with yerrorlines title '{c}'" for c, d in series)
+            script.append("plot " + plots_cmd)
+            r = subprocess.run([gp], input="\n".join(script), text=True, capture_output=True, timeout=30)
+            if r.returncode == 0:
+                made.append(os.path.basename(svg))
+    return made
+
+# ---------------------------------------------------------------- main
+
+
+def progress(i, total, t0, text, tty):
+    el = time.time() - t0
+    eta = el / i * (total - i) if i else 0
+    line = f"[{i:3d}/{total}] {int(el) // 60}:{int(el) % 60:02d} elapsed, eta {int(eta) // 60}:{int(eta) % 60:02d}  {text}"
+    if tty:
+        sys.stderr.write("\r\033[K" + line)
+    else:
+        sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "bench"))
+    ap.add_argument("--ringside", default=os.path.join(ROOT, "build", "ringside"))
+    ap.add_argument("--out", default=None, help="result directory (default bench/results/<profile>-<time>)")
+    ap.add_argument("--contenders", default=None, help="comma-separated subset")
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--cells", default=None,
+                    help="override the cells: comma-separated SCENARIO:N:SIZE, e.g. tput:1000:64,lat:10:1k")
+    ap.add_argument("--no-slow", action="store_true", help="skip the slow-client scenario")
+    ap.add_argument("--slow-only", action="store_true", help="only the slow-client scenario")
+    ap.add_argument("--report-only", metavar="DIR", default=None,
+                    help="rebuild report.md and plots of an earlier run from DIR/raw.jsonl")
+    args = ap.parse_args()
+    prof = dict(PROFILES[args.profile])
+    if args.reps:
+        prof["reps"] = args.reps
+    if args.cells:
+        cells = []
+        for c in args.cells.split(","):
+            try:
+                sc, n, sz = c.split(":")
+                mult = 1024 if sz.lower().endswith("k") else 1
+                cells.append((sc, int(n), int(sz.rstrip("kK")) * mult))
+                assert sc in ("lat", "tput")
+            except (ValueError, AssertionError):
+                ap.error(f"bad cell '{c}': want lat|tput:N:SIZE")
+        prof["cells"] = cells
+    if args.no_slow:
+        prof["slow"] = None
+    if args.slow_only:
+        prof["cells"] = []
+    contenders = prof["contenders"]
+    if args.contenders:
+        contenders = [c for c in args.contenders.split(",") if c]
+        bad = [c for c in contenders if c not in ALL_CONTENDERS]
+        if bad:
+            ap.error(f"unknown contender(s) {bad}; known: {ALL_CONTENDERS}")
+    if args.report_only:
+        return rebuild_report(args.report_only, args.profile, prof, contenders)
+    args.build = os.path.abspath(args.build)
+    args.ringside = os.path.abspath(args.ringside)
+    args.client = os.path.join(args.build, "fanout-client")
+    args.producer = os.path.join(args.build, "producer")
+    args.floor = os.path.join(args.build, "floor")
+    args.naive = os.path.join(args.build, "naive")
+    for b in (args.client, args.producer, args.floor, args.naive):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"bench: {b} missing; run 'make bench-bins'")
+    if os.cpu_count() < 2:
+        sys.exit("bench: needs 2 CPUs (server and harness are pinned apart)")
+    if not shutil.which("taskset"):
+        sys.exit("bench: taskset missing (util-linux); run 'make bench-deps'")
+
+    atexit.register(_cleanup_all)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    _raise_nofile()
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if args.out:
+        outdir = args.out
+    elif args.profile == "smoke":
+        outdir = os.path.join(os.path.dirname(args.build), "bench-smoke")   # CI: keep the tree clean
+    else:
+        outdir = os.path.join(HERE, "results", f"{args.profile}-{stamp}")
+    os.makedirs(outdir, exist_ok=True)
+    logdir = os.path.join(outdir, "logs")
+    os.makedirs(logdir, exist_ok=True)
+
+    info = machine_info(args)
+    with open(os.path.join(outdir, "info.json"), "w") as f:
+        json.dump({"info": info, "profile": args.profile, "contenders": contenders}, f)
+    jobs = []
+    for rep in range(prof["reps"]):
+        for ci, (sc, n, s) in enumerate(prof["cells"]):
+            order = contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]
+            for c in order:
+                jobs.append((sc, n, s, rep, c))
+    if prof.get("slow"):
+        sl = prof["slow"]
+        slow_cs = contenders + ([x for x in SLOW_EXTRA if "ringside" in contenders])
+        for rep in range(sl["reps"]):
+            order = slow_cs[rep % len(slow_cs):] + slow_cs[:rep % len(slow_cs)]
+            for c in order:
+                if c.startswith("floor"):
+                    continue   # the floor has no slow-client policy: it assumes every client reads
+                jobs.append(("slow", sl["n"], sl["size"], rep, c))
+
+    tty = sys.stderr.isatty()
+    t0 = time.time()
+    results = []
+    raw = open(os.path.join(outdir, "raw.jsonl"), "w")
+    for i, (sc, n, s, rep, c) in enumerate(jobs):
+        progress(i, len(jobs), t0, f"{sc} N={n} S={size_label(s)} rep {rep + 1} {c}", tty)
+        res = run_one(args, prof, c, sc, n, s, logdir, f"{sc}-n{n}-s{s}-r{rep}")
+        res["rep"] = rep
+        results.append(res)
+        raw.write(json.dumps(res) + "\n")
+        raw.flush()
+        if res["error"]:
+            sys.stderr.write(("\n" if tty else "") + f"bench: {c} {sc} N={n} S={s}: {res['error']}\n")
+    progress(len(jobs), len(jobs), t0, "done", tty)
+    if tty:
+        sys.stderr.write("\n")
+    raw.close()
+    elapsed = time.time() - t0
+    info["others_end"] = busy_others()
+    info["elapsed"] = elapsed
+    with open(os.path.join(outdir, "info.json"), "w") as f:
+        json.dump({"info": info, "profile": args.profile, "contenders": contenders}, f)
+
+    try:
+        os.rmdir(logdir)   # only if empty: logs are kept for failed runs
+    except OSError:
+        pass
+    finish_report(outdir, args.profile, prof, info, results, contenders, elapsed)
+    return gate(results, contenders)
+
+
+def finish_report(outdir, prof_name, prof, info, results, contenders, elapsed):
+    notes = []
+    if prof_name == "smoke":
+        notes.append("Smoke profile: one small cell, one run each; a CI check for results and loss, "
+                     "not a measurement.")
+    report = os.path.join(outdir, "report.md")
+    plots = write_plots(outdir, prof, results, contenders)
+    write_report(report, prof_name, prof, info, results, contenders, elapsed, notes)
+    if plots:
+        with open(report, "a") as f:
+            f.write("\n## Plots\n\n" + "\n".join(f"![{p}]({p})" for p in plots) + "\n")
+    sys.stderr.write(f"bench: report {os.path.relpath(report, ROOT)} ({elapsed / 60:.1f} min)\n")
+
+
+def rebuild_report(outdir, prof_name, prof, contenders):
+    results = [json.loads(l) for l in open(os.path.join(outdir, "raw.jsonl")) if l.strip()]
+    meta = os.path.join(outdir, "info.json")
+    if os.path.exists(meta):
+        with open(meta) as f:
+            m = json.load(f)
+        info, prof_name, contenders = m["info"], m["profile"], m["contenders"]
+        prof = dict(PROFILES[prof_name])
+    else:
+        info = machine_info(None)
+    # cells and repetitions as they were actually run
+    prof["cells"] = sorted({(r["scenario"], r["n"], r["size"]) for r in results if r["scenario"] != "slow"},
+                           key=lambda c: (c[0] != "tput", c[2], c[1]))
+    prof["reps"] = max([r["rep"] for r in results if r["scenario"] != "slow"] + [0]) + 1
+    if not any(r["scenario"] == "slow" for r in results):
+        prof["slow"] = None
+    finish_report(outdir, prof_name, prof, info, results, contenders, info.get("elapsed", 0))
+    return gate(results, contenders)
+
+
+def gate(results, contenders):
+    """Exit status: every contender produced a result and nothing was lost.
+    Timing is never a failure (a 2-core VM has ±30% noise)."""
+    failed = []
+    for c in contenders:
+        runs = [r for r in results if r["contender"] == c]
+        if not runs:
+            continue   # not part of this run's jobs (e.g. the floor in --slow-only)
+        good = [r for r in runs if not r["skipped"] and not r["error"] and
+                (phase(r, "latency") or phase(r, "nostall"))]
+        # A latency phase that hit its deadline is no result (throughput steps
+        # may time out: that only makes them unsustainable).
+        for r in good:
+            lp = phase(r, "latency") or phase(r, "nostall")
+            # In the slow-client scenario a contender that cannot keep up is
+            # a finding (reported as saturated), not a missing result.
+            if lp["timed_out"] and r["scenario"] != "slow":
+                failed.append(f"{c}: {lp['phase']} phase timed out in {r['scenario']} N={r['n']} S={r['size']} "
+                              f"({lp.get('undelivered', '?')} records undelivered)")
+        if not good:
+            why = runs[0]["skipped"] or runs[0]["error"] if runs else "not run"
+            if runs and runs[0]["skipped"] and c == "ncat" and all(r["n"] > NCAT_MAX_N for r in runs):
+                continue
+            failed.append(f"{c}: no result ({why})")
+            continue
+        for r in good:
+            lc = loss_counts(r)
+            if r["scenario"] != "slow" and (lc["true_loss"] or lc["lost_disconnect"] or lc["missing_after_gap"]):
+                failed.append(f"{c}: lost records in {r['scenario']} N={r['n']} S={r['size']} ({lc})")
+    if failed:
+        sys.stderr.write("bench: FAILED\n  " + "\n  ".join(failed) + "\n")
+        return 1
+    sys.stderr.write(f"bench: all {len(contenders)} contenders produced results, no records lost\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
