@@ -332,6 +332,8 @@ void client_send_next(struct client *c)
 		return;
 	}
 	len = transcript_span(&s->tr, c->cursor, &p);
+	if (len > CLIENT_SEND_MAX)
+		len = CLIENT_SEND_MAX;
 	c->send_private = false;
 	submit_send(c, p, len, false);
 }

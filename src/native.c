@@ -407,8 +407,10 @@ bool native_next_piece(struct client *c, struct iovec iov[2], int *niov)
 		nat->iov[n++].iov_len = PROTO_HEADER_SIZE - nat->hdr_sent;
 	}
 	if (nat->rec_end > c->cursor) {
+		size_t len = (size_t)(nat->rec_end - c->cursor);
+
 		nat->iov[n].iov_base = (void *)p;
-		nat->iov[n++].iov_len = (size_t)(nat->rec_end - c->cursor);
+		nat->iov[n++].iov_len = len < CLIENT_SEND_MAX ? len : CLIENT_SEND_MAX;
 	}
 	memset(&nat->msg, 0, sizeof(nat->msg));
 	nat->msg.msg_iov = nat->iov;

@@ -38,6 +38,11 @@ enum client_state {
 
 struct native_state;
 
+/* One send moves at most this much.  A client catching up megabytes at
+ * once would otherwise hold the loop for the whole copy while everyone else
+ * waits; bounded sends keep the rotation fair. */
+#define CLIENT_SEND_MAX (256 * 1024)
+
 struct client {
 	struct session *sess;
 	struct server *server;		/* NULL for the host console */
