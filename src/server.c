@@ -247,6 +247,14 @@ static const char *unavailable(const struct spec *sp)
 	return NULL;
 }
 
+static void server_free(struct server *srv)
+{
+	if (srv->verifier)
+		explicit_bzero(srv->verifier, sizeof(*srv->verifier));
+	free(srv->verifier);
+	free(srv);
+}
+
 int server_start(struct session *s, const char *spec_text, char *err, size_t errlen)
 {
 	struct server *srv, **grown;
@@ -307,10 +315,7 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 			      "your firewall if clients are remote");
 	return 0;
 fail:
-	if (srv->verifier)
-		explicit_bzero(srv->verifier, sizeof(*srv->verifier));
-	free(srv->verifier);
-	free(srv);
+	server_free(srv);
 	return res;
 }
 
@@ -337,6 +342,15 @@ void server_close_all(struct session *s)
 {
 	for (unsigned i = 0; i < s->nservers; i++)
 		server_end(s, i);
+}
+
+void server_free_all(struct session *s)
+{
+	for (unsigned i = 0; i < s->nservers; i++)
+		server_free(s->servers[i]);
+	free(s->servers);
+	s->servers = NULL;
+	s->nservers = 0;
 }
 
 unsigned server_active_count(const struct session *s)

@@ -723,13 +723,7 @@ void session_destroy(struct session *s)
 	ring_bufs_exit(&s->ring, &s->bufs);
 	if (s->ring.uring.ring_fd > 0)
 		ring_exit(&s->ring);
-	for (unsigned i = 0; i < s->nservers; i++) {
-		if (s->servers[i]->verifier)
-			explicit_bzero(s->servers[i]->verifier, sizeof(*s->servers[i]->verifier));
-		free(s->servers[i]->verifier);
-		free(s->servers[i]);
-	}
-	free(s->servers);
+	server_free_all(s);
 	if (s->pty_fd >= 0)
 		close(s->pty_fd);
 	if (s->signal_fd >= 0)

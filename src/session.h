@@ -259,6 +259,8 @@ void session_interrupt(struct session *s);
 int server_start(struct session *s, const char *spec_text, char *err, size_t errlen);
 int server_end(struct session *s, unsigned id);
 void server_close_all(struct session *s);
+/* Free every server (after server_close_all() and the loop has drained). */
+void server_free_all(struct session *s);
 unsigned server_active_count(const struct session *s);
 
 /* meta.c */

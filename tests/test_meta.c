@@ -84,9 +84,8 @@ static int teardown(void **state)
 			close(s->servers[i]->fd);
 			rc = -1;
 		}
-		free(s->servers[i]);
 	}
-	free(s->servers);
+	server_free_all(s);
 	free(s->backlog);
 	free(s->idle);
 	ring_exit(&s->ring);
