@@ -109,6 +109,7 @@ struct client *client_new(struct session *s, struct server *srv, int fd,
 	if (!c)
 		return NULL;
 	c->id = s->next_client_id++;	/* the console has none: remote clients count from 1 */
+	c->peer = *peer;
 	c->server = srv;
 	c->in_fd = c->out_fd = fd;
 	c->send_op.cb = on_send;
@@ -146,6 +147,19 @@ struct client *client_new_console(struct session *s, int in_fd, int out_fd)
 	arm_recv(c);
 	go_live(c);
 	return c;
+}
+
+void client_auth_failed(struct client *c)
+{
+	struct session *s = c->sess;
+
+	penalty_failure(&s->penalties, &c->peer, time(NULL));
+	session_log(s, "wrong password from %s", c->ident);
+}
+
+void client_auth_passed(struct client *c)
+{
+	penalty_success(&c->sess->penalties, &c->peer);
 }
 
 void client_arm_grace(struct client *c)
@@ -498,12 +512,13 @@ static void handle_line(struct client *c, const char *line, size_t len)
 			return;
 		if (password_matches(&c->server->spec, line, len)) {
 			ring_timer_cancel(&s->ring, &c->grace_timer);
+			client_auth_passed(c);
 			go_live(c);
 			return;
 		}
 		c->auth_failures++;
 		c->auth_waiting = true;
-		session_log(s, "wrong password from %s (attempt %u)", c->ident, c->auth_failures);
+		client_auth_failed(c);
 		/* Answer late so guessing costs the guesser time, not the loop. */
 		ring_timer_arm(&s->ring, &c->delay_timer, AUTH_DELAY_NS, on_auth_delay);
 		return;

@@ -256,10 +256,11 @@ static void on_proof(struct client *c, const struct proto_msg *m)
 	auth_server_free(c->nat->auth);
 	c->nat->auth = NULL;
 	if (res == 0) {
+		client_auth_passed(c);
 		accept_client(c, m2, m2_len);
 		return;
 	}
-	session_log(s, "wrong password from %s", c->ident);
+	client_auth_failed(c);
 	c->auth_waiting = true;
 	if (ring_timer_arm(&s->ring, &c->delay_timer, REFUSE_DELAY_NS, on_refuse_delay) < 0)
 		refuse(c, "wrong password");

@@ -91,6 +91,18 @@ static void admit(struct server *srv, int fd)
 		close(fd);
 		return;
 	}
+	if (srv->spec.has_password) {
+		unsigned wait = penalty_wait(&s->penalties, &peer, time(NULL));
+
+		if (wait) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "too many wrong passwords from this address; "
+				 "try again in %u s", wait);
+			refuse(s, fd, why);
+			return;
+		}
+	}
 	s->stats.accepted++;
 	if (!client_new(s, srv, fd, &peer)) {
 		refuse(s, fd, "out of memory");

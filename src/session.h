@@ -16,6 +16,7 @@
 
 #include "ring/ring.h"
 #include "src/config.h"
+#include "src/penalty.h"
 #include "src/auth.h"
 #include "src/spec.h"
 #include "src/transcript.h"
@@ -89,6 +90,7 @@ struct client {
 	bool auth_waiting;		/* failure delay running: input ignored */
 
 	time_t connected_at, last_active;
+	struct sockaddr_storage peer;	/* remote clients: for per-source penalties */
 	char ident[IDENT_MAX];
 };
 
@@ -179,6 +181,7 @@ struct session {
 	bool kick_pending;
 
 	struct notice_batch notices;
+	struct penalty_table penalties;	/* wrong passwords per source */
 	int reserve_fd;			/* spare fd to refuse clients at EMFILE */
 	time_t last_refusal_log;
 	unsigned refusals_unlogged;
@@ -227,6 +230,9 @@ void client_apply_lag(struct client *c);
 void client_maybe_free(struct client *c);
 /* Start the 60 s limit for authenticating (raw password) or the handshake. */
 void client_arm_grace(struct client *c);
+/* A password was wrong / right: feed the source's penalty. */
+void client_auth_failed(struct client *c);
+void client_auth_passed(struct client *c);
 
 /* Queue N bytes for C alone, ahead of further transcript sends. */
 void client_queue_private(struct client *c, const void *p, size_t n);

@@ -181,6 +181,15 @@ def test_password(workdir):
         check(b"closing" in b.data, "no reason given when closing")
         s.pump()
         check(b"wrong password from" in s.stderr, "failures not logged")
+        # A fourth wrong guess from this address: it is refused for a while.
+        c = Client(port)
+        c.wait_for(r"Password: ")
+        c.send_line("wrong3")
+        c.wait_for(r"Error 0x80004005: wrong password", timeout=5)
+        d = Client(port)
+        d.wait_eof()
+        check(re.search(rb"ringside: connection refused: too many wrong passwords from this "
+                        rb"address; try again in \d+ s", d.data), "no penalty: %r" % bytes(d.data))
         # The .servers listing masks the password.
         a.send_line(".servers")
         a.wait_for(r"0 - Debugger Server - tcp:Port=%d,Password=\*" % port)
