@@ -50,11 +50,27 @@ static struct client *client_alloc(struct session *s)
 	return c;
 }
 
+void client_set_state(struct client *c, enum client_state state)
+{
+	struct session *s = c->sess;
+
+	/* Remote clients still authenticating are counted: they are capped. */
+	if (!c->console && c->state == CLIENT_AUTH && c->counted_auth) {
+		s->nauthenticating--;
+		c->counted_auth = false;
+	}
+	if (!c->console && state == CLIENT_AUTH) {
+		s->nauthenticating++;
+		c->counted_auth = true;
+	}
+	c->state = state;
+}
+
 void client_go_live_at(struct client *c, uint64_t start)
 {
 	struct session *s = c->sess;
 
-	c->state = CLIENT_LIVE;
+	client_set_state(c, CLIENT_LIVE);
 	c->cursor = start;
 	if (!c->console && !c->announced)
 		notice_joined(s, c);
@@ -122,7 +138,7 @@ struct client *client_new(struct session *s, struct server *srv, int fd,
 	format_peer(s, peer, c->ident, sizeof(c->ident), c->id);
 	arm_recv(c);
 	if (srv->spec.has_password) {
-		c->state = CLIENT_AUTH;
+		client_set_state(c, CLIENT_AUTH);
 		client_arm_grace(c);
 		client_private(c, "Password: ");
 		client_send_next(c);
@@ -731,7 +747,7 @@ void client_close(struct client *c, const char *why)
 		return;
 	if (c->announced)
 		notice_left(s, c);
-	c->state = CLIENT_CLOSING;
+	client_set_state(c, CLIENT_CLOSING);
 	session_idle_remove(s, c);
 	if (!c->console)
 		s->nclients--;

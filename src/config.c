@@ -53,6 +53,8 @@ static const struct opt options[] = {
 	  "a client further behind is skipped ahead (default: ring - 128K)" },
 	{ "maxclients", OPT_UINT, OFF(max_clients), 1, 1000000, 0, "N",
 	  "refuse connections beyond N clients (default: what RLIMIT_NOFILE allows)" },
+	{ "maxauth", OPT_UINT, OFF(max_auth), 1, 100000, 128, "N",
+	  "refuse new connections while N are still authenticating" },
 	{ "linemax", OPT_UINT, OFF(line_max), 64, 1 << 20, 4096, "BYTES",
 	  "longest input line a client may send" },
 	{ "flushms", OPT_UINT, OFF(flush_ms), 0, 600000, 2000, "MS",

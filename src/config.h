@@ -23,6 +23,7 @@ struct config {
 	size_t ring_bytes;	/* transcript capacity */
 	size_t lag_bytes;	/* per-client lag budget; 0 = ring minus two chunks */
 	unsigned max_clients;	/* 0 = as many as RLIMIT_NOFILE allows */
+	unsigned max_auth;	/* connections allowed to be authenticating at once */
 	unsigned line_max;	/* longest input line accepted */
 	unsigned flush_ms;	/* how long output is flushed to clients at exit */
 	unsigned notice_ms;	/* join/leave notices coalescing window */

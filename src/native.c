@@ -83,7 +83,7 @@ static void begin(struct client *c)
 		session_idle_remove(s, c);
 		notice_retract(s, c);
 	}
-	c->state = CLIENT_AUTH;
+	client_set_state(c, CLIENT_AUTH);
 	/* Our preamble goes out at once, so even a refusal can be read. */
 	client_queue_private(c, proto_preamble, PROTO_PREAMBLE_SIZE);
 	if (!c->grace_timer.armed)

@@ -91,6 +91,16 @@ static void admit(struct server *srv, int fd)
 		close(fd);
 		return;
 	}
+	if (s->nauthenticating >= s->cfg->max_auth) {
+		char why[96];
+
+		/* Like sshd's MaxStartups: proofs cost the loop CPU, so only so
+		 * many unauthenticated connections may wait at once. */
+		snprintf(why, sizeof(why), "%u connections are still authenticating; try again",
+			 s->nauthenticating);
+		refuse(s, fd, why);
+		return;
+	}
 	if (srv->spec.has_password) {
 		unsigned wait = penalty_wait(&s->penalties, &peer, time(NULL));
 

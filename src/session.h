@@ -66,6 +66,7 @@ struct client {
 	uint64_t quiet_head;		/* transcript head at the last check */
 	bool send_inflight, recv_inflight;
 	bool close_after_flush;		/* close once priv[] has been sent */
+	bool counted_auth;		/* counted in session->nauthenticating */
 	bool input_closed;		/* the peer shut down its sending side */
 	bool send_private;		/* the in-flight send is from priv[] */
 	bool send_framed;		/* ... or a native record piece */
@@ -173,6 +174,7 @@ struct session {
 
 	struct client *clients;		/* every client, the console included */
 	unsigned nclients;		/* remote clients only */
+	unsigned nauthenticating;	/* remote clients before their password/handshake */
 	uint32_t next_client_id;
 	struct client *console;
 
@@ -236,6 +238,8 @@ void client_auth_passed(struct client *c);
 
 /* Queue N bytes for C alone, ahead of further transcript sends. */
 void client_queue_private(struct client *c, const void *p, size_t n);
+/* Every state change goes through here (it keeps the authenticating count). */
+void client_set_state(struct client *c, enum client_state state);
 /* A native client's handshake is over: it reads the transcript from START. */
 void client_go_live_at(struct client *c, uint64_t start);
 /* Dispatch one complete input line (meta-command or program input). */

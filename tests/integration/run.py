@@ -363,6 +363,24 @@ def test_limits_refuse_with_reason(workdir):
         b.wait_for(r"still-10")
     finally:
         s.close()
+    # Only so many connections may sit unauthenticated at once.
+    port = free_port()
+    s = Session(["tcp:port=%d,password=Pw1" % port], BASH, extra=["-maxauth", "2"])
+    try:
+        s.console_wait(r"Server started")
+        waiting = [Client(port), Client(port)]
+        for w in waiting:
+            w.wait_for(r"Password: ")
+        third = Client(port)
+        third.wait_eof()
+        check(b"ringside: connection refused: 2 connections are still authenticating"
+              in third.data, "third got %r" % bytes(third.data))
+        waiting[0].send_line("Pw1")
+        waiting[0].wait_for(r"connected")
+        fourth = Client(port)
+        fourth.wait_for(r"Password: ")
+    finally:
+        s.close()
     # The file-descriptor limit bounds -maxclients, and says so.
     import subprocess
     port = free_port()
