@@ -705,7 +705,6 @@ static void on_half_closed(struct ring_timer *t, int res)
 static void on_console_in(struct ring_op *op, int res, unsigned flags)
 {
 	struct client *c = container_of(op, struct client, recv_op);
-	struct session *s = c->sess;
 	char buf[4096];
 	ssize_t n;
 
@@ -731,7 +730,6 @@ static void on_console_in(struct ring_op *op, int res, unsigned flags)
 	}
 	if (c->state != CLIENT_CLOSING)
 		arm_recv(c);
-	(void)s;
 }
 
 /*
@@ -739,12 +737,33 @@ static void on_console_in(struct ring_op *op, int res, unsigned flags)
  * has returned every op (it may touch our buffers until then).
  */
 
+/* Why a client was dropped, for the operator: at most one line a second,
+ * since thousands of clients can go at once. */
+static void log_close(struct session *s, const struct client *c, const char *why)
+{
+	time_t now = time(NULL);
+
+	if (now == s->last_close_log) {
+		s->closes_unlogged++;
+		return;
+	}
+	if (s->closes_unlogged)
+		session_log(s, "%s dropped: %s (and %u more in the last second)", c->ident, why,
+			    s->closes_unlogged);
+	else
+		session_log(s, "%s dropped: %s", c->ident, why);
+	s->last_close_log = now;
+	s->closes_unlogged = 0;
+}
+
 void client_close(struct client *c, const char *why)
 {
 	struct session *s = c->sess;
 
 	if (c->state == CLIENT_CLOSING)
 		return;
+	if (why)
+		log_close(s, c, why);
 	if (c->announced)
 		notice_left(s, c);
 	client_set_state(c, CLIENT_CLOSING);

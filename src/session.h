@@ -187,6 +187,8 @@ struct session {
 	int reserve_fd;			/* spare fd to refuse clients at EMFILE */
 	time_t last_refusal_log;
 	unsigned refusals_unlogged;
+	time_t last_close_log;
+	unsigned closes_unlogged;
 
 	bool draining;			/* program gone: flushing to clients */
 	bool done;
