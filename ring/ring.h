@@ -14,6 +14,12 @@
 
 struct ring_op;
 
+/* Owners embed their ring_op (or ring_timer) and get back to themselves
+ * from the pointer a callback receives. */
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
 /*
  * Completion callback.  RES is the CQE result (>= 0 or -errno), FLAGS the CQE
  * flags.  For a multishot op the callback runs once per CQE; the op stays in

@@ -17,8 +17,6 @@
 
 #include "src/session.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
 #define AUTH_GRACE_NS (60ull * 1000000000u)
 #define AUTH_DELAY_NS (1ull * 1000000000u)
 #define AUTH_MAX_TRIES 3

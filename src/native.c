@@ -14,8 +14,6 @@
 #include "src/proto.h"
 #include "src/session.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
 /* A wrong proof is answered this late: one guess per connection, slowly. */
 #define REFUSE_DELAY_NS (1ull * 1000000000u)
 

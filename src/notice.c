@@ -15,9 +15,7 @@
 
 static void on_notice_timer(struct ring_timer *t, int res)
 {
-	struct notice_batch *nb = (struct notice_batch *)((char *)t -
-				  offsetof(struct notice_batch, timer));
-	struct session *s = (struct session *)((char *)nb - offsetof(struct session, notices));
+	struct session *s = container_of(t, struct session, notices.timer);
 
 	if (res != -ECANCELED)
 		notice_flush(s);

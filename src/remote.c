@@ -32,8 +32,6 @@
 #include "src/remote_internal.h"
 #include "src/spec.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
 static void arm_recv(struct remote *r);
 static void connect_now(struct remote *r);
 static void conn_lost(struct remote *r, const char *why);

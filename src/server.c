@@ -17,8 +17,6 @@
 
 #include "src/session.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
 /* Bursts of connecting clients must not find a short queue (research:
  * a backlog of 10 leaves clients half-open); the kernel caps it at somaxconn. */
 #define LISTEN_BACKLOG 65535

@@ -22,8 +22,6 @@
 
 #include "src/session.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-
 /* Transcript chunk (the unit of pinning) and receive buffers. */
 #define TRANSCRIPT_CHUNK (64 * 1024)
 #define RECV_BUFS 1024

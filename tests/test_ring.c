@@ -18,7 +18,6 @@
 
 #include "ring/ring.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define MS (1000000ull)
 
 /* ---- helpers ---------------------------------------------------------- */
