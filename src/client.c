@@ -304,10 +304,7 @@ static void submit_send(struct client *c, const char *p, size_t len, bool framed
 
 static bool send_record_piece(struct client *c)
 {
-	struct iovec iov[2];
-	int niov;
-
-	if (!native_next_piece(c, iov, &niov))
+	if (!native_next_piece(c))
 		return false;
 	c->send_private = false;
 	submit_send(c, NULL, 0, true);
@@ -669,7 +666,6 @@ static void on_recv(struct ring_op *op, int res, unsigned flags)
 		 * It may still be reading, or gone for good: TCP cannot tell the
 		 * two apart.  Keep sending while output flows; leave once the
 		 * session has been quiet for a while. */
-		c->input_closed = true;
 		c->quiet_head = s->tr.head;
 		ring_timer_arm(&s->ring, &c->hangup_timer, HALF_CLOSED_QUIET_NS, on_half_closed);
 	} else if (res < 0 && res != -ENOBUFS) {

@@ -370,7 +370,7 @@ static uint8_t record_type(enum transcript_kind kind)
 	return PROTO_OUTPUT;
 }
 
-bool native_next_piece(struct client *c, struct iovec iov[2], int *niov)
+bool native_next_piece(struct client *c)
 {
 	struct session *s = c->sess;
 	struct native_state *nat = c->nat;
@@ -414,8 +414,6 @@ bool native_next_piece(struct client *c, struct iovec iov[2], int *niov)
 	memset(&nat->msg, 0, sizeof(nat->msg));
 	nat->msg.msg_iov = nat->iov;
 	nat->msg.msg_iovlen = (size_t)n;
-	memcpy(iov, nat->iov, sizeof(nat->iov));
-	*niov = n;
 	return n > 0;
 }
 

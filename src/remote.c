@@ -460,7 +460,6 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 	struct remote *r = container_of(op, struct remote, connect_op);
 	int one = 1;
 
-	r->connect_inflight = false;
 	if (r->done)
 		return;
 	if (res < 0) {
@@ -498,7 +497,6 @@ static void connect_now(struct remote *r)
 		return;
 	io_uring_prep_connect(sqe, r->fd, (struct sockaddr *)&r->addr, r->addr_len);
 	ring_sqe_set_op(sqe, &r->connect_op);
-	r->connect_inflight = true;
 	r->st = CONN_CONNECTING;
 }
 

@@ -45,7 +45,7 @@ struct remote {
 	int fd;
 	enum conn_state st;
 	struct ring_op connect_op, recv_op, send_op, stdin_op, signal_op;
-	bool recv_inflight, send_inflight, stdin_inflight, signal_inflight, connect_inflight;
+	bool recv_inflight, send_inflight, stdin_inflight, signal_inflight;
 	struct ring_timer backoff_timer, quiet_timer;
 	uint64_t backoff_ns;
 	time_t down_since;

@@ -67,7 +67,6 @@ struct client {
 	bool send_inflight, recv_inflight;
 	bool close_after_flush;		/* close once priv[] has been sent */
 	bool counted_auth;		/* counted in session->nauthenticating */
-	bool input_closed;		/* the peer shut down its sending side */
 	bool send_private;		/* the in-flight send is from priv[] */
 	bool send_framed;		/* ... or a native record piece */
 	bool lagging;			/* skip ahead when the send in flight ends */
@@ -252,8 +251,9 @@ void client_handle_line(struct client *c, const char *line, size_t len);
  * bytes consumed and leaves c->detecting false once raw or native is known. */
 size_t native_detect(struct client *c, const char *data, size_t n);
 void native_input(struct client *c, const char *data, size_t n);
-/* Fill IOV (header, payload) for the next record piece; false if none. */
-bool native_next_piece(struct client *c, struct iovec iov[2], int *niov);
+/* Point native_msghdr(c) at the next record piece (the rest of a header,
+ * then payload straight from the transcript); false if there is none. */
+bool native_next_piece(struct client *c);
 struct msghdr *native_msghdr(struct client *c);
 /* A record send moved N bytes. */
 void native_sent(struct client *c, size_t n);
