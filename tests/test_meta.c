@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -95,25 +97,6 @@ static int teardown(void **state)
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* The transcript from FROM to head, NUL-terminated, in a static buffer. */
-static const char *text_from(const struct session *s, uint64_t from)
-{
-	static char buf[64 * 1024];
-	size_t got = 0;
-
-	while (from < s->tr.head) {
-		const char *p;
-		size_t n = transcript_span(&s->tr, from, &p);
-
-		assert_true(got + n < sizeof(buf));
-		memcpy(buf + got, p, n);
-		got += n;
-		from += n;
-	}
-	buf[got] = '\0';
-	return buf;
-}
 
 /* Run LINE (as the console) and return what it wrote to the transcript. */
 static const char *run_meta(struct fixture *f, const char *line, bool want_handled)

@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -300,25 +302,6 @@ static bool transcript_has(const struct session *s, uint64_t from, const void *d
 		n -= span;
 	}
 	return true;
-}
-
-/* The transcript from FROM to head, NUL-terminated, in a static buffer. */
-static const char *text_from(const struct session *s, uint64_t from)
-{
-	static char buf[64 * 1024];
-	size_t got = 0;
-
-	while (from < s->tr.head) {
-		const char *p;
-		size_t n = transcript_span(&s->tr, from, &p);
-
-		assert_true(got + n < sizeof(buf));
-		memcpy(buf + got, p, n);
-		got += n;
-		from += n;
-	}
-	buf[got] = '\0';
-	return buf;
 }
 
 /* ---- the client's end ------------------------------------------------- */
