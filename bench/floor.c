@@ -115,14 +115,6 @@ static void bcast_uring(const char *buf, size_t len)
 
 static pid_t child;
 
-static void on_term(int sig)
-{
-	(void)sig;
-	if (child > 0)
-		kill(child, SIGTERM);
-	_exit(0);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -150,8 +142,7 @@ usage:
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
+	exit_on_term(&child);
 	if (pin_cpu(cpu))
 		die("sched_setaffinity");
 	if (raise_nofile() < nclients + 16) {

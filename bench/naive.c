@@ -185,14 +185,6 @@ static void on_accept(void)
 	}
 }
 
-static void on_term(int sig)
-{
-	(void)sig;
-	if (child > 0)
-		kill(child, SIGTERM);
-	_exit(0);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -216,8 +208,7 @@ usage:
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_term);
-	signal(SIGINT, on_term);
+	exit_on_term(&child);
 	if (pin_cpu(cpu))
 		die("sched_setaffinity");
 	long nofile = raise_nofile();

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,4 +208,21 @@ int listen_tcp(int port, int backlog)
 		return -1;
 	}
 	return fd;
+}
+
+static const pid_t *term_child;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	if (term_child && *term_child > 0)
+		kill(*term_child, SIGTERM);
+	_exit(0);
+}
+
+void exit_on_term(const pid_t *child)
+{
+	term_child = child;
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
 }

@@ -48,6 +48,10 @@ uint64_t self_cpu_ns(void);
 /* Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit. */
 long raise_nofile(void);
 
+/* SIGTERM/SIGINT end this process at once, taking *CHILD (when > 0) with
+ * it, so a killed server never leaves its producer behind. */
+void exit_on_term(const pid_t *child);
+
 /* Listening TCP socket on 127.0.0.1:port with a large backlog. */
 int listen_tcp(int port, int backlog);
 
