@@ -851,6 +851,25 @@ static void test_native_join_without_password(void **state)
 	finish(f);
 }
 
+/* After ACCEPT {START}: the first record begins exactly at START (a raw send
+ * that was in flight must not have moved the framed cursor), and records
+ * then run contiguously to the head. */
+static void expect_records_from_start(struct fixture *f, struct peer *p, uint64_t start)
+{
+	struct session *s = &f->s;
+	uint64_t next;
+	struct rec r;
+
+	expect_record(f, p, PROTO_NOTICE, &r);
+	if (r.h.seq != start)
+		fail_msg("first record after ACCEPT {START=%llu} has seq %llu: the raw send "
+			 "that was in flight moved the framed cursor",
+			 (unsigned long long)start, (unsigned long long)r.h.seq);
+	assert_true(transcript_has(s, r.h.seq, r.payload, r.h.length));
+	next = start + r.h.length;
+	read_transcript_until(f, p, &next, s->tr.head, NULL, NULL);
+}
+
 /* A native client sends its preamble and HELLO right after connecting (1.2:
  * "It does not wait for anything"), so the raw view's first send of the
  * history is often still in flight when the preamble is recognised. */
@@ -860,8 +879,7 @@ static void test_native_join_sending_at_once(void **state)
 	struct session *s = &f->s;
 	struct peer *p;
 	struct joined j;
-	uint64_t start, next;
-	struct rec r;
+	uint64_t start;
 
 	/* Some history for the raw view to be sending. */
 	session_emit(s, "line one", 8);
@@ -869,14 +887,7 @@ static void test_native_join_sending_at_once(void **state)
 	p = peer_connect(f);
 	start = join(f, p, IDENTITY, NULL, NULL, &j);
 	assert_true(p->c->native);
-	expect_record(f, p, PROTO_NOTICE, &r);
-	if (r.h.seq != start)
-		fail_msg("first record after ACCEPT {START=%llu} has seq %llu: the raw send "
-			 "that was in flight moved the framed cursor",
-			 (unsigned long long)start, (unsigned long long)r.h.seq);
-	assert_true(transcript_has(s, r.h.seq, r.payload, r.h.length));
-	next = start + r.h.length;
-	read_transcript_until(f, p, &next, s->tr.head, NULL, NULL);
+	expect_records_from_start(f, p, start);
 	finish(f);
 }
 
@@ -891,8 +902,7 @@ static void test_native_join_while_raw_send_in_flight(void **state)
 	struct peer *p;
 	struct client *c;
 	struct joined j;
-	uint64_t start, next, deadline;
-	struct rec r;
+	uint64_t start, deadline;
 	char line[64];
 
 	for (unsigned i = 0; i < 1000; i++) {
@@ -920,14 +930,7 @@ static void test_native_join_while_raw_send_in_flight(void **state)
 	assert_true(c->send_inflight);		/* the raw send is still out */
 
 	start = join_read_accept(f, p, &j);
-	expect_record(f, p, PROTO_NOTICE, &r);
-	if (r.h.seq != start)
-		fail_msg("first record after ACCEPT {START=%llu} has seq %llu: the raw send "
-			 "that was in flight moved the framed cursor",
-			 (unsigned long long)start, (unsigned long long)r.h.seq);
-	assert_true(transcript_has(s, r.h.seq, r.payload, r.h.length));
-	next = start + r.h.length;
-	read_transcript_until(f, p, &next, s->tr.head, NULL, NULL);
+	expect_records_from_start(f, p, start);
 	finish(f);
 }
 
