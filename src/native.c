@@ -38,10 +38,28 @@ struct native_state {
 	struct iovec iov[2];
 };
 
-static void queue_record(struct client *c, uint8_t type, const struct proto_msg *m)
+/* What the reader takes at each step: before ACCEPT only the next
+ * handshake record, at the control size, so an unauthenticated peer cannot
+ * make us buffer more than that; afterwards only what a client may send. */
+static void expect(struct native_state *nat, enum handshake hs)
+{
+	static const uint64_t allowed[] = {
+		[HS_HELLO] = PROTO_TYPE_BIT(PROTO_HELLO),
+		[HS_PROOF] = PROTO_TYPE_BIT(PROTO_PROOF),
+		[HS_LIVE] = PROTO_TYPE_BIT(PROTO_INPUT) | PROTO_TYPE_BIT(PROTO_INTERRUPT) |
+			    PROTO_TYPE_BIT(PROTO_BYE) | PROTO_TYPE_BIT(PROTO_HEARTBEAT),
+	};
+
+	nat->hs = hs;
+	nat->reader.allowed = allowed[hs];
+	nat->reader.max_length = PROTO_MAX_CONTROL;
+}
+
+static void queue_record_seq(struct client *c, uint8_t type, uint64_t seq,
+			     const struct proto_msg *m)
 {
 	uint8_t buf[PROTO_HEADER_SIZE + 1024];
-	int n = proto_record_encode(type, 0, m, buf, sizeof(buf));
+	int n = proto_record_encode(type, seq, m, buf, sizeof(buf));
 
 	if (n < 0) {
 		session_log(c->sess, "%s: cannot encode a %s record: %s", c->ident,
@@ -49,6 +67,11 @@ static void queue_record(struct client *c, uint8_t type, const struct proto_msg 
 		return;
 	}
 	client_queue_private(c, buf, (size_t)n);
+}
+
+static void queue_record(struct client *c, uint8_t type, const struct proto_msg *m)
+{
+	queue_record_seq(c, type, 0, m);
 }
 
 static void refuse(struct client *c, const char *reason)
@@ -75,6 +98,7 @@ static void begin(struct client *c)
 		return;
 	}
 	proto_reader_init(&c->nat->reader);
+	expect(c->nat, HS_HELLO);
 	c->native = true;
 	/* The raw view stops here: records start only after the handshake. */
 	if (c->state == CLIENT_LIVE) {
@@ -168,7 +192,7 @@ static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
 		native_gap(c, nat->resume, start);
 	}
 	ring_timer_cancel(&s->ring, &c->grace_timer);
-	nat->hs = HS_LIVE;
+	expect(nat, HS_LIVE);
 	client_go_live_at(c, start);
 }
 
@@ -235,7 +259,7 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 	memcpy(w.srp_b, B, B_len);
 	w.srp_b_len = B_len;
 	queue_record(c, PROTO_CHALLENGE, &w);
-	nat->hs = HS_PROOF;
+	expect(nat, HS_PROOF);
 }
 
 static void on_proof(struct client *c, const struct proto_msg *m)
@@ -298,6 +322,9 @@ static void on_live_record(struct client *c, const struct proto_header *h, const
 	case PROTO_BYE:
 		client_close(c, NULL);
 		return;
+	case PROTO_HEARTBEAT:
+		queue_record_seq(c, PROTO_HEARTBEAT_ACK, h->seq, NULL);
+		return;
 	default:
 		refuse(c, "protocol error: unexpected record");
 		return;
@@ -339,7 +366,19 @@ void native_input(struct client *c, const char *data, size_t n)
 		data += used;
 		n -= used;
 		if (res < 0) {
-			refuse(c, "protocol error: malformed record");
+			char why[96];
+
+			if (res == -EPROTO)
+				snprintf(why, sizeof(why), "protocol error: a record of type %u (%s) "
+					 "is not expected here", nat->reader.h.type,
+					 proto_type_name(nat->reader.h.type));
+			else if (res == -EMSGSIZE)
+				snprintf(why, sizeof(why), "protocol error: %s record of %u bytes is too "
+					 "long", proto_type_name(nat->reader.h.type),
+					 nat->reader.h.length);
+			else
+				snprintf(why, sizeof(why), "protocol error: malformed record");
+			refuse(c, why);
 			return;
 		}
 		if (res == 0)

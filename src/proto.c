@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "src/proto.h"
+#include "src/visible.h"
 
 const uint8_t proto_preamble[PROTO_PREAMBLE_SIZE] = {
 	0x00, 'R', 'I', 'N', 'G', 'S', 'D', PROTO_VERSION,
@@ -77,6 +78,8 @@ static uint32_t type_limit(uint8_t type)
 	case PROTO_INPUT:
 	case PROTO_INTERRUPT:
 	case PROTO_BYE:
+	case PROTO_HEARTBEAT:
+	case PROTO_HEARTBEAT_ACK:
 		return PROTO_MAX_CONTROL;
 	default:
 		return 0;
@@ -115,6 +118,8 @@ const char *proto_type_name(uint8_t type)
 	case PROTO_INPUT: return "INPUT";
 	case PROTO_INTERRUPT: return "INTERRUPT";
 	case PROTO_BYE: return "BYE";
+	case PROTO_HEARTBEAT: return "HEARTBEAT";
+	case PROTO_HEARTBEAT_ACK: return "HEARTBEAT_ACK";
 	default: return "UNKNOWN";
 	}
 }
@@ -200,6 +205,11 @@ int proto_reader_feed(struct proto_reader *r, const uint8_t *data, size_t n, siz
 		if (r->hdr_got < PROTO_HEADER_SIZE)
 			return 0;
 		err = proto_header_decode(r->hdr, &r->h);
+		if (err == 0 && r->allowed &&
+		    (r->h.type >= 64 || !(r->allowed & PROTO_TYPE_BIT(r->h.type))))
+			err = -EPROTO;
+		if (err == 0 && r->max_length && r->h.length > r->max_length)
+			err = -EMSGSIZE;
 		if (err < 0)
 			return r->error = err;
 		r->payload_got = 0;
@@ -295,16 +305,11 @@ static const struct field *field_of(unsigned tag)
 	return &fields[tag - 1];
 }
 
-/* Text fields end up in terminals and logs: one line, no control bytes
- * (which could move the cursor or fake output), UTF-8 passes untouched. */
-static bool text_ok(const uint8_t *p, size_t n)
+/* Text fields end up in terminals and logs: one line, nothing that could
+ * move the cursor, retitle a window or fake output. */
+bool proto_text_ok(const uint8_t *p, size_t n)
 {
-	if (n == 0 || n > PROTO_TEXT_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] == 0x7f)
-			return false;
-	return true;
+	return n > 0 && n <= PROTO_TEXT_MAX && visible_text_ok(p, n);
 }
 
 /*
@@ -352,7 +357,7 @@ int proto_msg_encode(const struct proto_msg *m, uint8_t *buf, size_t cap)
 				len = f->cap;
 			} else {
 				len = strnlen((const char *)val, PROTO_TEXT_MAX + 1);
-				if (!text_ok(val, len))
+				if (!proto_text_ok(val, len))
 					return -EINVAL;
 			}
 		}
@@ -418,7 +423,7 @@ int proto_msg_decode(const uint8_t *p, size_t n, struct proto_msg *m)
 			memcpy(base + f->off, val, len);
 			break;
 		case F_TEXT:
-			if (!text_ok(val, len))
+			if (!proto_text_ok(val, len))
 				return -EPROTO;
 			memcpy(base + f->off, val, len);
 			base[f->off + len] = '\0';

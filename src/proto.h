@@ -15,8 +15,9 @@
 /* Both sides open with these 8 bytes.  The NULs keep a raw client (which
  * types text) from ever sending it by accident; the last byte is the version. */
 #define PROTO_PREAMBLE_SIZE 8
-extern const uint8_t proto_preamble[PROTO_PREAMBLE_SIZE]; /* "\0RINGSD\1" */
-#define PROTO_VERSION 1
+extern const uint8_t proto_preamble[PROTO_PREAMBLE_SIZE]; /* "\0RINGSD\2" */
+/* Version 2 added HEARTBEAT and HEARTBEAT_ACK (PROTOCOL.md 6.1). */
+#define PROTO_VERSION 2
 
 #define PROTO_HEADER_SIZE 16
 /* The largest payload a reader accepts: output records carry at most one
@@ -37,13 +38,30 @@ enum proto_type {
 	PROTO_GAP = 19,		/* history between two offsets is gone */
 	PROTO_STATE = 20,	/* session state changes (the program ended, ...) */
 	PROTO_PRIVATE = 21,	/* a message for this client only (refusals) */
+	PROTO_HEARTBEAT_ACK = 22, /* the answer to a HEARTBEAT; seq echoes its seq */
 	/* client to server */
 	PROTO_HELLO = 32,	/* identity, session to resume and where */
 	PROTO_PROOF = 33,	/* SRP-6a: A and M1 */
 	PROTO_INPUT = 34,	/* one command line, without its newline */
 	PROTO_INTERRUPT = 35,	/* Ctrl+C: interrupt the hosted program */
 	PROTO_BYE = 36,		/* leaving on purpose; do not expect a reconnect */
+	PROTO_HEARTBEAT = 37,	/* "still here": sent when idle, answered at once */
 };
+
+/* Heartbeats (PROTOCOL.md 6.1): a client sends HEARTBEAT after this long
+ * without sending anything; a peer that has received nothing for
+ * PROTO_READ_TIMEOUT_S takes the connection for dead. */
+#define PROTO_HEARTBEAT_S 15
+#define PROTO_READ_TIMEOUT_S 45
+
+/* A set of record types, for proto_reader.allowed. */
+#define PROTO_TYPE_BIT(t) (1ull << (t))
+#define PROTO_SERVER_TYPES                                                                   \
+	(PROTO_TYPE_BIT(PROTO_WELCOME) | PROTO_TYPE_BIT(PROTO_CHALLENGE) |                    \
+	 PROTO_TYPE_BIT(PROTO_ACCEPT) | PROTO_TYPE_BIT(PROTO_REFUSE) |                        \
+	 PROTO_TYPE_BIT(PROTO_OUTPUT) | PROTO_TYPE_BIT(PROTO_NOTICE) |                        \
+	 PROTO_TYPE_BIT(PROTO_TYPED) | PROTO_TYPE_BIT(PROTO_GAP) | PROTO_TYPE_BIT(PROTO_STATE) | \
+	 PROTO_TYPE_BIT(PROTO_PRIVATE) | PROTO_TYPE_BIT(PROTO_HEARTBEAT_ACK))
 
 /* seq: for OUTPUT, NOTICE and TYPED the transcript offset of the payload's
  * first byte, so records are addressed exactly like the transcript; for
@@ -74,6 +92,13 @@ bool proto_type_tlv(uint8_t type);
  * costs nothing.  payload may be NULL while h.length is 0.
  */
 struct proto_reader {
+	/* Set by the owner at any time between records: the record types it
+	 * takes now (PROTO_TYPE_BIT()s; 0 = every valid type), and a payload
+	 * limit below the type's own (0 = the type's).  A header outside them
+	 * fails the feed before a payload byte is stored: a peer that has not
+	 * authenticated cannot make the reader buffer more than it allows. */
+	uint64_t allowed;
+	uint32_t max_length;
 	uint8_t hdr[PROTO_HEADER_SIZE];
 	size_t hdr_got;
 	struct proto_header h;
@@ -91,7 +116,8 @@ void proto_reader_free(struct proto_reader *r);
  * *USED to the bytes consumed.  Returns 1 when r->h and r->payload hold a
  * whole record (call proto_reader_next() before feeding more; until then a
  * feed consumes nothing and returns 1 again), 0 when more bytes are needed
- * (all N were consumed), or a negative errno (-EPROTO, -EMSGSIZE, -ENOMEM)
+ * (all N were consumed), or a negative errno (-EPROTO, also for a type not
+ * in r->allowed; -EMSGSIZE, also for a length over r->max_length; -ENOMEM)
  * after which the stream cannot be trusted: every later feed returns the
  * same error, consuming nothing, until proto_reader_init().
  */
@@ -127,6 +153,11 @@ enum proto_tag {
 };
 
 #define PROTO_TEXT_MAX 255
+
+/* True if P (N bytes) may be a text field: 1 to PROTO_TEXT_MAX bytes of
+ * valid UTF-8 with no C0 or C1 control, DEL, line or paragraph separator,
+ * or bidirectional override (visible_text_ok() of src/visible.h). */
+bool proto_text_ok(const uint8_t *p, size_t n);
 #define PROTO_SRP_MAX 512
 #define PROTO_REFUSAL_CODE 0x80004005u
 

@@ -1131,20 +1131,20 @@ static void test_native_preamble_version_unsupported_refused(void **state)
 	struct proto_msg m;
 
 	settle(f, p);
-	send_preamble_v(p, 2);
+	send_preamble_v(p, 3);
 	memset(&m, 0, sizeof(m));
-	m.version = 2;
+	m.version = 3;
 	m.has_version = true;
 	snprintf(m.identity, sizeof(m.identity), IDENTITY);
 	m.has_identity = true;
 	send_record(p, PROTO_HELLO, &m);
 	if (!wait_preamble(f, p, 1000))
-		fail_msg("no server preamble after a version-2 client preamble; the client was "
+		fail_msg("no server preamble after a version-3 client preamble; the client was "
 			 "taken as %s", p->c->native ? "native" : "raw (its bytes became text input)");
 	assert_int_equal(p->buf[p->pos - 1], PROTO_VERSION);
 	expect_record(f, p, PROTO_REFUSE, &r);
 	assert_int_equal(r.m.code, PROTO_REFUSAL_CODE);
-	assert_string_equal(r.m.reason, "unsupported protocol version 2");
+	assert_string_equal(r.m.reason, "unsupported protocol version 3");
 	assert_true(wait_eof(f, p, 2000));
 	finish(f);
 }

@@ -21,6 +21,7 @@ static const uint8_t all_types[] = {
 	PROTO_WELCOME, PROTO_CHALLENGE, PROTO_ACCEPT, PROTO_REFUSE, PROTO_OUTPUT,
 	PROTO_NOTICE, PROTO_TYPED, PROTO_GAP, PROTO_STATE, PROTO_PRIVATE,
 	PROTO_HELLO, PROTO_PROOF, PROTO_INPUT, PROTO_INTERRUPT, PROTO_BYE,
+	PROTO_HEARTBEAT, PROTO_HEARTBEAT_ACK,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -117,7 +118,7 @@ static void assert_msg_equal(const struct proto_msg *a, const struct proto_msg *
 
 static void test_proto_preamble_bytes(void **state)
 {
-	static const uint8_t want[8] = { 0x00, 'R', 'I', 'N', 'G', 'S', 'D', 0x01 };
+	static const uint8_t want[8] = { 0x00, 'R', 'I', 'N', 'G', 'S', 'D', 0x02 };
 
 	assert_int_equal(PROTO_PREAMBLE_SIZE, 8);
 	assert_memory_equal(proto_preamble, want, 8);
@@ -718,8 +719,9 @@ static void test_proto_msg_decode_text_with_control_bytes(void **state)
 	uint8_t val[8];
 	struct proto_msg m;
 
+	/* A lone byte of 0x80 or more is not UTF-8 either. */
 	for (unsigned c = 0; c < 256; c++) {
-		bool ok = c >= 0x20 && c != 0x7f;
+		bool ok = c >= 0x20 && c < 0x7f;
 
 		/* The byte first, in the middle and last. */
 		for (int at = 0; at < 3; at++) {
@@ -728,6 +730,67 @@ static void test_proto_msg_decode_text_with_control_bytes(void **state)
 			assert_int_equal(decode_one(PROTO_T_REASON, val, 3, &m), ok ? 0 : -EPROTO);
 		}
 	}
+}
+
+/* C1 controls and bidi overrides as UTF-8 would act on a terminal (CSI is
+ * U+009B); other characters, accented or not, are text. */
+static void test_proto_msg_decode_text_with_utf8_controls(void **state)
+{
+	static const struct { const char *text; bool ok; } cases[] = {
+		{ "caf\xc3\xa9", true },		/* é */
+		{ "\xe2\x82\xac 5", true },		/* € */
+		{ "\xf0\x9f\x90\x9b", true },	/* a four-byte character */
+		{ "a\xc2\x9b" "2J", false },		/* U+009B: CSI */
+		{ "a\xc2\x80", false },		/* U+0080 */
+		{ "a\xc2\x9f", false },		/* U+009F */
+		{ "a\xc2\xa0", true },		/* U+00A0, just past C1 */
+		{ "a\xe2\x80\xae", false },		/* U+202E: right-to-left override */
+		{ "a\xe2\x80\xa8", false },		/* U+2028: line separator */
+		{ "a\xc0\x9b", false },		/* overlong ESC */
+		{ "a\xed\xa0\x80", false },		/* a surrogate */
+		{ "a\xe2\x82", false },		/* cut short */
+	};
+	struct proto_msg m;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(decode_one(PROTO_T_REASON, cases[i].text, strlen(cases[i].text), &m),
+				 cases[i].ok ? 0 : -EPROTO);
+}
+
+/* The owner of a reader says which types it takes now and how big: a record
+ * outside that fails at its header, before any payload is stored. */
+static void test_proto_reader_allowed_types_and_limit(void **state)
+{
+	uint8_t hdr[PROTO_HEADER_SIZE];
+	struct proto_reader r;
+	size_t used;
+
+	proto_reader_init(&r);
+	r.allowed = PROTO_TYPE_BIT(PROTO_HELLO) | PROTO_TYPE_BIT(PROTO_PROOF);
+	put_hdr(hdr, PROTO_OUTPUT, PROTO_MAX_OUTPUT, 0);
+	assert_int_equal(proto_reader_feed(&r, hdr, sizeof(hdr), &used), -EPROTO);
+	assert_int_equal(r.h.type, PROTO_OUTPUT);
+	assert_null(r.payload);
+	proto_reader_free(&r);
+
+	proto_reader_init(&r);
+	r.allowed = PROTO_TYPE_BIT(PROTO_HELLO);
+	r.max_length = 100;
+	put_hdr(hdr, PROTO_HELLO, 101, 0);
+	assert_int_equal(proto_reader_feed(&r, hdr, sizeof(hdr), &used), -EMSGSIZE);
+	assert_null(r.payload);
+	proto_reader_free(&r);
+
+	proto_reader_init(&r);
+	r.allowed = PROTO_TYPE_BIT(PROTO_HELLO);
+	r.max_length = 100;
+	put_hdr(hdr, PROTO_HELLO, 0, 0);
+	assert_int_equal(proto_reader_feed(&r, hdr, sizeof(hdr), &used), 1);
+	proto_reader_next(&r);
+	/* Changed between records, the new set applies to the next header. */
+	r.allowed = PROTO_TYPE_BIT(PROTO_INPUT);
+	assert_int_equal(proto_reader_feed(&r, hdr, sizeof(hdr), &used), -EPROTO);
+	proto_reader_free(&r);
 }
 
 static void test_proto_msg_decode_byte_field_too_long(void **state)
@@ -891,7 +954,7 @@ static void test_proto_record_encode_round_trip_through_reader(void **state)
 static void test_proto_record_encode_rejects_raw_and_unknown_types(void **state)
 {
 	static const uint8_t raw[] = {
-		PROTO_OUTPUT, PROTO_NOTICE, PROTO_TYPED, PROTO_PRIVATE, PROTO_INPUT, 0, 5, 37, 255,
+		PROTO_OUTPUT, PROTO_NOTICE, PROTO_TYPED, PROTO_PRIVATE, PROTO_INPUT, 0, 5, 38, 255,
 	};
 	struct proto_msg m = { 0 };
 	uint8_t buf[64];
@@ -919,6 +982,7 @@ static void test_proto_type_name_all_types_and_unknown(void **state)
 		{ PROTO_TYPED, "TYPED" }, { PROTO_GAP, "GAP" }, { PROTO_STATE, "STATE" },
 		{ PROTO_PRIVATE, "PRIVATE" }, { PROTO_HELLO, "HELLO" }, { PROTO_PROOF, "PROOF" },
 		{ PROTO_INPUT, "INPUT" }, { PROTO_INTERRUPT, "INTERRUPT" }, { PROTO_BYE, "BYE" },
+		{ PROTO_HEARTBEAT, "HEARTBEAT" }, { PROTO_HEARTBEAT_ACK, "HEARTBEAT_ACK" },
 	};
 
 	assert_int_equal(sizeof(names) / sizeof(names[0]), NTYPES);
@@ -933,6 +997,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proto_preamble_bytes),
+		cmocka_unit_test(test_proto_msg_decode_text_with_utf8_controls),
+		cmocka_unit_test(test_proto_reader_allowed_types_and_limit),
 		cmocka_unit_test(test_proto_header_round_trip_every_type),
 		cmocka_unit_test(test_proto_header_layout_is_big_endian),
 		cmocka_unit_test(test_proto_header_decode_rejects_unknown_types),

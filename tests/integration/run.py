@@ -890,7 +890,17 @@ def test_interactive_client_in_tmux(workdir):
         s.close()
 
 
+def load_more_tests():
+    """Tests grouped by subject live in it_<subject>.py beside this file and
+    register themselves with @test when imported."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.startswith("it_") and name.endswith(".py"):
+            __import__(name[:-3])
+
+
 def main():
+    load_more_tests()
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=harness.BIN)
     ap.add_argument("tests", nargs="*")
