@@ -55,6 +55,8 @@ static const struct opt options[] = {
 	  "refuse connections beyond N clients (default: what RLIMIT_NOFILE allows)" },
 	{ "maxauth", OPT_UINT, OFF(max_auth), 1, 100000, 128, "N",
 	  "refuse new connections while N are still authenticating" },
+	{ "peertimeout", OPT_UINT, OFF(peer_timeout_s), 0, 86400, 60, "SECONDS",
+	  "drop a client that cannot be reached or makes no progress for this long (0: never)" },
 	{ "linemax", OPT_UINT, OFF(line_max), 64, 1 << 20, 4096, "BYTES",
 	  "longest input line a client may send" },
 	{ "flushms", OPT_UINT, OFF(flush_ms), 0, 600000, 2000, "MS",

@@ -25,6 +25,7 @@ struct config {
 	unsigned max_clients;	/* 0 = as many as RLIMIT_NOFILE allows */
 	unsigned max_auth;	/* connections allowed to be authenticating at once */
 	unsigned line_max;	/* longest input line accepted */
+	unsigned peer_timeout_s; /* dead-peer limit: keepalive, user timeout, no progress */
 	unsigned flush_ms;	/* how long output is flushed to clients at exit */
 	unsigned notice_ms;	/* join/leave notices coalescing window */
 	unsigned quiet_ms;	/* -remote scripts: leave after this much quiet */

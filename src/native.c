@@ -84,13 +84,13 @@ static void refuse(struct client *c, const char *reason)
 	snprintf(m.reason, sizeof(m.reason), "%s", reason);
 	m.has_reason = true;
 	queue_record(c, PROTO_REFUSE, &m);
-	c->close_after_flush = true;
-	client_send_next(c);
+	client_finish(c);
 }
 
 static void begin(struct client *c)
 {
 	struct session *s = c->sess;
+	char why[128];
 
 	c->nat = calloc(1, sizeof(*c->nat));
 	if (!c->nat) {
@@ -100,16 +100,24 @@ static void begin(struct client *c)
 	proto_reader_init(&c->nat->reader);
 	expect(c->nat, HS_HELLO);
 	c->native = true;
-	/* The raw view stops here: records start only after the handshake. */
-	if (c->state == CLIENT_LIVE) {
-		session_idle_remove(s, c);
-		notice_retract(s, c);
-	}
-	client_set_state(c, CLIENT_AUTH);
 	/* Our preamble goes out at once, so even a refusal can be read. */
 	client_queue_private(c, proto_preamble, PROTO_PREAMBLE_SIZE);
-	if (!c->grace_timer.armed)
-		client_arm_grace(c);
+	if (c->state == CLIENT_REFUSING) {
+		refuse(c, c->refusal);
+		return;
+	}
+	if (c->state == CLIENT_AUTH)
+		return;
+	/* The raw view stops here: records start only after the handshake,
+	 * which has its own time limit from now on. */
+	session_idle_remove(s, c);
+	notice_retract(s, c);
+	c->born = s->now;
+	if (!client_auth_room(s, c->server, &c->peer, why, sizeof(why))) {
+		refuse(c, why);
+		return;
+	}
+	client_set_state(c, CLIENT_AUTH);
 }
 
 size_t native_detect(struct client *c, const char *data, size_t n)
@@ -191,7 +199,6 @@ static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
 		s->stats.skipped_bytes += start - nat->resume;
 		native_gap(c, nat->resume, start);
 	}
-	ring_timer_cancel(&s->ring, &c->grace_timer);
 	expect(nat, HS_LIVE);
 	client_go_live_at(c, start);
 }
@@ -215,11 +222,10 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 	struct proto_msg w;
 	uint8_t B[AUTH_GROUP_BYTES];
 	size_t B_len = sizeof(B);
+	char why[128];
 	int res;
 
 	if (!m->has_version || m->version != PROTO_VERSION) {
-		char why[64];
-
 		snprintf(why, sizeof(why), "unsupported protocol version %u",
 			 m->has_version ? m->version : 0);
 		refuse(c, why);
@@ -230,6 +236,10 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 	if (m->has_session && m->has_resume && memcmp(m->session, s->id, sizeof(s->id)) == 0) {
 		nat->has_resume = true;
 		nat->resume = m->resume;
+	}
+	if (c->server->verifier && client_auth_wait(c, why, sizeof(why))) {
+		refuse(c, why);
+		return;
 	}
 	memset(&w, 0, sizeof(w));
 	w.version = PROTO_VERSION;
@@ -267,10 +277,17 @@ static void on_proof(struct client *c, const struct proto_msg *m)
 	struct session *s = c->sess;
 	uint8_t m2[AUTH_PROOF_SIZE];
 	size_t m2_len = sizeof(m2);
+	char why[128];
 	int res;
 
 	if (!m->srp_a_len || !m->srp_m1_len) {
 		refuse(c, "protocol error: PROOF needs SRP_A and SRP_M1");
+		return;
+	}
+	/* A source that earned a penalty on another connection meanwhile gets
+	 * no guess on this one either. */
+	if (client_auth_wait(c, why, sizeof(why))) {
+		refuse(c, why);
 		return;
 	}
 	res = auth_server_verify(c->nat->auth, m->srp_a, m->srp_a_len, m->srp_m1, m->srp_m1_len,
@@ -299,14 +316,8 @@ static void on_live_record(struct client *c, const struct proto_header *h, const
 				       s->cfg->line_max);
 			return;
 		}
-		/* One record, one line: a line break inside would slip a second
-		 * command past the meta-command check and the who-typed line. */
-		if (memchr(p, '\n', h->length) || memchr(p, '\r', h->length) ||
-		    memchr(p, '\0', h->length)) {
-			client_private(c, "ringside: a line with a line break or NUL in it "
-					  "was not sent");
-			return;
-		}
+		/* One record, one line: client_handle_line() refuses a line
+		 * break or any other control character inside. */
 		client_handle_line(c, (const char *)p, h->length);
 		return;
 	case PROTO_INTERRUPT:

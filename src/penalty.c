@@ -3,6 +3,7 @@
  * Wrong-password penalties per source address.  Sources are compared by
  * address only (not port): a guesser reconnects from new ports.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "src/penalty.h"
@@ -73,4 +74,39 @@ unsigned penalty_wait(const struct penalty_table *t, const struct sockaddr_stora
 	const struct penalty_entry *e = find(t, &a);
 
 	return e && e->until > now ? (unsigned)(e->until - now) : 0;
+}
+
+/* Interim: replaced by the per-source table. */
+int penalty_pending_add(struct penalty_table *t, const struct sockaddr_storage *peer, time_t now,
+			unsigned share)
+{
+	struct in6_addr a = key_of(peer);
+	struct penalty_entry *e = find(t, &a);
+
+	if (!e) {
+		penalty_failure(t, peer, now);
+		e = find(t, &a);
+		e->failures = 0;
+	}
+	if (e->pending >= share)
+		return -EBUSY;
+	e->pending++;
+	return 0;
+}
+
+void penalty_pending_done(struct penalty_table *t, const struct sockaddr_storage *peer)
+{
+	struct in6_addr a = key_of(peer);
+	struct penalty_entry *e = find(t, &a);
+
+	if (e && e->pending)
+		e->pending--;
+}
+
+unsigned penalty_pending_count(const struct penalty_table *t, const struct sockaddr_storage *peer)
+{
+	struct in6_addr a = key_of(peer);
+	const struct penalty_entry *e = find(t, &a);
+
+	return e ? e->pending : 0;
 }

@@ -23,6 +23,7 @@ struct penalty_entry {
 	unsigned failures;
 	time_t last;		/* 0: slot unused */
 	time_t until;		/* refused before this time */
+	unsigned pending;	/* connections authenticating now */
 };
 
 /* Bounded: when full, the entry idle the longest is reused. */
@@ -35,5 +36,13 @@ void penalty_success(struct penalty_table *t, const struct sockaddr_storage *pee
 /* Seconds PEER must still wait, or 0 when it may try. */
 unsigned penalty_wait(const struct penalty_table *t, const struct sockaddr_storage *peer,
 		      time_t now);
+
+/* Connections from PEER still authenticating: counted while SHARE allows
+ * (-EBUSY beyond it), released once each. */
+int penalty_pending_add(struct penalty_table *t, const struct sockaddr_storage *peer, time_t now,
+			unsigned share);
+void penalty_pending_done(struct penalty_table *t, const struct sockaddr_storage *peer);
+unsigned penalty_pending_count(const struct penalty_table *t,
+			       const struct sockaddr_storage *peer);
 
 #endif

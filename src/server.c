@@ -42,16 +42,29 @@ static void log_refusal(struct session *s, const char *why)
 	s->refusals_unlogged = 0;
 }
 
-static void refuse(struct session *s, int fd, const char *why)
+/* The last resort: one line of text, then close.  A native client reads it
+ * as a reset, so this is only for when even a refusing client cannot be had. */
+static void refuse_now(struct session *s, int fd, const char *why)
 {
 	char msg[160];
 	int n = snprintf(msg, sizeof(msg), "ringside: connection refused: %s\r\n", why);
 
-	log_refusal(s, why);
 	if (send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		/* Nothing more to say to a peer that cannot take one line. */
 	}
 	close(fd);
+}
+
+/* Tell the peer why in its own language (a REFUSE record for a native
+ * client, a line for a raw one), then close without a reset. */
+static void refuse(struct server *srv, int fd, const struct sockaddr_storage *peer,
+		   const char *why)
+{
+	struct session *s = srv->sess;
+
+	log_refusal(s, why);
+	if (!peer || !client_new_refusing(s, srv, fd, peer, why))
+		refuse_now(s, fd, why);
 }
 
 /* Out of descriptors: free the spare one for a moment so the waiting peer
@@ -66,8 +79,10 @@ static void refuse_without_fds(struct server *srv)
 		s->reserve_fd = -1;
 	}
 	fd = accept4(srv->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd >= 0)
-		refuse(s, fd, "the server is out of file descriptors");
+	if (fd >= 0) {
+		log_refusal(s, "the server is out of file descriptors");
+		refuse_now(s, fd, "the server is out of file descriptors");
+	}
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
@@ -76,46 +91,35 @@ static void admit(struct server *srv, int fd)
 	struct session *s = srv->sess;
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
+	char why[128];
 
-	if (s->nclients >= s->max_clients) {
-		char why[64];
-
-		snprintf(why, sizeof(why), "the session is full (%u clients)", s->max_clients);
-		refuse(s, fd, why);
-		return;
-	}
 	memset(&peer, 0, sizeof(peer));
 	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0) {
 		close(fd);
 		return;
 	}
-	if (s->nauthenticating >= s->cfg->max_auth) {
-		char why[96];
-
-		/* Like sshd's MaxStartups: proofs cost the loop CPU, so only so
-		 * many unauthenticated connections may wait at once. */
-		snprintf(why, sizeof(why), "%u connections are still authenticating; try again",
-			 s->nauthenticating);
-		refuse(s, fd, why);
+	if (s->nclients >= s->max_clients) {
+		snprintf(why, sizeof(why), "the session is full (%u clients)", s->max_clients);
+		refuse(srv, fd, &peer, why);
 		return;
 	}
 	if (srv->spec.has_password) {
 		unsigned wait = penalty_wait(&s->penalties, &peer, time(NULL));
 
 		if (wait) {
-			char why[96];
-
 			snprintf(why, sizeof(why), "too many wrong passwords from this address; "
 				 "try again in %u s", wait);
-			refuse(s, fd, why);
+			refuse(srv, fd, &peer, why);
+			return;
+		}
+		if (!client_auth_room(s, srv, &peer, why, sizeof(why))) {
+			refuse(srv, fd, &peer, why);
 			return;
 		}
 	}
 	s->stats.accepted++;
-	if (!client_new(s, srv, fd, &peer)) {
-		refuse(s, fd, "out of memory");
-		return;
-	}
+	if (!client_new(s, srv, fd, &peer))
+		refuse(srv, fd, NULL, "out of memory");
 }
 
 static void on_accept(struct ring_op *op, int res, unsigned flags)

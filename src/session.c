@@ -64,13 +64,13 @@ static void after_append(struct session *s, uint64_t old_head)
 		for (struct client *c = s->clients; c; c = c->next) {
 			if (c->state != CLIENT_LIVE || s->tr.head - c->cursor <= s->lag_budget)
 				continue;
-			if (c->send_inflight && !c->console) {
-				if (!c->lagging && !c->send_private) {
-					c->lagging = true;
-					ring_cancel(&s->ring, &c->send_op);
-				}
-			} else if (!c->send_inflight) {
+			if (!client_sending(c)) {
 				client_apply_lag(c);
+			} else if (!c->console && !c->lagging && c->send_kind != SEND_PRIVATE) {
+				/* Skipped once the send ends: a cursor never
+				 * moves under a send in flight. */
+				c->lagging = true;
+				ring_cancel(&s->ring, &c->send_op);
 			}
 		}
 	}
@@ -212,6 +212,14 @@ void session_kick(struct session *s)
 	s->kick_pending = true;
 }
 
+void session_wake(struct session *s, struct client *c)
+{
+	if (c->state == CLIENT_CLOSING || client_sending(c))
+		return;
+	session_idle_add(s, c);
+	s->kick_pending = true;
+}
+
 static void run_kicks(struct session *s)
 {
 	unsigned n = s->nidle, keep = 0;
@@ -241,6 +249,49 @@ static void run_kicks(struct session *s)
 		s->idle[keep++] = c;
 	}
 	s->nidle = keep;
+}
+
+static void reap(struct session *s)
+{
+	struct client *c = s->clients, *next;
+
+	for (; c && s->ndead; c = next) {
+		next = c->next;
+		if (c->dead) {
+			s->ndead--;
+			client_free(c);
+		}
+	}
+}
+
+void session_end_turn(struct session *s)
+{
+	if (s->kick_pending)
+		run_kicks(s);
+	reap(s);
+}
+
+uint32_t session_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+/* Client deadlines, once a second (client_check_deadlines). */
+#define SWEEP_NS 1000000000ull
+
+static void on_sweep(struct ring_timer *t, int res)
+{
+	struct session *s = container_of(t, struct session, sweep_timer);
+
+	if (res == -ECANCELED || s->done)
+		return;
+	s->now = session_clock();
+	for (struct client *c = s->clients; c; c = c->next)
+		client_check_deadlines(c, s->now);
+	ring_timer_arm(&s->ring, &s->sweep_timer, SWEEP_NS, on_sweep);
 }
 
 /*
@@ -450,6 +501,13 @@ static void on_signal(struct ring_op *op, int res, unsigned flags)
 	while (read(s->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
 			reap_child(s);
+		else if (si.ssi_signo == SIGINT && si.ssi_code == SI_KERNEL && s->console)
+			/* Ctrl+C at the console's terminal (the kernel sends it;
+			 * kill(1) would say SI_USER): break into the program as
+			 * at its own console, as CDB does.  Ending the session
+			 * stays with Ctrl+\, a signal from outside, or the
+			 * program itself. */
+			session_interrupt(s);
 		else
 			end_by_signal(s, (int)si.ssi_signo);
 	}
@@ -512,7 +570,7 @@ static bool everyone_caught_up(const struct session *s)
 	for (const struct client *c = s->clients; c; c = c->next) {
 		if (c->state != CLIENT_LIVE)
 			continue;
-		if (c->cursor != s->tr.head || c->priv_len || c->send_inflight)
+		if (c->cursor != s->tr.head || !client_private_empty(c) || client_sending(c))
 			return false;
 	}
 	return true;
@@ -588,6 +646,7 @@ int session_init(struct session *s, const struct config *cfg)
 	s->cfg = cfg;
 	s->pty_fd = s->signal_fd = s->reserve_fd = -1;
 	s->next_client_id = 1;
+	s->now = session_clock();
 	identify_host(s);
 	raise_fd_limit(s);
 	if (getrandom(s->id, sizeof(s->id), 0) != sizeof(s->id))
@@ -627,6 +686,7 @@ int session_init(struct session *s, const struct config *cfg)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -670,6 +730,7 @@ int session_init(struct session *s, const struct config *cfg)
 		meta_print_banner(s);
 	if (ring_poll(&s->ring, &s->signal_op, s->signal_fd, POLLIN) == 0)
 		s->signal_inflight = true;
+	ring_timer_arm(&s->ring, &s->sweep_timer, SWEEP_NS, on_sweep);
 	pty_arm_read(s);
 	return 0;
 }
@@ -677,14 +738,16 @@ int session_init(struct session *s, const struct config *cfg)
 int session_run(struct session *s)
 {
 	while (!s->done) {
-		int res = ring_run_once(&s->ring, 0);
+		/* Wakes queued by the last turn's kicks are run next turn
+		 * without waiting for a completion. */
+		int res = ring_run_once(&s->ring, s->kick_pending ? 1 : 0);
 
 		if (res < 0 && res != -EINTR) {
 			session_log(s, "io_uring wait failed: %s", strerror(-res));
 			return res;
 		}
-		if (s->kick_pending)
-			run_kicks(s);
+		s->now = session_clock();
+		session_end_turn(s);
 		if (s->draining && everyone_caught_up(s))
 			s->done = true;
 	}
@@ -712,8 +775,10 @@ void session_destroy(struct session *s)
 		ring_timer_cancel(&s->ring, &s->notices.timer);
 	ring_timer_cancel(&s->ring, &s->kill_timer);
 	ring_timer_cancel(&s->ring, &s->exit_timer);
+	ring_timer_cancel(&s->ring, &s->sweep_timer);
 	for (int i = 0; i < 100 && s->ring.inflight > 0; i++)
 		ring_run_once(&s->ring, 10 * 1000000u);
+	reap(s);
 	if (s->child > 0 && !s->child_exited) {
 		kill(-s->child, SIGHUP);
 		kill(s->child, SIGHUP);

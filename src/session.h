@@ -27,22 +27,56 @@ struct session;
 #define IDENT_MAX 160
 
 enum client_state {
-	CLIENT_AUTH,	/* waiting for the password line */
-	CLIENT_LIVE,	/* receiving the transcript, may type */
-	CLIENT_CLOSING,	/* waiting for its in-flight ops to finish */
+	CLIENT_AUTH,		/* waiting for the password line or the native handshake */
+	CLIENT_LIVE,		/* receiving the transcript, may type */
+	CLIENT_REFUSING,	/* refused at accept: told why once we know how it speaks */
+	CLIENT_CLOSING,		/* waiting for its in-flight ops to finish */
 };
 
-/* Private messages for one client (prompts, gap markers, refusals, native
+/*
+ * What the one send in flight is, fixed when it was submitted.  Its
+ * completion is accounted by this record, never by what the client has
+ * become since (native, skipped ahead, refused): that is what makes a
+ * completion unable to move the cursor of a later view.
+ */
+enum client_send {
+	SEND_NONE,
+	SEND_PRIVATE,		/* bytes of privq.sending */
+	SEND_TRANSCRIPT,	/* the raw view, from the transcript at send_from */
+	SEND_RECORD,		/* a native record piece: header and/or transcript */
+	SEND_POLL,		/* the console: waiting for POLLOUT; nothing is lent */
+};
+
+/*
+ * Private bytes for one client (prompts, gap markers, refusals, native
  * handshake records).  Never transcript bytes: those are only ever sent from
- * the transcript itself.  Allocated on first use; bounded. */
+ * the transcript itself.  Two buffers, so that the one lent to the kernel is
+ * never the one written to: messages are appended to PENDING, and SENDING
+ * (immutable while a SEND_PRIVATE is in flight) is swapped with it only when
+ * it has been sent whole.  Allocated on first use; bounded.
+ */
 #define CLIENT_PRIVATE_MAX 4096
 
+struct client_privq {
+	char *sending, *pending;
+	uint32_t sending_len, sending_off, sending_cap;
+	uint32_t pending_len, pending_cap;
+};
+
 struct native_state;
+struct telnet;
 
 /* One send moves at most this much.  A client catching up megabytes at
  * once would otherwise hold the loop for the whole copy while everyone else
  * waits; bounded sends keep the rotation fair. */
 #define CLIENT_SEND_MAX (256 * 1024)
+
+/* Deadlines, checked by the session's once-a-second sweep (seconds). */
+#define CLIENT_AUTH_GRACE_S 60		/* password or handshake complete */
+#define CLIENT_FIRST_BYTE_S 10		/* an authenticating peer says something */
+#define CLIENT_HALF_CLOSED_QUIET_S 5	/* half-closed: leave once output stops */
+#define CLIENT_LINGER_S 2		/* after a last word: the peer's FIN */
+#define CLIENT_REFUSE_LISTEN_S 1	/* a refused peer shows how it speaks */
 
 struct client {
 	struct session *sess;
@@ -60,21 +94,25 @@ struct client {
 
 	struct ring_op send_op;
 	struct ring_op recv_op;
-	struct ring_timer grace_timer;	/* password must arrive in time */
 	struct ring_timer delay_timer;	/* throttles wrong passwords */
-	struct ring_timer hangup_timer;	/* half-closed: leave when output stops */
-	uint64_t quiet_head;		/* transcript head at the last check */
-	bool send_inflight, recv_inflight;
-	bool close_after_flush;		/* close once priv[] has been sent */
-	bool counted_auth;		/* counted in session->nauthenticating */
-	bool send_private;		/* the in-flight send is from priv[] */
-	bool send_framed;		/* ... or a native record piece */
+	uint8_t send_kind;		/* enum client_send of the op in flight */
+	bool recv_inflight;
+	bool close_after_flush;		/* close once the private queue is sent */
+	bool lingering;			/* said its last word; waiting for the peer's FIN */
+	bool counted_auth;		/* counted in the authenticating caps */
 	bool lagging;			/* skip ahead when the send in flight ends */
-	uint64_t send_from;		/* first transcript offset of that send */
-
-	char *priv;
-	char *priv_retired;		/* outgrown, still read by a send in flight */
-	uint32_t priv_len, priv_cap;
+	bool heard;			/* has sent at least one byte */
+	bool input_ended;		/* the peer closed its sending side */
+	bool dead;			/* closed and returned by the kernel: freed at the turn's end */
+	uint32_t send_len;		/* bytes lent by the send in flight */
+	uint64_t send_from;		/* SEND_TRANSCRIPT: the cursor it was sent from */
+	uint32_t born;			/* session clock (s): accepted */
+	uint32_t heard_at;		/* session clock: last byte received */
+	uint32_t send_started;		/* session clock: the send in flight was submitted */
+	uint32_t linger_since;		/* session clock: lingering began */
+	uint32_t quiet_at;		/* session clock: half-closed, the last look */
+	uint64_t quiet_head;		/* half-closed: transcript head at the last look */
+	struct client_privq privq;
 
 	bool detecting;			/* first bytes not seen yet: raw or native? */
 	bool native;			/* speaks the native protocol (native.c) */
@@ -82,6 +120,8 @@ struct client {
 	uint8_t preamble_got;
 	uint8_t peer_version;		/* last preamble byte of a native client */
 	struct native_state *nat;	/* native clients only */
+	struct telnet *telnet;		/* raw clients that spoke telnet (IAC) */
+	char *refusal;			/* CLIENT_REFUSING: why */
 
 	char *line;			/* partial input line, allocated on demand */
 	unsigned line_len;
@@ -93,6 +133,11 @@ struct client {
 	struct sockaddr_storage peer;	/* remote clients: for per-source penalties */
 	char ident[IDENT_MAX];
 };
+
+static inline bool client_sending(const struct client *c)
+{
+	return c->send_kind != SEND_NONE;
+}
 
 enum server_state {
 	SERVER_ACTIVE,
@@ -107,6 +152,7 @@ struct server {
 	int fd;
 	struct auth_verifier *verifier;	/* password servers: for native clients */
 	struct ring_op accept_op;
+	unsigned nauthenticating;	/* its connections still authenticating */
 	bool accept_inflight;
 	bool closing;
 	char address[INET6_ADDRSTRLEN];	/* what it is bound to */
@@ -174,6 +220,8 @@ struct session {
 	struct client *clients;		/* every client, the console included */
 	unsigned nclients;		/* remote clients only */
 	unsigned nauthenticating;	/* remote clients before their password/handshake */
+	unsigned nrefusing;		/* connections being told why they were refused */
+	unsigned ndead;			/* clients waiting for session_end_turn() to free them */
 	uint32_t next_client_id;
 	struct client *console;
 
@@ -188,6 +236,9 @@ struct session {
 	unsigned refusals_unlogged;
 	time_t last_close_log;
 	unsigned closes_unlogged;
+
+	uint32_t now;			/* monotonic seconds, read once per loop turn */
+	struct ring_timer sweep_timer;	/* once a second: client deadlines */
 
 	bool draining;			/* program gone: flushing to clients */
 	bool done;
@@ -217,32 +268,68 @@ void session_kick(struct session *s);
 void session_unpinned(struct session *s);
 void session_idle_add(struct session *s, struct client *c);
 void session_idle_remove(struct session *s, struct client *c);
+/* Give C its next send at the end of this loop turn (never from inside a
+ * send path, which is what keeps send paths from re-entering themselves). */
+void session_wake(struct session *s, struct client *c);
+/* The end of a loop turn: run the deferred sends, then free the clients
+ * closed during it.  Freeing only here means no loop over clients can find
+ * the one after it freed under its feet. */
+void session_end_turn(struct session *s);
+/* Monotonic seconds. */
+uint32_t session_clock(void);
 /* Logs a line to stderr with the "ringside: " prefix. */
 void session_log(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* client.c */
+/* client.c: a client's life: creation, state, deadlines, the two-phase close */
 struct client *client_new(struct session *s, struct server *srv, int fd,
 			  const struct sockaddr_storage *peer);
 struct client *client_new_console(struct session *s, int in_fd, int out_fd);
-void client_send_next(struct client *c);
+/* A connection refused at accept (WHY): it is told in its own language (a
+ * REFUSE record or a text line) once its first bytes show which, then
+ * closed without losing what it sent. */
+struct client *client_new_refusing(struct session *s, struct server *srv, int fd,
+				   const struct sockaddr_storage *peer, const char *why);
 void client_close(struct client *c, const char *why);
-void client_private(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Skip a client that fell too far behind; called when no send is in flight. */
-void client_apply_lag(struct client *c);
-/* Free a closing client once the kernel has returned all its ops. */
+/* Mark a closing client dead once the kernel has returned all its ops;
+ * session_end_turn() frees it with client_free(). */
 void client_maybe_free(struct client *c);
-/* Start the 60 s limit for authenticating (raw password) or the handshake. */
-void client_arm_grace(struct client *c);
+void client_free(struct client *c);
+/* Every state change goes through here (it keeps the authenticating counts). */
+void client_set_state(struct client *c, enum client_state state);
+/* Whether one more connection from PEER may start authenticating on SRV:
+ * each server has -maxauth places and each source a share of them.  When
+ * not, WHY says so. */
+bool client_auth_room(struct session *s, const struct server *srv,
+		      const struct sockaddr_storage *peer, char *why, size_t len);
+/* A native client's handshake is over: it reads the transcript from START. */
+void client_go_live_at(struct client *c, uint64_t start);
 /* A password was wrong / right: feed the source's penalty. */
 void client_auth_failed(struct client *c);
 void client_auth_passed(struct client *c);
+/* Seconds before C's source may try a password again (0: now), with the
+ * reason in WHY when it may not. */
+unsigned client_auth_wait(struct client *c, char *why, size_t len);
+/* Close C once its deadlines have passed; NOW is the session clock. */
+void client_check_deadlines(struct client *c, uint32_t now);
 
+/* client_send.c: the one send path */
+void client_send_next(struct client *c);
 /* Queue N bytes for C alone, ahead of further transcript sends. */
 void client_queue_private(struct client *c, const void *p, size_t n);
-/* Every state change goes through here (it keeps the authenticating count). */
-void client_set_state(struct client *c, enum client_state state);
-/* A native client's handshake is over: it reads the transcript from START. */
-void client_go_live_at(struct client *c, uint64_t start);
+void client_private(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Send what is queued, then close (gracefully: see client_linger). */
+void client_finish(struct client *c);
+/* Skip a client that fell too far behind; only while no send is in flight. */
+void client_apply_lag(struct client *c);
+/* A send or console write completion / readiness. */
+void client_on_send(struct ring_op *op, int res, unsigned flags);
+void client_on_console_out(struct ring_op *op, int res, unsigned flags);
+bool client_private_empty(const struct client *c);
+
+/* client_input.c: bytes in, lines out */
+void client_arm_recv(struct client *c);
+void client_on_recv(struct ring_op *op, int res, unsigned flags);
+void client_on_console_in(struct ring_op *op, int res, unsigned flags);
 /* Dispatch one complete input line (meta-command or program input). */
 void client_handle_line(struct client *c, const char *line, size_t len);
 

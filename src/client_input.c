@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A client's input: a multishot receive into the shared provided buffers,
+ * the console's polled reads, and raw clients' bytes becoming lines: the
+ * password exchange, line limits, and the check that keeps control
+ * characters out of the program and off other people's terminals.  Native
+ * clients' bytes go to native.c.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "src/session.h"
+#include "src/visible.h"
+
+#define AUTH_DELAY_NS (1ull * 1000000000u)
+#define AUTH_MAX_TRIES 3
+
+static bool password_matches(const struct spec *sp, const char *line, size_t len)
+{
+	unsigned char diff = (unsigned char)(len != strlen(sp->password));
+	char given[SPEC_PASSWORD_MAX + 1] = { 0 };
+
+	/* Same work whatever the input: compare fixed-size padded buffers. */
+	memcpy(given, line, len < SPEC_PASSWORD_MAX ? len : SPEC_PASSWORD_MAX);
+	for (size_t i = 0; i < sizeof(given); i++)
+		diff |= (unsigned char)(given[i] ^ sp->password[i]);
+	return diff == 0;
+}
+
+static void on_auth_delay(struct ring_timer *t, int res)
+{
+	struct client *c = container_of(t, struct client, delay_timer);
+
+	if (c->state == CLIENT_CLOSING) {
+		client_maybe_free(c);
+		return;
+	}
+	c->auth_waiting = false;
+	if (c->auth_failures >= AUTH_MAX_TRIES) {
+		client_private(c, "Error 0x80004005: wrong password; closing the connection\r\n");
+		client_finish(c);
+		return;
+	}
+	client_private(c, "Error 0x80004005: wrong password\r\nPassword: ");
+}
+
+static void check_password(struct client *c, const char *line, size_t len)
+{
+	struct session *s = c->sess;
+	char why[128];
+
+	if (c->auth_waiting || c->close_after_flush)
+		return;
+	/* A source under a penalty gets no guess, on this connection or any
+	 * other it already had open. */
+	if (client_auth_wait(c, why, sizeof(why))) {
+		client_private(c, "\r\nError 0x80004005: %s\r\n", why);
+		client_finish(c);
+		return;
+	}
+	if (password_matches(&c->server->spec, line, len)) {
+		client_auth_passed(c);
+		client_go_live_at(c, transcript_history_start(&s->tr, s->cfg->history_bytes,
+							      s->cfg->clines));
+		return;
+	}
+	c->auth_failures++;
+	c->auth_waiting = true;
+	client_auth_failed(c);
+	/* Answer late so guessing costs the guesser time, not the loop. */
+	if (ring_timer_arm(&s->ring, &c->delay_timer, AUTH_DELAY_NS, on_auth_delay) < 0) {
+		client_private(c, "Error 0x80004005: wrong password; closing the connection\r\n");
+		client_finish(c);
+	}
+}
+
+void client_handle_line(struct client *c, const char *line, size_t len)
+{
+	struct session *s = c->sess;
+
+	if (c->state != CLIENT_LIVE)
+		return;
+	c->last_active = time(NULL);
+	if (c->console)
+		s->console_active = c->last_active;
+	if (c->readonly) {
+		s->stats.lines_refused++;
+		client_private(c, "ringside: this is a read-only connection; "
+				  "commands are not accepted\r\n");
+		return;
+	}
+	/* One line is one command, shown to everyone as typed: a CR would make
+	 * it two for the program's terminal, a NUL would cut what others see,
+	 * and escape sequences would act on their terminals.  The console is
+	 * the host's own keyboard. */
+	if (!c->console && !visible_line_ok((const uint8_t *)line, len, true)) {
+		char name[32];
+
+		visible_first_bad((const uint8_t *)line, len, true, name, sizeof(name));
+		s->stats.lines_refused++;
+		client_private(c, "ringside: a line with a control character (%s) in it was not "
+			       "sent\r\n", name);
+		return;
+	}
+	s->stats.lines_in++;
+	if (meta_execute(s, c, line, len))
+		return;
+	session_input_line(s, c, line, len);
+}
+
+static void raw_line(struct client *c, const char *line, size_t len)
+{
+	if (len && line[len - 1] == '\r')
+		len--;
+	if (c->state == CLIENT_AUTH)
+		check_password(c, line, len);
+	else
+		client_handle_line(c, line, len);
+}
+
+static void refuse_long_line(struct client *c)
+{
+	struct session *s = c->sess;
+
+	s->stats.lines_refused++;
+	c->line_len = 0;
+	c->line_discard = true;
+	if (c->console)
+		session_log(s, "console line longer than %u bytes was not sent", s->cfg->line_max);
+	else
+		client_private(c, "ringside: line longer than %u bytes was not sent\r\n",
+			       s->cfg->line_max);
+}
+
+static void raw_input(struct client *c, const char *data, size_t n)
+{
+	struct session *s = c->sess;
+	unsigned max = s->cfg->line_max;
+
+	while (n > 0) {
+		const char *nl = memchr(data, '\n', n);
+		size_t seg = nl ? (size_t)(nl - data) : n;
+		size_t step = nl ? seg + 1 : seg;
+
+		if (c->line_discard) {
+			if (nl)
+				c->line_discard = false;
+		} else if (c->line_len + seg > max) {
+			refuse_long_line(c);
+			if (nl)
+				c->line_discard = false;
+		} else if (nl && c->line_len == 0) {
+			/* The common case: a whole line inside one receive. */
+			raw_line(c, data, seg);
+		} else {
+			if (!c->line && !(c->line = malloc(max))) {
+				session_log(s, "out of memory for %s's input line", c->ident);
+				client_close(c, "out of memory");
+				return;
+			}
+			memcpy(c->line + c->line_len, data, seg);
+			c->line_len += (unsigned)seg;
+			if (nl) {
+				unsigned len = c->line_len;
+
+				c->line_len = 0;
+				raw_line(c, c->line, len);
+			}
+		}
+		if (c->state == CLIENT_CLOSING || c->close_after_flush)
+			return;
+		data += step;
+		n -= step;
+	}
+}
+
+static void client_input(struct client *c, const char *data, size_t n)
+{
+	struct session *s = c->sess;
+
+	c->heard = true;
+	c->heard_at = s->now;
+	/* Whatever a peer sends after its last word is read and dropped, so
+	 * that closing leaves nothing unread. */
+	if (c->lingering || c->close_after_flush)
+		return;
+	if (c->detecting) {
+		size_t used = native_detect(c, data, n);
+
+		data += used;
+		n -= used;
+	}
+	if (c->native) {
+		native_input(c, data, n);
+		return;
+	}
+	if (c->state == CLIENT_REFUSING) {
+		client_private(c, "ringside: connection refused: %s\r\n", c->refusal);
+		client_finish(c);
+		return;
+	}
+	if (!c->console)
+		c->last_active = time(NULL);
+	raw_input(c, data, n);
+}
+
+void client_arm_recv(struct client *c)
+{
+	struct session *s = c->sess;
+	struct io_uring_sqe *sqe;
+
+	if (c->console) {
+		if (ring_poll(&s->ring, &c->recv_op, c->in_fd, POLLIN) == 0)
+			c->recv_inflight = true;
+		return;
+	}
+	sqe = ring_get_sqe(&s->ring, &c->recv_op);
+	if (!sqe)
+		return;
+	io_uring_prep_recv_multishot(sqe, c->in_fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = s->bufs.bgid;
+	ring_sqe_set_op(sqe, &c->recv_op);
+	c->recv_inflight = true;
+}
+
+void client_on_recv(struct ring_op *op, int res, unsigned flags)
+{
+	struct client *c = container_of(op, struct client, recv_op);
+	struct session *s = c->sess;
+	int bid = ring_cqe_buffer_id(flags);
+
+	if (bid >= 0) {
+		if (res > 0 && c->state != CLIENT_CLOSING)
+			client_input(c, ring_bufs_addr(&s->bufs, (unsigned)bid), (size_t)res);
+		ring_bufs_recycle(&s->bufs, (unsigned)bid);
+	}
+	if (flags & IORING_CQE_F_MORE)
+		return;
+	c->recv_inflight = false;
+	if (c->state == CLIENT_CLOSING) {
+		client_maybe_free(c);
+	} else if (c->lingering && res <= 0 && res != -ENOBUFS) {
+		/* The peer has closed too: nothing is left unread. */
+		client_close(c, NULL);
+	} else if (res == 0) {
+		/* The peer stopped sending (`echo bt | nc -N ...` does this).
+		 * It may still be reading; the sweep lets it go once the
+		 * session is quiet (client_check_deadlines). */
+		c->input_ended = true;
+		c->quiet_head = s->tr.head;
+		c->quiet_at = s->now;
+		if (c->state != CLIENT_LIVE)
+			client_close(c, NULL);
+	} else if (res < 0 && res != -ENOBUFS) {
+		client_close(c, strerror(-res));
+	} else {
+		/* -ENOBUFS ends a multishot receive without ending the client:
+		 * the buffers it needs are recycled by now. */
+		client_arm_recv(c);
+	}
+}
+
+void client_on_console_in(struct ring_op *op, int res, unsigned flags)
+{
+	struct client *c = container_of(op, struct client, recv_op);
+	char buf[4096];
+	ssize_t n;
+
+	c->recv_inflight = false;
+	if (c->state == CLIENT_CLOSING) {
+		client_maybe_free(c);
+		return;
+	}
+	if (res < 0)
+		return;
+	n = read(c->in_fd, buf, sizeof(buf));
+	if (n > 0) {
+		client_input(c, buf, (size_t)n);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		/* The console's input ended; its output and the session go on. */
+		if (c->line_len) {
+			unsigned len = c->line_len;
+
+			c->line_len = 0;
+			raw_line(c, c->line, len);
+		}
+		return;
+	}
+	if (c->state != CLIENT_CLOSING)
+		client_arm_recv(c);
+}

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one send path of a client.  At most one send is in flight, and what it
+ * lent the kernel is recorded when it is submitted (client->send_kind): the
+ * private buffer being sent is never written, moved or freed, and the cursor
+ * never moves, until that send's completion has been accounted.  Anything
+ * that wants a client to send (a new private message, a skip-ahead, a
+ * refusal) queues its bytes and wakes the client; only client_send_next()
+ * decides and submits, and nothing it calls comes back into it.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "src/session.h"
+
+static uint32_t privq_unsent(const struct client_privq *q)
+{
+	return q->sending_len - q->sending_off;
+}
+
+bool client_private_empty(const struct client *c)
+{
+	return privq_unsent(&c->privq) == 0 && c->privq.pending_len == 0;
+}
+
+void client_queue_private(struct client *c, const void *p, size_t n)
+{
+	struct session *s = c->sess;
+	struct client_privq *q = &c->privq;
+
+	if (c->state == CLIENT_CLOSING || c->lingering || n == 0)
+		return;
+	/* A flood of refusals must not grow without bound. */
+	if (privq_unsent(q) + q->pending_len + n > CLIENT_PRIVATE_MAX) {
+		session_log(s, "%s: private messages dropped (client not reading)", c->ident);
+		return;
+	}
+	if (q->pending_len + n > q->pending_cap) {
+		uint32_t cap = q->pending_cap ? q->pending_cap : 256;
+		char *grown;
+
+		while (cap < q->pending_len + n)
+			cap *= 2;
+		/* PENDING is never lent to the kernel, so it may move. */
+		grown = realloc(q->pending, cap);
+		if (!grown) {
+			session_log(s, "%s: out of memory for a private message", c->ident);
+			return;
+		}
+		q->pending = grown;
+		q->pending_cap = cap;
+	}
+	memcpy(q->pending + q->pending_len, p, n);
+	q->pending_len += (uint32_t)n;
+	session_wake(s, c);
+}
+
+void client_private(struct client *c, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	if ((size_t)n >= sizeof(text))
+		n = sizeof(text) - 1;
+	if (c->native)
+		native_private_text(c, text, (size_t)n);
+	else
+		client_queue_private(c, text, (size_t)n);
+}
+
+void client_finish(struct client *c)
+{
+	c->close_after_flush = true;
+	session_wake(c->sess, c);
+}
+
+/* Make SENDING hold the next private bytes: once it has gone out whole, it
+ * trades places with PENDING.  Only with no send in flight, which is the
+ * only time SENDING is not lent. */
+static bool privq_ready(struct client *c)
+{
+	struct client_privq *q = &c->privq;
+	char *buf;
+	uint32_t cap;
+
+	assert(!client_sending(c) || c->send_kind == SEND_POLL);
+	if (privq_unsent(q))
+		return true;
+	if (q->pending_len == 0)
+		return false;
+	buf = q->sending;
+	cap = q->sending_cap;
+	q->sending = q->pending;
+	q->sending_cap = q->pending_cap;
+	q->sending_len = q->pending_len;
+	q->sending_off = 0;
+	q->pending = buf;
+	q->pending_cap = cap;
+	q->pending_len = 0;
+	return true;
+}
+
+/* Said everything: stop sending, and close once the peer has closed too (or
+ * after CLIENT_LINGER_S), so that nothing it sent is left unread, which
+ * would turn our FIN into a reset that can destroy the last word in flight. */
+static void linger(struct client *c)
+{
+	struct session *s = c->sess;
+
+	if (c->console || !c->recv_inflight) {
+		client_close(c, NULL);
+		return;
+	}
+	shutdown(c->out_fd, SHUT_WR);
+	c->lingering = true;
+	c->linger_since = s->now;
+}
+
+void client_apply_lag(struct client *c)
+{
+	struct session *s = c->sess;
+	uint64_t target;
+
+	/* The cursor is what an in-flight send will advance: never move it
+	 * under one (on_send skips ahead when it ends). */
+	assert(!client_sending(c) || c->send_kind == SEND_POLL);
+	if (s->tr.head - c->cursor <= s->lag_budget && c->cursor >= transcript_oldest(&s->tr))
+		return;
+	if (c->native && native_in_record(c)) {
+		/* Half a record cannot be finished from memory that is gone, so
+		 * a framed client is let go; it reconnects and resumes with an
+		 * explicit gap. */
+		client_close(c, "fell too far behind");
+		return;
+	}
+	/* Resume like a late joiner: recent history, from a line start. */
+	target = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
+	if (target <= c->cursor)
+		return;
+	s->stats.gaps++;
+	s->stats.skipped_bytes += target - c->cursor;
+	if (c->native)
+		native_gap(c, c->cursor, target);
+	else
+		client_private(c, "\r\n[ringside: %llu bytes skipped]\r\n",
+			       (unsigned long long)(target - c->cursor));
+	c->cursor = target;
+}
+
+struct piece {
+	enum client_send kind;
+	const char *p;
+	size_t len;
+};
+
+/*
+ * What C sends next: a record already begun, then private bytes, then the
+ * transcript from its cursor.  Returns SEND_NONE when there is nothing (the
+ * client may then be idle, lingering or closed).  May skip C ahead.
+ */
+static struct piece next_piece(struct client *c)
+{
+	struct session *s = c->sess;
+	struct piece pc = { SEND_NONE, NULL, 0 };
+	bool lag_checked = false;
+
+	for (;;) {
+		if (c->native && native_in_record(c)) {
+			/* A record that has started goes out whole first. */
+			if (c->cursor < transcript_oldest(&s->tr)) {
+				client_apply_lag(c);
+				return pc;
+			}
+			break;
+		}
+		if (privq_ready(c)) {
+			pc.kind = SEND_PRIVATE;
+			pc.p = c->privq.sending + c->privq.sending_off;
+			pc.len = privq_unsent(&c->privq);
+			return pc;
+		}
+		if (c->close_after_flush) {
+			linger(c);
+			return pc;
+		}
+		if (c->state != CLIENT_LIVE)
+			return pc;
+		if (c->cursor >= transcript_oldest(&s->tr) || lag_checked)
+			break;
+		/* Fell out of the ring: skip ahead; its marker goes first. */
+		lag_checked = true;
+		client_apply_lag(c);
+		if (c->state == CLIENT_CLOSING)
+			return pc;
+	}
+	assert(c->cursor <= s->tr.head);
+	if (c->native) {
+		if (native_next_piece(c))
+			pc.kind = SEND_RECORD;
+		else
+			session_idle_add(s, c);
+		return pc;
+	}
+	if (c->cursor == s->tr.head) {
+		session_idle_add(s, c);
+		return pc;
+	}
+	pc.kind = SEND_TRANSCRIPT;
+	pc.len = transcript_span(&s->tr, c->cursor, &pc.p);
+	if (pc.len > CLIENT_SEND_MAX)
+		pc.len = CLIENT_SEND_MAX;
+	return pc;
+}
+
+static size_t msghdr_bytes(const struct msghdr *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		n += m->msg_iov[i].iov_len;
+	return n;
+}
+
+static void submit(struct client *c, const struct piece *pc)
+{
+	struct session *s = c->sess;
+	struct io_uring_sqe *sqe = ring_get_sqe(&s->ring, &c->send_op);
+
+	if (!sqe) {
+		client_close(c, "out of submission slots");
+		return;
+	}
+	if (pc->kind == SEND_RECORD) {
+		struct msghdr *m = native_msghdr(c);
+
+		io_uring_prep_sendmsg(sqe, c->out_fd, m, MSG_NOSIGNAL);
+		c->send_len = (uint32_t)msghdr_bytes(m);
+	} else {
+		io_uring_prep_send(sqe, c->out_fd, pc->p, pc->len, MSG_NOSIGNAL);
+		c->send_len = (uint32_t)pc->len;
+	}
+	ring_sqe_set_op(sqe, &c->send_op);
+	c->send_kind = (uint8_t)pc->kind;
+	c->send_started = s->now;
+	if (pc->kind != SEND_PRIVATE) {
+		/* Pinned: the writer may not reuse this memory until it is back. */
+		c->send_from = c->cursor;
+		transcript_pin(&s->tr, c->cursor);
+	}
+}
+
+void client_send_next(struct client *c)
+{
+	struct session *s = c->sess;
+	struct piece pc;
+
+	if (c->state == CLIENT_CLOSING || client_sending(c) || c->lingering)
+		return;
+	pc = next_piece(c);
+	if (pc.kind == SEND_NONE || c->state == CLIENT_CLOSING)
+		return;
+	if (c->console) {
+		/* A tty may block a ring write: wait for POLLOUT, then write(2)
+		 * whatever is next by then.  A poll lends the kernel nothing. */
+		if (ring_poll(&s->ring, &c->send_op, c->out_fd, POLLOUT) == 0) {
+			c->send_kind = SEND_POLL;
+			c->send_started = s->now;
+		}
+		return;
+	}
+	submit(c, &pc);
+}
+
+/* N bytes of a piece of KIND went out. */
+static void account(struct client *c, enum client_send kind, size_t n)
+{
+	struct session *s = c->sess;
+	uint64_t before = c->cursor;
+
+	switch (kind) {
+	case SEND_PRIVATE:
+		c->privq.sending_off += (uint32_t)n;
+		s->stats.private_bytes += n;
+		break;
+	case SEND_TRANSCRIPT:
+		s->stats.sends++;
+		s->stats.bytes_sent += n;
+		/* A raw send from before the client turned out to be native:
+		 * its view restarts where the handshake said, not here. */
+		if (c->native)
+			break;
+		assert(c->cursor == c->send_from);
+		c->cursor += n;
+		break;
+	case SEND_RECORD:
+		s->stats.sends++;
+		native_sent(c, n);
+		s->stats.bytes_sent += c->cursor - before;
+		break;
+	case SEND_NONE:
+	case SEND_POLL:
+		break;
+	}
+	assert(c->cursor <= s->tr.head);
+}
+
+void client_on_send(struct ring_op *op, int res, unsigned flags)
+{
+	struct client *c = container_of(op, struct client, send_op);
+	struct session *s = c->sess;
+	enum client_send kind = (enum client_send)c->send_kind;
+
+	c->send_kind = SEND_NONE;
+	if (kind != SEND_PRIVATE)
+		transcript_unpin(&s->tr, c->send_from);
+	if (res > 0) {
+		/* The kernel never reports more than it was lent. */
+		assert((uint32_t)res <= c->send_len);
+		account(c, kind, (size_t)res);
+	}
+	if (c->state == CLIENT_CLOSING) {
+		client_maybe_free(c);
+	} else if (res < 0 && res != -ECANCELED && res != -EINTR) {
+		client_close(c, strerror(-res));
+	} else {
+		if (c->lagging) {
+			c->lagging = false;
+			client_apply_lag(c);
+		}
+		client_send_next(c);
+	}
+	/* The pin is gone: the writer may have been waiting for it. */
+	if (kind != SEND_PRIVATE)
+		session_unpinned(s);
+}
+
+void client_on_console_out(struct ring_op *op, int res, unsigned flags)
+{
+	struct client *c = container_of(op, struct client, send_op);
+	struct session *s = c->sess;
+	struct piece pc;
+	ssize_t n;
+
+	c->send_kind = SEND_NONE;
+	if (c->state == CLIENT_CLOSING) {
+		client_maybe_free(c);
+		return;
+	}
+	if (res < 0) {
+		client_close(c, strerror(-res));
+		return;
+	}
+	pc = next_piece(c);
+	if (pc.kind == SEND_NONE || c->state == CLIENT_CLOSING)
+		return;
+	n = write(c->out_fd, pc.p, pc.len);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		/* The console went away (closed terminal or pipe): the session
+		 * carries on for the remote clients. */
+		session_log(s, "console output: %s; continuing without it", strerror(errno));
+		client_close(c, NULL);
+		return;
+	}
+	if (n > 0) {
+		c->send_from = c->cursor;
+		account(c, pc.kind, (size_t)n);
+	}
+	client_send_next(c);
+}
