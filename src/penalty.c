@@ -10,11 +10,11 @@
  * Lookups run at every accept and before every proof, also when a
  * distributed attack has grown the table to its bound, so sources are found
  * through an open-addressing index (linear probing, at most half full: about
- * two probes) rather than by scanning up to PENALTY_SLOTS_MAX entries each
- * time.  The hash is unkeyed: addresses chosen to collide degrade a lookup
- * to that scan, bounded and a few microseconds, so a secret is not worth it.
- * Eviction does scan, but only when the table is full and a new source
- * arrives.
+ * two probes) rather than by scanning PENALTY_SLOTS_MAX entries, which
+ * costs some 10 us each time.  Attackers pick their addresses, so the hash
+ * is keyed with the caller's secret seed: without it they cannot choose
+ * addresses that pile up in one probe run.  Eviction does scan, but only
+ * when the table is full and a new source arrives.
  */
 #include <errno.h>
 #include <limits.h>
@@ -82,29 +82,38 @@ static bool key_equal(const struct penalty_key *a, const struct penalty_key *b)
 	return a->local == b->local && memcmp(&a->addr, &b->addr, sizeof(a->addr)) == 0;
 }
 
-static unsigned key_hash(const struct penalty_key *k)
+/* A multiply carries bits only upwards, and the varying bytes of an address
+ * may sit anywhere in a word, so every multiply is preceded by a fold that
+ * brings the high half down: each output bit then depends on every input
+ * bit, the low ones the index uses included. */
+static uint64_t mix(uint64_t x)
 {
-	uint64_t hi, lo, h;
+	x ^= x >> 32;
+	x *= 0xd6e8feb86659fd93ull;
+	x ^= x >> 32;
+	x *= 0xd6e8feb86659fd93ull;
+	return x ^ (x >> 32);
+}
+
+static unsigned key_hash(const struct penalty_table *t, const struct penalty_key *k)
+{
+	uint64_t hi, lo;
 
 	memcpy(&hi, &k->addr.s6_addr[0], 8);
 	memcpy(&lo, &k->addr.s6_addr[8], 8);
-	/* Multiplying carries every input bit upwards; the last fold brings
-	 * the well-mixed high half down to where the mask looks. */
-	h = (hi + k->local) * 0x9e3779b97f4a7c15ull;
-	h = (h ^ lo) * 0xd6e8feb86659fd93ull;
-	return (unsigned)(h ^ (h >> 32));
+	return (unsigned)mix(mix(hi ^ t->seed) ^ lo ^ k->local) & t->index_mask;
 }
 
 static unsigned home_of(const struct penalty_table *t, uint32_t slot)
 {
-	return key_hash(&t->entries[slot - 1].key) & t->index_mask;
+	return key_hash(t, &t->entries[slot - 1].key);
 }
 
 static struct penalty_entry *find(const struct penalty_table *t, const struct penalty_key *k)
 {
 	if (!t->index)
 		return NULL;
-	for (unsigned i = key_hash(k) & t->index_mask; t->index[i]; i = (i + 1) & t->index_mask) {
+	for (unsigned i = key_hash(t, k); t->index[i]; i = (i + 1) & t->index_mask) {
 		struct penalty_entry *e = &t->entries[t->index[i] - 1];
 
 		if (key_equal(&e->key, k))
@@ -115,7 +124,7 @@ static struct penalty_entry *find(const struct penalty_table *t, const struct pe
 
 static void index_insert(struct penalty_table *t, unsigned n)
 {
-	unsigned i = key_hash(&t->entries[n].key) & t->index_mask;
+	unsigned i = key_hash(t, &t->entries[n].key);
 
 	while (t->index[i])
 		i = (i + 1) & t->index_mask;
@@ -126,7 +135,7 @@ static void index_insert(struct penalty_table *t, unsigned n)
  * however much the table churns. */
 static void index_remove(struct penalty_table *t, unsigned n)
 {
-	unsigned hole = key_hash(&t->entries[n].key) & t->index_mask;
+	unsigned hole = key_hash(t, &t->entries[n].key);
 
 	while (t->index[hole] != n + 1)
 		hole = (hole + 1) & t->index_mask;
@@ -270,17 +279,21 @@ static void global_charge(struct penalty_table *t, time_t now)
 	t->global_stamp = now;
 }
 
-int penalty_init(struct penalty_table *t)
+int penalty_init(struct penalty_table *t, uint64_t seed)
 {
 	memset(t, 0, sizeof(*t));
+	t->seed = seed;
 	return grow(t);
 }
 
 void penalty_free(struct penalty_table *t)
 {
+	uint64_t seed = t->seed;
+
 	free(t->entries);
 	free(t->index);
 	memset(t, 0, sizeof(*t));
+	t->seed = seed;
 }
 
 unsigned penalty_wait(const struct penalty_table *t, const struct sockaddr_storage *peer,

@@ -11,7 +11,7 @@
  * the caller keeps; it should not go backwards (CLOCK_MONOTONIC).  If it
  * does, no wait grows beyond PENALTY_MAX_SECONDS.
  *
- * A zeroed table is a valid empty one; penalty_init() only allocates ahead.
+ * A zeroed table is a valid empty one, but unkeyed (see penalty_init).
  */
 #ifndef RINGSIDE_PENALTY_H
 #define RINGSIDE_PENALTY_H
@@ -56,17 +56,21 @@ struct penalty_table {
 	struct penalty_entry *entries;	/* nentries used of cap */
 	uint32_t *index;		/* hash of sources: entry number + 1, 0 = empty */
 	unsigned nentries, cap, index_mask;
+	uint64_t seed;			/* keys the hash: a secret */
 	unsigned global_debt;		/* wrong passwords not yet refilled, in 1/60 */
 	time_t global_stamp;		/* when global_debt was last brought up to date */
 };
 
 /*
- * Allocate the first PENALTY_SLOTS_MIN entries.  0 or -ENOMEM; either way T
- * is a valid empty table that grows on demand and needs penalty_free().
+ * Make T an empty table keyed with SEED and allocate its first
+ * PENALTY_SLOTS_MIN entries.  SEED must be random and secret (getrandom):
+ * whoever knows it can pick addresses that make every lookup slow.  0 or
+ * -ENOMEM; either way T is a valid table that grows on demand and needs
+ * penalty_free().
  */
-int penalty_init(struct penalty_table *t);
+int penalty_init(struct penalty_table *t, uint64_t seed);
 
-/* Release T's memory; T is then an empty table again. */
+/* Release T's memory; T is then an empty table again, with the same seed. */
 void penalty_free(struct penalty_table *t);
 
 /*
@@ -85,7 +89,8 @@ void penalty_free(struct penalty_table *t);
  *    authenticated compete with it for each refill and may be refused again
  *    and again; sources that authenticated within PENALTY_FORGET_SECONDS
  *    (known-good) are not held back by it.
- * When both apply, the longer wait is reported with its reason.
+ * When both apply, the longer wait is reported with its reason; on a tie,
+ * PENALTY_SOURCE, which will outlast the global one.
  */
 unsigned penalty_wait(const struct penalty_table *t, const struct sockaddr_storage *peer,
 		      time_t now, enum penalty_reason *why);

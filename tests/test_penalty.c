@@ -91,7 +91,7 @@ static int setup(void **state)
 {
 	struct penalty_table *t = malloc(sizeof(*t));
 
-	if (!t || penalty_init(t) < 0)
+	if (!t || penalty_init(t, 0x5eed5eed5eed5eedull) < 0)
 		return -1;
 	*state = t;
 	return 0;
@@ -443,6 +443,10 @@ static void test_global_refill_and_longer_wait_wins(void **state)
 	/* A's own penalty is longer than the refill: it is what A is told. */
 	penalise(t, &a, T0 + refill);
 	assert_int_equal(wait_why(t, &a, T0 + refill, PENALTY_SOURCE), PENALTY_FIRST_SECONDS);
+	/* Equal waits: the source's own is the one that will last. */
+	for (unsigned i = 0; i < PENALTY_GLOBAL_BURST; i++)
+		penalty_failure(t, &b, T0 + refill + PENALTY_FIRST_SECONDS - refill);
+	assert_int_equal(wait_why(t, &a, T0 + PENALTY_FIRST_SECONDS, PENALTY_SOURCE), refill);
 	/* Its last second, with the budget spent again: the global wait is
 	 * the longer now. */
 	penalty_failure(t, &b, T0 + refill + PENALTY_FIRST_SECONDS - 1);
@@ -541,6 +545,50 @@ static void test_clock_going_back(void **state)
 	assert_true(wait_why(t, &b, T0 - 100000, PENALTY_GLOBAL) <= 60 / PENALTY_GLOBAL_PER_MINUTE);
 }
 
+/* The longest run of taken index slots: what a lookup may have to walk. */
+static unsigned longest_probe_run(const struct penalty_table *t)
+{
+	unsigned longest = 0, run = 0;
+
+	/* Twice round, so that a run wrapping past the end is seen whole. */
+	for (unsigned i = 0; i < 2 * (t->index_mask + 1); i++) {
+		run = t->index[i & t->index_mask] ? run + 1 : 0;
+		if (run > longest)
+			longest = run;
+	}
+	return longest;
+}
+
+/* Addresses that differ in a few bytes only (a subnet, consecutive /64s)
+ * must still spread over the index: a hash that lets them pile up makes
+ * every lookup walk the table. */
+static void test_similar_addresses_spread(void **state)
+{
+	struct penalty_table *t = *state;
+	struct penalty_table t6;
+
+	for (unsigned i = 0; i < PENALTY_SLOTS_MAX; i++) {
+		struct sockaddr_storage a = v4n(i);
+
+		penalise(t, &a, T0);
+	}
+	assert_int_equal(t->nentries, PENALTY_SLOTS_MAX);
+	assert_true(longest_probe_run(t) < 100);
+
+	assert_int_equal(penalty_init(&t6, 42), 0);
+	for (unsigned i = 0; i < PENALTY_SLOTS_MAX; i++) {
+		char ip[64];
+		struct sockaddr_storage a;
+
+		snprintf(ip, sizeof(ip), "2001:db8:%x:%x::1", i >> 16, i & 0xffff);
+		a = v6(ip);
+		penalise(&t6, &a, T0);
+	}
+	assert_int_equal(t6.nentries, PENALTY_SLOTS_MAX);
+	assert_true(longest_probe_run(&t6) < 100);
+	penalty_free(&t6);
+}
+
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
 static unsigned rng(unsigned below)
@@ -622,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_zeroed_and_freed_tables_work),
 		T(test_clock_going_back),
 		T(test_index_survives_churn),
+		T(test_similar_addresses_spread),
 	};
 #undef T
 
