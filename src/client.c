@@ -173,7 +173,7 @@ void client_auth_failed(struct client *c)
 
 void client_auth_passed(struct client *c)
 {
-	penalty_success(&c->sess->penalties, &c->peer);
+	penalty_success(&c->sess->penalties, &c->peer, time(NULL));
 }
 
 void client_arm_grace(struct client *c)

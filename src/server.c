@@ -100,13 +100,14 @@ static void admit(struct server *srv, int fd)
 		return;
 	}
 	if (srv->spec.has_password) {
-		unsigned wait = penalty_wait(&s->penalties, &peer, time(NULL));
+		enum penalty_reason reason;
+		unsigned wait = penalty_wait(&s->penalties, &peer, time(NULL), &reason);
 
 		if (wait) {
 			char why[96];
 
-			snprintf(why, sizeof(why), "too many wrong passwords from this address; "
-				 "try again in %u s", wait);
+			snprintf(why, sizeof(why), "too many wrong passwords %s; try again in %u s",
+				 reason == PENALTY_GLOBAL ? "lately" : "from this address", wait);
 			refuse(s, fd, why);
 			return;
 		}

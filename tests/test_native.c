@@ -250,6 +250,7 @@ static int teardown(void **state)
 	free(s->input.buf);
 	free(s->backlog);
 	free(s->idle);
+	penalty_free(&s->penalties);
 	ring_bufs_exit(&s->ring, &s->bufs);
 	ring_exit(&s->ring);
 	transcript_free(&s->tr);
