@@ -31,10 +31,9 @@ _Static_assert((PENALTY_SLOTS_MIN & (PENALTY_SLOTS_MIN - 1)) == 0 &&
 
 /*
  * The global budget is a token bucket kept as debt, so that a zeroed table
- * starts full.  A wrong password costs GLOBAL_COST; the debt drains by
- * PENALTY_GLOBAL_PER_MINUTE each second (GLOBAL_COST per minute each, in
- * whole numbers for any rate), and guessing stops while less than one
- * wrong password's worth is left below GLOBAL_DEBT_MAX.
+ * starts full.  The unit is a 60th of a wrong password, so that a rate per
+ * minute drains a whole number of units each second.  Guessing stops while
+ * the room left below GLOBAL_DEBT_MAX is less than one wrong password.
  */
 #define GLOBAL_COST 60u
 #define GLOBAL_DEBT_MAX (PENALTY_GLOBAL_BURST * GLOBAL_COST)
@@ -273,8 +272,9 @@ static void global_charge(struct penalty_table *t, time_t now)
 {
 	unsigned debt = global_debt_at(t, now) + GLOBAL_COST;
 
-	/* Capped, so a known-good source that keeps failing holds others back
-	 * for one refill at most, not for all its failures. */
+	/* Capped: failures the bucket had no room for (known-good sources are
+	 * not stopped by it) would otherwise hold everyone else back after
+	 * they end. */
 	t->global_debt = debt < GLOBAL_DEBT_MAX ? debt : GLOBAL_DEBT_MAX;
 	t->global_stamp = now;
 }

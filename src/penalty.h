@@ -36,10 +36,13 @@
 /* ...and then this many a minute. */
 #define PENALTY_GLOBAL_PER_MINUTE 30
 
-/* Sources remembered: the table starts at MIN and doubles up to MAX.  MAX is
- * far more than attackers can keep busy under the global rate: a source is
- * penalised only after 4 wrong passwords within PENALTY_FORGET_SECONDS, and
- * all sources together get 20 + 30 * 15 = 470 in that time. */
+/* Sources remembered: the table starts at MIN and doubles up to MAX.  Only
+ * busy entries (see penalty_wait and penalty_pending_add) cannot make room,
+ * and MAX is far more than can be busy at once: a source is penalised only
+ * after 4 wrong passwords within PENALTY_FORGET_SECONDS, while sources that
+ * are not known-good get 20 + 30 * 15 = 470 in that time together;
+ * authenticating ones are bounded by -maxauth; known-good ones knew the
+ * password. */
 #define PENALTY_SLOTS_MIN 64
 #define PENALTY_SLOTS_MAX 4096
 
@@ -57,7 +60,7 @@ struct penalty_table {
 	uint32_t *index;		/* hash of sources: entry number + 1, 0 = empty */
 	unsigned nentries, cap, index_mask;
 	uint64_t seed;			/* keys the hash: a secret */
-	unsigned global_debt;		/* wrong passwords not yet refilled, in 1/60 */
+	unsigned global_debt;		/* wrong passwords not yet refilled, in 60ths */
 	time_t global_stamp;		/* when global_debt was last brought up to date */
 };
 
