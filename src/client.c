@@ -52,21 +52,36 @@ static unsigned source_share(const struct session *s)
 	return share < 2 ? 2 : share;
 }
 
-bool client_auth_room(struct session *s, const struct server *srv,
-		      const struct sockaddr_storage *peer, char *why, size_t len)
+bool client_claim_auth(struct session *s, const struct server *srv,
+		       const struct sockaddr_storage *peer, bool *held, char *why, size_t len)
 {
+	int res;
+
 	if (srv->nauthenticating >= s->cfg->max_auth) {
 		/* Proofs cost the loop CPU: only so many may wait at once. */
 		snprintf(why, len, "%u connections are still authenticating; try again",
 			 srv->nauthenticating);
 		return false;
 	}
-	if (penalty_pending_count(&s->penalties, peer) >= source_share(s)) {
+	res = penalty_pending_add(&s->penalties, peer, s->now, source_share(s), held);
+	if (res == -EBUSY)
 		snprintf(why, len, "%u connections from this address are still authenticating; "
 			 "try again", source_share(s));
-		return false;
-	}
-	return true;
+	else if (res < 0)
+		snprintf(why, len, "too many addresses are authenticating at once; try again");
+	return res == 0;
+}
+
+unsigned client_source_wait(struct session *s, const struct sockaddr_storage *peer, char *why,
+			    size_t len)
+{
+	enum penalty_reason reason;
+	unsigned wait = penalty_wait(&s->penalties, peer, s->now, &reason);
+
+	if (wait)
+		snprintf(why, len, "too many wrong passwords %s; try again in %u s",
+			 reason == PENALTY_GLOBAL ? "lately" : "from this address", wait);
+	return wait;
 }
 
 void client_set_state(struct client *c, enum client_state state)
@@ -76,14 +91,11 @@ void client_set_state(struct client *c, enum client_state state)
 	if (c->counted_auth) {
 		s->nauthenticating--;
 		c->server->nauthenticating--;
-		penalty_pending_done(&s->penalties, &c->peer);
 		c->counted_auth = false;
 	}
+	if (state != CLIENT_AUTH)
+		penalty_pending_done(&s->penalties, &c->peer, &c->auth_held);
 	if (state == CLIENT_AUTH && !c->console) {
-		/* Counted even past the share (client_auth_room() is asked
-		 * first): a count that lies would be worse than one over. */
-		if (penalty_pending_add(&s->penalties, &c->peer, time(NULL), ~0u) < 0)
-			session_log(s, "%s: authenticating count not kept", c->ident);
 		s->nauthenticating++;
 		c->server->nauthenticating++;
 		c->counted_auth = true;
@@ -186,12 +198,13 @@ static struct client *client_new_socket(struct session *s, struct server *srv, i
 }
 
 struct client *client_new(struct session *s, struct server *srv, int fd,
-			  const struct sockaddr_storage *peer)
+			  const struct sockaddr_storage *peer, bool auth_held)
 {
 	struct client *c = client_new_socket(s, srv, fd, peer);
 
 	if (!c)
 		return NULL;
+	c->auth_held = auth_held;
 	s->nclients++;
 	client_arm_recv(c);
 	if (srv->spec.has_password) {
@@ -246,23 +259,18 @@ void client_auth_failed(struct client *c)
 {
 	struct session *s = c->sess;
 
-	penalty_failure(&s->penalties, &c->peer, time(NULL));
+	penalty_failure(&s->penalties, &c->peer, s->now);
 	session_log(s, "wrong password from %s", c->ident);
 }
 
 void client_auth_passed(struct client *c)
 {
-	penalty_success(&c->sess->penalties, &c->peer);
+	penalty_success(&c->sess->penalties, &c->peer, c->sess->now);
 }
 
 unsigned client_auth_wait(struct client *c, char *why, size_t len)
 {
-	unsigned wait = penalty_wait(&c->sess->penalties, &c->peer, time(NULL));
-
-	if (wait)
-		snprintf(why, len, "too many wrong passwords from this address; try again in %u s",
-			 wait);
-	return wait;
+	return client_source_wait(c->sess, &c->peer, why, len);
 }
 
 /*

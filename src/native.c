@@ -113,7 +113,7 @@ static void begin(struct client *c)
 	session_idle_remove(s, c);
 	notice_retract(s, c);
 	c->born = s->now;
-	if (!client_auth_room(s, c->server, &c->peer, why, sizeof(why))) {
+	if (!client_claim_auth(s, c->server, &c->peer, &c->auth_held, why, sizeof(why))) {
 		refuse(c, why);
 		return;
 	}

@@ -91,6 +91,7 @@ static void admit(struct server *srv, int fd)
 	struct session *s = srv->sess;
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
+	bool auth_held = false;
 	char why[128];
 
 	memset(&peer, 0, sizeof(peer));
@@ -103,23 +104,17 @@ static void admit(struct server *srv, int fd)
 		refuse(srv, fd, &peer, why);
 		return;
 	}
-	if (srv->spec.has_password) {
-		unsigned wait = penalty_wait(&s->penalties, &peer, time(NULL));
-
-		if (wait) {
-			snprintf(why, sizeof(why), "too many wrong passwords from this address; "
-				 "try again in %u s", wait);
-			refuse(srv, fd, &peer, why);
-			return;
-		}
-		if (!client_auth_room(s, srv, &peer, why, sizeof(why))) {
-			refuse(srv, fd, &peer, why);
-			return;
-		}
+	if (srv->spec.has_password &&
+	    (client_source_wait(s, &peer, why, sizeof(why)) ||
+	     !client_claim_auth(s, srv, &peer, &auth_held, why, sizeof(why)))) {
+		refuse(srv, fd, &peer, why);
+		return;
 	}
 	s->stats.accepted++;
-	if (!client_new(s, srv, fd, &peer))
+	if (!client_new(s, srv, fd, &peer, auth_held)) {
+		penalty_pending_done(&s->penalties, &peer, &auth_held);
 		refuse(srv, fd, NULL, "out of memory");
+	}
 }
 
 static void on_accept(struct ring_op *op, int res, unsigned flags)

@@ -640,6 +640,7 @@ int session_init(struct session *s, const struct config *cfg)
 {
 	char err[512];
 	sigset_t mask;
+	uint64_t seed;
 	int res;
 
 	memset(s, 0, sizeof(*s));
@@ -651,6 +652,11 @@ int session_init(struct session *s, const struct config *cfg)
 	raise_fd_limit(s);
 	if (getrandom(s->id, sizeof(s->id), 0) != sizeof(s->id))
 		return -EIO;
+	/* Not s->id: clients see that. */
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		return -EIO;
+	if (penalty_init(&s->penalties, seed) < 0)
+		return -ENOMEM;
 
 	res = transcript_init(&s->tr, cfg->ring_bytes, TRANSCRIPT_CHUNK);
 	if (res < 0) {
@@ -796,5 +802,6 @@ void session_destroy(struct session *s)
 	free(s->input.buf);
 	free(s->idle);
 	free(s->backlog);
+	penalty_free(&s->penalties);
 	transcript_free(&s->tr);
 }

@@ -100,6 +100,7 @@ struct client {
 	bool close_after_flush;		/* close once the private queue is sent */
 	bool lingering;			/* said its last word; waiting for the peer's FIN */
 	bool counted_auth;		/* counted in the authenticating caps */
+	bool auth_held;			/* holds a place of its source's share */
 	bool lagging;			/* skip ahead when the send in flight ends */
 	bool heard;			/* has sent at least one byte */
 	bool input_ended;		/* the peer closed its sending side */
@@ -281,8 +282,10 @@ uint32_t session_clock(void);
 void session_log(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* client.c: a client's life: creation, state, deadlines, the two-phase close */
+/* A connection accepted by SRV.  AUTH_HELD: it has a place among the
+ * authenticating (client_claim_auth()), which it keeps until it is in. */
 struct client *client_new(struct session *s, struct server *srv, int fd,
-			  const struct sockaddr_storage *peer);
+			  const struct sockaddr_storage *peer, bool auth_held);
 struct client *client_new_console(struct session *s, int in_fd, int out_fd);
 /* A connection refused at accept (WHY): it is told in its own language (a
  * REFUSE record or a text line) once its first bytes show which, then
@@ -296,11 +299,15 @@ void client_maybe_free(struct client *c);
 void client_free(struct client *c);
 /* Every state change goes through here (it keeps the authenticating counts). */
 void client_set_state(struct client *c, enum client_state state);
-/* Whether one more connection from PEER may start authenticating on SRV:
- * each server has -maxauth places and each source a share of them.  When
- * not, WHY says so. */
-bool client_auth_room(struct session *s, const struct server *srv,
-		      const struct sockaddr_storage *peer, char *why, size_t len);
+/* Take a place for one more connection from PEER authenticating on SRV:
+ * each server has -maxauth places and each source a share of them.  On
+ * success *HELD is set (the connection gives it back on leaving
+ * CLIENT_AUTH); otherwise WHY says why not. */
+bool client_claim_auth(struct session *s, const struct server *srv,
+		       const struct sockaddr_storage *peer, bool *held, char *why, size_t len);
+/* Seconds before PEER may try a password again (0: now); WHY says why. */
+unsigned client_source_wait(struct session *s, const struct sockaddr_storage *peer, char *why,
+			    size_t len);
 /* A native client's handshake is over: it reads the transcript from START. */
 void client_go_live_at(struct client *c, uint64_t start);
 /* A password was wrong / right: feed the source's penalty. */

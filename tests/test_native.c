@@ -228,6 +228,7 @@ static int teardown(void **state)
 	free(s->input.buf);
 	free(s->backlog);
 	free(s->idle);
+	penalty_free(&s->penalties);
 	ring_bufs_exit(&s->ring, &s->bufs);
 	ring_exit(&s->ring);
 	transcript_free(&s->tr);
@@ -305,7 +306,7 @@ static struct peer *peer_connect_sndbuf(struct fixture *f, int sndbuf)
 					    sizeof(sndbuf)), 0);
 	p = &f->peers[f->npeers++];
 	p->fd = fds[1];
-	p->c = client_new(&f->s, &f->srv, fds[0], &ss);
+	p->c = client_new(&f->s, &f->srv, fds[0], &ss, false);
 	if (!p->c)
 		close(fds[0]);
 	assert_non_null(p->c);

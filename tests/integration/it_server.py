@@ -183,8 +183,9 @@ def test_parallel_guesses_from_one_source_are_throttled(workdir):
             except OSError:
                 pass
         pump_all(clients, 3.0)
+        # Three free failures, then the fourth earns the penalty; no more.
         answered = sum(1 for c in clients if b"Error 0x80004005: wrong password" in c.data)
-        check(answered <= 3, "%d of %d parallel guesses were evaluated" % (answered, len(clients)))
+        check(answered <= 4, "%d of %d parallel guesses were evaluated" % (answered, len(clients)))
         told = sum(1 for c in clients if b"too many" in c.data)
         check(told > 0, "no connection was told why it got no guess")
         for c in clients:
