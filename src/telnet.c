@@ -83,7 +83,9 @@ static void answer_option(struct telnet *t, uint8_t opt, uint8_t *reply, size_t 
 {
 	switch (t->verb) {
 	case DO:
-		/* Not remembered: see telnet_filter() in telnet.h. */
+		/* Answered every time: telnet sends one with each Ctrl+C
+		 * and hides what we print until the answer comes.  It
+		 * cannot start a loop, as nobody answers a WONT. */
 		if (opt == TELOPT_TIMING_MARK) {
 			put_reply(reply, cap, len, WONT, opt);
 			break;
