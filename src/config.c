@@ -12,13 +12,14 @@
 #include <strings.h>
 
 #include "src/config.h"
+#include "src/spec.h"
 
 enum opt_kind {
 	OPT_FLAG,	/* bool, no argument */
 	OPT_UINT,	/* unsigned, decimal */
 	OPT_SIZE,	/* size_t, with an optional K/M/G suffix */
-	OPT_STRING,	/* const char * */
-	OPT_SPECS,	/* appended to config.servers */
+	OPT_SPEC,	/* char *, an owned copy of a spec */
+	OPT_SPECS,	/* appended to config.servers, as owned copies */
 };
 
 struct opt {
@@ -37,7 +38,7 @@ struct opt {
 static const struct opt options[] = {
 	{ "server", OPT_SPECS, OFF(servers), 0, 0, 0, "SPEC",
 	  "start a server (repeatable), e.g. tcp:port=5005[,password=W]" },
-	{ "remote", OPT_STRING, OFF(remote), 0, 0, 0, "SPEC",
+	{ "remote", OPT_SPEC, OFF(remote), 0, 0, 0, "SPEC",
 	  "join a session as a client, e.g. tcp:server=H,port=5005" },
 	{ "QR", OPT_FLAG, OFF(query_servers), 0, 0, 0, NULL,
 	  "list the debugging servers on this machine (not in this build yet)" },
@@ -96,6 +97,19 @@ static const char *shown(const char *arg, char *buf, size_t len)
 	return buf;
 }
 
+/* The words of ARGV as config_parse reads them; I is the next one. */
+struct cursor {
+	int argc, i;
+	char *const *argv;
+};
+
+enum step {
+	STEP_OPTION,	/* *OPT with *VALUE (NULL for a flag) */
+	STEP_END,	/* I is the program's first word (or argc) */
+	STEP_UNKNOWN,	/* I is a word that looks like an option but is none */
+	STEP_NO_VALUE,	/* I is an option whose value is missing */
+};
+
 static const struct opt *find_option(const char *arg)
 {
 	const char *name = arg + 1;
@@ -108,6 +122,37 @@ static const struct opt *find_option(const char *arg)
 		if (strcasecmp(options[i].name, name) == 0)
 			return &options[i];
 	return NULL;
+}
+
+/*
+ * One option and its value.  Shared by config_parse and config_scrub_argv so
+ * that the scrub can never disagree with the parser about which words are
+ * specs and where the program's words start.
+ */
+static enum step next_option(struct cursor *cur, const struct opt **opt, char **value)
+{
+	char *arg;
+
+	if (cur->i >= cur->argc)
+		return STEP_END;
+	arg = cur->argv[cur->i];
+	if (strcmp(arg, "--") == 0) {
+		cur->i++;
+		return STEP_END;
+	}
+	if (arg[0] != '-')
+		return STEP_END;
+	*opt = find_option(arg);
+	if (!*opt)
+		return STEP_UNKNOWN;
+	*value = NULL;
+	if ((*opt)->kind != OPT_FLAG) {
+		if (cur->i + 1 >= cur->argc)
+			return STEP_NO_VALUE;
+		*value = cur->argv[++cur->i];
+	}
+	cur->i++;
+	return STEP_OPTION;
 }
 
 static int parse_number(const struct opt *o, const char *text, unsigned long long *out)
@@ -139,26 +184,52 @@ static int parse_number(const struct opt *o, const char *text, unsigned long lon
 	return 0;
 }
 
+/* A spec may hold a password: it is wiped before its memory is given back. */
+static void free_spec(char **spec)
+{
+	if (*spec) {
+		explicit_bzero(*spec, strlen(*spec));
+		free(*spec);
+		*spec = NULL;
+	}
+}
+
+static int copy_spec(char **dst, const char *value, char *err, size_t errlen)
+{
+	char *copy = strdup(value);
+
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	free_spec(dst);
+	*dst = copy;
+	return 0;
+}
+
 static int apply_option(struct config *c, const struct opt *o, const char *value, char *err,
 			size_t errlen)
 {
 	void *field = (char *)c + o->offset;
 	unsigned long long v;
+	int res;
 
 	switch (o->kind) {
 	case OPT_FLAG:
 		*(bool *)field = true;
 		return 0;
-	case OPT_STRING:
-		*(const char **)field = value;
-		return 0;
+	case OPT_SPEC:
+		return copy_spec((char **)field, value, err, errlen);
 	case OPT_SPECS:
 		if (c->nservers == CONFIG_MAX_SERVERS) {
 			snprintf(err, errlen, "-server: at most %d servers on the command line",
 				 CONFIG_MAX_SERVERS);
 			return -EINVAL;
 		}
-		c->servers[c->nservers++] = value;
+		res = copy_spec(&c->servers[c->nservers], value, err, errlen);
+		if (res < 0)
+			return res;
+		c->nservers++;
 		return 0;
 	case OPT_UINT:
 	case OPT_SIZE:
@@ -182,36 +253,29 @@ static int apply_option(struct config *c, const struct opt *o, const char *value
 
 int config_parse(struct config *c, int argc, char *const argv[], char *err, size_t errlen)
 {
-	int i;
+	struct cursor cur = { .argc = argc, .i = 1, .argv = argv };
+	const struct opt *o = NULL;
+	enum step step;
+	char *value;
+	int res;
 
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		const struct opt *o;
-
-		if (strcmp(arg, "--") == 0) {
-			i++;
-			break;
-		}
-		if (arg[0] != '-')
-			break;
-		o = find_option(arg);
-		if (!o) {
-			char buf[48];
-
-			snprintf(err, errlen, "unknown option %s (see -h)", shown(arg, buf, sizeof(buf)));
-			return -EINVAL;
-		}
-		if (o->kind != OPT_FLAG) {
-			if (i + 1 >= argc) {
-				snprintf(err, errlen, "-%s: missing %s", o->name, o->metavar);
-				return -EINVAL;
-			}
-			i++;
-		}
-		if (apply_option(c, o, o->kind == OPT_FLAG ? NULL : argv[i], err, errlen) < 0)
-			return -EINVAL;
+	while ((step = next_option(&cur, &o, &value)) == STEP_OPTION) {
+		res = apply_option(c, o, value, err, errlen);
+		if (res < 0)
+			return res;
 	}
-	c->argv = i < argc ? &argv[i] : NULL;
+	if (step == STEP_UNKNOWN) {
+		char buf[48];
+
+		snprintf(err, errlen, "unknown option %s (see -h)",
+			 shown(argv[cur.i], buf, sizeof(buf)));
+		return -EINVAL;
+	}
+	if (step == STEP_NO_VALUE) {
+		snprintf(err, errlen, "-%s: missing %s", o->name, o->metavar);
+		return -EINVAL;
+	}
+	c->argv = cur.i < argc ? &argv[cur.i] : NULL;
 	if (c->lag_bytes && c->lag_bytes > c->ring_bytes) {
 		snprintf(err, errlen, "-lag %zu: must not exceed -ring %zu", c->lag_bytes,
 			 c->ring_bytes);
@@ -234,6 +298,34 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 	return 0;
 }
 
+void config_free(struct config *c)
+{
+	for (unsigned i = 0; i < c->nservers; i++)
+		free_spec(&c->servers[i]);
+	c->nservers = 0;
+	free_spec(&c->remote);
+}
+
+/*
+ * The value is overwritten with as many '*' as it has characters.  argv's
+ * strings lie back to back in one block, and /proc/PID/cmdline is that
+ * block verbatim: a shorter value would need NUL padding, which ps shows
+ * as extra empty arguments, or moving every later word, including the
+ * hosted program's, which the config points into.  What stays visible is
+ * the password's length, and the password itself from exec until here;
+ * passfile= and passenv= avoid both.
+ */
+void config_scrub_argv(int argc, char *argv[])
+{
+	struct cursor cur = { .argc = argc, .i = 1, .argv = argv };
+	const struct opt *o;
+	char *value;
+
+	while (next_option(&cur, &o, &value) == STEP_OPTION)
+		if (o->kind == OPT_SPEC || o->kind == OPT_SPECS)
+			spec_scrub(value);
+}
+
 void config_usage(FILE *out, const char *prog)
 {
 	fprintf(out,
@@ -253,6 +345,11 @@ void config_usage(FILE *out, const char *prog)
 		fputc('\n', out);
 	}
 	fprintf(out,
-		"\nSpecs: tcp:port=P|LO:HI[,password=W][,hidden][,bind=ADDR][,ipversion=6][,IcfEnable]\n"
+		"\nSpecs: tcp:port=P|LO:HI[,PASSWORD][,hidden][,bind=ADDR][,ipversion=6][,IcfEnable]\n"
+		"       tcp:server=H,port=P[,PASSWORD] (with -remote)\n"
+		"PASSWORD is one of password=W (1-12 letters and digits), passfile=PATH (W is\n"
+		"the first line of PATH) or passenv=NAME (W is in environment variable NAME).\n"
+		"A password= value is blanked from the process list once parsed; passfile=\n"
+		"and passenv= never put it there.\n"
 		"Inside the session: .server SPEC, .servers, .endsrv ID, .clients, .echo TEXT, .stats\n");
 }

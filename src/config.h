@@ -12,10 +12,14 @@
 
 #define CONFIG_MAX_SERVERS 32
 
+/*
+ * The specs are copies the config owns (config_free releases them), so the
+ * command line they came from can be scrubbed of passwords.
+ */
 struct config {
-	const char *servers[CONFIG_MAX_SERVERS]; /* -server SPEC, in order */
+	char *servers[CONFIG_MAX_SERVERS]; /* -server SPEC, in order */
 	unsigned nservers;
-	const char *remote;	/* -remote SPEC (client mode) */
+	char *remote;		/* -remote SPEC (client mode) */
 	bool query_servers;	/* -QR */
 	bool noio;		/* no host console */
 	unsigned clines;	/* history for joiners in lines; 0 = use history_bytes */
@@ -31,17 +35,31 @@ struct config {
 	unsigned quiet_ms;	/* -remote scripts: leave after this much quiet */
 	bool help;
 	bool version;
-	char *const *argv;	/* PROGRAM ARGS..., NULL-terminated */
+	char *const *argv;	/* PROGRAM ARGS..., NULL-terminated: the caller's argv */
 };
 
 /* Fill in every default. */
 void config_defaults(struct config *c);
 
 /*
- * Parse ARGV (argv[0] is the program name).  Returns 0, or -EINVAL with a
- * one-line message in ERR naming the option and what it expected.
+ * Parse ARGV (argv[0] is the program name) into C, which config_defaults
+ * prepared.  Returns 0, -EINVAL with a one-line message in ERR naming the
+ * option and what it expected, or -ENOMEM.  Whatever it returns, C may own
+ * copies: release them with config_free.
  */
 int config_parse(struct config *c, int argc, char *const argv[], char *err, size_t errlen);
+
+/* Wipe and free the specs config_parse copied; C is left with none. */
+void config_free(struct config *c);
+
+/*
+ * Overwrite, in place, the value of every password= item in the -server and
+ * -remote specs of ARGV with '*'s, so that /proc/PID/cmdline and ps no
+ * longer show it.  Walks ARGV as config_parse does and stops where the
+ * hosted program's words start: those are never touched.  Call it after
+ * config_parse, whose copies are what the specs are read from afterwards.
+ */
+void config_scrub_argv(int argc, char *argv[]);
 
 /* The usage text, generated from the option table. */
 void config_usage(FILE *out, const char *prog);

@@ -4,10 +4,14 @@
  * -server, .server and -remote take, and formatting the ones users are shown.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "src/spec.h"
 
@@ -18,6 +22,14 @@
 #define COM_MAX		256	/* Windows numbers COM ports 1-256 */
 #define BAUD_MAX	4000000
 #define CHANNEL_MAX	254
+/*
+ * A password line is at most SPEC_PASSWORD_MAX characters and a CRLF.
+ * Reading further would only copy more of a secret file into memory: a
+ * longer first line is refused either way.
+ */
+#define PASSFILE_READ_MAX	(SPEC_PASSWORD_MAX + 2)
+/* Group or others may read the password, or write their own into it. */
+#define PASSFILE_SHARED_BITS	(S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)
 
 /* Transport masks for the key table. */
 #define TM(t)		(1u << (t))
@@ -39,6 +51,8 @@
 #define X_PIPE		"a pipe name of 1-100 characters without spaces, quotes, slashes or control characters"
 #define X_HOST		"a host name of 1-255 characters without spaces, commas, quotes or backslashes"
 #define X_PASSWORD	"1-12 letters and digits"
+#define X_PASSFILE	"a file path of 1-255 characters without control characters"
+#define X_PASSENV	"an environment variable name of 1-64 letters, digits and underscores, not starting with a digit"
 #define X_PROTO		"tls1 (TLS 1.2 or newer)"
 #define X_CERT		"a certificate name or SHA-1 thumbprint without quotes, slashes or a leading dot"
 #define X_IPVERSION	"4 or 6"
@@ -62,8 +76,8 @@ struct key {
 /* Table order is the order keys are listed in "expected one of" errors. */
 enum key_id {
 	K_PROTO, K_CERTUSER, K_MACHUSER, K_SERVER, K_PORT, K_COMPORT, K_PIPE,
-	K_BAUD, K_CHANNEL, K_PASSWORD, K_HIDDEN, K_CLICON, K_IPVERSION,
-	K_ICFENABLE, K_BIND, K_READONLY, K_COUNT
+	K_BAUD, K_CHANNEL, K_PASSWORD, K_PASSFILE, K_PASSENV, K_HIDDEN, K_CLICON,
+	K_IPVERSION, K_ICFENABLE, K_BIND, K_READONLY, K_COUNT
 };
 
 /* Parsing state: the spec being filled and which keys have been seen. */
@@ -319,6 +333,39 @@ parse_password(struct spec *s, const char *v, size_t n)
 }
 
 /*
+ * Only the path is checked here: the file is read once the whole spec is
+ * known to be good (load_passfile), so a spec with a typo reads nothing.
+ */
+static const char *
+parse_passfile(struct spec *s, const char *v, size_t n)
+{
+	size_t i;
+
+	if (n > SPEC_PATH_MAX)
+		return "expected " X_PASSFILE;
+	for (i = 0; i < n; i++)
+		if (is_ctrl(v[i]))
+			return "expected " X_PASSFILE;
+	copy(s->passfile, v, n);
+	return NULL;
+}
+
+/* The portable name syntax: what a shell can export. */
+static const char *
+parse_passenv(struct spec *s, const char *v, size_t n)
+{
+	size_t i;
+
+	if (n > SPEC_ENV_NAME_MAX || (v[0] >= '0' && v[0] <= '9'))
+		return "expected " X_PASSENV;
+	for (i = 0; i < n; i++)
+		if (!is_alnum(v[i]) && v[i] != '_')
+			return "expected " X_PASSENV;
+	copy(s->passenv, v, n);
+	return NULL;
+}
+
+/*
  * Only TLS is left of the S-Channel protocols; the others are named so that
  * a WinDbg user is told why rather than "unknown".
  */
@@ -387,6 +434,8 @@ static const struct key keys[K_COUNT] = {
 	[K_CHANNEL]   = { "channel",   T_COM, T_COM, parse_channel,  .expect = X_CHANNEL },
 	[K_PASSWORD]  = { "password",  T_ALL, T_ALL, parse_password, .expect = X_PASSWORD,
 			  .secret = true },
+	[K_PASSFILE]  = { "passfile",  T_ALL, T_ALL, parse_passfile, .expect = X_PASSFILE },
+	[K_PASSENV]   = { "passenv",   T_ALL, T_ALL, parse_passenv,  .expect = X_PASSENV },
 	/* com takes the same string on both sides, hidden included. */
 	[K_HIDDEN]    = { "hidden",    T_ALL, T_COM, NULL, FLAG(hidden) },
 	[K_CLICON]    = { "clicon",    T_NET, T_NET, parse_clicon,   .expect = X_HOST },
@@ -595,6 +644,126 @@ check_spipe(struct parse *p)
 	return check_tls(p) && check_pipe(p);
 }
 
+/* ---- the password from a file or the environment ---- */
+
+/* Up to LEN bytes, fewer only at the end of the file. */
+static int
+read_full(int fd, char *buf, size_t len, size_t *got)
+{
+	ssize_t r;
+
+	*got = 0;
+	while (*got < len) {
+		r = read(fd, buf + *got, len - *got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		*got += (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * The first line of the passfile becomes the password.  stat() comes first
+ * so that only a regular file is ever opened: opening a FIFO waits for a
+ * writer, and opening a device may act on it (a serial line raises DTR).
+ * Should the path change in between, O_NONBLOCK keeps a FIFO from blocking
+ * the open and fstat() refuses what was opened.  Symbolic links are followed, as for any configuration file;
+ * secret stores commonly hand out links.  Errors name the file, never what
+ * is in it.
+ */
+static bool
+load_passfile(struct parse *p)
+{
+	struct spec *s = p->s;
+	char shown[ECHO_MAX + 4], line[PASSFILE_READ_MAX];
+	const char *nl;
+	struct stat st;
+	size_t got, n;
+	bool ok;
+	int fd, res;
+
+	echo(shown, s->passfile, strlen(s->passfile));
+	if (stat(s->passfile, &st) < 0)
+		return fail(p, "%s: passfile=%s: cannot open: %s", p->tname, shown,
+		    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail(p, "%s: passfile=%s: not a regular file", p->tname, shown);
+	fd = open(s->passfile, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(p, "%s: passfile=%s: cannot open: %s", p->tname, shown,
+		    strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(p, "%s: passfile=%s: not a regular file", p->tname, shown);
+	}
+	res = read_full(fd, line, sizeof(line), &got);
+	close(fd);
+	if (res < 0) {
+		explicit_bzero(line, sizeof(line));
+		return fail(p, "%s: passfile=%s: cannot read: %s", p->tname, shown,
+		    strerror(-res));
+	}
+	nl = memchr(line, '\n', got);
+	n = nl ? (size_t)(nl - line) : got;
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	ok = n > 0 && parse_password(s, line, n) == NULL;
+	explicit_bzero(line, sizeof(line));
+	if (!ok)
+		return fail(p, "%s: passfile=%s: the first line is not a password (%s)",
+		    p->tname, shown, X_PASSWORD);
+	if (st.st_mode & PASSFILE_SHARED_BITS)
+		snprintf(s->password_warning, sizeof(s->password_warning),
+		    "%s: passfile=%s: other users can read or change the file (mode %04o, chmod go-rw fixes that)",
+		    p->tname, shown, (unsigned)(st.st_mode & 07777));
+	return true;
+}
+
+/* Errors name the variable, never its value. */
+static bool
+load_passenv(struct parse *p)
+{
+	struct spec *s = p->s;
+	const char *value = getenv(s->passenv);
+	size_t n;
+
+	if (value == NULL)
+		return fail(p, "%s: passenv=%s: $%s is not set", p->tname, s->passenv,
+		    s->passenv);
+	n = strlen(value);
+	if (n == 0 || parse_password(s, value, n) != NULL)
+		return fail(p, "%s: passenv=%s: $%s is not a password (%s)", p->tname,
+		    s->passenv, s->passenv, X_PASSWORD);
+	return true;
+}
+
+/*
+ * A password has one source.  Checked after the transport's own rules, so
+ * that no file is read and no variable looked at for a spec that is wrong
+ * anyway.
+ */
+static bool
+load_password(struct parse *p)
+{
+	static const enum key_id sources[] = { K_PASSWORD, K_PASSFILE, K_PASSENV };
+	size_t i, j;
+
+	for (i = 0; i < ARRAY_SIZE(sources); i++)
+		for (j = i + 1; j < ARRAY_SIZE(sources); j++)
+			if (has(p, sources[i]) && has(p, sources[j]))
+				return fail(p, "%s: %s= and %s= together: expected one of them",
+				    p->tname, keys[sources[i]].name, keys[sources[j]].name);
+	if (has(p, K_PASSFILE))
+		return load_passfile(p);
+	if (has(p, K_PASSENV))
+		return load_passenv(p);
+	return true;
+}
+
 static const struct transport {
 	const char *name;
 	bool (*check)(struct parse *);
@@ -651,8 +820,11 @@ spec_parse(const char *text, enum spec_side side, struct spec *out,
 	if (err && errlen)
 		err[0] = '\0';
 	if (!parse_transport(&p, text, &rest) || !apply_items(&p, rest) ||
-	    !transports[out->transport].check(&p))
+	    !transports[out->transport].check(&p) || !load_password(&p)) {
+		explicit_bzero(out->password, sizeof(out->password));
+		out->has_password = false;
 		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -738,31 +910,66 @@ spec_format(const struct spec *s, enum spec_style style, const char *host,
 }
 
 /*
+ * The value of the first password= item in TEXT, *LEN bytes long, or NULL.
  * An item starts the text or follows a colon, comma or blank, so a password
- * is masked in a whole command line and in text that does not parse.
+ * is found in a whole command line and in text that does not parse.  TEXT
+ * itself is taken as an item start: callers resume at the end of a value,
+ * which is a comma or the end of the text.
  */
+static const char *
+find_password(const char *text, size_t *len)
+{
+	static const char key[] = "password=";
+	bool item_start = true;
+
+	for (const char *p = text; *p; p++) {
+		if (item_start && strncasecmp(p, key, sizeof(key) - 1) == 0) {
+			p += sizeof(key) - 1;
+			*len = strcspn(p, ",");
+			return p;
+		}
+		item_start = *p == ':' || *p == ',' || *p == ' ' || *p == '\t';
+	}
+	return NULL;
+}
+
+/* N bytes of SRC after the *POS bytes of OUT, cut to leave room for a NUL. */
+static void
+append(char *out, size_t len, size_t *pos, const char *src, size_t n)
+{
+	if (n > len - 1 - *pos)
+		n = len - 1 - *pos;
+	memcpy(out + *pos, src, n);
+	*pos += n;
+}
+
 void
 spec_redact(const char *text, char *out, size_t len)
 {
-	static const char key[] = "password=";
-	size_t o = 0;
-	bool item_start = true;
+	const char *value;
+	size_t pos = 0, n;
 
 	if (len == 0)
 		return;
-	for (const char *p = text; *p && o + 1 < len; ) {
-		if (item_start && strncasecmp(p, key, sizeof(key) - 1) == 0) {
-			for (size_t i = 0; i < sizeof(key) - 1 && o + 1 < len; i++)
-				out[o++] = *p++;
-			if (o + 1 < len)
-				out[o++] = '*';
-			while (*p && *p != ',')
-				p++;
-			item_start = false;
-			continue;
-		}
-		item_start = *p == ':' || *p == ',' || *p == ' ' || *p == '\t';
-		out[o++] = *p++;
+	while ((value = find_password(text, &n)) != NULL) {
+		append(out, len, &pos, text, (size_t)(value - text));
+		append(out, len, &pos, "*", 1);
+		text = value + n;
 	}
-	out[o] = '\0';
+	append(out, len, &pos, text, strlen(text));
+	out[pos] = '\0';
+}
+
+void
+spec_scrub(char *text)
+{
+	const char *value;
+	size_t n;
+
+	while ((value = find_password(text, &n)) != NULL) {
+		char *writable = text + (value - text);
+
+		memset(writable, '*', n);
+		text = writable + n;
+	}
 }

@@ -2,7 +2,8 @@
 /*
  * Transport specs in WinDbg syntax ("tcp:port=5005,password=x"): parsing into a
  * struct spec and formatting back into the strings users see in .servers, the
- * .server banner and discovery.  Pure functions: no sockets, no allocation.
+ * .server banner and discovery.  No sockets and no allocation; the only I/O
+ * is spec_parse reading a password from passfile= or passenv=.
  */
 #ifndef RINGSIDE_SPEC_H
 #define RINGSIDE_SPEC_H
@@ -37,6 +38,8 @@ enum spec_cert_store {
 #define SPEC_PATH_MAX 255
 #define SPEC_CERT_MAX 255
 #define SPEC_TEXT_MAX 1024
+#define SPEC_ENV_NAME_MAX 64
+#define SPEC_WARNING_LEN 192
 
 struct spec {
 	enum spec_transport transport;
@@ -65,8 +68,26 @@ struct spec {
 	enum spec_cert_store cert_store;
 	char cert[SPEC_CERT_MAX + 1];
 
+	/*
+	 * The password, from exactly one of password=W, passfile=PATH (its
+	 * first line, read by spec_parse) or passenv=NAME (that environment
+	 * variable, read by spec_parse).  The same rules apply to all three.
+	 */
 	bool has_password;
 	char password[SPEC_PASSWORD_MAX + 1];
+	char passfile[SPEC_PATH_MAX + 1];	/* as typed; "" without passfile= */
+	/*
+	 * passenv=NAME, "" without it.  The hosted program must not inherit
+	 * the variable: whoever spawns it removes NAME from its environment.
+	 */
+	char passenv[SPEC_ENV_NAME_MAX + 1];
+	/*
+	 * One line the caller should show (the password is still accepted):
+	 * set when a passfile can be read or written by group or others, e.g.
+	 *   tcp: passfile=pw.txt: other users can read or change the file (mode 0644, chmod go-rw fixes that)
+	 * "" when there is nothing to say.
+	 */
+	char password_warning[SPEC_WARNING_LEN];
 
 	bool hidden;
 	bool icf_enable;   /* accepted, documented as a no-op on Linux */
@@ -80,7 +101,10 @@ struct spec {
  * returns 0.  On failure returns -EINVAL and writes one line (no trailing
  * newline) into ERR naming the offending key and what was expected, e.g.
  *   tcp: port=abc: expected a port number 1-65535 or a range LO:HI
- * *OUT is unspecified after a failure.
+ * *OUT is unspecified after a failure, except that it holds no password.
+ * Errors never show a password, whether typed, read from a passfile or
+ * taken from the environment.  A passfile must be a regular file (symbolic
+ * links are followed); only its first SPEC_PASSWORD_MAX + 2 bytes are read.
  */
 int spec_parse(const char *text, enum spec_side side, struct spec *out,
 	       char *err, size_t errlen);
@@ -115,5 +139,12 @@ int spec_format(const struct spec *s, enum spec_style style, const char *host,
  * text that does not parse.  OUT is always NUL-terminated when LEN > 0.
  */
 void spec_redact(const char *text, char *out, size_t len);
+
+/*
+ * Overwrite the value of every password= item in TEXT, in place, with as
+ * many '*' as it had characters: for text whose length must not change,
+ * such as the process's own argv.  Items are found as spec_redact finds them.
+ */
+void spec_scrub(char *text);
 
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests for src/config.c: defaults from the option table, -server, where the program starts,
- * size suffixes, every error path's one-line message, and the usage text. */
+ * size suffixes, every error path's one-line message, the usage text, the copies a config owns
+ * and scrubbing passwords from the command line. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,19 +19,34 @@
 #define MiB (1024 * KiB)
 #define GiB (1024 * MiB)
 
+/*
+ * Every parse lands here and *C gets a shallow copy: the copies the config owns stay valid until
+ * the next parse frees them, and the last ones are freed when the tests end.
+ */
+static struct config parsed;
+
+static int free_parsed(void **state)
+{
+	config_free(&parsed);
+	return 0;
+}
+
 /* Parse a NULL-terminated word list (argv[0] added); ERR gets the message. */
 static int parse_words(struct config *c, char *err, size_t errlen, const char *const *words)
 {
 	static char *argv[2 * CONFIG_MAX_SERVERS + 16];
-	int argc = 0;
+	int argc = 0, rc;
 
 	argv[argc++] = (char *)"ringside";
 	for (; *words; words++)
 		argv[argc++] = (char *)*words;
 	argv[argc] = NULL;
-	config_defaults(c);
+	config_free(&parsed);
+	config_defaults(&parsed);
 	err[0] = '\0';
-	return config_parse(c, argc, argv, err, errlen);
+	rc = config_parse(&parsed, argc, argv, err, errlen);
+	*c = parsed;
+	return rc;
 }
 
 #define PARSE(c, err, ...) parse_words((c), (err), sizeof(err), (const char *const[]){ __VA_ARGS__, NULL })
@@ -347,6 +363,191 @@ static void test_config_error_is_bounded_by_errlen(void **state)
 	assert_memory_equal(err, "unknown option ", 15);
 }
 
+/* ---- owned copies and scrubbing passwords ------------------------------ */
+
+/* A writable argv from WORDS (argv[0] added), as main() gets it; ARGC is set. */
+struct argv_copy {
+	int argc;
+	char *argv[64];
+	char text[4096];
+};
+
+static void make_argv(struct argv_copy *a, const char *const *words)
+{
+	size_t pos = 0;
+
+	a->argc = 0;
+	for (const char *word = "ringside"; word; word = *words++) {
+		size_t n = strlen(word) + 1;
+
+		assert_true(pos + n <= sizeof(a->text) && a->argc + 1 < 64);
+		memcpy(a->text + pos, word, n);
+		a->argv[a->argc++] = a->text + pos;
+		pos += n;
+	}
+	a->argv[a->argc] = NULL;
+}
+
+#define MAKE_ARGV(a, ...) make_argv((a), (const char *const[]){ __VA_ARGS__, NULL })
+
+static void parse_argv_ok(struct config *c, struct argv_copy *a)
+{
+	char err[256];
+
+	config_defaults(c);
+	if (config_parse(c, a->argc, a->argv, err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+}
+
+static void test_config_owns_copies_of_specs(void **state)
+{
+	struct argv_copy a;
+	struct config c;
+
+	MAKE_ARGV(&a, "-server", "tcp:port=1,password=abc", "-server", "tcp:port=2", "--", "gdb");
+	parse_argv_ok(&c, &a);
+	assert_int_equal(c.nservers, 2);
+	assert_ptr_not_equal(c.servers[0], a.argv[2]);
+	assert_ptr_not_equal(c.servers[1], a.argv[4]);
+	/* The program's words are the caller's, as they were. */
+	assert_ptr_equal(c.argv, &a.argv[6]);
+	memset(a.argv[2], 'X', strlen(a.argv[2]));
+	memset(a.argv[4], 'X', strlen(a.argv[4]));
+	assert_string_equal(c.servers[0], "tcp:port=1,password=abc");
+	assert_string_equal(c.servers[1], "tcp:port=2");
+	config_free(&c);
+	assert_int_equal(c.nservers, 0);
+	assert_null(c.servers[0]);
+	assert_null(c.servers[1]);
+	/* Freeing twice, or a config nothing was parsed into, is harmless. */
+	config_free(&c);
+	config_defaults(&c);
+	config_free(&c);
+
+	MAKE_ARGV(&a, "-remote", "tcp:server=h,port=1,password=abc");
+	parse_argv_ok(&c, &a);
+	assert_ptr_not_equal(c.remote, a.argv[2]);
+	memset(a.argv[2], 'X', strlen(a.argv[2]));
+	assert_string_equal(c.remote, "tcp:server=h,port=1,password=abc");
+	config_free(&c);
+	assert_null(c.remote);
+
+	/* The last -remote wins; the one it replaces is not leaked. */
+	MAKE_ARGV(&a, "-remote", "tcp:server=a,port=1", "-remote", "tcp:server=b,port=2");
+	parse_argv_ok(&c, &a);
+	assert_string_equal(c.remote, "tcp:server=b,port=2");
+	config_free(&c);
+}
+
+/* A failed parse may have copied some specs already: config_free takes them. */
+static void test_config_free_after_failed_parse(void **state)
+{
+	struct argv_copy a;
+	struct config c;
+	char err[256];
+
+	MAKE_ARGV(&a, "-server", "tcp:port=1", "-remote", "tcp:server=h,port=1", "-bogus");
+	config_defaults(&c);
+	assert_int_equal(config_parse(&c, a.argc, a.argv, err, sizeof(err)), -EINVAL);
+	assert_int_equal(c.nservers, 1);
+	assert_non_null(c.remote);
+	config_free(&c);
+	assert_int_equal(c.nservers, 0);
+	assert_null(c.remote);
+}
+
+/* Parse, scrub, and check the argv text against WANT word by word. */
+static void check_scrub(struct argv_copy *a, const char *const *want)
+{
+	char *before[64];
+	struct config c;
+	int i;
+
+	parse_argv_ok(&c, a);
+	memcpy(before, a->argv, sizeof(before));
+	config_scrub_argv(a->argc, a->argv);
+	for (i = 0; want[i]; i++) {
+		/* Same words at the same places: only bytes inside them change. */
+		assert_ptr_equal(a->argv[i + 1], before[i + 1]);
+		assert_string_equal(a->argv[i + 1], want[i]);
+	}
+	assert_int_equal(i + 1, a->argc);
+	config_free(&c);
+}
+
+#define CHECK_SCRUB(a, ...) check_scrub((a), (const char *const[]){ __VA_ARGS__, NULL })
+
+static void test_config_scrub_blanks_spec_passwords(void **state)
+{
+	struct argv_copy a;
+	struct config c;
+
+	MAKE_ARGV(&a, "-server", "tcp:port=5005,password=abc123", "--", "gdb");
+	CHECK_SCRUB(&a, "-server", "tcp:port=5005,password=******", "--", "gdb");
+
+	/* Every spec, every password item in it, any key case, any option case. */
+	MAKE_ARGV(&a, "-server", "tcp:port=1,Password=Secret1,hidden", "-noio", "-clines", "5",
+		  "-SERVER", "npipe:PASSWORD=x,pipe=p", "-server", "tcp:port=3",
+		  "-server", "tcp:port=4,password=a,password=bb", "gdb", "-q");
+	CHECK_SCRUB(&a, "-server", "tcp:port=1,Password=*******,hidden", "-noio", "-clines", "5",
+		    "-SERVER", "npipe:PASSWORD=*,pipe=p", "-server", "tcp:port=3",
+		    "-server", "tcp:port=4,password=*,password=**", "gdb", "-q");
+
+	MAKE_ARGV(&a, "-remote", "tcp:server=h,port=1,password=Sesame12", "-quiet", "100");
+	CHECK_SCRUB(&a, "-remote", "tcp:server=h,port=1,password=********", "-quiet", "100");
+
+	/* What config_parse kept is untouched: the server still gets its password. */
+	MAKE_ARGV(&a, "-server", "tcp:port=1,password=abc123", "gdb");
+	parse_argv_ok(&c, &a);
+	config_scrub_argv(a.argc, a.argv);
+	assert_string_equal(a.argv[2], "tcp:port=1,password=******");
+	assert_string_equal(c.servers[0], "tcp:port=1,password=abc123");
+	config_free(&c);
+
+	/* passfile= and passenv= hold no secret and stay readable. */
+	MAKE_ARGV(&a, "-server", "tcp:port=1,passfile=/run/pw", "-server", "tcp:port=2,passenv=PW",
+		  "gdb");
+	CHECK_SCRUB(&a, "-server", "tcp:port=1,passfile=/run/pw", "-server",
+		    "tcp:port=2,passenv=PW", "gdb");
+}
+
+/* The hosted program's command line is its own business, passwords included. */
+static void test_config_scrub_leaves_the_program_alone(void **state)
+{
+	struct argv_copy a;
+
+	MAKE_ARGV(&a, "-server", "tcp:port=1,password=abc", "--", "prog", "password=mine",
+		  "-server", "tcp:port=1,password=theirs", "-remote", "tcp:password=x");
+	CHECK_SCRUB(&a, "-server", "tcp:port=1,password=***", "--", "prog", "password=mine",
+		    "-server", "tcp:port=1,password=theirs", "-remote", "tcp:password=x");
+
+	/* Without --, the first word that is no option starts the program. */
+	MAKE_ARGV(&a, "-server", "tcp:port=1,password=abc", "prog", "-server",
+		  "tcp:port=1,password=theirs");
+	CHECK_SCRUB(&a, "-server", "tcp:port=1,password=***", "prog", "-server",
+		    "tcp:port=1,password=theirs");
+}
+
+/* Scrubbing walks like the parser even where the parser would refuse. */
+static void test_config_scrub_stops_where_parsing_stops(void **state)
+{
+	struct argv_copy a;
+
+	MAKE_ARGV(&a, "-server", "tcp:password=abc", "-bogus", "-server", "tcp:password=def");
+	config_scrub_argv(a.argc, a.argv);
+	assert_string_equal(a.argv[2], "tcp:password=***");
+	assert_string_equal(a.argv[4], "-server");
+	assert_string_equal(a.argv[5], "tcp:password=def");
+
+	/* -server without a value: nothing to scrub, nothing read past argc. */
+	MAKE_ARGV(&a, "-noio", "-server");
+	config_scrub_argv(a.argc, a.argv);
+	assert_string_equal(a.argv[2], "-server");
+	MAKE_ARGV(&a, "-server", "tcp:password=abc");
+	config_scrub_argv(1, a.argv);
+	assert_string_equal(a.argv[2], "tcp:password=abc");
+}
+
 /* ---- usage ------------------------------------------------------------ */
 
 static void test_config_usage_lists_every_option(void **state)
@@ -374,6 +575,10 @@ static void test_config_usage_lists_every_option(void **state)
 	assert_non_null(strstr(text, "[4096]"));
 	assert_non_null(strstr(text, "[2000]"));
 	assert_non_null(strstr(text, "[100]"));
+	/* Every way to give a password. */
+	assert_non_null(strstr(text, "password=W"));
+	assert_non_null(strstr(text, "passfile=PATH"));
+	assert_non_null(strstr(text, "passenv=NAME"));
 	/* And the meta-commands. */
 	assert_non_null(strstr(text, ".server"));
 	assert_non_null(strstr(text, ".endsrv"));
@@ -402,8 +607,13 @@ int main(void)
 		cmocka_unit_test(test_config_error_lag_larger_than_ring),
 		cmocka_unit_test(test_config_error_remote_with_program_or_server),
 		cmocka_unit_test(test_config_error_is_bounded_by_errlen),
+		cmocka_unit_test(test_config_owns_copies_of_specs),
+		cmocka_unit_test(test_config_free_after_failed_parse),
+		cmocka_unit_test(test_config_scrub_blanks_spec_passwords),
+		cmocka_unit_test(test_config_scrub_leaves_the_program_alone),
+		cmocka_unit_test(test_config_scrub_stops_where_parsing_stops),
 		cmocka_unit_test(test_config_usage_lists_every_option),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, free_parsed);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests for src/spec.c: every spec form on both sides, every error
- * class, and formatting for .servers and the .server banner. */
+ * class, passwords from files and the environment, formatting for .servers
+ * and the .server banner, and masking passwords in text. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,8 +9,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "src/spec.h"
 
@@ -357,11 +364,11 @@ test_spec_tcp_client(void **state)
 	check_error("tcp:server=h,port=1:5", SPEC_CLIENT,
 	    "tcp: port=1:5: expected a single port with server=");
 	check_error("tcp:server=h,port=1,hidden", SPEC_CLIENT,
-	    "tcp: key \"hidden\" is only valid with -server/.server (expected one of: server, port, password, clicon)");
+	    "tcp: key \"hidden\" is only valid with -server/.server (expected one of: server, port, password, passfile, passenv, clicon)");
 	check_refused("tcp:server=h,port=1,bind=x", SPEC_CLIENT, "\"bind\"");
 	check_refused("tcp:server=h,port=1,ipversion=6", SPEC_CLIENT, "\"ipversion\"");
 	check_error("tcp:port=1,server=h", SPEC_SERVER,
-	    "tcp: key \"server\" is only valid with -remote (expected one of: port, password, hidden, clicon, ipversion, IcfEnable, bind, readonly)");
+	    "tcp: key \"server\" is only valid with -remote (expected one of: port, password, passfile, passenv, hidden, clicon, ipversion, IcfEnable, bind, readonly)");
 }
 
 static void
@@ -487,6 +494,444 @@ test_spec_password_never_echoed(void **state)
 	}
 }
 
+/* ---- passfile= and passenv= ---- */
+
+/* Files for passfile= live here: short, so that errors quote whole paths. */
+static char tmpdir[] = "/tmp/rs-spec-XXXXXX";
+
+static int
+make_tmpdir(void **state)
+{
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int
+remove_tmpdir(void **state)
+{
+	return nftw(tmpdir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* PATH gets tmpdir/NAME, a file holding LEN bytes of DATA with MODE. */
+static void
+make_file(char path[PATH_MAX], const char *name, const void *data, size_t len, mode_t mode)
+{
+	int fd;
+
+	snprintf(path, PATH_MAX, "%s/%s", tmpdir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+#define MAKE_FILE(path, name, text, mode) make_file((path), (name), (text), strlen(text), (mode))
+
+/* TEMPLATE with PATH in place of its "%s" (not a printf format: no checks). */
+static const char *
+fill(char *out, size_t len, const char *template, const char *path)
+{
+	const char *at = strstr(template, "%s");
+
+	assert_non_null(at);
+	snprintf(out, len, "%.*s%s%s", (int)(at - template), template, path, at + 2);
+	return out;
+}
+
+static struct spec
+parse_file_ok(const char *template, const char *path, enum spec_side side)
+{
+	char text[PATH_MAX + 100];
+
+	return parse_ok(fill(text, sizeof(text), template, path), side);
+}
+
+static void
+check_file_error(const char *template, const char *path, const char *want_template)
+{
+	char text[PATH_MAX + 100], want[PATH_MAX + 200];
+
+	check_error(fill(text, sizeof(text), template, path), SPEC_SERVER,
+	    fill(want, sizeof(want), want_template, path));
+}
+
+static void
+test_spec_passfile_first_line(void **state)
+{
+	static const struct {
+		const char *content, *password;
+	} good[] = {
+		{ "Abc123\n", "Abc123" },
+		{ "Abc123", "Abc123" },
+		{ "Abc123\r\n", "Abc123" },
+		{ "Abc123\r", "Abc123" },
+		{ "Abc123\nthe rest is not read\n", "Abc123" },
+		{ "abcdefABC123\r\n", "abcdefABC123" },
+		{ "Z\n\n\n", "Z" },
+	};
+	char path[PATH_MAX];
+	struct spec s;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		MAKE_FILE(path, "pw", good[i].content, 0600);
+		s = parse_file_ok("tcp:port=5005,passfile=%s", path, SPEC_SERVER);
+		assert_true(s.has_password);
+		assert_string_equal(s.password, good[i].password);
+		assert_string_equal(s.passfile, path);
+		assert_string_equal(s.passenv, "");
+		assert_string_equal(s.password_warning, "");
+	}
+	/* Both sides, any transport, any key order, any key case. */
+	MAKE_FILE(path, "pw", "Cl1ent\n", 0400);
+	s = parse_file_ok("tcp:passfile=%s,server=box,port=5005", path, SPEC_CLIENT);
+	assert_string_equal(s.password, "Cl1ent");
+	assert_string_equal(s.server, "box");
+	s = parse_file_ok("npipe:pipe=p,PassFile=%s", path, SPEC_SERVER);
+	assert_string_equal(s.password, "Cl1ent");
+	s = parse_file_ok("com:port=1,baud=9600,channel=0,passfile=%s", path, SPEC_CLIENT);
+	assert_string_equal(s.password, "Cl1ent");
+}
+
+static void
+test_spec_passfile_follows_symlinks(void **state)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	struct spec s;
+
+	MAKE_FILE(path, "target", "L1nked\n", 0600);
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	assert_int_equal(symlink(path, link), 0);
+	s = parse_file_ok("tcp:port=1,passfile=%s", link, SPEC_SERVER);
+	assert_string_equal(s.password, "L1nked");
+	assert_string_equal(s.passfile, link);
+}
+
+static void
+test_spec_passfile_refuses_what_is_not_a_regular_file(void **state)
+{
+	char path[PATH_MAX];
+
+	check_file_error("tcp:port=1,passfile=%s/missing", tmpdir,
+	    "tcp: passfile=%s/missing: cannot open: No such file or directory");
+	MAKE_FILE(path, "notdir", "x\n", 0600);
+	check_file_error("tcp:port=1,passfile=%s/sub", path,
+	    "tcp: passfile=%s/sub: cannot open: Not a directory");
+	check_file_error("tcp:port=1,passfile=%s", tmpdir,
+	    "tcp: passfile=%s: not a regular file");
+	/* Opening a FIFO for reading would wait for a writer: never opened. */
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	check_file_error("tcp:port=1,passfile=%s", path, "tcp: passfile=%s: not a regular file");
+	/* Devices would never end or never start. */
+	check_error("tcp:port=1,passfile=/dev/zero", SPEC_SERVER,
+	    "tcp: passfile=/dev/zero: not a regular file");
+	check_error("tcp:port=1,passfile=/dev/null", SPEC_SERVER,
+	    "tcp: passfile=/dev/null: not a regular file");
+	check_refused("tcp:port=1,passfile=/dev/stdin", SPEC_SERVER, "passfile=/dev/stdin: ");
+}
+
+static void
+test_spec_passfile_bad_first_line(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"\n",
+		"\r\n",
+		"Secret123456X\n",	/* 13 characters */
+		"Secret123456X",
+		"Secret12345678901234567890",
+		"Secret_1\n",
+		"Secret 1\n",
+		" Secret1\n",
+		"Secret1 \n",
+		"Secret1\r\r\n",
+		"Secret\xc3\xa9\n",
+		"\nSecret1\n",		/* the first line is empty */
+	};
+	char path[PATH_MAX], text[PATH_MAX + 64], err[512];
+	struct spec s;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		MAKE_FILE(path, "bad", bad[i], 0600);
+		snprintf(text, sizeof(text), "tcp:port=1,passfile=%s", path);
+		assert_int_equal(spec_parse(text, SPEC_SERVER, &s, err, sizeof(err)), -EINVAL);
+		assert_false(s.has_password);
+		check_file_error("tcp:port=1,passfile=%s", path,
+		    "tcp: passfile=%s: the first line is not a password (1-12 letters and digits)");
+		if (strstr(err, "Secret"))
+			fail_msg("file %zu echoed: %s", i, err);
+	}
+	/* A NUL byte ends nothing: it is not a letter or digit. */
+	make_file(path, "nul", "Abc\0def\n", 8, 0600);
+	check_file_error("tcp:port=1,passfile=%s", path,
+	    "tcp: passfile=%s: the first line is not a password (1-12 letters and digits)");
+}
+
+static void
+test_spec_passfile_shared_file_warns(void **state)
+{
+	static const mode_t shared[] = { 0644, 0640, 0604, 0620, 0602, 0666 };
+	static const mode_t private[] = { 0600, 0400, 0700, 0500 };
+	char path[PATH_MAX], want[PATH_MAX + 200];
+	struct spec s;
+	size_t i;
+
+	for (i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
+		MAKE_FILE(path, "shared", "Sh4red\n", shared[i]);
+		s = parse_file_ok("tcp:port=1,passfile=%s", path, SPEC_SERVER);
+		assert_string_equal(s.password, "Sh4red");
+		snprintf(want, sizeof(want),
+		    "tcp: passfile=%s: other users can read or change the file (mode %04o, chmod go-rw fixes that)",
+		    path, (unsigned)shared[i]);
+		assert_string_equal(s.password_warning, want);
+		assert_null(strstr(s.password_warning, "Sh4red"));
+	}
+	for (i = 0; i < sizeof(private) / sizeof(private[0]); i++) {
+		MAKE_FILE(path, "private", "Pr1vate\n", private[i]);
+		s = parse_file_ok("tcp:port=1,passfile=%s", path, SPEC_SERVER);
+		assert_string_equal(s.password_warning, "");
+	}
+}
+
+static void
+test_spec_passfile_path_rules(void **state)
+{
+	char text[600], path[400];
+
+	check_error("tcp:port=1,passfile=", SPEC_SERVER,
+	    "tcp: passfile= is empty (expected a file path of 1-255 characters without control characters)");
+	check_error("tcp:port=1,passfile", SPEC_SERVER,
+	    "tcp: passfile needs a value (expected a file path of 1-255 characters without control characters)");
+	check_error("tcp:port=1,passfile=a\tb", SPEC_SERVER,
+	    "tcp: passfile=a?b: expected a file path of 1-255 characters without control characters");
+	memset(path, 'p', 256);
+	path[256] = '\0';
+	snprintf(text, sizeof(text), "tcp:port=1,passfile=%s", path);
+	check_refused(text, SPEC_SERVER, "expected a file path of 1-255 characters");
+	/* 255 characters is a valid path, just not an existing one. */
+	path[255] = '\0';
+	snprintf(text, sizeof(text), "tcp:port=1,passfile=%s", path);
+	check_refused(text, SPEC_SERVER, ": cannot open: ");
+	check_error("tcp:port=1,passfile=a,passfile=b", SPEC_SERVER, "tcp: passfile given twice");
+}
+
+/* Where the variable is read, the spec is otherwise good. */
+static void
+test_spec_passenv(void **state)
+{
+	struct spec s;
+
+	assert_int_equal(setenv("RS_TEST_PW", "Env123", 1), 0);
+	s = parse_ok("tcp:port=5005,passenv=RS_TEST_PW", SPEC_SERVER);
+	assert_true(s.has_password);
+	assert_string_equal(s.password, "Env123");
+	assert_string_equal(s.passenv, "RS_TEST_PW");
+	assert_string_equal(s.passfile, "");
+	assert_string_equal(s.password_warning, "");
+	s = parse_ok("tcp:server=h,port=1,PASSENV=RS_TEST_PW", SPEC_CLIENT);
+	assert_string_equal(s.password, "Env123");
+	s = parse_ok("npipe:pipe=p,passenv=RS_TEST_PW", SPEC_SERVER);
+	assert_string_equal(s.password, "Env123");
+	/* The name keeps its case; so does the environment. */
+	assert_int_equal(setenv("rs_test_pw", "lower1", 1), 0);
+	s = parse_ok("tcp:port=1,passenv=rs_test_pw", SPEC_SERVER);
+	assert_string_equal(s.password, "lower1");
+	assert_string_equal(s.passenv, "rs_test_pw");
+	assert_int_equal(setenv("_", "Under1", 1), 0);
+	s = parse_ok("tcp:port=1,passenv=_", SPEC_SERVER);
+	assert_string_equal(s.password, "Under1");
+
+	assert_int_equal(unsetenv("RS_TEST_UNSET"), 0);
+	check_error("tcp:port=1,passenv=RS_TEST_UNSET", SPEC_SERVER,
+	    "tcp: passenv=RS_TEST_UNSET: $RS_TEST_UNSET is not set");
+	check_error("tcp:server=h,port=1,passenv=RS_TEST_UNSET", SPEC_CLIENT,
+	    "tcp: passenv=RS_TEST_UNSET: $RS_TEST_UNSET is not set");
+	unsetenv("rs_test_pw");
+	unsetenv("RS_TEST_PW");
+}
+
+static void
+test_spec_passenv_bad_value_never_echoed(void **state)
+{
+	static const char *const bad[] = {
+		"", "Secret!!", "Secret123456X", "Secret 1", "Secret\n1", "Secret\xc3\xa9",
+	};
+	char err[512];
+	struct spec s;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(setenv("RS_TEST_BAD", bad[i], 1), 0);
+		check_error("tcp:port=1,passenv=RS_TEST_BAD", SPEC_SERVER,
+		    "tcp: passenv=RS_TEST_BAD: $RS_TEST_BAD is not a password (1-12 letters and digits)");
+		assert_int_equal(spec_parse("tcp:port=1,passenv=RS_TEST_BAD", SPEC_SERVER, &s,
+		    err, sizeof(err)), -EINVAL);
+		assert_false(s.has_password);
+		assert_null(strstr(err, "Secret"));
+	}
+	unsetenv("RS_TEST_BAD");
+}
+
+static void
+test_spec_passenv_name_rules(void **state)
+{
+	static const char *const bad[] = {
+		"1ABC", "A-B", "A B", "A.B", "A=B", "$HOME", "caf\xc3\xa9",
+	};
+	char text[200], name[SPEC_ENV_NAME_MAX + 2];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "tcp:port=1,passenv=%s", bad[i]);
+		check_refused(text, SPEC_SERVER,
+		    "expected an environment variable name of 1-64 letters, digits and underscores, not starting with a digit");
+	}
+	check_error("tcp:port=1,passenv=1ABC", SPEC_SERVER,
+	    "tcp: passenv=1ABC: expected an environment variable name of 1-64 letters, digits and underscores, not starting with a digit");
+	check_refused("tcp:port=1,passenv=", SPEC_SERVER, "passenv= is empty");
+	/* 64 characters are fine, 65 are not. */
+	memset(name, 'N', SPEC_ENV_NAME_MAX + 1);
+	name[SPEC_ENV_NAME_MAX + 1] = '\0';
+	snprintf(text, sizeof(text), "tcp:port=1,passenv=%s", name);
+	check_refused(text, SPEC_SERVER, "expected an environment variable name of 1-64");
+	name[SPEC_ENV_NAME_MAX] = '\0';
+	assert_int_equal(setenv(name, "Long64", 1), 0);
+	snprintf(text, sizeof(text), "tcp:port=1,passenv=%s", name);
+	assert_string_equal(parse_ok(text, SPEC_SERVER).password, "Long64");
+	unsetenv(name);
+}
+
+/* One source only; the conflict is found before any file is opened. */
+static void
+test_spec_password_sources_exclusive(void **state)
+{
+	struct spec s;
+	char err[512];
+
+	assert_int_equal(setenv("RS_TEST_PW", "Env123", 1), 0);
+	check_error("tcp:port=1,password=abc,passfile=/nonexistent", SPEC_SERVER,
+	    "tcp: password= and passfile= together: expected one of them");
+	check_error("tcp:port=1,passenv=RS_TEST_PW,password=abc", SPEC_SERVER,
+	    "tcp: password= and passenv= together: expected one of them");
+	check_error("tcp:port=1,passenv=RS_TEST_PW,passfile=/nonexistent", SPEC_SERVER,
+	    "tcp: passfile= and passenv= together: expected one of them");
+	check_error("tcp:server=h,port=1,passfile=/x,passenv=RS_TEST_PW,password=a", SPEC_CLIENT,
+	    "tcp: password= and passfile= together: expected one of them");
+	/* A failed parse keeps no password. */
+	assert_int_equal(spec_parse("tcp:port=1,password=Secret,passenv=RS_TEST_PW", SPEC_SERVER,
+	    &s, err, sizeof(err)), -EINVAL);
+	assert_false(s.has_password);
+	assert_memory_equal(s.password, "\0\0\0\0\0\0\0\0\0\0\0\0", sizeof(s.password));
+	/* The transport's own rules come first: nothing is read for a bad spec. */
+	check_error("tcp:passfile=/nonexistent", SPEC_SERVER,
+	    "tcp: missing port= (a port number 1-65535 or a range LO:HI)");
+	check_refused("tcp:port=1,passenv=RS_TEST_UNSET_TOO", SPEC_CLIENT, "missing server=");
+	unsetenv("RS_TEST_PW");
+}
+
+/* Whatever the source, listings and banners show Password=* and nothing else. */
+static void
+test_spec_format_never_shows_password_sources(void **state)
+{
+	char path[PATH_MAX], text[PATH_MAX + 64], buf[512];
+	struct spec s;
+
+	MAKE_FILE(path, "fmt", "Fmt123\n", 0600);
+	assert_int_equal(setenv("RS_TEST_FMT", "Env456", 1), 0);
+	s = parse_file_ok("tcp:port=5005,passfile=%s,hidden", path, SPEC_SERVER);
+	check_format(&s, SPEC_STYLE_LISTING, NULL, "tcp:Port=5005,Password=*");
+	check_format(&s, SPEC_STYLE_REMOTE, "box", "tcp:Port=5005,Password=*,Server=box");
+	s = parse_ok("tcp:port=5005,passenv=RS_TEST_FMT", SPEC_SERVER);
+	check_format(&s, SPEC_STYLE_LISTING, NULL, "tcp:Port=5005,Password=*");
+	check_format(&s, SPEC_STYLE_REMOTE, "box", "tcp:Port=5005,Password=*,Server=box");
+	s = parse_file_ok("tcp:server=h,port=1,passfile=%s", path, SPEC_CLIENT);
+	assert_true(spec_format(&s, SPEC_STYLE_REMOTE, NULL, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "tcp:Port=1,Password=*,Server=h");
+	/* Redaction is about password= only: the path and the name are no secret. */
+	snprintf(text, sizeof(text), "tcp:port=1,passfile=%s", path);
+	spec_redact(text, buf, sizeof(buf));
+	assert_string_equal(buf, text);
+	unsetenv("RS_TEST_FMT");
+}
+
+/* ---- masking password= in text ---- */
+
+static void
+test_spec_redact(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{ "tcp:port=1,password=abc", "tcp:port=1,password=*" },
+		{ "tcp:password=abc,port=1", "tcp:password=*,port=1" },
+		{ "password=abc", "password=*" },
+		{ "tcp:PassWord=abc,hidden,PASSWORD=d", "tcp:PassWord=*,hidden,PASSWORD=*" },
+		{ ".server tcp:port=1,password=a b c,hidden", ".server tcp:port=1,password=*,hidden" },
+		{ "-server tcp:port=1\tpassword=x", "-server tcp:port=1\tpassword=*" },
+		{ "tcp:port=1,password=", "tcp:port=1,password=*" },
+		/* Only where an item starts. */
+		{ "tcp:port=1,mypassword=abc", "tcp:port=1,mypassword=abc" },
+		{ "tcp:port=1,password:abc", "tcp:port=1,password:abc" },
+		{ "tcp:port=1,password", "tcp:port=1,password" },
+		{ "", "" },
+	};
+	char out[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		spec_redact(cases[i].text, out, sizeof(out));
+		assert_string_equal(out, cases[i].want);
+	}
+	/* Cut to the buffer, still terminated, never overrun. */
+	memset(out, 'X', sizeof(out));
+	spec_redact("tcp:port=1,password=abc", out, 16);
+	assert_string_equal(out, "tcp:port=1,pass");
+	assert_int_equal(out[16], 'X');
+	spec_redact("tcp:port=1,password=abc", out, 22);
+	assert_string_equal(out, "tcp:port=1,password=*");
+	spec_redact("tcp:port=1,password=abc", out, 21);
+	assert_string_equal(out, "tcp:port=1,password=");
+	memset(out, 'X', sizeof(out));
+	spec_redact("anything", out, 1);
+	assert_int_equal(out[0], '\0');
+	assert_int_equal(out[1], 'X');
+	spec_redact("anything", out, 0);
+	assert_int_equal(out[0], '\0');
+}
+
+static void
+test_spec_scrub_in_place(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{ "tcp:port=1,password=abc123", "tcp:port=1,password=******" },
+		{ "tcp:Password=a,port=1,PASSWORD=bcdefghijklm",
+		  "tcp:Password=*,port=1,PASSWORD=************" },
+		{ "password=x y,hidden", "password=***,hidden" },
+		{ "tcp:port=1,password=", "tcp:port=1,password=" },
+		{ "tcp:port=1,mypassword=abc", "tcp:port=1,mypassword=abc" },
+		{ "tcp:port=1,passfile=/p,passenv=P", "tcp:port=1,passfile=/p,passenv=P" },
+		{ "", "" },
+	};
+	char text[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "%s", cases[i].text);
+		spec_scrub(text);
+		assert_string_equal(text, cases[i].want);
+	}
+}
+
 static void
 test_spec_host_values(void **state)
 {
@@ -548,9 +993,9 @@ test_spec_error_exact_text(void **state)
 	check_error("udp:port=5005", SPEC_SERVER,
 	    "unknown transport \"udp\" (expected tcp, npipe, com, ssl or spipe)");
 	check_error("tcp:port=5005,foo=1", SPEC_SERVER,
-	    "tcp: unknown key \"foo\" (expected one of: port, password, hidden, clicon, ipversion, IcfEnable, bind, readonly)");
+	    "tcp: unknown key \"foo\" (expected one of: port, password, passfile, passenv, hidden, clicon, ipversion, IcfEnable, bind, readonly)");
 	check_error("ssl:proto=tls1,cert=x", SPEC_SERVER,
-	    "ssl: unknown key \"cert\" (expected one of: proto, certuser, machuser, port, password, hidden, clicon, ipversion, bind, readonly)");
+	    "ssl: unknown key \"cert\" (expected one of: proto, certuser, machuser, port, password, passfile, passenv, hidden, clicon, ipversion, bind, readonly)");
 	check_error("tcp:port=1,PORT=2", SPEC_SERVER, "tcp: port given twice");
 	check_error("tcp:port=", SPEC_SERVER,
 	    "tcp: port= is empty (expected a port number 1-65535 or a range LO:HI)");
@@ -829,6 +1274,19 @@ main(void)
 		cmocka_unit_test(test_spec_spipe_client),
 		cmocka_unit_test(test_spec_password_rules),
 		cmocka_unit_test(test_spec_password_never_echoed),
+		cmocka_unit_test(test_spec_passfile_first_line),
+		cmocka_unit_test(test_spec_passfile_follows_symlinks),
+		cmocka_unit_test(test_spec_passfile_refuses_what_is_not_a_regular_file),
+		cmocka_unit_test(test_spec_passfile_bad_first_line),
+		cmocka_unit_test(test_spec_passfile_shared_file_warns),
+		cmocka_unit_test(test_spec_passfile_path_rules),
+		cmocka_unit_test(test_spec_passenv),
+		cmocka_unit_test(test_spec_passenv_bad_value_never_echoed),
+		cmocka_unit_test(test_spec_passenv_name_rules),
+		cmocka_unit_test(test_spec_password_sources_exclusive),
+		cmocka_unit_test(test_spec_format_never_shows_password_sources),
+		cmocka_unit_test(test_spec_redact),
+		cmocka_unit_test(test_spec_scrub_in_place),
 		cmocka_unit_test(test_spec_host_values),
 		cmocka_unit_test(test_spec_port_values),
 		cmocka_unit_test(test_spec_error_exact_text),
@@ -842,5 +1300,5 @@ main(void)
 		cmocka_unit_test(test_spec_transport_names),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

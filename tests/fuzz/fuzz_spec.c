@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* libFuzzer target for src/spec.c: any text on either side must give a
- * well-formed spec or one bounded error line, and formatting must round-trip. */
+ * well-formed spec or one bounded error line, formatting must round-trip, and
+ * masking passwords in place must agree with masking them in a copy.
+ * passfile= makes the parser read files: it must refuse anything that is not
+ * a regular file (passfile=/dev/stdin, /dev/zero) without blocking. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +39,14 @@ check_spec(const struct spec *s, enum spec_side side)
 	CHECK(memchr(s->cert, '\0', sizeof(s->cert)) != NULL);
 	CHECK(memchr(s->password, '\0', sizeof(s->password)) != NULL);
 	CHECK(s->has_password == (s->password[0] != '\0'));
+	CHECK(memchr(s->passfile, '\0', sizeof(s->passfile)) != NULL);
+	CHECK(memchr(s->passenv, '\0', sizeof(s->passenv)) != NULL);
+	CHECK(memchr(s->password_warning, '\0', sizeof(s->password_warning)) != NULL);
+	/* One source, and a source gives a password or an error. */
+	CHECK(!(s->passfile[0] && s->passenv[0]));
+	CHECK(!s->passfile[0] || s->has_password);
+	CHECK(!s->passenv[0] || s->has_password);
+	CHECK(!s->password_warning[0] || s->passfile[0]);
 	CHECK(strlen(s->password) <= SPEC_PASSWORD_MAX);
 	for (i = 0; s->password[i]; i++) {
 		char c = s->password[i];
@@ -132,6 +143,26 @@ check_remote(const struct spec *s)
 	CHECK(strcmp(back.com_device, s->com_device) == 0);
 }
 
+/* In place, every masked value keeps its length; redacting either gives the same. */
+static void
+check_scrub(const char *text)
+{
+	size_t len = strlen(text) + 1;
+	char *scrubbed = malloc(len), *a = malloc(len + 1), *b = malloc(len + 1);
+
+	if (scrubbed && a && b) {
+		memcpy(scrubbed, text, len);
+		spec_scrub(scrubbed);
+		CHECK(strlen(scrubbed) == len - 1);
+		spec_redact(text, a, len + 1);
+		spec_redact(scrubbed, b, len + 1);
+		CHECK(strcmp(a, b) == 0);
+	}
+	free(scrubbed);
+	free(a);
+	free(b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -144,6 +175,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
+	check_scrub(text);
 
 	for (i = 0; i < 2; i++) {
 		memset(err, 'X', sizeof(err));
