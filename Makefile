@@ -41,7 +41,8 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
 # Debian packages: build, test, run.  bench/bench.mk adds its own.
 DEPS_PKGS := build-essential pkg-config liburing-dev libwolfssl-dev libserialport-dev \
-             libcmocka-dev libedit-dev gdb socat netcat-openbsd python3 clang libclang-rt-14-dev procps tmux
+             libcmocka-dev libedit-dev gdb socat netcat-openbsd python3 clang libclang-rt-14-dev procps tmux \
+             inetutils-telnet nftables iproute2 util-linux
 
 .PHONY: all deps run test unit integration fuzz clean
 all: $(BIN) $(HELPER_BIN)

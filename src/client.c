@@ -192,6 +192,9 @@ static struct client *client_new_socket(struct session *s, struct server *srv, i
 	c->readonly = srv->spec.readonly;
 	/* Nagle plus delayed ACK would hold a short line back for tens of ms. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* telnet can send IAC DM as urgent data; kept in the stream, the
+	 * telnet filter takes it out with the rest of the negotiation. */
+	setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 	set_dead_peer_limits(fd, s->cfg->peer_timeout_s);
 	format_peer(s, peer, c->ident, sizeof(c->ident), c->id);
 	return c;

@@ -14,10 +14,14 @@
 #include <unistd.h>
 
 #include "src/session.h"
+#include "src/telnet.h"
 #include "src/visible.h"
 
 #define AUTH_DELAY_NS (1ull * 1000000000u)
 #define AUTH_MAX_TRIES 3
+/* Telnet answers one receive may draw; beyond it they are dropped whole. */
+#define TELNET_REPLY_CAP 256
+#define CTRL_C 0x03
 
 static bool password_matches(const struct spec *sp, const char *line, size_t len)
 {
@@ -112,6 +116,56 @@ void client_handle_line(struct client *c, const char *line, size_t len)
 	session_input_line(s, c, line, len);
 }
 
+void client_interrupt(struct client *c)
+{
+	struct session *s = c->sess;
+
+	if (c->readonly) {
+		client_private(c, "ringside: this is a read-only connection; "
+				  "interrupts are not accepted\r\n");
+		return;
+	}
+	c->last_active = time(NULL);
+	session_typedf(s, "%s: ^C (interrupt)", c->ident);
+	session_interrupt(s);
+}
+
+/*
+ * A telnet negotiates options inside its input (IAC ...): take that out
+ * before the bytes become lines, refusing every option politely, and turn
+ * its Ctrl+C (IAC IP, or a bare ^C in character mode) into an interrupt.
+ * Peers that never send IAC pay one memchr per receive.
+ */
+static size_t telnet_input(struct client *c, char *data, size_t n, struct telnet_events *ev)
+{
+	uint8_t reply[TELNET_REPLY_CAP];
+	size_t reply_len = 0;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!c->telnet && !memchr(data, 0xff, n))
+		return n;
+	if (!c->telnet && !(c->telnet = calloc(1, sizeof(*c->telnet)))) {
+		client_close(c, "out of memory");
+		return 0;
+	}
+	n = telnet_filter(c->telnet, (uint8_t *)data, n, reply, sizeof(reply), &reply_len, ev);
+	client_queue_private(c, reply, reply_len);
+	if (ev->erase_line)
+		c->line_len = 0;
+	if (c->telnet->active) {
+		size_t kept = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (data[i] == CTRL_C)
+				ev->interrupt = true;
+			else
+				data[kept++] = data[i];
+		}
+		n = kept;
+	}
+	return n;
+}
+
 static void raw_line(struct client *c, const char *line, size_t len)
 {
 	if (len && line[len - 1] == '\r')
@@ -178,7 +232,7 @@ static void raw_input(struct client *c, const char *data, size_t n)
 	}
 }
 
-static void client_input(struct client *c, const char *data, size_t n)
+static void client_input(struct client *c, char *data, size_t n)
 {
 	struct session *s = c->sess;
 
@@ -203,9 +257,24 @@ static void client_input(struct client *c, const char *data, size_t n)
 		client_finish(c);
 		return;
 	}
-	if (!c->console)
-		c->last_active = time(NULL);
-	raw_input(c, data, n);
+	if (c->console) {
+		raw_input(c, data, n);
+		return;
+	}
+	c->last_active = time(NULL);
+	{
+		struct telnet_events ev;
+
+		/* The receive buffer is ours until it is recycled: filter in place. */
+		n = telnet_input(c, data, n, &ev);
+		raw_input(c, data, n);
+		if (c->state == CLIENT_CLOSING)
+			return;
+		if (ev.are_you_there)
+			client_queue_private(c, TELNET_AYT_ANSWER, sizeof(TELNET_AYT_ANSWER) - 1);
+		if (ev.interrupt && c->state == CLIENT_LIVE)
+			client_interrupt(c);
+	}
 }
 
 void client_arm_recv(struct client *c)

@@ -321,14 +321,7 @@ static void on_live_record(struct client *c, const struct proto_header *h, const
 		client_handle_line(c, (const char *)p, h->length);
 		return;
 	case PROTO_INTERRUPT:
-		if (c->readonly) {
-			client_private(c, "ringside: this is a read-only connection; "
-					  "interrupts are not accepted");
-			return;
-		}
-		c->last_active = time(NULL);
-		session_typedf(s, "%s: ^C (interrupt)", c->ident);
-		session_interrupt(s);
+		client_interrupt(c);
 		return;
 	case PROTO_BYE:
 		client_close(c, NULL);

@@ -288,6 +288,8 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 	res = spec_parse(spec_text, SPEC_SERVER, &srv->spec, err, errlen);
 	if (res < 0)
 		goto fail;
+	if (srv->spec.password_warning[0])
+		session_emitf(s, "ringside: %s", srv->spec.password_warning);
 	why = unavailable(&srv->spec);
 	if (why) {
 		snprintf(err, errlen, "%s", why);

@@ -716,6 +716,10 @@ int session_init(struct session *s, const struct config *cfg)
 			return res;
 		}
 	}
+	/* A password given by passenv= is not the hosted program's to inherit. */
+	for (unsigned i = 0; i < s->nservers; i++)
+		if (s->servers[i]->spec.passenv[0])
+			unsetenv(s->servers[i]->spec.passenv);
 	res = program_spawn(cfg->argv, &s->child, &s->pty_fd, err, sizeof(err));
 	if (res < 0) {
 		session_log(s, "%s", err);

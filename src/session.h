@@ -339,6 +339,9 @@ void client_on_recv(struct ring_op *op, int res, unsigned flags);
 void client_on_console_in(struct ring_op *op, int res, unsigned flags);
 /* Dispatch one complete input line (meta-command or program input). */
 void client_handle_line(struct client *c, const char *line, size_t len);
+/* Ctrl+C from C: the program's terminal gets its interrupt character,
+ * unless C is read-only. */
+void client_interrupt(struct client *c);
 
 /* native.c: the native protocol on the server side */
 /* Match the native preamble at the start of a client's input; returns the

@@ -206,3 +206,25 @@ def test_native_client_password_scrubbed_from_cmdline(workdir):
             p.kill()
             p.wait()
         s.close()
+
+
+@test
+def test_passenv_not_inherited_and_shared_passfile_warns(workdir):
+    port = free_port()
+    env = dict(os.environ, RS_IT_SERVER_PW="Penv34")
+    s = start("tcp:port=%d,passenv=RS_IT_SERVER_PW" % port, env=env)
+    try:
+        c = Client(port)
+        c.wait_for(r"^Password: ")
+        c.send_line("Penv34")
+        c.wait_for(CONNECTED)
+        c.send_line('echo "inherited=[${RS_IT_SERVER_PW-unset}]"')
+        c.wait_for(r"inherited=\[unset\]")
+        shared = write_secret(workdir, "shared-pw", b"Sh4red\n", 0o644)
+        c.send_line(".server tcp:port=%d,passfile=%s" % (free_port(), shared))
+        c.wait_for(r"ringside: tcp: passfile=.*: other users can read or change the file "
+                   r"\(mode 0644, chmod go-rw fixes that\)")
+        check(b"Sh4red" not in c.data, "the password reached the transcript")
+        c.close()
+    finally:
+        s.close()

@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -389,3 +390,80 @@ def test_console_ctrl_c_interrupts_the_program(workdir):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(master)
+
+
+IAC, DONT, DO, WONT, WILL, SB, SE, IP = 255, 254, 253, 252, 251, 250, 240, 244
+
+
+@test
+def test_telnet_negotiation_answered_and_kept_from_the_program(workdir):
+    """Issue item 9: telnet's option negotiation (IAC ...) reached the hosted
+    program (gdb printed Quit).  Options are refused politely, IAC IP is
+    Ctrl+C, and only the typed text reaches the program."""
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH, noio=True)
+    try:
+        t, watcher = Client(port), Client(port)
+        t.wait_for(r"\$ |# ")
+        t.sock.setblocking(True)
+        t.sock.sendall(bytes([IAC, DO, 3, IAC, WILL, 24, IAC, SB, 24, 0]) + b"xterm"
+                       + bytes([IAC, SE]) + b"echo tel-$((1+1))\r\n")
+        t.sock.setblocking(False)
+        t.wait_for(re.escape(bytes([IAC, WONT, 3])))
+        t.wait_for(re.escape(bytes([IAC, DONT, 24])))
+        watcher.wait_for(r"\r\ntel-2\r\n")
+        t.send_line("sleep 30; echo not-interrupted")
+        time.sleep(0.5)
+        t.sock.setblocking(True)
+        t.sock.sendall(bytes([IAC, IP]))
+        t.sock.setblocking(False)
+        watcher.wait_for(r": \^C \(interrupt\)")
+        t.send_line("echo after-$((2+2))")
+        watcher.wait_for(r"\r\nafter-4\r\n", timeout=10)
+        check(not re.search(rb"\r\nnot-interrupted\r\n", watcher.data), "IAC IP did not interrupt")
+        check(b"\xff" not in watcher.data, "telnet bytes reached the transcript")
+    finally:
+        s.close()
+
+
+@test
+def test_real_telnet_in_character_mode(workdir):
+    """Issue item 9 with the real client: `telnet host port`, then
+    `mode character`, typing and Ctrl+C."""
+    if not shutil.which("telnet") or not shutil.which("tmux"):
+        raise harness.TestFailure("telnet or tmux is missing (make deps installs them)")
+    port = free_port()
+    s = start(["tcp:port=%d" % port], BASH, noio=True)
+    name = "ringside-telnet-%d" % os.getpid()
+    tmux = ["tmux", "-L", name]
+    try:
+        watcher = Client(port)
+        watcher.wait_for(r"\$ |# ")
+        subprocess.run(tmux + ["new-session", "-d", "-s", name, "-x", "120", "-y", "30",
+                               "telnet 127.0.0.1 %d" % port], check=True)
+        watcher.wait_for(r"connected at")
+        subprocess.run(tmux + ["send-keys", "-t", name, "echo line-$((2+3))", "Enter"])
+        watcher.wait_for(r"\r\nline-5\r\n")
+        subprocess.run(tmux + ["send-keys", "-t", name, "C-]"])
+        time.sleep(0.3)
+        subprocess.run(tmux + ["send-keys", "-t", name, "mode character", "Enter"])
+        time.sleep(0.5)
+        subprocess.run(tmux + ["send-keys", "-t", name, "-l", "echo char-$((3+4))"])
+        subprocess.run(tmux + ["send-keys", "-t", name, "Enter"])
+        watcher.wait_for(r"\r\nchar-7\r\n")
+        subprocess.run(tmux + ["send-keys", "-t", name, "-l", "sleep 30; echo not-interrupted"])
+        subprocess.run(tmux + ["send-keys", "-t", name, "Enter"])
+        time.sleep(0.5)
+        subprocess.run(tmux + ["send-keys", "-t", name, "C-c"])
+        watcher.wait_for(r": \^C \(interrupt\)")
+        subprocess.run(tmux + ["send-keys", "-t", name, "-l", "echo after-$((4+4))"])
+        subprocess.run(tmux + ["send-keys", "-t", name, "Enter"])
+        watcher.wait_for(r"\r\nafter-8\r\n", timeout=10)
+        pump_all([watcher], 0.3)
+        check(not re.search(rb"\r\nnot-interrupted\r\n", watcher.data), "Ctrl+C did not interrupt")
+        check(b"\xff" not in watcher.data and b"Quit" not in watcher.data,
+              "telnet's negotiation reached the program")
+        check(b"was not sent" not in watcher.data, "a telnet line was refused")
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
+        s.close()
