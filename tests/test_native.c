@@ -1640,7 +1640,7 @@ static void test_native_long_input_refused_privately(void **state)
  * commands for the program. */
 static void test_native_input_with_line_break_refused(void **state)
 {
-	static const char *const bad[] = { "bt\nquit", "bt\rquit", "bt\0quit" };
+	static const char *const bad[] = { "bt\nquit", "bt\rquit", "bt\0quit", "bt\033]0;x" };
 	struct fixture *f = *state;
 	struct session *s = &f->s;
 	struct peer *p;
@@ -1652,7 +1652,7 @@ static void test_native_input_with_line_break_refused(void **state)
 	settle(f, p);
 	next = join(f, p, IDENTITY, NULL, NULL, &j);
 	read_transcript_until(f, p, &next, s->tr.head, NULL, NULL);
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < 4; i++) {
 		uint64_t mark = s->tr.head;
 		const char *got;
 		struct rec r;
@@ -1666,6 +1666,103 @@ static void test_native_input_with_line_break_refused(void **state)
 				 "the program was sent \"%s\" (%zu bytes)", i,
 				 proto_type_name(r.h.type), got, strlen(got));
 	}
+	finish(f);
+}
+
+/* 6.1: a HEARTBEAT is answered at once with its own seq, read-only or not. */
+static void test_native_heartbeat_answered(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *p = peer_connect(f);
+	uint8_t hdr[PROTO_HEADER_SIZE];
+	struct proto_header h = { .type = PROTO_HEARTBEAT, .seq = 0x1122334455667788ull };
+	struct joined j;
+	struct rec r;
+
+	settle(f, p);
+	join(f, p, IDENTITY, NULL, NULL, &j);
+	proto_header_encode(&h, hdr);
+	peer_send(p, hdr, sizeof(hdr));
+	do {
+		if (!next_record(f, p, 2000, &r))
+			fail_msg("no HEARTBEAT_ACK");
+	} while (r.h.type != PROTO_HEARTBEAT_ACK);
+	assert_true(r.h.seq == h.seq);
+	assert_int_equal(r.h.length, 0);
+	finish(f);
+}
+
+/* 6.1: a native client heard nothing from for max(-peertimeout, 45 s) is
+ * dropped; one that keeps talking is not. */
+static void test_native_silent_client_dropped(void **state)
+{
+	struct fixture *f = *state;
+	struct session *s = &f->s;
+	struct peer *p = peer_connect(f);
+	struct joined j;
+
+	f->cfg.peer_timeout_s = 10;
+	settle(f, p);
+	join(f, p, IDENTITY, NULL, NULL, &j);
+	while (client_sending(p->c) || !client_private_empty(p->c)) {
+		pump(f);
+		peer_read(p);
+	}
+	client_check_deadlines(p->c, p->c->heard_at + PROTO_READ_TIMEOUT_S - 1);
+	assert_int_equal(p->c->state, CLIENT_LIVE);
+	client_check_deadlines(p->c, p->c->heard_at + PROTO_READ_TIMEOUT_S);
+	assert_int_equal(p->c->state, CLIENT_CLOSING);
+	assert_true(wait_eof(f, p, 2000));
+	(void)s;
+	finish(f);
+}
+
+/* A HELLO whose identity carries a C1 control (CSI as UTF-8) or a bidi
+ * override is malformed: it would act on every other client's terminal
+ * through the join notice. */
+static void test_native_identity_with_controls_refused(void **state)
+{
+	static const char *const bad[] = { "box\\ev\xc2\x9b" "2J", "box\\\xe2\x80\xaeil",
+					   "box\\\x9b" "2J" };
+	struct fixture *f = *state;
+
+	for (unsigned i = 0; i < 3; i++) {
+		struct peer *p = peer_connect(f);
+		uint8_t body[64];
+		size_t n = strlen(bad[i]);
+
+		settle(f, p);
+		send_preamble(p);
+		/* By hand: the encoder refuses such text itself. */
+		body[0] = 0, body[1] = PROTO_T_VERSION, body[2] = 0, body[3] = 4;
+		body[4] = 0, body[5] = 0, body[6] = 0, body[7] = PROTO_VERSION;
+		body[8] = 0, body[9] = PROTO_T_IDENTITY, body[10] = 0, body[11] = (uint8_t)n;
+		memcpy(body + 12, bad[i], n);
+		send_raw_record(p, PROTO_HELLO, body, 12 + n);
+		expect_prefix(expect_final_refuse(f, p, 2000), "protocol error");
+		assert_null(strstr(text_from(&f->s, 0), "\x9b"));
+	}
+	finish(f);
+}
+
+/* Before ACCEPT a record other than the next handshake record is refused
+ * on its header: its payload is never read, however long it says it is. */
+static void test_native_unexpected_record_refused_at_header(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *p = peer_connect(f);
+	struct proto_header h = { .type = PROTO_OUTPUT, .length = PROTO_MAX_OUTPUT };
+	uint8_t hdr[PROTO_HEADER_SIZE], junk[4096];
+	const char *reason;
+
+	settle(f, p);
+	send_preamble(p);
+	proto_header_encode(&h, hdr);
+	peer_send(p, hdr, sizeof(hdr));
+	memset(junk, 'x', sizeof(junk));
+	peer_send(p, junk, sizeof(junk));
+	reason = expect_final_refuse(f, p, 2000);
+	expect_prefix(reason, "protocol error: a record of type 16 (OUTPUT) is not expected here");
 	finish(f);
 }
 
@@ -1821,6 +1918,10 @@ int main(void)
 		T(test_native_long_input_refused_privately, setup_plain),
 		T(test_native_input_with_line_break_refused, setup_plain),
 		T(test_native_readonly_input_refused, setup_readonly),
+		T(test_native_heartbeat_answered, setup_readonly),
+		T(test_native_silent_client_dropped, setup_plain),
+		T(test_native_identity_with_controls_refused, setup_plain),
+		T(test_native_unexpected_record_refused_at_header, setup_password),
 		T(test_native_bye_closes_client, setup_plain),
 		T(test_native_protocol_error_after_accept_refused, setup_plain),
 #undef T
