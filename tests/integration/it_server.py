@@ -325,6 +325,7 @@ def test_identity_with_c1_controls_refused(workdir):
             reason = p.refusal(5)
             check("malformed" in reason, "identity %r refused with %r" % (ident, reason))
             p.close()
+        time.sleep(0.3)     # let the refused ones' notices go out as their own batch
         ok = wire.NativePeer(port)
         ok.join(b"box\\caf\xc3\xa9")
         watcher.wait_for("box\\\\caf\xe9".encode("utf-8"))
