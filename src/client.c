@@ -223,18 +223,16 @@ struct client *client_new_refusing(struct session *s, struct server *srv, int fd
 				   const struct sockaddr_storage *peer, const char *why)
 {
 	struct client *c;
+	char *refusal;
 
-	if (s->nrefusing >= REFUSING_MAX)
+	if (s->nrefusing >= REFUSING_MAX || !(refusal = strdup(why)))
 		return NULL;
 	c = client_new_socket(s, srv, fd, peer);
-	if (!c)
-		return NULL;
-	c->refusal = strdup(why);
-	if (!c->refusal) {
-		c->in_fd = c->out_fd = -1;	/* the caller still owns FD */
-		client_close(c, NULL);
+	if (!c) {
+		free(refusal);
 		return NULL;
 	}
+	c->refusal = refusal;
 	c->state = CLIENT_REFUSING;
 	s->nrefusing++;
 	client_arm_recv(c);
@@ -343,8 +341,9 @@ void client_check_deadlines(struct client *c, uint32_t now)
 	}
 	switch (c->state) {
 	case CLIENT_REFUSING:
-		if (!c->heard && !c->close_after_flush && now - c->born >= CLIENT_REFUSE_LISTEN_S) {
-			/* Said nothing: a raw client that only listens. */
+		if (!c->close_after_flush && now - c->born >= CLIENT_REFUSE_LISTEN_S) {
+			/* Said nothing (or half a preamble): a raw client that
+			 * only listens. */
 			c->detecting = false;
 			client_private(c, "ringside: connection refused: %s\r\n", c->refusal);
 			client_finish(c);

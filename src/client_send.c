@@ -35,7 +35,8 @@ void client_queue_private(struct client *c, const void *p, size_t n)
 	struct session *s = c->sess;
 	struct client_privq *q = &c->privq;
 
-	if (c->state == CLIENT_CLOSING || c->lingering || n == 0)
+	/* After its last word (client_finish) a client is told nothing more. */
+	if (c->state == CLIENT_CLOSING || c->close_after_flush || n == 0)
 		return;
 	/* A flood of refusals must not grow without bound. */
 	if (privq_unsent(q) + q->pending_len + n > CLIENT_PRIVATE_MAX) {

@@ -568,7 +568,7 @@ static bool everyone_caught_up(const struct session *s)
 	if (s->backlog_len)
 		return false;
 	for (const struct client *c = s->clients; c; c = c->next) {
-		if (c->state != CLIENT_LIVE)
+		if (c->state != CLIENT_LIVE || c->close_after_flush)
 			continue;
 		if (c->cursor != s->tr.head || !client_private_empty(c) || client_sending(c))
 			return false;
