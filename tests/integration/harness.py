@@ -208,6 +208,53 @@ class Client:
         self.sock.close()
 
 
+def start(servers, program, **kw):
+    """A Session whose tcp servers are listening when it returns."""
+    s = Session(servers, program, **kw)
+    for spec in servers:
+        m = re.search(r"port=(\d+)", spec)
+        if m:
+            wait_listening(int(m.group(1)))
+    return s
+
+
+BASH = ["bash", "--norc", "--noprofile", "-i"]
+
+
+def read_until_quiet(client, quiet=0.5, limit=10.0, max_bytes=None):
+    """Read until nothing has arrived for QUIET seconds, for at most LIMIT
+    seconds; fail if more than MAX_BYTES arrive (a server sending without end)."""
+    since, deadline = time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        if client.pump(0.1):
+            since = time.monotonic()
+        if max_bytes is not None:
+            check(len(client.data) <= max_bytes,
+                  "%d bytes arrived, more than %d: sent without end?" % (len(client.data), max_bytes))
+
+
+def numbers_in_order(data, line=rb"(\d+)"):
+    """Check that the numbered lines of a raw stream (the LINE pattern, the
+    number in its first group) never repeat or go back, across skip markers;
+    returns (markers, last number).  A line cut by a skip, or broken in two
+    by a notice, is not counted: only lines between two numbered lines are."""
+    rx = re.compile(line + rb"$")
+    parts = re.split(rb"\r\n\[ringside: \d+ bytes skipped\]\r\n", bytes(data))
+    last = 0
+    for part in parts:
+        lines = part.split(b"\r\n")
+        nums = [rx.match(x) for x in lines]
+        for i in range(len(lines)):
+            if not nums[i]:
+                continue
+            n = int(nums[i].group(1))
+            inside = 0 < i < len(lines) - 1 and nums[i - 1] and nums[i + 1]
+            if n == last + 1 or inside:
+                check(n > last, "number %d after %d: output repeated or out of order" % (n, last))
+                last = n
+    return len(parts) - 1, last
+
+
 def pump_all(clients, timeout):
     """Read from every client until all are quiet for TIMEOUT seconds."""
     while True:

@@ -5,29 +5,16 @@
 # the session prints fast through a small ring.  The server must stay up,
 # report nothing, and give every reader its output in order.
 import random
-import re
 import socket
 import struct
 import time
 
 import wire
-from harness import Client, Session, check, free_port, test, wait_listening
+from harness import BASH, Client, Session, check, free_port, numbers_in_order, test, wait_listening
 
-BASH = ["bash", "--norc", "--noprofile", "-i"]
 SECONDS = 20
 
 
-def numbers_in_order(data):
-    """No number comes twice or goes back.  A notice may break a line in
-    two, so only numbers between two other numbers count."""
-    parts = re.split(rb"\r\n\[ringside: \d+ bytes skipped\]\r\n", bytes(data))
-    last = 0
-    for part in parts:
-        lines = part.split(b"\r\n")
-        for i in range(1, len(lines) - 1):
-            if lines[i].isdigit() and lines[i - 1].isdigit() and lines[i + 1].isdigit():
-                check(int(lines[i]) > last, "number %s after %d" % (lines[i], last))
-                last = int(lines[i])
 
 
 def reset(sock):
