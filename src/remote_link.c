@@ -397,6 +397,8 @@ static void on_accept(struct remote_link *l, const struct proto_msg *m)
 		protocol_error(l, "ACCEPT with ROLE = %u", m->role);
 		return;
 	}
+	if (l->joined)
+		say(l, "[ringside: reconnected]");
 	new_session = !l->have_session || memcmp(l->session, m->session, sizeof(l->session));
 	if (new_session) {
 		flush_carry(l);
@@ -412,9 +414,7 @@ static void on_accept(struct remote_link *l, const struct proto_msg *m)
 	l->have_session = true;
 	l->next = m->start;
 	l->read_only = m->role == 1;
-	if (l->joined)
-		say(l, "[ringside: reconnected]");
-	else if (l->read_only)
+	if (!l->joined && l->read_only)
 		say(l, "[ringside: read-only connection: you can watch but not type]");
 	l->joined = true;
 	expect(l, LINK_LIVE);
@@ -573,7 +573,8 @@ static void reader_failed(struct remote_link *l, int err)
 		protocol_error(l, "%s record with flags or reserved bits set", name);
 	else if (err == -EMSGSIZE)
 		protocol_error(l, "%s record of %u bytes is longer than allowed here", name, h.length);
-	else if (h.type == PROTO_CHALLENGE && (l->state == LINK_ACCEPT || l->state == LINK_PASSWORD))
+	else if (h.type == PROTO_CHALLENGE && l->auth_required &&
+		 (l->state == LINK_ACCEPT || l->state == LINK_PASSWORD))
 		protocol_error(l, "a second CHALLENGE record (type %u)", h.type);
 	else
 		protocol_error(l, "%s record (type %u) %s", name, h.type,
