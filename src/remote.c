@@ -195,9 +195,11 @@ static void on_quiet(struct ring_timer *t, int res)
 
 	if (res == -ECANCELED || r->done)
 		return;
-	/* The script's input is over, every line has gone out, and nothing
-	 * has arrived for a while: its commands have had their say. */
-	if (idle >= quiet && link_live(&r->link) && r->held.len == 0 && conn_idle(r)) {
+	/* The script's input is over, every line has gone out, nothing has
+	 * arrived for a while, and not because we stopped reading while a slow
+	 * stdout catches up: its commands have had their say. */
+	if (idle >= quiet && link_live(&r->link) && r->held.len == 0 && conn_idle(r) &&
+	    !r->conn.recv_paused && outq_backlog(&r->out) == 0) {
 		remote_leave(r);
 		return;
 	}
@@ -420,11 +422,10 @@ static void run(struct remote *r)
 			remote_term_refresh(r);
 		outq_flush(&r->out, &r->ring);
 		outq_flush(&r->err, &r->ring);
-		if (r->out.broken) {
+		if (r->out.broken && !r->leaving) {
 			/* Nobody reads our output any more (a closed pipe). */
 			r->hurry = true;
 			remote_leave(r);
-			continue;
 		}
 		conn_resume_reading(r);
 		arm_stdin(r);

@@ -178,6 +178,7 @@ void conn_resume_reading(struct remote *r)
 	c->recv_paused = false;
 	/* The silence was ours, not the server's. */
 	c->last_rx = remote_now();
+	remote_heard(r);
 	arm_recv(r);
 	conn_schedule(r);
 }
@@ -470,7 +471,8 @@ void conn_lost(struct remote *r, const char *why)
 		return;
 	}
 	if (!r->link.joined) {
-		remote_say(r, "ringside: %s", why);
+		remote_say(r, "ringside: %s port %u: %s before the handshake was over", r->spec.server,
+			   r->spec.port_lo, why);
 		remote_finish(r, 1);
 		return;
 	}
