@@ -94,10 +94,16 @@ static void link_went_live(struct remote_link *l)
 	struct remote *r = of_link(l);
 
 	conn_live(r);
+	r->told_held = false;
 	/* Lines typed while there was no connection go now, in order. */
 	conn_send(r, r->held.p, r->held.len);
 	r->held.len = 0;
 	remote_heard(r);
+}
+
+static void link_jump(struct remote_link *l)
+{
+	remote_term_jump(of_link(l));
 }
 
 static const struct link_ops link_ops = {
@@ -105,6 +111,7 @@ static const struct link_ops link_ops = {
 	.show = link_show,
 	.ask_password = link_ask_password,
 	.live = link_went_live,
+	.jump = link_jump,
 };
 
 /*
@@ -114,22 +121,26 @@ static const struct link_ops link_ops = {
 static void queue_record(struct remote *r, uint8_t type, const void *p, size_t n)
 {
 	struct proto_header h = { .type = type, .length = (uint32_t)n };
-	uint8_t hdr[PROTO_HEADER_SIZE];
+	uint8_t rec[PROTO_HEADER_SIZE + EDIT_LINE_MAX];
 
-	proto_header_encode(&h, hdr);
+	proto_header_encode(&h, rec);
+	if (n)
+		memcpy(rec + PROTO_HEADER_SIZE, p, n);
 	if (link_live(&r->link)) {
-		uint8_t rec[PROTO_HEADER_SIZE + EDIT_LINE_MAX];
-
-		memcpy(rec, hdr, sizeof(hdr));
-		if (n)
-			memcpy(rec + sizeof(hdr), p, n);
-		conn_send(r, rec, sizeof(hdr) + n);
+		conn_send(r, rec, PROTO_HEADER_SIZE + n);
 		return;
 	}
 	/* Kept whole until the handshake is over: the server takes nothing
 	 * else before ACCEPT, and an unproven server gets nothing at all. */
-	if (!bytes_put(&r->held, hdr, sizeof(hdr)) || !bytes_put(&r->held, p, n))
+	if (!bytes_put(&r->held, rec, PROTO_HEADER_SIZE + n)) {
 		remote_say(r, "ringside: out of memory; a line was not sent");
+		return;
+	}
+	if (r->link.joined && !r->told_held) {
+		remote_say(r, "[ringside: not connected; what you type is sent once the connection "
+			      "is back]");
+		r->told_held = true;
+	}
 }
 
 void remote_send_line(struct remote *r, const char *line, size_t len)

@@ -104,7 +104,10 @@ static void keep_unsent_lines(struct remote *r)
 		struct proto_header h;
 		size_t whole;
 
-		proto_header_decode(b->p + i, &h);
+		/* (A connection's preamble is not a record: nothing after it
+		 * can be a line.) */
+		if (proto_header_decode(b->p + i, &h) < 0)
+			break;
 		whole = PROTO_HEADER_SIZE + (size_t)h.length;
 		if (whole > b->len - i)
 			break;
@@ -295,8 +298,8 @@ static void conn_schedule(struct remote *r)
 	if (c->tick.armed) {
 		/* An earlier deadline than the armed one: the cancelled
 		 * timer's callback schedules again. */
-		if (due < c->tick_due)
-			ring_timer_cancel(&r->ring, &c->tick);
+		if (due < c->tick_due && ring_timer_cancel(&r->ring, &c->tick) == 0)
+			c->tick_due = 0;	/* one cancel is enough */
 		return;
 	}
 	now = remote_now();

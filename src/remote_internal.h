@@ -99,7 +99,8 @@ struct remote_term {
 	struct edit line;	/* commands */
 	struct edit secret;	/* the password prompt */
 	bool asking;		/* the password prompt is up */
-	bool drawn;		/* the input row is on the screen */
+	bool on_screen;		/* the input row shows (perhaps out of date) */
+	bool stale;		/* the input row must be drawn again */
 	char tail[TAIL_MAX];	/* the program's unfinished line: the prompt */
 	size_t tail_len;
 	char prompt[EDIT_PROMPT_MAX];	/* the tail as drawn */
@@ -128,6 +129,7 @@ struct remote {
 	struct remote_term term;
 	struct outq out, err;
 	struct bytes held;	/* INPUT records typed before the connection was live */
+	bool told_held;		/* the user knows lines wait for a reconnect */
 
 	int signal_fd;
 	struct ring_op signal_op, stdin_op;
@@ -182,6 +184,8 @@ int remote_term_start(struct remote *r);
 void remote_term_stop(struct remote *r);
 void remote_term_on_input(struct remote *r);
 void remote_term_show(struct remote *r, enum link_show kind, const char *p, size_t n);
+/* The transcript jumped: the program's unfinished line is no prompt now. */
+void remote_term_jump(struct remote *r);
 void remote_term_ask_password(struct remote *r);
 /* The connection that asked for a password is gone. */
 void remote_term_cancel_password(struct remote *r);

@@ -402,10 +402,14 @@ static void on_accept(struct remote_link *l, const struct proto_msg *m)
 	new_session = !l->have_session || memcmp(l->session, m->session, sizeof(l->session));
 	if (new_session) {
 		flush_carry(l);
-		if (l->have_session)
+		if (l->have_session) {
+			l->ops->jump(l);
 			say(l, "[ringside: the server was restarted; this is a new session]");
+		}
 		l->shown = m->start;
 	} else if (m->start > l->shown) {
+		flush_carry(l);
+		l->ops->jump(l);
 		say(l, "[ringside: %llu bytes of output are missing]",
 		    (unsigned long long)(m->start - l->shown));
 		l->shown = m->start;
@@ -472,6 +476,7 @@ static void on_gap(struct remote_link *l, const struct proto_msg *m)
 	if (m->to <= l->shown)
 		return;
 	flush_carry(l);
+	l->ops->jump(l);
 	say(l, "[ringside: %llu bytes of output were dropped before you could see them]",
 	    (unsigned long long)(m->to - (m->from > l->shown ? m->from : l->shown)));
 	l->shown = m->to;

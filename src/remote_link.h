@@ -50,6 +50,9 @@ struct link_ops {
 	void (*ask_password)(struct remote_link *l);
 	/* ACCEPT checked: the connection is live, held input may go. */
 	void (*live)(struct remote_link *l);
+	/* The transcript does not go on from where it was (a new session, or
+	 * a GAP): an unfinished line will never be finished. */
+	void (*jump)(struct remote_link *l);
 };
 
 struct remote_link {

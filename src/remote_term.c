@@ -68,7 +68,7 @@ void remote_term_resized(struct remote *r)
 	struct winsize ws;
 
 	r->term.cols = ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
-	r->term.drawn = false;
+	r->term.stale = true;
 }
 
 int remote_term_start(struct remote *r)
@@ -109,9 +109,9 @@ void remote_term_stop(struct remote *r)
 /* Ctrl+Z: give the terminal back as we found it while stopped. */
 static void suspend(struct remote *r)
 {
-	if (r->term.drawn) {
+	if (r->term.on_screen) {
 		puts_(r, "\r\033[K");
-		r->term.drawn = false;
+		r->term.on_screen = false;
 	}
 	outq_drain(&r->out, -1, 1000);
 	leave_raw(r);
@@ -129,12 +129,20 @@ static void suspend(struct remote *r)
  * Showing things.
  */
 
+/* Take the input row off the screen, so what follows is printed where it
+ * was, above the row that is drawn again later. */
 static void hide_row(struct remote *r)
 {
-	if (!r->term.drawn)
+	if (!r->term.on_screen)
 		return;
 	puts_(r, "\r\033[K");
-	r->term.drawn = false;
+	r->term.on_screen = false;
+}
+
+/* The row's content changed: drawn again, in place, before the loop waits. */
+static void row_changed(struct remote *r)
+{
+	r->term.stale = true;
 }
 
 void remote_term_refresh(struct remote *r)
@@ -143,7 +151,7 @@ void remote_term_refresh(struct remote *r)
 	struct remote_term *t = &r->term;
 	size_t n;
 
-	if (!r->interactive || !t->raw || t->drawn)
+	if (!r->interactive || !t->raw || (t->on_screen && !t->stale))
 		return;
 	if (t->asking)
 		n = edit_render(&t->secret, PASSWORD_PROMPT, strlen(PASSWORD_PROMPT), t->cols, row,
@@ -151,7 +159,8 @@ void remote_term_refresh(struct remote *r)
 	else
 		n = edit_render(&t->line, t->prompt, t->prompt_len, t->cols, row, sizeof(row));
 	put(r, row, n);
-	t->drawn = true;
+	t->on_screen = true;
+	t->stale = false;
 }
 
 /* One line of ringside's own text (LINE has no line end), dimmed. */
@@ -306,6 +315,19 @@ void remote_term_show(struct remote *r, enum link_show kind, const char *p, size
 	}
 }
 
+void remote_term_jump(struct remote *r)
+{
+	struct remote_term *t = &r->term;
+
+	if (!r->interactive)
+		return;
+	hide_row(r);
+	end_notice_line(r);
+	t->tail_len = t->prompt_len = 0;
+	t->break_pending = false;
+	row_changed(r);
+}
+
 /*
  * The password prompt: the same row, nothing echoed.
  */
@@ -315,7 +337,7 @@ void remote_term_ask_password(struct remote *r)
 	struct remote_term *t = &r->term;
 
 	t->asking = true;
-	t->drawn = false;
+	row_changed(r);
 	edit_clear(&t->secret);
 	/* The user's typing time is not the server's. */
 	conn_pause_deadline(r, true);
@@ -328,7 +350,7 @@ void remote_term_cancel_password(struct remote *r)
 	if (!t->asking)
 		return;
 	t->asking = false;
-	t->drawn = false;
+	row_changed(r);
 	edit_clear(&t->secret);
 }
 
@@ -339,7 +361,7 @@ static void password_done(struct remote *r, bool given)
 	size_t n = edit_take(&t->secret, typed, sizeof(typed));
 
 	t->asking = false;
-	t->drawn = false;
+	row_changed(r);
 	r->link.password = NULL;
 	if (given && n > 0) {
 		size_t keep = n < SPEC_PASSWORD_MAX ? n : SPEC_PASSWORD_MAX;
@@ -364,7 +386,7 @@ static void line_done(struct remote *r)
 	char line[EDIT_LINE_MAX + 1];
 	size_t n = edit_take(&r->term.line, line, sizeof(line));
 
-	r->term.drawn = false;
+	row_changed(r);
 	if (remote_wants_to_leave(line)) {
 		remote_leave(r);
 		return;
@@ -384,7 +406,7 @@ static void on_key(struct remote *r, uint8_t byte)
 	case EDIT_REFUSED:
 		return;
 	case EDIT_CHANGED:
-		t->drawn = false;
+		row_changed(r);
 		return;
 	case EDIT_ENTER:
 		if (t->asking)
@@ -404,12 +426,12 @@ static void on_key(struct remote *r, uint8_t byte)
 			return;
 		}
 		edit_clear(e);
-		t->drawn = false;
+		row_changed(r);
 		remote_interrupt(r);
 		return;
 	case EDIT_CLEAR_SCREEN:
 		puts_(r, "\033[H\033[2J");
-		t->drawn = false;
+		t->on_screen = false;
 		return;
 	case EDIT_SUSPEND:
 		suspend(r);

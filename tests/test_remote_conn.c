@@ -45,7 +45,17 @@ static void no_live(struct remote_link *l)
 {
 }
 
-static const struct link_ops quiet_ops = { no_send, no_show, no_ask, no_live };
+static void no_jump(struct remote_link *l)
+{
+}
+
+static const struct link_ops quiet_ops = {
+	.send = no_send,
+	.show = no_show,
+	.ask_password = no_ask,
+	.live = no_live,
+	.jump = no_jump,
+};
 
 static int setup(void **state)
 {

@@ -32,7 +32,7 @@ struct fixture {
 	size_t sent_len;
 	struct shown shown[256];
 	unsigned nshown;
-	unsigned asked, lives;
+	unsigned asked, lives, jumps;
 	/* the server side */
 	struct auth_verifier ver;
 	struct auth_server *as;
@@ -77,11 +77,17 @@ static void op_live(struct remote_link *l)
 	of(l)->lives++;
 }
 
+static void op_jump(struct remote_link *l)
+{
+	of(l)->jumps++;
+}
+
 static const struct link_ops ops = {
 	.send = op_send,
 	.show = op_show,
 	.ask_password = op_ask,
 	.live = op_live,
+	.jump = op_jump,
 };
 
 static int setup(void **state)
@@ -383,6 +389,7 @@ static void test_link_new_session_and_missing_bytes_are_told(void **state)
 	srv_welcome(f, 0);
 	srv_accept(f, 9);
 	assert_string_equal(last_said(f), "[ringside: 4 bytes of output are missing]");
+	assert_int_equal(f->jumps, 1);
 	link_stop(&f->l);
 	memset(f->session, 0x77, 16);
 	link_start(&f->l);
@@ -390,6 +397,7 @@ static void test_link_new_session_and_missing_bytes_are_told(void **state)
 	srv_welcome(f, 0);
 	srv_accept(f, 2);
 	assert_non_null(strstr(last_said(f), "new session"));
+	assert_int_equal(f->jumps, 2);
 	srv_text(f, PROTO_OUTPUT, 2, "xy");
 	assert_string_equal(all_of(f, LINK_OUTPUT), "12345xy");
 }
@@ -785,6 +793,7 @@ static void test_link_gap_moves_on(void **state)
 	m.has_from = m.has_to = true;
 	srv_msg(f, PROTO_GAP, &m);
 	assert_false(link_failed(&f->l));
+	assert_int_equal(f->jumps, 1);
 	assert_string_equal(last_said(f),
 			    "[ringside: 1000 bytes of output were dropped before you could see them]");
 	srv_text(f, PROTO_OUTPUT, 1050, "after");

@@ -128,11 +128,17 @@ static void op_live(struct remote_link *l)
 		assert(h->proofs == 1);
 }
 
+static void op_jump(struct remote_link *l)
+{
+	assert(l->joined);
+}
+
 static const struct link_ops ops = {
 	.send = op_send,
 	.show = op_show,
 	.ask_password = op_ask,
 	.live = op_live,
+	.jump = op_jump,
 };
 
 static void start(struct harness *h)
