@@ -682,6 +682,11 @@ def test_client_long_session_in_tmux(workdir):
             other.close()
         relay.close()
         s.close()
+    check_client_log()
+
+
+def check_client_log():
+    """The client's stderr under tmux (see client_command)."""
     try:
         with open("/tmp/ringside-it-%d.err" % os.getpid(), "rb") as f:
             check_clean(f.read())
@@ -702,6 +707,7 @@ def test_client_keys_leave_after_one_command(workdir):
                 tm.keys(*leave)
                 tm.wait(r"CLIENT-EXIT-0\s+TTY-RESTORED", timeout=10)
                 check("^M" not in tm.screen(), "Enter shown as ^M")
+                check_client_log()
             finally:
                 tm.close()
     finally:
