@@ -9,7 +9,7 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := liburing wolfssl libserialport libedit
+PKGS     := liburing wolfssl libserialport
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -41,7 +41,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
 # Debian packages: build, test, run.  bench/bench.mk adds its own.
 DEPS_PKGS := build-essential pkg-config liburing-dev libwolfssl-dev libserialport-dev \
-             libcmocka-dev libedit-dev gdb socat netcat-openbsd python3 clang libclang-rt-14-dev procps tmux \
+             libcmocka-dev gdb socat netcat-openbsd python3 clang libclang-rt-14-dev procps tmux \
              inetutils-telnet nftables iproute2 util-linux
 
 .PHONY: all deps run test unit integration fuzz clean

@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `ringside -remote SPEC`: the native client.  It joins a session on the same
- * ring/ loop the server uses, authenticates without sending the password,
- * shows records (notices visibly apart from output), and when the connection
- * breaks reconnects with backoff and resumes exactly after the last record
- * it showed.  On a terminal it edits lines with libedit; otherwise it runs a
- * script from stdin and leaves once the output has gone quiet.
+ * `ringside -remote SPEC`: the native client.  This part sets the client up
+ * and runs its loop: signals, stdin (keys on a terminal, a script
+ * otherwise), lines waiting for the connection, leaving, and the seams
+ * between the protocol (remote_link.c), the socket (remote_conn.c) and the
+ * screen (remote_term.c).  See remote_internal.h for the map.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
@@ -18,24 +16,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
-#include "ring/ring.h"
-#include "src/auth.h"
-#include "src/proto.h"
 #include "src/remote.h"
 #include "src/remote_internal.h"
-#include "src/spec.h"
+#include "src/visible.h"
 
-static void arm_recv(struct remote *r);
-static void connect_now(struct remote *r);
-static void conn_lost(struct remote *r, const char *why);
+/* At exit, output still queued for a stdout that is not a terminal (a
+ * script's log) is written out unless its reader stalls this long. */
+#define EXIT_DRAIN_MS 5000
 
+uint64_t remote_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
 
 void remote_say(struct remote *r, const char *fmt, ...)
 {
@@ -44,516 +42,147 @@ void remote_say(struct remote *r, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(buf) - 3)
-		n = sizeof(buf) - 3;
-	memcpy(buf + n, "\r\n", 3);
-	if (r->interactive) {
-		remote_term_show(r, buf, (size_t)n + 2, true);
-	} else {
-		buf[n] = '\n';
-		fwrite(buf, 1, (size_t)n + 1, stderr);
-	}
+	if (n > 0)
+		remote_term_show(r, LINK_SAY, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 void remote_finish(struct remote *r, int code)
 {
+	if (r->done)
+		return;
 	r->exit_code = code;
 	r->done = true;
 }
 
+void remote_check_link(struct remote *r)
+{
+	if (!link_failed(&r->link) || r->done)
+		return;
+	/* A refusal, either way: final (PROTOCOL.md 8). */
+	conn_close(r);
+	remote_finish(r, 1);
+}
+
 /*
- * Sending: records queue in one buffer with one SEND in flight.
+ * The protocol's needs, met here.
  */
 
-static void flush_out(struct remote *r)
+static struct remote *of_link(struct remote_link *l)
 {
-	struct io_uring_sqe *sqe;
-
-	if (r->send_inflight || r->out.len == 0 || r->fd < 0 || r->st == CONN_CONNECTING)
-		return;
-	sqe = ring_get_sqe(&r->ring, &r->send_op);
-	if (!sqe)
-		return;
-	io_uring_prep_send(sqe, r->fd, r->out.p, r->out.len, MSG_NOSIGNAL);
-	ring_sqe_set_op(sqe, &r->send_op);
-	r->out_sending = r->out.len;
-	r->send_inflight = true;
+	return container_of(l, struct remote, link);
 }
 
-static bool buf_put(struct buf *b, const void *p, size_t n)
+static void link_send(struct remote_link *l, const uint8_t *p, size_t n)
 {
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		uint8_t *grown;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		grown = realloc(b->p, cap);
-		if (!grown)
-			return false;
-		b->p = grown;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return true;
+	conn_send(of_link(l), p, n);
 }
 
-static void queue_bytes(struct remote *r, const void *p, size_t n)
+static void link_show(struct remote_link *l, enum link_show kind, const char *p, size_t n)
 {
-	buf_put(&r->out, p, n);
-	flush_out(r);
+	remote_term_show(of_link(l), kind, p, n);
 }
 
-static void queue_record(struct remote *r, uint8_t type, const struct proto_msg *m)
+static void link_ask_password(struct remote_link *l)
 {
-	uint8_t buf[PROTO_HEADER_SIZE + 2048];
-	int n = proto_record_encode(type, 0, m, buf, sizeof(buf));
-
-	if (n > 0)
-		queue_bytes(r, buf, (size_t)n);
+	remote_term_ask_password(of_link(l));
 }
 
-/* Session records (INPUT, INTERRUPT, BYE) wait in 'held' until the
- * handshake is over: the server takes nothing else before ACCEPT. */
-static void queue_raw_record(struct remote *r, uint8_t type, const void *p, size_t n)
+static void link_went_live(struct remote_link *l)
+{
+	struct remote *r = of_link(l);
+
+	conn_live(r);
+	r->told_held = false;
+	/* Lines typed while there was no connection go now, in order. */
+	conn_send(r, r->held.p, r->held.len);
+	r->held.len = 0;
+	remote_heard(r);
+}
+
+static void link_jump(struct remote_link *l)
+{
+	remote_term_jump(of_link(l));
+}
+
+static const struct link_ops link_ops = {
+	.send = link_send,
+	.show = link_show,
+	.ask_password = link_ask_password,
+	.live = link_went_live,
+	.jump = link_jump,
+};
+
+/*
+ * Lines and leaving.
+ */
+
+static void queue_record(struct remote *r, uint8_t type, const void *p, size_t n)
 {
 	struct proto_header h = { .type = type, .length = (uint32_t)n };
-	struct buf *b = r->st == CONN_LIVE ? &r->out : &r->held;
-	uint8_t hdr[PROTO_HEADER_SIZE];
+	uint8_t rec[PROTO_HEADER_SIZE + EDIT_LINE_MAX];
 
-	proto_header_encode(&h, hdr);
-	if (buf_put(b, hdr, sizeof(hdr)) && n)
-		buf_put(b, p, n);
-	flush_out(r);
-}
-
-static void on_send(struct ring_op *op, int res, unsigned flags)
-{
-	struct remote *r = container_of(op, struct remote, send_op);
-
-	r->send_inflight = false;
-	if (res > 0 && r->out_sending) {
-		memmove(r->out.p, r->out.p + res, r->out.len - (size_t)res);
-		r->out.len -= (size_t)res;
-	}
-	r->out_sending = 0;
-	if (res < 0 && res != -ECANCELED) {
-		conn_lost(r, strerror(-res));
+	proto_header_encode(&h, rec);
+	if (n)
+		memcpy(rec + PROTO_HEADER_SIZE, p, n);
+	if (link_live(&r->link)) {
+		conn_send(r, rec, PROTO_HEADER_SIZE + n);
 		return;
 	}
-	if (r->leaving && r->out.len == 0) {
-		remote_finish(r, r->exit_code);
+	/* Kept whole until the handshake is over: the server takes nothing
+	 * else before ACCEPT, and an unproven server gets nothing at all. */
+	if (!bytes_put(&r->held, rec, PROTO_HEADER_SIZE + n)) {
+		remote_say(r, "ringside: out of memory; a line was not sent");
 		return;
 	}
-	flush_out(r);
+	if (r->link.joined && !r->told_held) {
+		remote_say(r, "[ringside: not connected; what you type is sent once the connection "
+			      "is back]");
+		r->told_held = true;
+	}
 }
 
-/* A command line for the session; kept until the session can take it. */
 void remote_send_line(struct remote *r, const char *line, size_t len)
 {
-	queue_raw_record(r, PROTO_INPUT, line, len);
+	if (len > EDIT_LINE_MAX) {
+		remote_say(r, "ringside: line longer than %u bytes was not sent", EDIT_LINE_MAX);
+		return;
+	}
+	queue_record(r, PROTO_INPUT, line, len);
+}
+
+void remote_interrupt(struct remote *r)
+{
+	/* A Ctrl+C kept for later would interrupt whatever runs then. */
+	if (!link_live(&r->link)) {
+		remote_say(r, "[ringside: not connected; Ctrl+C was not sent]");
+		return;
+	}
+	queue_record(r, PROTO_INTERRUPT, NULL, 0);
+}
+
+static void on_leave_timeout(struct ring_timer *t, int res)
+{
+	struct remote *r = container_of(t, struct remote, leave_timer);
+
+	if (res != -ECANCELED)
+		remote_finish(r, r->exit_code);
 }
 
 void remote_leave(struct remote *r)
 {
-	if (r->leaving)
+	if (r->leaving || r->done)
 		return;
 	r->leaving = true;
-	if (r->st == CONN_LIVE) {
-		queue_raw_record(r, PROTO_BYE, NULL, 0);
-		return;
-	}
-	remote_finish(r, r->exit_code);
-}
-
-/*
- * Receiving records.
- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void on_quiet(struct ring_timer *t, int res)
-{
-	struct remote *r = container_of(t, struct remote, quiet_timer);
-	uint64_t quiet = (uint64_t)r->opt->quiet_ms * 1000000u, idle = now_ns() - r->last_rx;
-
-	if (res == -ECANCELED || r->done)
-		return;
-	/* A script's input is over, every line has gone out, and nothing has
-	 * arrived for a while: its commands have had their say. */
-	if (idle >= quiet && r->out.len == 0 && r->held.len == 0 && r->st == CONN_LIVE) {
-		remote_leave(r);
-		return;
-	}
-	ring_timer_arm(&r->ring, &r->quiet_timer, idle < quiet ? quiet - idle : quiet, on_quiet);
-}
-
-/* Something arrived: the quiet period starts again. */
-static void rearm_quiet(struct remote *r)
-{
-	r->last_rx = now_ns();
-	if (r->interactive || !r->stdin_eof || r->quiet_timer.armed)
-		return;
-	ring_timer_arm(&r->ring, &r->quiet_timer, (uint64_t)r->opt->quiet_ms * 1000000u, on_quiet);
-}
-
-static void show_transcript(struct remote *r, const struct proto_header *h, const uint8_t *p)
-{
-	uint64_t seq = h->seq, len = h->length;
-
-	/* Exactly once: skip what was already shown before a reconnect. */
-	if (r->have_seq && seq < r->next_seq) {
-		uint64_t dup = r->next_seq - seq;
-
-		if (dup >= len)
-			return;
-		p += dup;
-		len -= dup;
-		seq = r->next_seq;
-	}
-	if (r->have_seq && seq > r->next_seq)
-		remote_say(r, "[ringside: %llu bytes of output are missing]",
-		    (unsigned long long)(seq - r->next_seq));
-	remote_term_show(r, (const char *)p, (size_t)len, h->type != PROTO_OUTPUT);
-	r->next_seq = seq + len;
-	r->have_seq = true;
-}
-
-static void on_accept(struct remote *r, const struct proto_msg *m)
-{
-	if (r->server_wants_auth) {
-		if (!r->auth || auth_client_verify(r->auth, m->srp_m2, m->srp_m2_len) < 0) {
-			remote_say(r, "Error 0x80004005: the server could not prove it knows the password");
-			remote_finish(r, 1);
-			return;
-		}
-	}
-	auth_client_free(r->auth);
-	r->auth = NULL;
-	if (m->has_session) {
-		if (r->have_session && memcmp(r->session, m->session, 16) != 0) {
-			remote_say(r, "[ringside: the server was restarted; this is a new session]");
-			r->have_seq = false;
-		}
-		memcpy(r->session, m->session, 16);
-		r->have_session = true;
-	}
-	if (!r->have_seq && m->has_start) {
-		r->next_seq = m->start;
-		r->have_seq = true;
-	}
-	if (m->has_role && m->role == 1 && !r->ever_joined)
-		remote_say(r, "[ringside: read-only connection: you can watch but not type]");
-	if (r->ever_joined)
-		remote_say(r, "[ringside: reconnected]");
-	r->ever_joined = true;
-	r->st = CONN_LIVE;
-	r->backoff_ns = 0;
-	buf_put(&r->out, r->held.p, r->held.len);
-	r->held.len = 0;
-	flush_out(r);
-	rearm_quiet(r);
-}
-
-static void on_challenge(struct remote *r, const struct proto_msg *m)
-{
-	struct proto_msg p;
-	size_t a_len = sizeof(p.srp_a), m1_len = sizeof(p.srp_m1);
-	int res;
-
-	if (!r->have_password && !(r->interactive && remote_term_read_password(r) == 0)) {
-		remote_say(r, "Error 0x80004005: the server wants a password; add password=W to the spec");
-		remote_finish(r, 1);
-		return;
-	}
-	memset(&p, 0, sizeof(p));
-	res = auth_client_respond(r->password, m->salt, m->salt_len, m->srp_b, m->srp_b_len,
-				  &r->auth, p.srp_a, &a_len, p.srp_m1, &m1_len);
-	if (res < 0) {
-		remote_say(r, "Error 0x80004005: bad authentication challenge from the server");
-		remote_finish(r, 1);
-		return;
-	}
-	p.srp_a_len = a_len;
-	p.srp_m1_len = m1_len;
-	queue_record(r, PROTO_PROOF, &p);
-}
-
-static void on_record(struct remote *r, const struct proto_header *h, const uint8_t *p)
-{
-	struct proto_msg m;
-
-	switch (h->type) {
-	case PROTO_OUTPUT:
-	case PROTO_NOTICE:
-	case PROTO_TYPED:
-		if (r->st == CONN_LIVE)
-			show_transcript(r, h, p);
-		return;
-	case PROTO_PRIVATE:
-		remote_term_show(r, (const char *)p, h->length, true);
-		if (h->length && p[h->length - 1] != '\n')
-			remote_term_show(r, "\r\n", 2, true);
-		return;
-	default:
-		break;
-	}
-	if (proto_msg_decode(p, h->length, &m) < 0) {
-		remote_say(r, "ringside: protocol error: malformed %s record from the server",
-		    proto_type_name(h->type));
-		remote_finish(r, 1);
-		return;
-	}
-	switch (h->type) {
-	case PROTO_WELCOME:
-		r->server_wants_auth = m.has_auth && m.auth;
-		/* A server that does not ask for the password we hold may be an
-		 * impostor that wants us to skip proving who it is. */
-		if (r->have_password && !r->server_wants_auth) {
-			remote_say(r, "Error 0x80004005: the server did not ask for the password; "
-			    "refusing to continue");
-			remote_finish(r, 1);
-		}
-		return;
-	case PROTO_CHALLENGE:
-		on_challenge(r, &m);
-		return;
-	case PROTO_ACCEPT:
-		on_accept(r, &m);
-		return;
-	case PROTO_REFUSE:
-		remote_say(r, "Error 0x%08X: %s", m.has_code ? m.code : PROTO_REFUSAL_CODE,
-		    m.has_reason ? m.reason : "refused");
-		remote_finish(r, 1);
-		return;
-	case PROTO_GAP:
-		if (m.has_from && m.has_to && m.to > m.from)
-			remote_say(r, "[ringside: %llu bytes of output were dropped before you could see "
-			    "them]", (unsigned long long)(m.to - m.from));
-		if (m.has_to) {
-			r->next_seq = m.to;
-			r->have_seq = true;
-		}
-		return;
-	case PROTO_STATE:
-		if (m.has_state && m.state == 1)
-			r->ended = true;
-		return;
-	default:
-		remote_say(r, "ringside: protocol error: unexpected %s record from the server",
-		    proto_type_name(h->type));
-		remote_finish(r, 1);
-		return;
-	}
-}
-
-static void on_bytes(struct remote *r, const uint8_t *p, size_t n)
-{
-	/* The raw view comes first (a server cannot know yet what we are):
-	 * skip to the server's preamble. */
-	while (!r->preamble_seen && n > 0) {
-		/* Seven fixed bytes, then the server's protocol version. */
-		if (r->preamble_got == PROTO_PREAMBLE_SIZE - 1) {
-			r->preamble_seen = true;
-			if (*p != PROTO_VERSION) {
-				remote_say(r, "ringside: the server speaks protocol version %u; this client "
-				    "speaks %u", *p, PROTO_VERSION);
-				remote_finish(r, 1);
-				return;
-			}
-		} else if (*p == proto_preamble[r->preamble_got]) {
-			r->preamble_got++;
-		} else {
-			r->preamble_got = *p == proto_preamble[0] ? 1 : 0;
-		}
-		p++;
-		n--;
-	}
-	while (n > 0 && !r->done && r->fd >= 0) {
-		size_t used = 0;
-		int res = proto_reader_feed(&r->reader, p, n, &used);
-
-		p += used;
-		n -= used;
-		if (res < 0) {
-			remote_say(r, "ringside: protocol error: %s", strerror(-res));
-			remote_finish(r, 1);
-			return;
-		}
-		if (res == 0)
-			return;
-		on_record(r, &r->reader.h, r->reader.payload);
-		proto_reader_next(&r->reader);
-	}
-}
-
-static void on_recv(struct ring_op *op, int res, unsigned flags)
-{
-	struct remote *r = container_of(op, struct remote, recv_op);
-
-	r->recv_inflight = false;
-	if (r->done || r->fd < 0)
-		return;
-	if (res <= 0) {
-		if (r->ended) {
-			remote_finish(r, 0);
-			return;
-		}
-		conn_lost(r, res == 0 ? "the server closed the connection" : strerror(-res));
-		return;
-	}
-	on_bytes(r, r->rbuf, (size_t)res);
-	if (!r->done && r->fd >= 0) {
-		rearm_quiet(r);
-		arm_recv(r);
-	}
-}
-
-static void arm_recv(struct remote *r)
-{
-	struct io_uring_sqe *sqe = ring_get_sqe(&r->ring, &r->recv_op);
-
-	if (!sqe)
-		return;
-	io_uring_prep_recv(sqe, r->fd, r->rbuf, sizeof(r->rbuf), 0);
-	ring_sqe_set_op(sqe, &r->recv_op);
-	r->recv_inflight = true;
-}
-
-/*
- * Connecting and reconnecting.
- */
-
-static void send_hello(struct remote *r)
-{
-	struct proto_msg m;
-
-	memset(&m, 0, sizeof(m));
-	m.version = PROTO_VERSION;
-	m.has_version = true;
-	snprintf(m.identity, sizeof(m.identity), "%s", r->identity);
-	m.has_identity = true;
-	if (r->have_session && r->have_seq) {
-		memcpy(m.session, r->session, 16);
-		m.has_session = true;
-		m.resume = r->next_seq;
-		m.has_resume = true;
-	}
-	r->out.len = 0;
-	buf_put(&r->out, proto_preamble, PROTO_PREAMBLE_SIZE);
-	queue_record(r, PROTO_HELLO, &m);
-}
-
-static void on_connect(struct ring_op *op, int res, unsigned flags)
-{
-	struct remote *r = container_of(op, struct remote, connect_op);
-	int one = 1;
-
-	if (r->done)
-		return;
-	if (res < 0) {
-		if (!r->ever_joined) {
-			remote_say(r, "ringside: cannot connect to %s port %u: %s", r->spec.server,
-			    r->spec.port_lo, strerror(-res));
-			remote_finish(r, 1);
-			return;
-		}
-		conn_lost(r, strerror(-res));
-		return;
-	}
-	setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r->st = CONN_HANDSHAKE;
-	r->preamble_got = 0;
-	r->preamble_seen = false;
-	proto_reader_free(&r->reader);
-	proto_reader_init(&r->reader);
-	send_hello(r);
-	arm_recv(r);
-}
-
-static void connect_now(struct remote *r)
-{
-	struct io_uring_sqe *sqe;
-
-	r->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (r->fd < 0) {
-		remote_say(r, "ringside: socket: %s", strerror(errno));
-		remote_finish(r, 1);
-		return;
-	}
-	sqe = ring_get_sqe(&r->ring, &r->connect_op);
-	if (!sqe)
-		return;
-	io_uring_prep_connect(sqe, r->fd, (struct sockaddr *)&r->addr, r->addr_len);
-	ring_sqe_set_op(sqe, &r->connect_op);
-	r->st = CONN_CONNECTING;
-}
-
-static void on_backoff(struct ring_timer *t, int res)
-{
-	struct remote *r = container_of(t, struct remote, backoff_timer);
-
-	if (res != -ECANCELED && !r->done)
-		connect_now(r);
-}
-
-static void conn_lost(struct remote *r, const char *why)
-{
-	bool was_live = r->st == CONN_LIVE;
-
-	if (r->fd >= 0) {
-		if (r->recv_inflight)
-			ring_cancel(&r->ring, &r->recv_op);
-		if (r->send_inflight)
-			ring_cancel(&r->ring, &r->send_op);
-		shutdown(r->fd, SHUT_RDWR);
-		close(r->fd);
-		r->fd = -1;
-	}
-	r->st = CONN_DOWN;
-	auth_client_free(r->auth);
-	r->auth = NULL;
-	/* What this connection had queued dies with it; lines typed from now
-	 * on wait in 'held' for the next one. */
-	r->out.len = 0;
-	if (r->leaving || r->done) {
+	if (!link_live(&r->link)) {
 		remote_finish(r, r->exit_code);
 		return;
 	}
-	if (!r->ever_joined) {
-		remote_say(r, "ringside: %s", why);
-		remote_finish(r, 1);
-		return;
-	}
-	if (was_live || !r->down_since) {
-		remote_say(r, "[ringside: connection lost (%s); reconnecting]", why);
-		r->down_since = time(NULL);
-	}
-	if (time(NULL) - r->down_since > GIVE_UP_SECONDS) {
-		remote_say(r, "ringside: could not reconnect for %d seconds; giving up", GIVE_UP_SECONDS);
-		remote_finish(r, 1);
-		return;
-	}
-	r->backoff_ns = r->backoff_ns ? r->backoff_ns * 2 : BACKOFF_FIRST_NS;
-	if (r->backoff_ns > BACKOFF_MAX_NS)
-		r->backoff_ns = BACKOFF_MAX_NS;
-	ring_timer_arm(&r->ring, &r->backoff_timer, r->backoff_ns, on_backoff);
+	queue_record(r, PROTO_BYE, NULL, 0);
+	/* A server that stopped reading does not keep us. */
+	ring_timer_arm(&r->ring, &r->leave_timer, LEAVE_WAIT_NS, on_leave_timeout);
 }
-
-/*
- * Local input: libedit on a terminal, plain lines otherwise.
- */
 
 bool remote_wants_to_leave(const char *line)
 {
@@ -566,30 +195,69 @@ bool remote_wants_to_leave(const char *line)
 	       (line[12] == '\0' || line[12] == ' ');
 }
 
+/*
+ * A script on stdin: lines as they come, then leave once output is quiet.
+ */
+
+static void on_quiet(struct ring_timer *t, int res)
+{
+	struct remote *r = container_of(t, struct remote, quiet_timer);
+	uint64_t quiet = (uint64_t)r->opt->quiet_ms * 1000000u, idle = remote_now() - r->last_rx;
+
+	if (res == -ECANCELED || r->done)
+		return;
+	/* The script's input is over, every line has gone out, nothing has
+	 * arrived for a while, and not because we stopped reading while a slow
+	 * stdout catches up: its commands have had their say. */
+	if (idle >= quiet && link_live(&r->link) && r->held.len == 0 && conn_idle(r) &&
+	    !r->conn.recv_paused && outq_backlog(&r->out) == 0) {
+		remote_leave(r);
+		return;
+	}
+	ring_timer_arm(&r->ring, &r->quiet_timer, idle < quiet ? quiet - idle : quiet, on_quiet);
+}
+
+void remote_heard(struct remote *r)
+{
+	r->last_rx = remote_now();
+	if (r->interactive || !r->stdin_eof || r->quiet_timer.armed)
+		return;
+	ring_timer_arm(&r->ring, &r->quiet_timer, (uint64_t)r->opt->quiet_ms * 1000000u, on_quiet);
+}
+
 static void script_input(struct remote *r, const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !r->leaving && !r->done; i++) {
 		if (p[i] != '\n') {
-			if (r->partial_len < sizeof(r->partial))
+			if (r->partial_len < EDIT_LINE_MAX)
 				r->partial[r->partial_len++] = p[i];
+			else
+				r->partial_overlong = true;
 			continue;
 		}
 		if (r->partial_len && r->partial[r->partial_len - 1] == '\r')
 			r->partial_len--;
-		r->partial[r->partial_len < sizeof(r->partial) ? r->partial_len :
-								 sizeof(r->partial) - 1] = '\0';
-		if (remote_wants_to_leave(r->partial)) {
+		r->partial[r->partial_len] = '\0';
+		if (r->partial_overlong)
+			remote_say(r, "ringside: line longer than %u bytes was not sent",
+				   EDIT_LINE_MAX);
+		else if (remote_wants_to_leave(r->partial))
 			remote_leave(r);
-			return;
-		}
-		remote_send_line(r, r->partial, r->partial_len);
+		else
+			remote_send_line(r, r->partial, r->partial_len);
 		r->partial_len = 0;
+		r->partial_overlong = false;
 	}
+}
+
+static bool input_backlogged(const struct remote *r)
+{
+	return r->held.len + r->conn.pending.len > INPUT_BACKLOG_MAX;
 }
 
 static void arm_stdin(struct remote *r)
 {
-	if (r->stdin_inflight || r->stdin_eof || r->done)
+	if (r->stdin_inflight || r->stdin_eof || r->done || input_backlogged(r))
 		return;
 	if (ring_poll(&r->ring, &r->stdin_op, 0, POLLIN) == 0)
 		r->stdin_inflight = true;
@@ -602,24 +270,26 @@ static void on_stdin(struct ring_op *op, int res, unsigned flags)
 	ssize_t n;
 
 	r->stdin_inflight = false;
-	if (res < 0 || r->done)
+	if (r->done)
 		return;
 	if (r->interactive) {
 		remote_term_on_input(r);
-	} else {
-		n = read(0, buf, sizeof(buf));
-		if (n > 0) {
-			script_input(r, buf, (size_t)n);
-		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			if (r->partial_len)
-				script_input(r, "\n", 1);
-			r->stdin_eof = true;
-			rearm_quiet(r);
-			return;
-		}
+		return;		/* the loop polls again */
 	}
-	arm_stdin(r);
+	n = read(0, buf, sizeof(buf));
+	if (n > 0) {
+		script_input(r, buf, (size_t)n);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		if (r->partial_len)
+			script_input(r, "\n", 1);
+		r->stdin_eof = true;
+		remote_heard(r);
+	}
 }
+
+/*
+ * Signals.
+ */
 
 static void on_signal(struct ring_op *op, int res, unsigned flags)
 {
@@ -630,19 +300,29 @@ static void on_signal(struct ring_op *op, int res, unsigned flags)
 	if (res < 0 || r->done)
 		return;
 	while (read(r->signal_fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGINT) {
+		switch (si.ssi_signo) {
+		case SIGINT:
 			/* Ctrl+C interrupts the debugger, not this client. */
-			if (r->st == CONN_LIVE)
-				queue_raw_record(r, PROTO_INTERRUPT, NULL, 0);
+			remote_interrupt(r);
+			break;
+		case SIGWINCH:
 			if (r->interactive)
-				remote_term_interrupted(r);
-		} else {
+				remote_term_resized(r);
+			break;
+		default:
+			/* Leave at once, whatever stdout is doing. */
+			r->hurry = true;
 			remote_leave(r);
+			break;
 		}
 	}
 	if (ring_poll(&r->ring, &r->signal_op, r->signal_fd, POLLIN) == 0)
 		r->signal_inflight = true;
 }
+
+/*
+ * Setting up.
+ */
 
 static int resolve(struct remote *r)
 {
@@ -664,10 +344,11 @@ static int resolve(struct remote *r)
 	return 0;
 }
 
+/* "HOST\user", kept to what a text field may carry (PROTOCOL.md 3.2). */
 static void identify(struct remote *r)
 {
 	struct passwd *pw = getpwuid(getuid());
-	char host[64];
+	char host[64], raw[128];
 	char *dot;
 
 	if (gethostname(host, sizeof(host)) < 0)
@@ -676,7 +357,19 @@ static void identify(struct remote *r)
 	dot = strchr(host, '.');
 	if (dot)
 		*dot = '\0';
-	snprintf(r->identity, sizeof(r->identity), "%s\\%s", host, pw ? pw->pw_name : "user");
+	snprintf(raw, sizeof(raw), "%s\\%s", host, pw ? pw->pw_name : "user");
+	if (!visible_text_ok((const uint8_t *)raw, strlen(raw)))
+		snprintf(raw, sizeof(raw), "localhost\\user");
+	snprintf(r->identity, sizeof(r->identity), "%s", raw);
+}
+
+/* A terminal that can move the cursor: anything but "dumb" and the like,
+ * where lines are read cooked instead. */
+static bool capable_terminal(void)
+{
+	const char *term = getenv("TERM");
+
+	return isatty(0) && isatty(1) && term && *term && strcmp(term, "dumb") != 0;
 }
 
 static int setup(struct remote *r, const char *spec_text)
@@ -702,8 +395,6 @@ static int setup(struct remote *r, const char *spec_text)
 	if (resolve(r) < 0)
 		return -EINVAL;
 	identify(r);
-	r->interactive = isatty(0) && isatty(1);
-	r->color = isatty(1) && !getenv("NO_COLOR");
 	res = ring_init(&r->ring, 64, 256);
 	if (res < 0) {
 		fprintf(stderr, "ringside: io_uring setup failed: %s\n", strerror(-res));
@@ -713,21 +404,48 @@ static int setup(struct remote *r, const char *spec_text)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGWINCH);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	r->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	r->fd = -1;
-	r->connect_op.cb = on_connect;
-	r->recv_op.cb = on_recv;
-	r->send_op.cb = on_send;
-	r->stdin_op.cb = on_stdin;
 	r->signal_op.cb = on_signal;
-	proto_reader_init(&r->reader);
+	r->stdin_op.cb = on_stdin;
 	if (r->signal_fd >= 0 && ring_poll(&r->ring, &r->signal_op, r->signal_fd, POLLIN) == 0)
 		r->signal_inflight = true;
-	if (r->interactive)
-		remote_term_start(r);
+
+	r->interactive = capable_terminal() && remote_term_start(r) == 0;
+	r->color = isatty(1) && !getenv("NO_COLOR");
+	outq_init(&r->out, 1);
+	outq_init(&r->err, 2);
+	conn_init(r);
+	link_init(&r->link, &link_ops, r->identity);
+	r->link.password = r->have_password ? r->password : NULL;
+	r->link.can_ask = r->interactive;
 	return 0;
+}
+
+static void run(struct remote *r)
+{
+	while (!r->done) {
+		int res;
+
+		if (r->interactive)
+			remote_term_refresh(r);
+		outq_flush(&r->out, &r->ring);
+		outq_flush(&r->err, &r->ring);
+		if (r->out.broken && !r->leaving) {
+			/* Nobody reads our output any more (a closed pipe). */
+			r->hurry = true;
+			remote_leave(r);
+		}
+		conn_resume_reading(r);
+		arm_stdin(r);
+		res = ring_run_once(&r->ring, 0);
+		if (res < 0 && res != -EINTR) {
+			remote_say(r, "ringside: io_uring: %s", strerror(-res));
+			remote_finish(r, 1);
+		}
+	}
 }
 
 int ringside_remote(const char *spec_text, const struct remote_options *opt)
@@ -738,30 +456,32 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 	if (!r)
 		return 1;
 	r->opt = opt;
+	r->signal_fd = -1;
 	if (setup(r, spec_text) < 0) {
 		free(r);
 		return 2;
 	}
-	connect_now(r);
-	arm_stdin(r);
-	while (!r->done) {
-		int res = ring_run_once(&r->ring, 0);
+	conn_start(r);
+	run(r);
 
-		if (res < 0 && res != -EINTR)
-			break;
-	}
-	if (r->interactive)
-		remote_term_stop(r);
-	fflush(stdout);
+	conn_close(r);
+	remote_term_stop(r);
+	/* A terminal that stopped reading is not waited for (that is what
+	 * the user may be leaving over); a script's log is. */
+	outq_drain(&r->err, r->signal_fd, r->hurry ? 0 : 1000);
+	outq_drain(&r->out, r->signal_fd, r->hurry || r->interactive ? 200 : EXIT_DRAIN_MS);
+	outq_restore(&r->out);
+	outq_restore(&r->err);
 	code = r->exit_code;
-	if (r->fd >= 0)
-		close(r->fd);
 	ring_exit(&r->ring);
-	auth_client_free(r->auth);
-	proto_reader_free(&r->reader);
+	if (r->signal_fd >= 0)
+		close(r->signal_fd);
+	link_free(&r->link);
+	conn_free(r);
+	outq_free(&r->out);
+	outq_free(&r->err);
+	bytes_free(&r->held);
 	explicit_bzero(r->password, sizeof(r->password));
-	free(r->out.p);
-	free(r->held.p);
 	free(r);
 	return code;
 }

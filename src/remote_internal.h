@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The -remote client's state, shared by remote.c (the connection and the
- * protocol) and remote_term.c (the terminal: libedit and display).
+ * The -remote client's state and the seams between its parts:
+ *   remote.c       setup, the loop, signals, stdin, leaving
+ *   remote_conn.c  the socket: connecting within the time budget, one send
+ *                  in flight, heartbeats, read timeout, reconnecting
+ *   remote_link.c  the protocol state machine (no I/O)
+ *   remote_term.c  the terminal: raw mode, keys, output above the input row
+ *   remote_edit.c  the line editor (no I/O)
+ *   remote_out.c   stdout and stderr as queues that never block the loop
  */
 #ifndef RINGSIDE_REMOTE_INTERNAL_H
 #define RINGSIDE_REMOTE_INTERNAL_H
@@ -10,95 +16,197 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <termios.h>
 
 #include "ring/ring.h"
-#include "src/auth.h"
 #include "src/proto.h"
 #include "src/remote.h"
+#include "src/remote_edit.h"
+#include "src/remote_link.h"
 #include "src/spec.h"
 
+#define NS_PER_SEC 1000000000ull
 #define BACKOFF_FIRST_NS (250ull * 1000000u)
-#define BACKOFF_MAX_NS (8ull * 1000000000u)
+#define BACKOFF_MAX_NS (8 * NS_PER_SEC)
+/* PROTOCOL.md 4.7: a connection attempt, connect included, gets 60 s, and a
+ * series of reconnection attempts shares one such budget. */
 #define GIVE_UP_SECONDS 60
 #define RECV_SIZE (64 * 1024)
+/* A BYE gets this long to go out before the client leaves anyway. */
+#define LEAVE_WAIT_NS (2 * NS_PER_SEC)
+/* Past this much output waiting for stdout the socket is not read (TCP
+ * then slows the server down); reading resumes below the low mark. */
+#define OUTQ_HIGH (1u << 20)
+#define OUTQ_LOW (256u << 10)
+/* Lines waiting for the connection: stdin is not read past this. */
+#define INPUT_BACKLOG_MAX (1u << 20)
+#define TAIL_MAX 1024		/* the program's unfinished line kept as the prompt */
+#define NOTICE_LINE_MAX 4096	/* an unfinished notice line */
+
+/* A growable byte buffer. */
+struct bytes {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* An output fd that is written only when it can take bytes. */
+struct outq {
+	int fd;
+	int saved_flags;	/* the fd's flags before O_NONBLOCK; -1: untouched */
+	struct bytes q;
+	size_t done;		/* bytes of q already written */
+	struct ring_op poll_op;
+	bool poll_inflight;
+	bool broken;		/* a write failed for good: output is dropped */
+};
 
 enum conn_state {
 	CONN_DOWN,
 	CONN_CONNECTING,
-	CONN_HANDSHAKE,		/* preamble sent, waiting for ACCEPT */
+	CONN_HANDSHAKE,		/* connected; the link has not gone live yet */
 	CONN_LIVE,
+};
+
+struct remote_conn {
+	int fd;
+	enum conn_state st;
+	/* Bumped whenever a connection ends: completions of ops submitted
+	 * for an older one are recognised and ignored. */
+	unsigned gen, connect_gen, recv_gen, send_gen;
+	struct ring_op connect_op, recv_op, send_op;
+	bool connect_inflight, recv_inflight, send_inflight;
+	bool recv_paused;	/* stdout is behind: not reading */
+	/* 'sending' belongs to the send in flight until it completes; new
+	 * records go to 'pending' and the two swap when 'sending' is done. */
+	struct bytes sending, pending;
+	size_t sent;		/* bytes of 'sending' gone */
+	bool want_connect;	/* connect once no op of the last connection is left */
+	struct ring_timer tick, backoff;
+	uint64_t tick_due;
+	uint64_t budget_start;	/* when this series of attempts began */
+	uint64_t deadline;	/* the handshake must be over by then; 0: paused */
+	uint64_t deadline_left;	/* what was left when it was paused */
+	uint64_t last_rx, last_tx;
+	uint64_t heartbeat_seq;
+	uint64_t backoff_ns;
+	uint8_t rbuf[RECV_SIZE];
+};
+
+struct remote_term {
+	bool raw;		/* the terminal is in our mode */
+	struct termios saved;
+	unsigned cols;
+	struct edit line;	/* commands */
+	struct edit secret;	/* the password prompt */
+	bool asking;		/* the password prompt is up */
+	bool on_screen;		/* the input row shows (perhaps out of date) */
+	bool stale;		/* the input row must be drawn again */
+	char tail[TAIL_MAX];	/* the program's unfinished line: the prompt */
+	size_t tail_len;
+	char prompt[EDIT_PROMPT_MAX];	/* the tail as drawn */
+	size_t prompt_len;
+	/* The transcript ended the program's unfinished line before a notice;
+	 * that line stays the prompt here, so the break is not shown. */
+	bool break_pending;
+	char notice[NOTICE_LINE_MAX];	/* an unfinished notice line */
+	size_t notice_len;
 };
 
 struct remote {
 	struct ring ring;
 	struct spec spec;
 	const struct remote_options *opt;
-	bool interactive;
+	bool interactive;	/* line editing on a terminal */
 	bool color;
 	char identity[128];
 	char password[SPEC_PASSWORD_MAX + 1];
 	bool have_password;
-
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	int fd;
-	enum conn_state st;
-	struct ring_op connect_op, recv_op, send_op, stdin_op, signal_op;
-	bool recv_inflight, send_inflight, stdin_inflight, signal_inflight;
-	struct ring_timer backoff_timer, quiet_timer;
-	uint64_t backoff_ns;
-	time_t down_since;
-	bool ever_joined;
 
-	uint8_t rbuf[RECV_SIZE];
-	unsigned preamble_got;
-	bool preamble_seen;
-	struct proto_reader reader;
-	struct auth_client *auth;
-	bool server_wants_auth;
-
-	uint8_t session[16];
-	bool have_session;
-	uint64_t next_seq;	/* first transcript offset not shown yet */
-	bool have_seq;
-
-	struct buf {
-		uint8_t *p;
-		size_t len, cap;
-	} out, held;		/* records for this connection; lines typed before it was live */
-	size_t out_sending;
+	struct remote_conn conn;
+	struct remote_link link;
+	struct remote_term term;
+	struct outq out, err;
+	struct bytes held;	/* INPUT records typed before the connection was live */
+	bool told_held;		/* the user knows lines wait for a reconnect */
 
 	int signal_fd;
+	struct ring_op signal_op, stdin_op;
+	bool signal_inflight, stdin_inflight;
+	struct ring_timer quiet_timer, leave_timer;
 	bool stdin_eof;
-	uint64_t last_rx;	/* when a record last arrived */
-	bool leaving;		/* BYE queued: close when it is sent */
-	bool ended;		/* the hosted program has ended */
+	bool leaving;		/* BYE queued: finish when it is sent */
+	bool hurry;		/* a signal: do not wait for stdout at exit */
 	bool done;
 	int exit_code;
-	char partial[4096];	/* non-terminal stdin: a line being assembled */
-	char tail[256];		/* output after the last newline: the prompt */
-	size_t tail_len;
+	uint64_t last_rx;	/* for -quiet: when something last arrived */
+	char partial[EDIT_LINE_MAX + 1];	/* a script's line being assembled */
 	size_t partial_len;
+	bool partial_overlong;
 };
 
 /* remote.c */
+uint64_t remote_now(void);
 void remote_send_line(struct remote *r, const char *line, size_t len);
+void remote_interrupt(struct remote *r);
 void remote_leave(struct remote *r);
 bool remote_wants_to_leave(const char *line);
 void remote_finish(struct remote *r, int code);
-/* A message from the client itself (stderr when not on a terminal). */
+/* The client's own message: above the input row, or a line on stderr. */
 void remote_say(struct remote *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* After a call into the link: a failed link ends the client. */
+void remote_check_link(struct remote *r);
+/* Something arrived from the server (the -quiet clock restarts). */
+void remote_heard(struct remote *r);
+
+/* remote_conn.c */
+void conn_init(struct remote *r);
+void conn_start(struct remote *r);
+/* The connection ended by itself (end of stream, an error, a timeout):
+ * reconnect, or finish when that cannot help. */
+void conn_lost(struct remote *r, const char *why);
+/* Bytes for the server on this connection (dropped when there is none). */
+void conn_send(struct remote *r, const void *p, size_t n);
+/* The link went live: heartbeats and the read timeout start. */
+void conn_live(struct remote *r);
+/* Pause (while the user types a password) or resume the handshake clock. */
+void conn_pause_deadline(struct remote *r, bool pause);
+/* stdout caught up: read the socket again if that had stopped. */
+void conn_resume_reading(struct remote *r);
+/* Nothing queued and nothing in flight to the server. */
+bool conn_idle(const struct remote *r);
+void conn_close(struct remote *r);
+void conn_free(struct remote *r);
 
 /* remote_term.c */
-void remote_term_start(struct remote *r);
+int remote_term_start(struct remote *r);
 void remote_term_stop(struct remote *r);
-/* Feed the line editor what the terminal has ready. */
 void remote_term_on_input(struct remote *r);
-/* Show session bytes; NOTICE dims them on a colour terminal. */
-void remote_term_show(struct remote *r, const char *p, size_t n, bool notice);
-void remote_term_interrupted(struct remote *r);
-/* Ask for the password on /dev/tty without echo; 0 when one was typed. */
-int remote_term_read_password(struct remote *r);
+void remote_term_show(struct remote *r, enum link_show kind, const char *p, size_t n);
+/* The transcript jumped: the program's unfinished line is no prompt now. */
+void remote_term_jump(struct remote *r);
+void remote_term_ask_password(struct remote *r);
+/* The connection that asked for a password is gone. */
+void remote_term_cancel_password(struct remote *r);
+/* Draw the input row again if output took it off the screen. */
+void remote_term_refresh(struct remote *r);
+void remote_term_resized(struct remote *r);
+
+/* remote_out.c */
+bool bytes_put(struct bytes *b, const void *p, size_t n);
+void bytes_free(struct bytes *b);
+void outq_init(struct outq *o, int fd);
+void outq_restore(struct outq *o);
+void outq_nonblock(struct outq *o);
+void outq_put(struct outq *o, const void *p, size_t n);
+size_t outq_backlog(const struct outq *o);
+/* Write what the fd takes now; wait for POLLOUT on RING for the rest. */
+void outq_flush(struct outq *o, struct ring *ring);
+/* At exit: write the queue out, giving up after TIMEOUT_MS without
+ * progress or when STOP_FD becomes readable (another signal).  True when
+ * it emptied. */
+bool outq_drain(struct outq *o, int stop_fd, int timeout_ms);
+void outq_free(struct outq *o);
 
 #endif

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The -remote client's socket: connecting, with every attempt (connect
+ * included) bounded by what is left of the 60 s budget; one send in flight
+ * from a buffer nothing else touches until it completes; heartbeats after
+ * 15 s of silence and a 45 s read timeout (PROTOCOL.md 6.1); and
+ * reconnecting with backoff when a connection ends without a refusal.
+ * A connection's ops are never reused before their completions arrive:
+ * those of an ended connection are recognised by generation and only
+ * release what they held.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "src/remote_internal.h"
+
+/* One send carries at most this much, so a large backlog of lines does
+ * not become one huge kernel copy. */
+#define SEND_MAX (256u << 10)
+
+static void conn_schedule(struct remote *r);
+static void try_connect(struct remote *r);
+
+static uint64_t budget_end(const struct remote_conn *c)
+{
+	return c->budget_start + GIVE_UP_SECONDS * NS_PER_SEC;
+}
+
+static bool ops_inflight(const struct remote_conn *c)
+{
+	return c->connect_inflight || c->recv_inflight || c->send_inflight;
+}
+
+/*
+ * Sending.
+ */
+
+static void flush_sends(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+	struct io_uring_sqe *sqe;
+	size_t n;
+
+	if (c->send_inflight || c->fd < 0 || c->st < CONN_HANDSHAKE)
+		return;
+	if (c->sent == c->sending.len) {
+		struct bytes done = c->sending;
+
+		if (c->pending.len == 0)
+			return;
+		/* The finished buffer becomes the next pending one, so
+		 * neither is reallocated in the steady state. */
+		c->sending = c->pending;
+		c->pending = done;
+		c->pending.len = 0;
+		c->sent = 0;
+	}
+	sqe = ring_get_sqe(&r->ring, &c->send_op);
+	if (!sqe)
+		return;
+	n = c->sending.len - c->sent;
+	if (n > SEND_MAX)
+		n = SEND_MAX;
+	io_uring_prep_send(sqe, c->fd, c->sending.p + c->sent, n, MSG_NOSIGNAL);
+	ring_sqe_set_op(sqe, &c->send_op);
+	c->send_inflight = true;
+	c->send_gen = c->gen;
+}
+
+void conn_send(struct remote *r, const void *p, size_t n)
+{
+	struct remote_conn *c = &r->conn;
+
+	if (c->st < CONN_HANDSHAKE)
+		return;
+	if (!bytes_put(&c->pending, p, n)) {
+		remote_say(r, "ringside: out of memory; a record for the server was dropped");
+		return;
+	}
+	c->last_tx = remote_now();
+	flush_sends(r);
+}
+
+bool conn_idle(const struct remote *r)
+{
+	const struct remote_conn *c = &r->conn;
+
+	return !c->send_inflight && c->pending.len == 0 && c->sent == c->sending.len;
+}
+
+/* Lines queued for a connection that ended were never sent: they go back
+ * to wait for the next one.  Control records die with their connection. */
+static void keep_unsent_lines(struct remote *r)
+{
+	struct bytes *b = &r->conn.pending;
+	size_t i = 0;
+
+	while (b->len - i >= PROTO_HEADER_SIZE) {
+		struct proto_header h;
+		size_t whole;
+
+		/* (A connection's preamble is not a record: nothing after it
+		 * can be a line.) */
+		if (proto_header_decode(b->p + i, &h) < 0)
+			break;
+		whole = PROTO_HEADER_SIZE + (size_t)h.length;
+		if (whole > b->len - i)
+			break;
+		if (h.type == PROTO_INPUT)
+			bytes_put(&r->held, b->p + i, whole);
+		i += whole;
+	}
+	b->len = 0;
+}
+
+static void on_send(struct ring_op *op, int res, unsigned flags)
+{
+	struct remote *r = container_of(op, struct remote, conn.send_op);
+	struct remote_conn *c = &r->conn;
+
+	c->send_inflight = false;
+	if (c->send_gen != c->gen) {
+		/* The connection is gone; so is what was being sent. */
+		c->sending.len = c->sent = 0;
+		try_connect(r);
+		return;
+	}
+	if (res < 0) {
+		if (res == -EINTR || res == -EAGAIN) {
+			flush_sends(r);
+			return;
+		}
+		conn_lost(r, strerror(-res));
+		return;
+	}
+	c->sent += (size_t)res;
+	if (c->sent == c->sending.len)
+		c->sending.len = c->sent = 0;
+	flush_sends(r);
+	if (r->leaving && conn_idle(r))
+		remote_finish(r, r->exit_code);
+}
+
+/*
+ * Receiving.
+ */
+
+static void arm_recv(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+	struct io_uring_sqe *sqe;
+
+	if (c->recv_inflight || c->fd < 0 || c->st < CONN_HANDSHAKE || r->done)
+		return;
+	/* Output waiting for a slow stdout: leave the bytes in the kernel,
+	 * where TCP makes the server wait (and the server skips us ahead). */
+	if (outq_backlog(&r->out) > OUTQ_HIGH) {
+		c->recv_paused = true;
+		return;
+	}
+	sqe = ring_get_sqe(&r->ring, &c->recv_op);
+	if (!sqe)
+		return;
+	io_uring_prep_recv(sqe, c->fd, c->rbuf, sizeof(c->rbuf), 0);
+	ring_sqe_set_op(sqe, &c->recv_op);
+	c->recv_inflight = true;
+	c->recv_gen = c->gen;
+}
+
+void conn_resume_reading(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+
+	if (!c->recv_paused || outq_backlog(&r->out) > OUTQ_LOW)
+		return;
+	c->recv_paused = false;
+	/* The silence was ours, not the server's. */
+	c->last_rx = remote_now();
+	remote_heard(r);
+	arm_recv(r);
+	conn_schedule(r);
+}
+
+static void on_recv(struct ring_op *op, int res, unsigned flags)
+{
+	struct remote *r = container_of(op, struct remote, conn.recv_op);
+	struct remote_conn *c = &r->conn;
+
+	c->recv_inflight = false;
+	if (c->recv_gen != c->gen) {
+		try_connect(r);
+		return;
+	}
+	if (r->done)
+		return;
+	if (res == -EINTR || res == -EAGAIN) {
+		arm_recv(r);
+		return;
+	}
+	if (res <= 0) {
+		conn_lost(r, res == 0 ? "the server closed the connection" : strerror(-res));
+		return;
+	}
+	c->last_rx = remote_now();
+	remote_heard(r);
+	link_feed(&r->link, c->rbuf, (size_t)res);
+	remote_check_link(r);
+	arm_recv(r);
+}
+
+/*
+ * The clock: the handshake deadline, heartbeats and the read timeout share
+ * one timer, armed for whichever comes first.
+ */
+
+static uint64_t next_due(const struct remote *r)
+{
+	const struct remote_conn *c = &r->conn;
+	uint64_t due = UINT64_MAX;
+
+	if ((c->st == CONN_CONNECTING || c->st == CONN_HANDSHAKE) && c->deadline)
+		due = c->deadline;
+	if (c->st == CONN_LIVE) {
+		due = c->last_tx + PROTO_HEARTBEAT_S * NS_PER_SEC;
+		if (!c->recv_paused && c->last_rx + PROTO_READ_TIMEOUT_S * NS_PER_SEC < due)
+			due = c->last_rx + PROTO_READ_TIMEOUT_S * NS_PER_SEC;
+	}
+	return due;
+}
+
+static void send_heartbeat(struct remote *r)
+{
+	struct proto_header h = { .type = PROTO_HEARTBEAT, .seq = ++r->conn.heartbeat_seq };
+	uint8_t hdr[PROTO_HEADER_SIZE];
+
+	proto_header_encode(&h, hdr);
+	conn_send(r, hdr, sizeof(hdr));
+}
+
+static void handshake_too_long(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+	bool connecting = c->st == CONN_CONNECTING;
+
+	if (r->link.joined) {
+		conn_lost(r, connecting ? "connect timed out" : "the handshake timed out");
+		return;
+	}
+	remote_say(r, "ringside: %s port %u %s within %d seconds", r->spec.server, r->spec.port_lo,
+		   connecting ? "did not answer the connection" :
+				"did not complete the handshake",
+		   GIVE_UP_SECONDS);
+	conn_close(r);
+	remote_finish(r, 1);
+}
+
+static void on_tick(struct ring_timer *t, int res)
+{
+	struct remote *r = container_of(t, struct remote, conn.tick);
+	struct remote_conn *c = &r->conn;
+	uint64_t now = remote_now();
+
+	if (r->done)
+		return;
+	if (res != -ECANCELED) {
+		if ((c->st == CONN_CONNECTING || c->st == CONN_HANDSHAKE) && c->deadline &&
+		    now >= c->deadline) {
+			handshake_too_long(r);
+			return;
+		}
+		if (c->st == CONN_LIVE && !c->recv_paused &&
+		    now - c->last_rx >= PROTO_READ_TIMEOUT_S * NS_PER_SEC) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "nothing from the server for %d seconds",
+				 PROTO_READ_TIMEOUT_S);
+			conn_lost(r, why);
+			return;
+		}
+		if (c->st == CONN_LIVE && now - c->last_tx >= PROTO_HEARTBEAT_S * NS_PER_SEC)
+			send_heartbeat(r);
+	}
+	conn_schedule(r);
+}
+
+static void conn_schedule(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+	uint64_t due = next_due(r), now;
+
+	if (due == UINT64_MAX || r->done)
+		return;
+	if (c->tick.armed) {
+		/* An earlier deadline than the armed one: the cancelled
+		 * timer's callback schedules again. */
+		if (due < c->tick_due && ring_timer_cancel(&r->ring, &c->tick) == 0)
+			c->tick_due = 0;	/* one cancel is enough */
+		return;
+	}
+	now = remote_now();
+	if (ring_timer_arm(&r->ring, &c->tick, due > now ? due - now : 1, on_tick) == 0)
+		c->tick_due = due;
+}
+
+void conn_pause_deadline(struct remote *r, bool pause)
+{
+	struct remote_conn *c = &r->conn;
+	uint64_t now = remote_now();
+
+	/* The user typing a password is not the server being slow. */
+	if (pause && c->deadline) {
+		c->deadline_left = c->deadline > now ? c->deadline - now : 0;
+		c->deadline = 0;
+	} else if (!pause && !c->deadline) {
+		c->deadline = now + (c->deadline_left ? c->deadline_left : 1);
+		conn_schedule(r);
+	}
+}
+
+void conn_live(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+
+	c->st = CONN_LIVE;
+	c->deadline = 0;
+	c->backoff_ns = 0;
+	conn_schedule(r);
+}
+
+/*
+ * Connecting.
+ */
+
+static void on_connect(struct ring_op *op, int res, unsigned flags)
+{
+	struct remote *r = container_of(op, struct remote, conn.connect_op);
+	struct remote_conn *c = &r->conn;
+	int one = 1;
+
+	c->connect_inflight = false;
+	if (c->connect_gen != c->gen) {
+		try_connect(r);
+		return;
+	}
+	if (r->done)
+		return;
+	if (res < 0) {
+		if (!r->link.joined) {
+			remote_say(r, "ringside: cannot connect to %s port %u: %s", r->spec.server,
+				   r->spec.port_lo, strerror(-res));
+			conn_close(r);
+			remote_finish(r, 1);
+			return;
+		}
+		conn_lost(r, strerror(-res));
+		return;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->st = CONN_HANDSHAKE;
+	c->last_rx = remote_now();
+	link_start(&r->link);
+	remote_check_link(r);
+	arm_recv(r);
+}
+
+static void try_connect(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+	struct io_uring_sqe *sqe;
+
+	if (!c->want_connect || ops_inflight(c) || r->done)
+		return;
+	c->want_connect = false;
+	c->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		remote_say(r, "ringside: socket: %s", strerror(errno));
+		remote_finish(r, 1);
+		return;
+	}
+	sqe = ring_get_sqe(&r->ring, &c->connect_op);
+	if (!sqe) {
+		remote_say(r, "ringside: cannot submit a connect");
+		conn_close(r);
+		remote_finish(r, 1);
+		return;
+	}
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&r->addr, r->addr_len);
+	ring_sqe_set_op(sqe, &c->connect_op);
+	c->connect_inflight = true;
+	c->connect_gen = c->gen;
+	c->st = CONN_CONNECTING;
+	/* A connect stuck in SYN-SENT counts against the budget too. */
+	c->deadline = budget_end(c);
+	conn_schedule(r);
+}
+
+void conn_start(struct remote *r)
+{
+	r->conn.budget_start = remote_now();
+	r->conn.want_connect = true;
+	try_connect(r);
+}
+
+static void on_backoff(struct ring_timer *t, int res)
+{
+	struct remote *r = container_of(t, struct remote, conn.backoff);
+
+	if (res == -ECANCELED || r->done)
+		return;
+	if (remote_now() >= budget_end(&r->conn)) {
+		remote_say(r, "ringside: could not reconnect for %d seconds; giving up",
+			   GIVE_UP_SECONDS);
+		remote_finish(r, 1);
+		return;
+	}
+	r->conn.want_connect = true;
+	try_connect(r);
+}
+
+/* End this connection's socket; completions still to come are told apart
+ * by generation and release their buffers then. */
+static void teardown(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+
+	if (c->fd >= 0) {
+		if (c->connect_inflight)
+			ring_cancel(&r->ring, &c->connect_op);
+		if (c->recv_inflight)
+			ring_cancel(&r->ring, &c->recv_op);
+		if (c->send_inflight)
+			ring_cancel(&r->ring, &c->send_op);
+		shutdown(c->fd, SHUT_RDWR);
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->gen++;
+	c->st = CONN_DOWN;
+	c->deadline = 0;
+	c->recv_paused = false;
+	keep_unsent_lines(r);
+	if (!c->send_inflight)
+		c->sending.len = c->sent = 0;
+	link_stop(&r->link);
+	remote_term_cancel_password(r);
+}
+
+void conn_close(struct remote *r)
+{
+	teardown(r);
+	r->conn.want_connect = false;
+}
+
+void conn_lost(struct remote *r, const char *why)
+{
+	struct remote_conn *c = &r->conn;
+	bool was_live = c->st == CONN_LIVE;
+	uint64_t now = remote_now(), left;
+
+	teardown(r);
+	if (r->done)
+		return;
+	if (r->leaving) {
+		remote_finish(r, r->exit_code);
+		return;
+	}
+	if (r->link.ended) {
+		remote_finish(r, 0);
+		return;
+	}
+	if (!r->link.joined) {
+		remote_say(r, "ringside: %s port %u: %s before the handshake was over", r->spec.server,
+			   r->spec.port_lo, why);
+		remote_finish(r, 1);
+		return;
+	}
+	if (was_live) {
+		remote_say(r, "[ringside: connection lost (%s); reconnecting]", why);
+		c->budget_start = now;
+		c->backoff_ns = 0;
+	}
+	if (now >= budget_end(c)) {
+		remote_say(r, "ringside: could not reconnect for %d seconds; giving up",
+			   GIVE_UP_SECONDS);
+		remote_finish(r, 1);
+		return;
+	}
+	c->backoff_ns = c->backoff_ns ? c->backoff_ns * 2 : BACKOFF_FIRST_NS;
+	if (c->backoff_ns > BACKOFF_MAX_NS)
+		c->backoff_ns = BACKOFF_MAX_NS;
+	left = budget_end(c) - now;
+	ring_timer_arm(&r->ring, &c->backoff, c->backoff_ns < left ? c->backoff_ns : left,
+		       on_backoff);
+}
+
+void conn_init(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+
+	c->fd = -1;
+	c->connect_op.cb = on_connect;
+	c->recv_op.cb = on_recv;
+	c->send_op.cb = on_send;
+}
+
+void conn_free(struct remote *r)
+{
+	bytes_free(&r->conn.sending);
+	bytes_free(&r->conn.pending);
+}

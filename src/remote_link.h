@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The -remote client's side of the native protocol, without sockets or a
+ * terminal: the preamble scan, the handshake as a state machine (WELCOME,
+ * at most one CHALLENGE, ACCEPT), every record checked against PROTOCOL.md
+ * before it is believed, and the transcript position that makes resuming
+ * exact.  Bytes from the server go in; bytes for the server and things to
+ * show come out through struct link_ops.  Nothing the server sends is shown
+ * before the server has proven itself, and text from other people is made
+ * inert first.
+ */
+#ifndef RINGSIDE_REMOTE_LINK_H
+#define RINGSIDE_REMOTE_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/auth.h"
+#include "src/proto.h"
+
+enum link_state {
+	LINK_PREAMBLE,		/* discarding the raw view up to the server's preamble */
+	LINK_WELCOME,		/* WELCOME (or REFUSE) comes next */
+	LINK_CHALLENGE,		/* WELCOME asked for the password: CHALLENGE next */
+	LINK_PASSWORD,		/* CHALLENGE held while the user types the password */
+	LINK_ACCEPT,		/* ACCEPT (or REFUSE) next */
+	LINK_LIVE,		/* records flow */
+	LINK_FAILED,		/* refused, or the server broke the protocol: final */
+};
+
+enum link_show {
+	LINK_OUTPUT,		/* the hosted program's output, as it is */
+	LINK_NOTICE,		/* NOTICE and TYPED transcript text, made inert */
+	LINK_PRIVATE,		/* a PRIVATE message (whole), made inert */
+	LINK_SAY,		/* the client's own line: a notice or an error */
+};
+
+struct remote_link;
+
+struct link_ops {
+	/* Bytes for the server, in order. */
+	void (*send)(struct remote_link *l, const uint8_t *p, size_t n);
+	/* Something for the user.  LINK_OUTPUT and LINK_NOTICE are pieces
+	 * of the transcript, cut anywhere; LINK_PRIVATE and LINK_SAY are
+	 * whole messages without their line end. */
+	void (*show)(struct remote_link *l, enum link_show kind, const char *p, size_t n);
+	/* The server wants a password and none is held: ask for one, then
+	 * call link_password(). */
+	void (*ask_password)(struct remote_link *l);
+	/* ACCEPT checked: the connection is live, held input may go. */
+	void (*live)(struct remote_link *l);
+	/* The transcript does not go on from where it was (a new session, or
+	 * a GAP): an unfinished line will never be finished. */
+	void (*jump)(struct remote_link *l);
+};
+
+struct remote_link {
+	const struct link_ops *ops;
+	const char *identity;	/* "HOST\user" for HELLO */
+	const char *password;	/* NULL when none is held; the owner's buffer */
+	bool can_ask;		/* the user can be asked for a password */
+
+	/* Kept across connections (PROTOCOL.md 7.1). */
+	uint8_t session[16];
+	bool have_session;
+	uint64_t shown;		/* the first transcript offset not shown yet */
+	bool joined;		/* some connection went live */
+	bool ended;		/* STATE = 1: the session is over */
+	bool read_only;
+
+	/* This connection. */
+	enum link_state state;
+	unsigned preamble_got;
+	struct proto_reader reader;
+	struct auth_client *auth;
+	bool auth_required;	/* WELCOME said AUTH = 1 */
+	uint8_t welcome_session[16];
+	uint64_t next;		/* the offset the next transcript record must have */
+	uint8_t salt[64], srp_b[PROTO_SRP_MAX];	/* a CHALLENGE waiting for the user */
+	size_t salt_len, srp_b_len;
+
+	/* Inert text: the end of a character (or a CR before its LF) cut off
+	 * at the end of one piece, waiting for the rest. */
+	uint8_t carry[4];
+	size_t carry_len;
+	enum link_show carry_kind;
+};
+
+void link_init(struct remote_link *l, const struct link_ops *ops, const char *identity);
+void link_free(struct remote_link *l);
+
+/* A new connection: send the preamble and HELLO (resuming when there is
+ * something to resume). */
+void link_start(struct remote_link *l);
+/* Bytes from the server.  Stops taking them once the link has failed. */
+void link_feed(struct remote_link *l, const uint8_t *p, size_t n);
+/* The password asked for is now in l->password (NULL: the user gave none). */
+void link_password(struct remote_link *l);
+/* The connection is gone; the next one starts with link_start(). */
+void link_stop(struct remote_link *l);
+
+static inline bool link_failed(const struct remote_link *l)
+{
+	return l->state == LINK_FAILED;
+}
+
+static inline bool link_live(const struct remote_link *l)
+{
+	return l->state == LINK_LIVE;
+}
+
+/*
+ * Make N bytes of text from the server inert for a terminal: C0 controls
+ * but TAB and the LF of a line end, a CR not followed by LF, DEL, C1
+ * controls (as bytes and as UTF-8), bidirectional controls and bytes that
+ * are not UTF-8 are written in a visible form (src/visible.h).  Writes to
+ * OUT, which must hold N * VISIBLE_GROWTH bytes; returns the count.
+ * Exposed for tests: the link applies it with carries across records.
+ */
+size_t link_inert(const uint8_t *p, size_t n, char *out);
+
+#endif

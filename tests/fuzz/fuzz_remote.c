@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the client's side of the native protocol
+ * (src/remote_link.c): arbitrary server bytes, in pieces, against the
+ * handshake state machine and the record checks.  The first byte picks
+ * whether a password is held or can be asked for, whether the connection
+ * breaks and resumes halfway, and the piece size.  Checked on every call
+ * out of the link: nothing from the server is shown before the link is
+ * live, text from others is shown without a control character, a
+ * connection sends at most one PROOF and only after a CHALLENGE, and
+ * memory is released (ASan and LeakSanitizer watch).
+ */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/proto.h"
+#include "src/remote_link.h"
+#include "src/visible.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct harness {
+	struct remote_link l;
+	bool give_password;
+	unsigned proofs;	/* on this connection */
+	size_t sent;		/* bytes on this connection */
+	uint8_t hdr[PROTO_HEADER_SIZE];	/* parsing what the link sends */
+	size_t hdr_got, skip;
+};
+
+static struct harness *of(struct remote_link *l)
+{
+	return (struct harness *)((char *)l - offsetof(struct harness, l));
+}
+
+/* Follow the record boundaries of what the link sends. */
+static void op_send(struct remote_link *l, const uint8_t *p, size_t n)
+{
+	struct harness *h = of(l);
+
+	for (size_t i = 0; i < n; i++, h->sent++) {
+		if (h->sent < PROTO_PREAMBLE_SIZE) {
+			assert(p[i] == proto_preamble[h->sent]);
+			continue;
+		}
+		if (h->skip) {
+			h->skip--;
+			continue;
+		}
+		h->hdr[h->hdr_got++] = p[i];
+		if (h->hdr_got == PROTO_HEADER_SIZE) {
+			struct proto_header rec;
+
+			assert(proto_header_decode(h->hdr, &rec) == 0);
+			if (rec.type == PROTO_PROOF) {
+				assert(h->l.salt_len && h->l.srp_b_len);
+				assert(++h->proofs == 1);
+			} else {
+				assert(rec.type == PROTO_HELLO);
+			}
+			h->skip = rec.length;
+			h->hdr_got = 0;
+		}
+	}
+}
+
+static void assert_inert(const char *p, size_t n)
+{
+	const uint8_t *s = (const uint8_t *)p;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t len = visible_utf8_decode(s + i, n - i, &cp);
+
+		assert(len > 0);
+		if (cp == '\r') {
+			assert(i + 1 < n && s[i + 1] == '\n');
+		} else if (cp != '\t' && cp != '\n') {
+			assert(!visible_is_control(cp));
+		}
+		i += len;
+	}
+}
+
+static void op_show(struct remote_link *l, enum link_show kind, const char *p, size_t n)
+{
+	switch (kind) {
+	case LINK_OUTPUT:
+		assert(link_live(l));
+		break;
+	case LINK_NOTICE:
+		/* A character held back across records may be let out by the
+		 * ACCEPT of a new session, before the state says live. */
+		assert(link_live(l) || l->state == LINK_ACCEPT);
+		assert_inert(p, n);
+		break;
+	case LINK_PRIVATE:
+		assert(link_live(l));
+		assert_inert(p, n);
+		break;
+	case LINK_SAY:
+		/* Our own words, with the server's text fields in them:
+		 * those are checked text, so no control either. */
+		assert_inert(p, n);
+		break;
+	}
+}
+
+static void op_ask(struct remote_link *l)
+{
+	struct harness *h = of(l);
+
+	assert(l->can_ask && !l->password && l->state == LINK_PASSWORD);
+	l->password = h->give_password ? "Sesame12" : NULL;
+	link_password(l);
+}
+
+static void op_live(struct remote_link *l)
+{
+	struct harness *h = of(l);
+
+	/* Only a verified proof leads to live when authentication was asked
+	 * for; without it a held password must have been refused earlier. */
+	assert(!l->password || l->auth_required);
+	if (l->auth_required)
+		assert(h->proofs == 1);
+}
+
+static void op_jump(struct remote_link *l)
+{
+	assert(l->joined);
+}
+
+static const struct link_ops ops = {
+	.send = op_send,
+	.show = op_show,
+	.ask_password = op_ask,
+	.live = op_live,
+	.jump = op_jump,
+};
+
+static void start(struct harness *h)
+{
+	h->proofs = 0;
+	h->sent = 0;
+	h->hdr_got = 0;
+	h->skip = 0;
+	link_start(&h->l);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct harness h;
+	size_t piece, half;
+	uint8_t mode;
+
+	if (size == 0)
+		return 0;
+	mode = data[0];
+	data++;
+	size--;
+	memset(&h, 0, sizeof(h));
+	link_init(&h.l, &ops, "FUZZ\\user");
+	if (mode & 1)
+		h.l.password = "Sesame12";
+	h.l.can_ask = mode & 2;
+	h.give_password = mode & 4;
+	piece = mode >> 4 ? mode >> 4 : size;
+	half = mode & 8 ? size / 2 : size;
+
+	start(&h);
+	for (size_t off = 0; off < size && !link_failed(&h.l);) {
+		size_t n = size - off < piece ? size - off : piece;
+
+		if (off < half && off + n > half)
+			n = half - off;
+		link_feed(&h.l, data + off, n);
+		off += n;
+		if (off == half && half < size) {
+			/* The connection breaks; the next one resumes. */
+			link_stop(&h.l);
+			start(&h);
+		}
+	}
+	link_free(&h.l);
+	return 0;
+}
