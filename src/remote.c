@@ -382,6 +382,8 @@ static int setup(struct remote *r, const char *spec_text)
 		fprintf(stderr, "ringside: -remote: %s\n", err);
 		return -EINVAL;
 	}
+	if (r->spec.password_warning[0])
+		fprintf(stderr, "ringside: -remote: %s\n", r->spec.password_warning);
 	if (r->spec.transport != SPEC_TCP || r->spec.clicon[0]) {
 		fprintf(stderr, "ringside: -remote: %s is not available in this build\n",
 			r->spec.clicon[0] ? "clicon= (reverse connections)" :
