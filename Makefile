@@ -85,8 +85,9 @@ run: deps
 unit: all $(TEST_BIN)
 	$(Q)sh tests/run-unit.sh $(TEST_BIN)
 
+# IT_ARGS: e.g. --skip-slow, or test names.
 integration: all
-	$(Q)python3 tests/integration/run.py --bin $(BIN)
+	$(Q)python3 tests/integration/run.py --bin $(BIN) $(IT_ARGS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit

@@ -298,11 +298,21 @@ def test(fn):
     return fn
 
 
-def run_tests(selected=None):
+def slow(fn):
+    """A test that mostly waits out real timers: --skip-slow leaves it out
+    (the sanitizer run, where it would find nothing the fast run does not)."""
+    fn.slow = True
+    return fn
+
+
+def run_tests(selected=None, skip_slow=False):
     passed = failed = 0
     workdir = tempfile.mkdtemp(prefix="ringside-it-")
     for fn in TESTS:
         if selected and fn.__name__ not in selected:
+            continue
+        if skip_slow and getattr(fn, "slow", False) and not selected:
+            print("SKIP %s (slow; run without --skip-slow)" % fn.__name__)
             continue
         t0 = time.monotonic()
         try:

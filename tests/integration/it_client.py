@@ -15,7 +15,7 @@ import threading
 import time
 
 import harness
-from harness import Client, Session, TestFailure, check, free_port, test, wait_listening
+from harness import Client, Session, TestFailure, check, free_port, slow, test, wait_listening
 
 BASH = ["bash", "--norc", "--noprofile", "-i"]
 PROMPT = r"bash-[\d.]+[#$] "
@@ -826,6 +826,7 @@ def test_client_empty_stdin(workdir):
 # ---- a network that loses the server (items 7, 13, 14) ------------------------
 
 @test
+@slow
 def test_client_timeouts(workdir):
     """Five clients at once, since each waits out the protocol's real timers."""
     results = {}

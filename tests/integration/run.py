@@ -903,10 +903,12 @@ def main():
     load_more_tests()
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=harness.BIN)
+    ap.add_argument("--skip-slow", action="store_true",
+                    help="leave out tests that mostly wait out real timers")
     ap.add_argument("tests", nargs="*")
     args = ap.parse_args()
     harness.BIN = os.path.abspath(args.bin)
-    ok = harness.run_tests(set(args.tests) or None)
+    ok = harness.run_tests(set(args.tests) or None, skip_slow=args.skip_slow)
     sys.exit(0 if ok else 1)
 
 
