@@ -323,8 +323,13 @@ void client_on_recv(struct ring_op *op, int res, unsigned flags)
 		c->input_ended = true;
 		c->quiet_head = s->tr.head;
 		c->quiet_at = s->now;
-		if (c->state != CLIENT_LIVE)
+		if (c->state == CLIENT_REFUSING && !c->close_after_flush) {
+			/* Said nothing and stopped: still told why. */
+			client_private(c, "ringside: connection refused: %s\r\n", c->refusal);
+			client_finish(c);
+		} else if (c->state != CLIENT_LIVE) {
 			client_close(c, NULL);
+		}
 	} else if (res < 0 && res != -ENOBUFS) {
 		client_close(c, strerror(-res));
 	} else {

@@ -40,7 +40,11 @@ void client_queue_private(struct client *c, const void *p, size_t n)
 		return;
 	/* A flood of refusals must not grow without bound. */
 	if (privq_unsent(q) + q->pending_len + n > CLIENT_PRIVATE_MAX) {
-		session_log(s, "%s: private messages dropped (client not reading)", c->ident);
+		/* Once per client: a peer that floods us with requests for
+		 * answers must not flood the log as well. */
+		if (!c->private_overflowed)
+			session_log(s, "%s: private messages dropped (client not reading)", c->ident);
+		c->private_overflowed = true;
 		return;
 	}
 	if (q->pending_len + n > q->pending_cap) {

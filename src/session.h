@@ -105,6 +105,7 @@ struct client {
 	bool heard;			/* has sent at least one byte */
 	bool input_ended;		/* the peer closed its sending side */
 	bool dead;			/* closed and returned by the kernel: freed at the turn's end */
+	bool private_overflowed;	/* private messages were dropped (logged once) */
 	uint32_t send_len;		/* bytes lent by the send in flight */
 	uint64_t send_from;		/* SEND_TRANSCRIPT: the cursor it was sent from */
 	uint32_t born;			/* session clock (s): accepted */
