@@ -169,6 +169,43 @@ def test_parallel_guesses_from_one_source_are_throttled(workdir):
 
 
 @test
+def test_many_sources_cannot_sum_to_a_fast_brute_force(workdir):
+    """Issue item 4: 300 source addresses in 127/8 got 2,369 guesses in 28 s.
+    All sources together get a burst of 20 wrong passwords, then 30 a
+    minute; a source that logged in before is not held back."""
+    port = free_port()
+    s = start(["tcp:port=%d,password=right1" % port], BASH, noio=True)
+    try:
+        friend = _client_from(port, "127.0.0.9")
+        friend.wait_for(r"Password: ")
+        friend.send_line("right1")
+        friend.wait_for(r"connected at")
+        guessers = []
+        for i in range(120):
+            try:
+                c = _client_from(port, "127.1.%d.%d" % (i // 200, i % 200 + 1))
+                c.send_line("wrong%d" % i)
+                guessers.append(c)
+            except OSError:
+                pass
+        pump_all(guessers, 2.5)
+        answered = sum(1 for c in guessers if b"Error 0x80004005: wrong password" in c.data)
+        held = sum(1 for c in guessers if b"too many wrong passwords lately" in c.data)
+        check(answered <= 22, "%d of %d guesses from distinct sources were evaluated"
+              % (answered, len(guessers)))
+        check(held > 0, "no source was told about the global limit")
+        # A source that logged in before still gets in meanwhile.
+        again = _client_from(port, "127.0.0.9")
+        again.wait_for(r"Password: ")
+        again.send_line("right1")
+        again.wait_for(r"connected at", timeout=10)
+        for c in guessers + [friend, again]:
+            c.close()
+    finally:
+        s.close()
+
+
+@test
 def test_silent_attacker_does_not_lock_out_others(workdir):
     """Issue item 5: 128 silent connections on an open read-only server used
     up the session-wide -maxauth, and the password server refused everyone."""
