@@ -15,26 +15,15 @@ import threading
 import time
 
 import harness
-from harness import Client, Session, TestFailure, check, free_port, slow, test, wait_listening
+from harness import (BASH, Client, Session, TestFailure, check, free_port, slow, test,
+                     wait_listening)
+from harness import start as start_server
+from wire import (ACCEPT, BYE, CHALLENGE, GAP, HEARTBEAT, HEARTBEAT_ACK, HELLO, INPUT,  # noqa: F401
+                  INTERRUPT, NOTICE, OUTPUT, PREAMBLE, PRIVATE, PROOF, REFUSE, STATE, TYPED,
+                  WELCOME)
 
-BASH = ["bash", "--norc", "--noprofile", "-i"]
 PROMPT = r"bash-[\d.]+[#$] "
-PREAMBLE = b"\x00RINGSD\x02"
 SANITIZER_MARKERS = (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:")
-
-# Record types and tags (src/PROTOCOL.md 2.2, 3.3).
-WELCOME, CHALLENGE, ACCEPT, REFUSE = 1, 2, 3, 4
-OUTPUT, NOTICE, TYPED, GAP, STATE, PRIVATE, HEARTBEAT_ACK = 16, 17, 18, 19, 20, 21, 22
-HELLO, PROOF, INPUT, INTERRUPT, BYE, HEARTBEAT = 32, 33, 34, 35, 36, 37
-
-
-def start_server(servers, program, **kw):
-    s = Session(servers, program, **kw)
-    for spec in servers:
-        m = re.search(r"port=(\d+)", spec)
-        if m:
-            wait_listening(int(m.group(1)))
-    return s
 
 
 def check_clean(stderr, who="client"):
