@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "src/proto.h"
+#include "src/native.h"
+#include "src/server.h"
 #include "src/session.h"
 
 /* Refused connections told in their own language at once; beyond this many,

@@ -13,7 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/meta.h"
+#include "src/native.h"
+#include "src/server.h"
 #include "src/session.h"
+#include "src/spec.h"
 #include "src/telnet.h"
 #include "src/visible.h"
 

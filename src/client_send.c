@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "src/native.h"
 #include "src/session.h"
 
 static uint32_t privq_unsent(const struct client_privq *q)

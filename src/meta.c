@@ -11,7 +11,10 @@
 #include <strings.h>
 #include <limits.h>
 
+#include "src/meta.h"
+#include "src/server.h"
 #include "src/session.h"
+#include "src/spec.h"
 
 struct meta_cmd {
 	const char *name;

@@ -8,10 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "src/proto.h"
+#include "src/native.h"
+#include "src/server.h"
 #include "src/session.h"
 
 /* A wrong proof is answered this late: one guess per connection, slowly. */
@@ -524,17 +525,4 @@ void native_free(struct client *c)
 	auth_server_free(c->nat->auth);
 	free(c->nat);
 	c->nat = NULL;
-}
-
-void session_interrupt(struct session *s)
-{
-	struct termios t;
-	char intr = 3;
-
-	/* The terminal's own interrupt character makes its line discipline
-	 * signal the foreground process group, exactly as a keyboard would. */
-	if (tcgetattr(s->pty_fd, &t) == 0 && t.c_cc[VINTR] != _POSIX_VDISABLE)
-		intr = (char)t.c_cc[VINTR];
-	if (write(s->pty_fd, &intr, 1) < 0)
-		session_log(s, "interrupting the program: %s", strerror(errno));
 }

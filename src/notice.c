@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "src/meta.h"
 #include "src/session.h"
 
 /* Up to this many events in a window are told one line each. */

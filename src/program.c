@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "src/session.h"
+#include "src/program.h"
 
 /* In the child: undo what ringside changed for itself, then exec. */
 static void exec_child(char *const argv[], int report_fd)

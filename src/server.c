@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/server.h"
 #include "src/session.h"
+#include "src/spec.h"
 
 /* Bursts of connecting clients must not find a short queue (research:
  * a backlog of 10 leaves clients half-open); the kernel caps it at somaxconn. */

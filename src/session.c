@@ -17,10 +17,16 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include "src/meta.h"
+#include "src/native.h"
+#include "src/program.h"
+#include "src/server.h"
 #include "src/session.h"
+#include "src/spec.h"
 
 /* Transcript chunk (the unit of pinning) and receive buffers. */
 #define TRANSCRIPT_CHUNK (64 * 1024)
@@ -437,6 +443,19 @@ void session_input_line(struct session *s, struct client *c, const char *line, s
 	input_enqueue(&s->input, "\n", 1);
 	pty_write_some(s);
 	pty_arm_write(s);
+}
+
+void session_interrupt(struct session *s)
+{
+	struct termios t;
+	char intr = 3;
+
+	/* The terminal's own interrupt character makes its line discipline
+	 * signal the foreground process group, exactly as a keyboard would. */
+	if (tcgetattr(s->pty_fd, &t) == 0 && t.c_cc[VINTR] != _POSIX_VDISABLE)
+		intr = (char)t.c_cc[VINTR];
+	if (write(s->pty_fd, &intr, 1) < 0)
+		session_log(s, "interrupting the program: %s", strerror(errno));
 }
 
 /*

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/meta.h"
+#include "src/server.h"
 #include "src/session.h"
 #include "src/spec.h"
 

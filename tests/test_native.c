@@ -26,6 +26,7 @@
 
 #include "src/auth.h"
 #include "src/proto.h"
+#include "src/server.h"
 #include "src/session.h"
 #include "src/spec.h"
 

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "src/meta.h"
 #include "src/session.h"
+#include "src/spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Servers: one listening endpoint per spec (server.c).  Internal to src/.
+ */
+#ifndef RINGSIDE_SERVER_H
+#define RINGSIDE_SERVER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+
+#include "ring/ring.h"
+#include "src/auth.h"
+#include "src/spec.h"
+
+struct session;
+
+enum server_state {
+	SERVER_ACTIVE,
+	SERVER_ENDED,		/* .endsrv: no new connections */
+};
+
+struct server {
+	struct session *sess;
+	unsigned id;			/* never reused */
+	enum server_state state;
+	struct spec spec;		/* port_lo is the port actually bound */
+	int fd;
+	struct auth_verifier *verifier;	/* password servers: for native clients */
+	struct ring_op accept_op;
+	unsigned nauthenticating;	/* its connections still authenticating */
+	bool accept_inflight;
+	bool closing;
+	char address[INET6_ADDRSTRLEN];	/* what it is bound to */
+};
+
+int server_start(struct session *s, const char *spec_text, char *err, size_t errlen);
+int server_end(struct session *s, unsigned id);
+void server_close_all(struct session *s);
+/* Free every server (after server_close_all() and the loop has drained). */
+void server_free_all(struct session *s);
+unsigned server_active_count(const struct session *s);
+
+#endif
