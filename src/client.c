@@ -32,11 +32,9 @@ static struct client *client_alloc(struct session *s)
 		return NULL;
 	c->sess = s;
 	c->idle_index = -1;
-	c->in_fd = c->out_fd = -1;
+	c->link.in_fd = c->link.out_fd = -1;
 	c->connected_at = c->last_active = time(NULL);
 	c->born = c->heard_at = s->now;
-	c->send_op.cb = client_on_send;
-	c->recv_op.cb = client_on_recv;
 	c->next = s->clients;
 	if (s->clients)
 		s->clients->prev = c;
@@ -97,7 +95,7 @@ void client_set_state(struct client *c, enum client_state state)
 	}
 	if (state != CLIENT_AUTH)
 		penalty_pending_done(&s->penalties, &c->peer, &c->auth_held);
-	if (state == CLIENT_AUTH && !c->console) {
+	if (state == CLIENT_AUTH && !client_is_console(c)) {
 		s->nauthenticating++;
 		c->server->nauthenticating++;
 		c->counted_auth = true;
@@ -112,7 +110,7 @@ void client_go_live_at(struct client *c, uint64_t start)
 	client_set_state(c, CLIENT_LIVE);
 	assert(!client_sending(c) || c->send_kind != SEND_TRANSCRIPT || c->native);
 	c->cursor = start;
-	if (!c->console && !c->announced)
+	if (!client_is_console(c) && !c->announced)
 		notice_joined(s, c);
 	session_wake(s, c);
 }
@@ -189,7 +187,7 @@ static struct client *client_new_socket(struct session *s, struct server *srv, i
 	c->id = s->next_client_id++;	/* the console has none: remote clients count from 1 */
 	c->peer = *peer;
 	c->server = srv;
-	c->in_fd = c->out_fd = fd;
+	link_init_socket(&c->link, &s->links, LINK_TCP, fd);
 	c->detecting = true;
 	c->readonly = srv->spec.readonly;
 	/* Nagle plus delayed ACK would hold a short line back for tens of ms. */
@@ -211,7 +209,7 @@ struct client *client_new(struct session *s, struct server *srv, int fd,
 		return NULL;
 	c->auth_held = auth_held;
 	s->nclients++;
-	client_arm_recv(c);
+	link_recv(&c->link);
 	if (srv->spec.has_password) {
 		client_set_state(c, CLIENT_AUTH);
 		client_private(c, "Password: ");
@@ -237,7 +235,7 @@ struct client *client_new_refusing(struct session *s, struct server *srv, int fd
 	c->refusal = refusal;
 	c->state = CLIENT_REFUSING;
 	s->nrefusing++;
-	client_arm_recv(c);
+	link_recv(&c->link);
 	return c;
 }
 
@@ -247,13 +245,9 @@ struct client *client_new_console(struct session *s, int in_fd, int out_fd)
 
 	if (!c)
 		return NULL;
-	c->console = true;
-	c->in_fd = in_fd;
-	c->out_fd = out_fd;
-	c->send_op.cb = client_on_console_out;
-	c->recv_op.cb = client_on_console_in;
+	link_init_console(&c->link, &s->links, in_fd, out_fd);
 	snprintf(c->ident, sizeof(c->ident), "%s", s->console_ident);
-	client_arm_recv(c);
+	link_recv(&c->link);
 	go_live(c);
 	return c;
 }
@@ -275,6 +269,12 @@ unsigned client_auth_wait(struct client *c, char *why, size_t len)
 {
 	return client_source_wait(c->sess, &c->peer, why, len);
 }
+
+const struct link_events client_link_events = {
+	.received = client_received,
+	.recv_ended = client_recv_ended,
+	.sent = client_sent,
+};
 
 /*
  * Deadlines.  One sweep a second looks at every client instead of each
@@ -329,7 +329,7 @@ void client_check_deadlines(struct client *c, uint32_t now)
 	unsigned limit = s->cfg->peer_timeout_s;
 	char why[96];
 
-	if (c->console || c->state == CLIENT_CLOSING)
+	if (client_is_console(c) || c->state == CLIENT_CLOSING)
 		return;
 	if (c->lingering) {
 		if (now - c->linger_since >= CLIENT_LINGER_S)
@@ -413,23 +413,19 @@ void client_close(struct client *c, const char *why)
 	session_idle_remove(s, c);
 	if (was == CLIENT_REFUSING)
 		s->nrefusing--;
-	else if (!c->console)
+	else if (!client_is_console(c))
 		s->nclients--;
 	else if (s->console == c)
 		s->console = NULL;
-	if (client_sending(c))
-		ring_cancel(&s->ring, &c->send_op);
-	if (c->recv_inflight)
-		ring_cancel(&s->ring, &c->recv_op);
+	link_cancel(&c->link);
 	ring_timer_cancel(&s->ring, &c->delay_timer);
-	if (!c->console && c->in_fd >= 0)
-		shutdown(c->in_fd, SHUT_RDWR);
+	link_shutdown(&c->link);
 	client_maybe_free(c);
 }
 
 void client_maybe_free(struct client *c)
 {
-	if (c->state != CLIENT_CLOSING || client_sending(c) || c->recv_inflight ||
+	if (c->state != CLIENT_CLOSING || client_sending(c) || link_busy(&c->link) ||
 	    c->delay_timer.armed || c->dead)
 		return;
 	c->dead = true;
@@ -446,10 +442,7 @@ void client_free(struct client *c)
 		s->clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (c->in_fd >= 0)
-		close(c->in_fd);
-	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
-		close(c->out_fd);
+	link_close(&c->link);
 	free(c->line);
 	free(c->privq.sending);
 	free(c->privq.pending);

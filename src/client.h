@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "ring/ring.h"
+#include "src/link.h"
 
 struct session;
 struct server;
@@ -39,7 +40,6 @@ enum client_send {
 	SEND_PRIVATE,		/* bytes of privq.sending */
 	SEND_TRANSCRIPT,	/* the raw view, from the transcript at send_from */
 	SEND_RECORD,		/* a native record piece: header and/or transcript */
-	SEND_POLL,		/* the console: waiting for POLLOUT; nothing is lent */
 };
 
 /*
@@ -79,19 +79,15 @@ struct client {
 	struct client *prev, *next;	/* session->clients */
 	uint32_t id;
 	enum client_state state;
-	bool console;			/* the host console: fds are ttys/pipes */
 	bool announced;			/* a join notice went out */
 	unsigned join_generation;	/* notice batch holding its join */
-	int in_fd, out_fd;
+	struct link link;		/* how its bytes travel; the console is a link kind */
 
 	uint64_t cursor;		/* next transcript offset to send */
 	int idle_index;			/* slot in session->idle, or -1 */
 
-	struct ring_op send_op;
-	struct ring_op recv_op;
 	struct ring_timer delay_timer;	/* throttles wrong passwords */
 	uint8_t send_kind;		/* enum client_send of the op in flight */
-	bool recv_inflight;
 	bool close_after_flush;		/* close once the private queue is sent */
 	bool lingering;			/* said its last word; waiting for the peer's FIN */
 	bool counted_auth;		/* counted in the authenticating caps */
@@ -135,6 +131,14 @@ static inline bool client_sending(const struct client *c)
 {
 	return c->send_kind != SEND_NONE;
 }
+
+static inline bool client_is_console(const struct client *c)
+{
+	return c->link.kind == LINK_CONSOLE;
+}
+
+/* What the clients of a session want to hear from their links. */
+extern const struct link_events client_link_events;
 
 /* client.c: a client's life: creation, state, deadlines, the two-phase close */
 /* A connection accepted by SRV.  AUTH_HELD: it has a place among the
@@ -183,15 +187,14 @@ void client_private(struct client *c, const char *fmt, ...) __attribute__((forma
 void client_finish(struct client *c);
 /* Skip a client that fell too far behind; only while no send is in flight. */
 void client_apply_lag(struct client *c);
-/* A send or console write completion / readiness. */
-void client_on_send(struct ring_op *op, int res, unsigned flags);
-void client_on_console_out(struct ring_op *op, int res, unsigned flags);
+/* The link's send completed (link_events.sent). */
+void client_sent(struct link *l, int res);
 bool client_private_empty(const struct client *c);
 
 /* client_input.c: bytes in, lines out */
-void client_arm_recv(struct client *c);
-void client_on_recv(struct ring_op *op, int res, unsigned flags);
-void client_on_console_in(struct ring_op *op, int res, unsigned flags);
+/* The link's receive events (link_events.received, .recv_ended). */
+void client_received(struct link *l, char *data, size_t n);
+void client_recv_ended(struct link *l, int res);
 /* Dispatch one complete input line (meta-command or program input). */
 void client_handle_line(struct client *c, const char *line, size_t len);
 /* Ctrl+C from C: the program's terminal gets its interrupt character,

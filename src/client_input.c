@@ -93,7 +93,7 @@ void client_handle_line(struct client *c, const char *line, size_t len)
 	if (c->state != CLIENT_LIVE)
 		return;
 	c->last_active = time(NULL);
-	if (c->console)
+	if (client_is_console(c))
 		s->console_active = c->last_active;
 	if (c->readonly) {
 		s->stats.lines_refused++;
@@ -105,7 +105,7 @@ void client_handle_line(struct client *c, const char *line, size_t len)
 	 * it two for the program's terminal, a NUL would cut what others see,
 	 * and escape sequences would act on their terminals.  The console is
 	 * the host's own keyboard. */
-	if (!c->console && !visible_line_ok((const uint8_t *)line, len, true)) {
+	if (!client_is_console(c) && !visible_line_ok((const uint8_t *)line, len, true)) {
 		char name[32];
 
 		visible_first_bad((const uint8_t *)line, len, true, name, sizeof(name));
@@ -187,7 +187,7 @@ static void refuse_long_line(struct client *c)
 	s->stats.lines_refused++;
 	c->line_len = 0;
 	c->line_discard = true;
-	if (c->console)
+	if (client_is_console(c))
 		session_log(s, "console line longer than %u bytes was not sent", s->cfg->line_max);
 	else
 		client_private(c, "ringside: line longer than %u bytes was not sent\r\n",
@@ -261,7 +261,7 @@ static void client_input(struct client *c, char *data, size_t n)
 		client_finish(c);
 		return;
 	}
-	if (c->console) {
+	if (client_is_console(c)) {
 		raw_input(c, data, n);
 		return;
 	}
@@ -281,43 +281,30 @@ static void client_input(struct client *c, char *data, size_t n)
 	}
 }
 
-void client_arm_recv(struct client *c)
+void client_received(struct link *l, char *data, size_t n)
 {
-	struct session *s = c->sess;
-	struct io_uring_sqe *sqe;
+	struct client *c = container_of(l, struct client, link);
 
-	if (c->console) {
-		if (ring_poll(&s->ring, &c->recv_op, c->in_fd, POLLIN) == 0)
-			c->recv_inflight = true;
-		return;
-	}
-	sqe = ring_get_sqe(&s->ring, &c->recv_op);
-	if (!sqe)
-		return;
-	io_uring_prep_recv_multishot(sqe, c->in_fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = s->bufs.bgid;
-	ring_sqe_set_op(sqe, &c->recv_op);
-	c->recv_inflight = true;
+	if (c->state != CLIENT_CLOSING)
+		client_input(c, data, n);
 }
 
-void client_on_recv(struct ring_op *op, int res, unsigned flags)
+void client_recv_ended(struct link *l, int res)
 {
-	struct client *c = container_of(op, struct client, recv_op);
+	struct client *c = container_of(l, struct client, link);
 	struct session *s = c->sess;
-	int bid = ring_cqe_buffer_id(flags);
 
-	if (bid >= 0) {
-		if (res > 0 && c->state != CLIENT_CLOSING)
-			client_input(c, ring_bufs_addr(&s->bufs, (unsigned)bid), (size_t)res);
-		ring_bufs_recycle(&s->bufs, (unsigned)bid);
-	}
-	if (flags & IORING_CQE_F_MORE)
-		return;
-	c->recv_inflight = false;
 	if (c->state == CLIENT_CLOSING) {
 		client_maybe_free(c);
-	} else if (c->lingering && res <= 0 && res != -ENOBUFS) {
+	} else if (client_is_console(c)) {
+		/* The console's input ended; its output and the session go on. */
+		if (c->line_len) {
+			unsigned len = c->line_len;
+
+			c->line_len = 0;
+			raw_line(c, c->line, len);
+		}
+	} else if (c->lingering) {
 		/* The peer has closed too: nothing is left unread. */
 		client_close(c, NULL);
 	} else if (res == 0) {
@@ -334,41 +321,7 @@ void client_on_recv(struct ring_op *op, int res, unsigned flags)
 		} else if (c->state != CLIENT_LIVE) {
 			client_close(c, NULL);
 		}
-	} else if (res < 0 && res != -ENOBUFS) {
-		client_close(c, strerror(-res));
 	} else {
-		/* -ENOBUFS ends a multishot receive without ending the client:
-		 * the buffers it needs are recycled by now. */
-		client_arm_recv(c);
+		client_close(c, strerror(-res));
 	}
-}
-
-void client_on_console_in(struct ring_op *op, int res, unsigned flags)
-{
-	struct client *c = container_of(op, struct client, recv_op);
-	char buf[4096];
-	ssize_t n;
-
-	c->recv_inflight = false;
-	if (c->state == CLIENT_CLOSING) {
-		client_maybe_free(c);
-		return;
-	}
-	if (res < 0)
-		return;
-	n = read(c->in_fd, buf, sizeof(buf));
-	if (n > 0) {
-		client_input(c, buf, (size_t)n);
-	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-		/* The console's input ended; its output and the session go on. */
-		if (c->line_len) {
-			unsigned len = c->line_len;
-
-			c->line_len = 0;
-			raw_line(c, c->line, len);
-		}
-		return;
-	}
-	if (c->state != CLIENT_CLOSING)
-		client_arm_recv(c);
 }

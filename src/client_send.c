@@ -102,7 +102,7 @@ static bool privq_ready(struct client *c)
 	char *buf;
 	uint32_t cap;
 
-	assert(!client_sending(c) || c->send_kind == SEND_POLL);
+	assert(!client_sending(c));
 	if (privq_unsent(q))
 		return true;
 	if (q->pending_len == 0)
@@ -126,11 +126,11 @@ static void linger(struct client *c)
 {
 	struct session *s = c->sess;
 
-	if (c->console || !c->recv_inflight) {
+	if (client_is_console(c) || !c->link.receiving) {
 		client_close(c, NULL);
 		return;
 	}
-	shutdown(c->out_fd, SHUT_WR);
+	link_shutdown_write(&c->link);
 	c->lingering = true;
 	c->linger_since = s->now;
 }
@@ -142,7 +142,7 @@ void client_apply_lag(struct client *c)
 
 	/* The cursor is what an in-flight send will advance: never move it
 	 * under one (on_send skips ahead when it ends). */
-	assert(!client_sending(c) || c->send_kind == SEND_POLL);
+	assert(!client_sending(c));
 	if (s->tr.head - c->cursor <= s->lag_budget && c->cursor >= transcript_oldest(&s->tr))
 		return;
 	if (c->native && native_in_record(c)) {
@@ -240,54 +240,37 @@ static size_t msghdr_bytes(const struct msghdr *m)
 	return n;
 }
 
-static void submit(struct client *c, const struct piece *pc)
-{
-	struct session *s = c->sess;
-	struct io_uring_sqe *sqe = ring_get_sqe(&s->ring, &c->send_op);
-
-	if (!sqe) {
-		client_close(c, "out of submission slots");
-		return;
-	}
-	if (pc->kind == SEND_RECORD) {
-		struct msghdr *m = native_msghdr(c);
-
-		io_uring_prep_sendmsg(sqe, c->out_fd, m, MSG_NOSIGNAL);
-		c->send_len = (uint32_t)msghdr_bytes(m);
-	} else {
-		io_uring_prep_send(sqe, c->out_fd, pc->p, pc->len, MSG_NOSIGNAL);
-		c->send_len = (uint32_t)pc->len;
-	}
-	ring_sqe_set_op(sqe, &c->send_op);
-	c->send_kind = (uint8_t)pc->kind;
-	c->send_started = s->now;
-	if (pc->kind != SEND_PRIVATE) {
-		/* Pinned: the writer may not reuse this memory until it is back. */
-		c->send_from = c->cursor;
-		transcript_pin(&s->tr, c->cursor);
-	}
-}
-
 void client_send_next(struct client *c)
 {
 	struct session *s = c->sess;
 	struct piece pc;
+	int res;
 
 	if (c->state == CLIENT_CLOSING || client_sending(c) || c->lingering)
 		return;
 	pc = next_piece(c);
 	if (pc.kind == SEND_NONE || c->state == CLIENT_CLOSING)
 		return;
-	if (c->console) {
-		/* A tty may block a ring write: wait for POLLOUT, then write(2)
-		 * whatever is next by then.  A poll lends the kernel nothing. */
-		if (ring_poll(&s->ring, &c->send_op, c->out_fd, POLLOUT) == 0) {
-			c->send_kind = SEND_POLL;
-			c->send_started = s->now;
-		}
+	if (pc.kind == SEND_RECORD) {
+		struct msghdr *m = native_msghdr(c);
+
+		c->send_len = (uint32_t)msghdr_bytes(m);
+		res = link_sendmsg(&c->link, m);
+	} else {
+		c->send_len = (uint32_t)pc.len;
+		res = link_send(&c->link, pc.p, pc.len);
+	}
+	if (res < 0) {
+		client_close(c, "out of submission slots");
 		return;
 	}
-	submit(c, &pc);
+	c->send_kind = (uint8_t)pc.kind;
+	c->send_started = s->now;
+	if (pc.kind != SEND_PRIVATE) {
+		/* Pinned: the writer may not reuse this memory until it is back. */
+		c->send_from = c->cursor;
+		transcript_pin(&s->tr, c->cursor);
+	}
 }
 
 /* N bytes of a piece of KIND went out. */
@@ -317,15 +300,14 @@ static void account(struct client *c, enum client_send kind, size_t n)
 		s->stats.bytes_sent += c->cursor - before;
 		break;
 	case SEND_NONE:
-	case SEND_POLL:
 		break;
 	}
 	assert(c->cursor <= s->tr.head);
 }
 
-void client_on_send(struct ring_op *op, int res, unsigned flags)
+void client_sent(struct link *l, int res)
 {
-	struct client *c = container_of(op, struct client, send_op);
+	struct client *c = container_of(l, struct client, link);
 	struct session *s = c->sess;
 	enum client_send kind = (enum client_send)c->send_kind;
 
@@ -340,7 +322,11 @@ void client_on_send(struct ring_op *op, int res, unsigned flags)
 	if (c->state == CLIENT_CLOSING) {
 		client_maybe_free(c);
 	} else if (res < 0 && res != -ECANCELED && res != -EINTR) {
-		client_close(c, strerror(-res));
+		if (client_is_console(c))
+			/* The console went away (a closed terminal or pipe): the
+			 * session carries on for the remote clients. */
+			session_log(s, "console output: %s; continuing without it", strerror(-res));
+		client_close(c, client_is_console(c) ? NULL : strerror(-res));
 	} else {
 		if (c->lagging) {
 			c->lagging = false;
@@ -351,38 +337,4 @@ void client_on_send(struct ring_op *op, int res, unsigned flags)
 	/* The pin is gone: the writer may have been waiting for it. */
 	if (kind != SEND_PRIVATE)
 		session_unpinned(s);
-}
-
-void client_on_console_out(struct ring_op *op, int res, unsigned flags)
-{
-	struct client *c = container_of(op, struct client, send_op);
-	struct session *s = c->sess;
-	struct piece pc;
-	ssize_t n;
-
-	c->send_kind = SEND_NONE;
-	if (c->state == CLIENT_CLOSING) {
-		client_maybe_free(c);
-		return;
-	}
-	if (res < 0) {
-		client_close(c, strerror(-res));
-		return;
-	}
-	pc = next_piece(c);
-	if (pc.kind == SEND_NONE || c->state == CLIENT_CLOSING)
-		return;
-	n = write(c->out_fd, pc.p, pc.len);
-	if (n < 0 && errno != EAGAIN && errno != EINTR) {
-		/* The console went away (closed terminal or pipe): the session
-		 * carries on for the remote clients. */
-		session_log(s, "console output: %s; continuing without it", strerror(errno));
-		client_close(c, NULL);
-		return;
-	}
-	if (n > 0) {
-		c->send_from = c->cursor;
-		account(c, pc.kind, (size_t)n);
-	}
-	client_send_next(c);
 }

@@ -129,7 +129,7 @@ static void cmd_clients(struct session *s, const char *arg, size_t len)
 	while (c && c->next)
 		c = c->next;
 	for (; c; c = c->prev) {
-		if (c->console || c->state != CLIENT_LIVE)
+		if (client_is_console(c) || c->state != CLIENT_LIVE)
 			continue;
 		meta_format_time(c->last_active, when, sizeof(when));
 		session_emitf(s, "%s, last active %s (%s, %s, %llu bytes behind)", c->ident, when,
@@ -183,7 +183,7 @@ static void echo_command(struct session *s, struct client *c, const char *line, 
 	memcpy(text, line, len);
 	text[len] = '\0';
 	spec_redact(text, shown, sizeof(shown));
-	if (c && !c->console)
+	if (c && !client_is_console(c))
 		session_typedf(s, "%s: %s", c->ident, shown);
 	else
 		session_emit_as(s, TRANSCRIPT_TYPED, shown, strlen(shown));

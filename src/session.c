@@ -72,11 +72,11 @@ static void after_append(struct session *s, uint64_t old_head)
 				continue;
 			if (!client_sending(c)) {
 				client_apply_lag(c);
-			} else if (!c->console && !c->lagging && c->send_kind != SEND_PRIVATE) {
+			} else if (!c->lagging && c->send_kind != SEND_PRIVATE) {
 				/* Skipped once the send ends: a cursor never
 				 * moves under a send in flight. */
 				c->lagging = true;
-				ring_cancel(&s->ring, &c->send_op);
+				link_cancel_send(&c->link);
 			}
 		}
 	}
@@ -430,14 +430,14 @@ void session_input_line(struct session *s, struct client *c, const char *line, s
 	}
 	if (len + 1 > s->input.cap - s->input.len) {
 		s->stats.lines_refused++;
-		if (c && !c->console)
+		if (c && !client_is_console(c))
 			client_private(c, "ringside: the program is not reading input; line dropped\r\n");
 		else
 			session_log(s, "the program is not reading input; console line dropped");
 		return;
 	}
 	/* Who typed it, for everyone; the console types anonymously. */
-	if (c && !c->console)
+	if (c && !client_is_console(c))
 		session_typedf(s, "%s: %.*s", c->ident, (int)len, line);
 	input_enqueue(&s->input, line, len);
 	input_enqueue(&s->input, "\n", 1);
@@ -704,6 +704,9 @@ int session_init(struct session *s, const struct config *cfg)
 			    strerror(-res));
 		return res;
 	}
+	s->links.ring = &s->ring;
+	s->links.bufs = &s->bufs;
+	s->links.ev = &client_link_events;
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	sigemptyset(&mask);

@@ -42,6 +42,7 @@ struct session {
 	uint8_t id[16];			/* random: lets a native client resume here only */
 	struct ring ring;
 	struct ring_bufs bufs;
+	struct link_ctx links;		/* what every client's link shares */
 	struct transcript tr;
 	char host[64];
 	char user[64];

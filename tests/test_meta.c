@@ -268,7 +268,7 @@ static void test_meta_client_command_shows_author(void **state)
 
 	/* The console types anonymously. */
 	memset(&console, 0, sizeof(console));
-	console.console = true;
+	console.link.kind = LINK_CONSOLE;
 	snprintf(console.ident, sizeof(console.ident), "%s", f->s.console_ident);
 	f->mark = f->s.tr.head;
 	assert_true(meta_execute(&f->s, &console, ".echo yo", 8));
@@ -508,7 +508,7 @@ static void test_meta_clients(void **state)
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	memset(&pending, 0, sizeof(pending));
-	console.console = true;
+	console.link.kind = LINK_CONSOLE;
 	console.state = CLIENT_LIVE;
 	console.connected_at = 1015257921;		/* Mon Mar 04 16:05:21 2002 */
 	a.state = b.state = CLIENT_LIVE;

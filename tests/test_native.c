@@ -108,6 +108,9 @@ static int setup_with(void **state, const char *spec_text, const char *password)
 		transcript_free(&s->tr);
 		goto fail;
 	}
+	s->links.ring = &s->ring;
+	s->links.bufs = &s->bufs;
+	s->links.ev = &client_link_events;
 	s->lag_budget = s->tr.cap - 2 * s->tr.chunk;
 
 	if (spec_parse(spec_text, SPEC_SERVER, &f->srv.spec, err, sizeof(err)) < 0) {

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A link: how one client's bytes travel.  The client above it sees only
+ * this interface (receive, send bytes that may point into the transcript,
+ * cancel, shut down, close) and learns of completions through the events of
+ * its link_ctx; it never looks at fd kinds.  Kinds: a stream socket (TCP or
+ * Unix) and the host console (a tty or pipe, polled and then read or written
+ * without blocking, because io_uring READ/WRITE on a tty can stall the ring).
+ *
+ * Ownership: the bytes a send lends stay lent, unread by us and unchanged by
+ * the owner, until the link reports that send complete; a link has at most
+ * one send and one receive in flight and is closed only when neither is.
+ */
+#ifndef RINGSIDE_LINK_H
+#define RINGSIDE_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "ring/ring.h"
+
+enum link_kind {
+	LINK_TCP,
+	LINK_UNIX,
+	LINK_CONSOLE,
+};
+
+struct link;
+
+/* How a link climbs back up to its owner. */
+struct link_events {
+	/* Bytes arrived.  DATA is the link's until the call returns; the
+	 * owner may rewrite it in place (filters shrink input there). */
+	void (*received)(struct link *l, char *data, size_t n);
+	/* Receiving stopped: RES is 0 when the peer stopped sending, else
+	 * -errno.  Nothing more arrives unless link_recv() is called again. */
+	void (*recv_ended)(struct link *l, int res);
+	/* The send in flight completed: RES bytes of what it lent went out,
+	 * or -errno (-ECANCELED after link_cancel()). */
+	void (*sent)(struct link *l, int res);
+};
+
+/* What every link of a session shares. */
+struct link_ctx {
+	struct ring *ring;
+	struct ring_bufs *bufs;		/* provided buffers for socket receives */
+	const struct link_events *ev;
+};
+
+struct link {
+	const struct link_ctx *ctx;
+	struct ring_op send_op, recv_op;
+	int in_fd, out_fd;		/* the same socket for socket kinds */
+	uint8_t kind;			/* enum link_kind */
+	bool sending, receiving;
+	bool stopped;			/* cancelled: no receive is re-armed */
+	const void *lent;		/* the console: what the pending write lends */
+	uint32_t lent_len;
+};
+
+void link_init_socket(struct link *l, const struct link_ctx *ctx, enum link_kind kind, int fd);
+void link_init_console(struct link *l, const struct link_ctx *ctx, int in_fd, int out_fd);
+
+/* Start receiving (a multishot receive into the provided buffers for a
+ * socket, a poll-then-read loop for the console).  0 or -errno. */
+int link_recv(struct link *l);
+
+/* Lend P (LEN bytes) for one send.  0, -EBUSY when a send is in flight, or
+ * -errno.  The bytes must stay put until events->sent(). */
+int link_send(struct link *l, const void *p, size_t len);
+/* The same for a message of several pieces (socket kinds only): M, its
+ * iovec and every piece stay put until events->sent(). */
+int link_sendmsg(struct link *l, struct msghdr *m);
+
+/* Cancel whatever is in flight; its completions still arrive. */
+void link_cancel(struct link *l);
+/* Cancel only the send in flight (events->sent() gets -ECANCELED or what
+ * went out before); receiving goes on. */
+void link_cancel_send(struct link *l);
+/* Our last byte has been sent: tell the peer (FIN), keep receiving. */
+void link_shutdown_write(struct link *l);
+/* Stop both ways at once (a socket is shut down; a console is left as is). */
+void link_shutdown(struct link *l);
+/* Release the descriptors.  Only once nothing is in flight. */
+void link_close(struct link *l);
+
+static inline bool link_busy(const struct link *l)
+{
+	return l->sending || l->receiving;
+}
+
+#endif
