@@ -25,6 +25,8 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "src/npipe.h"
@@ -362,6 +364,32 @@ static int bind_at(const struct sockaddr_un *sun, unsigned mode, int *fd_out)
 	return 0;
 }
 
+/*
+ * What identifies the socket file NAME in DIRFD: device, inode and birth
+ * time (the change time where the filesystem keeps no birth time; only we
+ * and root can change our socket).  Not following a symlink.
+ */
+static int stamp(int dirfd, const char *name, dev_t *dev, ino_t *ino, struct timespec *born)
+{
+	struct statx sx;
+
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_BTIME |
+		  STATX_CTIME, &sx) < 0)
+		return -errno;
+	if (!S_ISSOCK(sx.stx_mode))
+		return -ENOTSOCK;
+	*dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	*ino = sx.stx_ino;
+	if (sx.stx_mask & STATX_BTIME) {
+		born->tv_sec = sx.stx_btime.tv_sec;
+		born->tv_nsec = sx.stx_btime.tv_nsec;
+	} else {
+		born->tv_sec = sx.stx_ctime.tv_sec;
+		born->tv_nsec = sx.stx_ctime.tv_nsec;
+	}
+	return 0;
+}
+
 int npipe_listen(const char *dir, int dirfd, const char *name, unsigned mode, int backlog,
 		 struct npipe_listener *l, char *err, size_t errlen)
 {
@@ -435,13 +463,15 @@ int npipe_listen(const char *dir, int dirfd, const char *name, unsigned mode, in
 			  name, dir);
 		goto out;
 	}
-	l->dev = st.st_dev;
-	l->ino = st.st_ino;
 	/* Exactly MODE: the umask may have taken bits a shared pipe needs. */
 	if ((st.st_mode & 07777) != mode && fchmodat(l->dirfd, name, mode, 0) < 0) {
 		rc = fail(err, errlen, -errno, "pipe %s: cannot chmod %s: %s", name, e,
 			  strerror(errno));
 		unlinkat(l->dirfd, name, 0);
+		goto out;
+	}
+	if (stamp(l->dirfd, name, &l->dev, &l->ino, &l->born) < 0) {
+		rc = fail(err, errlen, -EXDEV, "pipe %s: %s vanished after bind", name, e);
 		goto out;
 	}
 	if (listen(fd, backlog > 0 ? backlog : NPIPE_BACKLOG) < 0) {
@@ -468,24 +498,27 @@ out:
 
 void npipe_unlisten(struct npipe_listener *l)
 {
-	struct stat st;
+	struct timespec born;
+	dev_t dev;
+	ino_t ino;
 
+	if (l->dirfd >= 0) {
+		/* Same lock as npipe_listen(): a server replacing a stale socket
+		 * does it under the lock, so the check and the unlink see one
+		 * state of the directory.  Our socket is still open here, so
+		 * its inode cannot be freed and its number cannot be reused. */
+		while (flock(l->dirfd, LOCK_EX) < 0 && errno == EINTR)
+			;
+		if (stamp(l->dirfd, l->name, &dev, &ino, &born) == 0 && dev == l->dev &&
+		    ino == l->ino && born.tv_sec == l->born.tv_sec && born.tv_nsec == l->born.tv_nsec)
+			unlinkat(l->dirfd, l->name, 0);
+		close(l->dirfd);	/* drops the lock */
+		l->dirfd = -1;
+	}
 	if (l->fd >= 0) {
 		close(l->fd);
 		l->fd = -1;
 	}
-	if (l->dirfd < 0)
-		return;
-	/* Same lock as npipe_listen(): a server replacing a stale socket of
-	 * ours does it under the lock, so the check and the unlink see one
-	 * state of the directory. */
-	while (flock(l->dirfd, LOCK_EX) < 0 && errno == EINTR)
-		;
-	if (fstatat(l->dirfd, l->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
-	    st.st_dev == l->dev && st.st_ino == l->ino)
-		unlinkat(l->dirfd, l->name, 0);
-	close(l->dirfd);	/* drops the lock */
-	l->dirfd = -1;
 }
 
 /* ---- credentials ---- */

@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <time.h>
 
 /* Longest pipe name, before and after expansion (as WinDbg's spec allows). */
 #define NPIPE_NAME_MAX 100
@@ -116,6 +117,8 @@ struct npipe_listener {
 	int dirfd;			/* our own copy of the directory fd */
 	dev_t dev;			/* the socket file as bound: unlink only that */
 	ino_t ino;
+	struct timespec born;		/* its birth (or change) time: inode numbers
+					 * are reused once a file is gone */
 	char name[NPIPE_NAME_MAX + 1];
 	char path[NPIPE_PATH_MAX + 1];
 };
@@ -139,10 +142,12 @@ int npipe_listen(const char *dir, int dirfd, const char *name, unsigned mode, in
 		 struct npipe_listener *l, char *err, size_t errlen);
 
 /*
- * Close L's socket and remove its file, but only if the name still refers to
- * the socket we bound (same device and inode): a server that later found ours
- * stale and replaced it keeps its socket.  Safe to call twice, and on a
- * listener whose npipe_listen() failed.
+ * Remove L's socket file, but only if the name still refers to the socket we
+ * bound, then close it: a server that later found ours stale and replaced it
+ * keeps its socket.  Our open socket pins its inode, so while L->fd is open
+ * the device and inode numbers identify it; if the caller closed L->fd
+ * before, the birth time has to tell a reused inode number apart.  Safe to
+ * call twice, and on a listener whose npipe_listen() failed.
  */
 void npipe_unlisten(struct npipe_listener *l);
 
