@@ -447,8 +447,9 @@ int npipe_listen(const char *dir, int dirfd, const char *name, unsigned mode, in
 		}
 		/* Stale: nobody listens.  Remove that very socket file only. */
 		if (unlinkat(l->dirfd, name, 0) < 0 && errno != ENOENT) {
-			rc = fail(err, errlen, -errno, "pipe %s: cannot remove the stale socket %s: %s",
-				  name, e, strerror(errno));
+			rc = -errno;
+			fail(err, errlen, rc, "pipe %s: cannot remove the stale socket %s: %s",
+			     name, e, strerror(-rc));
 			goto out;
 		}
 	}
@@ -465,8 +466,8 @@ int npipe_listen(const char *dir, int dirfd, const char *name, unsigned mode, in
 	}
 	/* Exactly MODE: the umask may have taken bits a shared pipe needs. */
 	if ((st.st_mode & 07777) != mode && fchmodat(l->dirfd, name, mode, 0) < 0) {
-		rc = fail(err, errlen, -errno, "pipe %s: cannot chmod %s: %s", name, e,
-			  strerror(errno));
+		rc = -errno;
+		fail(err, errlen, rc, "pipe %s: cannot chmod %s: %s", l->name, e, strerror(-rc));
 		unlinkat(l->dirfd, name, 0);
 		goto out;
 	}
@@ -475,8 +476,8 @@ int npipe_listen(const char *dir, int dirfd, const char *name, unsigned mode, in
 		goto out;
 	}
 	if (listen(fd, backlog > 0 ? backlog : NPIPE_BACKLOG) < 0) {
-		rc = fail(err, errlen, -errno, "pipe %s: cannot listen on %s: %s", name, e,
-			  strerror(errno));
+		rc = -errno;
+		fail(err, errlen, rc, "pipe %s: cannot listen on %s: %s", name, e, strerror(-rc));
 		unlinkat(l->dirfd, name, 0);
 		goto out;
 	}
