@@ -45,7 +45,7 @@ void remote_say(struct remote *r, const char *fmt, ...)
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		remote_term_show(r, LINK_SAY, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		remote_term_show(r, RLINK_SAY, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 void remote_finish(struct remote *r, int code)
@@ -58,7 +58,7 @@ void remote_finish(struct remote *r, int code)
 
 void remote_check_link(struct remote *r)
 {
-	if (!link_failed(&r->link) || r->done)
+	if (!rlink_failed(&r->link) || r->done)
 		return;
 	/* A refusal, either way: final (PROTOCOL.md 8). */
 	conn_close(r);
@@ -79,7 +79,7 @@ static void link_send(struct remote_link *l, const uint8_t *p, size_t n)
 	conn_send(of_link(l), p, n);
 }
 
-static void link_show(struct remote_link *l, enum link_show kind, const char *p, size_t n)
+static void rlink_show(struct remote_link *l, enum rlink_show kind, const char *p, size_t n)
 {
 	remote_term_show(of_link(l), kind, p, n);
 }
@@ -106,9 +106,9 @@ static void link_jump(struct remote_link *l)
 	remote_term_jump(of_link(l));
 }
 
-static const struct link_ops link_ops = {
+static const struct rlink_ops rlink_ops = {
 	.send = link_send,
-	.show = link_show,
+	.show = rlink_show,
 	.ask_password = link_ask_password,
 	.live = link_went_live,
 	.jump = link_jump,
@@ -126,7 +126,7 @@ static void queue_record(struct remote *r, uint8_t type, const void *p, size_t n
 	proto_header_encode(&h, rec);
 	if (n)
 		memcpy(rec + PROTO_HEADER_SIZE, p, n);
-	if (link_live(&r->link)) {
+	if (rlink_live(&r->link)) {
 		conn_send(r, rec, PROTO_HEADER_SIZE + n);
 		return;
 	}
@@ -155,7 +155,7 @@ void remote_send_line(struct remote *r, const char *line, size_t len)
 void remote_interrupt(struct remote *r)
 {
 	/* A Ctrl+C kept for later would interrupt whatever runs then. */
-	if (!link_live(&r->link)) {
+	if (!rlink_live(&r->link)) {
 		remote_say(r, "[ringside: not connected; Ctrl+C was not sent]");
 		return;
 	}
@@ -175,7 +175,7 @@ void remote_leave(struct remote *r)
 	if (r->leaving || r->done)
 		return;
 	r->leaving = true;
-	if (!link_live(&r->link)) {
+	if (!rlink_live(&r->link)) {
 		remote_finish(r, r->exit_code);
 		return;
 	}
@@ -209,7 +209,7 @@ static void on_quiet(struct ring_timer *t, int res)
 	/* The script's input is over, every line has gone out, nothing has
 	 * arrived for a while, and not because we stopped reading while a slow
 	 * stdout catches up: its commands have had their say. */
-	if (idle >= quiet && link_live(&r->link) && r->held.len == 0 && conn_idle(r) &&
+	if (idle >= quiet && rlink_live(&r->link) && r->held.len == 0 && conn_idle(r) &&
 	    !r->conn.recv_paused && outq_backlog(&r->out) == 0) {
 		remote_leave(r);
 		return;
@@ -420,7 +420,7 @@ static int setup(struct remote *r, const char *spec_text)
 	outq_init(&r->out, 1);
 	outq_init(&r->err, 2);
 	conn_init(r);
-	link_init(&r->link, &link_ops, r->identity);
+	rlink_init(&r->link, &rlink_ops, r->identity);
 	r->link.password = r->have_password ? r->password : NULL;
 	r->link.can_ask = r->interactive;
 	return 0;
@@ -478,7 +478,7 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 	ring_exit(&r->ring);
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
-	link_free(&r->link);
+	rlink_free(&r->link);
 	conn_free(r);
 	outq_free(&r->out);
 	outq_free(&r->err);

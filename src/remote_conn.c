@@ -208,7 +208,7 @@ static void on_recv(struct ring_op *op, int res, unsigned flags)
 	}
 	c->last_rx = remote_now();
 	remote_heard(r);
-	link_feed(&r->link, c->rbuf, (size_t)res);
+	rlink_feed(&r->link, c->rbuf, (size_t)res);
 	remote_check_link(r);
 	arm_recv(r);
 }
@@ -363,7 +363,7 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->st = CONN_HANDSHAKE;
 	c->last_rx = remote_now();
-	link_start(&r->link);
+	rlink_start(&r->link);
 	remote_check_link(r);
 	arm_recv(r);
 }
@@ -446,7 +446,7 @@ static void teardown(struct remote *r)
 	keep_unsent_lines(r);
 	if (!c->send_inflight)
 		c->sending.len = c->sent = 0;
-	link_stop(&r->link);
+	rlink_stop(&r->link);
 	remote_term_cancel_password(r);
 }
 

@@ -183,7 +183,7 @@ void conn_free(struct remote *r);
 int remote_term_start(struct remote *r);
 void remote_term_stop(struct remote *r);
 void remote_term_on_input(struct remote *r);
-void remote_term_show(struct remote *r, enum link_show kind, const char *p, size_t n);
+void remote_term_show(struct remote *r, enum rlink_show kind, const char *p, size_t n);
 /* The transcript jumped: the program's unfinished line is no prompt now. */
 void remote_term_jump(struct remote *r);
 void remote_term_ask_password(struct remote *r);

@@ -40,7 +40,7 @@ static void say(struct remote_link *l, const char *fmt, ...)
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		l->ops->show(l, LINK_SAY, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		l->ops->show(l, RLINK_SAY, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 /* The end of this link: a refusal either way, never retried (PROTOCOL.md 8). */
@@ -50,16 +50,16 @@ static void fail(struct remote_link *l, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (l->state == LINK_FAILED)
+	if (l->state == RLINK_FAILED)
 		return;
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	l->state = LINK_FAILED;
+	l->state = RLINK_FAILED;
 	auth_client_free(l->auth);
 	l->auth = NULL;
 	if (n > 0)
-		l->ops->show(l, LINK_SAY, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		l->ops->show(l, RLINK_SAY, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 #define protocol_error(l, fmt, ...) \
@@ -67,24 +67,24 @@ static void fail(struct remote_link *l, const char *fmt, ...)
 
 /* What the reader lets through now: anything else fails at its header,
  * before a byte of its payload is kept. */
-static void expect(struct remote_link *l, enum link_state state)
+static void expect(struct remote_link *l, enum rlink_state state)
 {
 	static const uint64_t allowed[] = {
-		[LINK_WELCOME] = PROTO_TYPE_BIT(PROTO_WELCOME) | PROTO_TYPE_BIT(PROTO_REFUSE),
-		[LINK_CHALLENGE] = PROTO_TYPE_BIT(PROTO_CHALLENGE) | PROTO_TYPE_BIT(PROTO_REFUSE),
-		[LINK_PASSWORD] = PROTO_TYPE_BIT(PROTO_REFUSE),
-		[LINK_ACCEPT] = PROTO_TYPE_BIT(PROTO_ACCEPT) | PROTO_TYPE_BIT(PROTO_REFUSE),
-		[LINK_LIVE] = SERVER_LIVE_TYPES,
+		[RLINK_WELCOME] = PROTO_TYPE_BIT(PROTO_WELCOME) | PROTO_TYPE_BIT(PROTO_REFUSE),
+		[RLINK_CHALLENGE] = PROTO_TYPE_BIT(PROTO_CHALLENGE) | PROTO_TYPE_BIT(PROTO_REFUSE),
+		[RLINK_PASSWORD] = PROTO_TYPE_BIT(PROTO_REFUSE),
+		[RLINK_ACCEPT] = PROTO_TYPE_BIT(PROTO_ACCEPT) | PROTO_TYPE_BIT(PROTO_REFUSE),
+		[RLINK_LIVE] = SERVER_LIVE_TYPES,
 	};
 
 	l->state = state;
 	l->reader.allowed = allowed[state];
 	/* Before ACCEPT nothing may be large; afterwards each type's own
 	 * limit applies. */
-	l->reader.max_length = state == LINK_LIVE ? 0 : PROTO_MAX_CONTROL;
+	l->reader.max_length = state == RLINK_LIVE ? 0 : PROTO_MAX_CONTROL;
 }
 
-void link_init(struct remote_link *l, const struct link_ops *ops, const char *identity)
+void rlink_init(struct remote_link *l, const struct rlink_ops *ops, const char *identity)
 {
 	memset(l, 0, sizeof(*l));
 	l->ops = ops;
@@ -92,9 +92,9 @@ void link_init(struct remote_link *l, const struct link_ops *ops, const char *id
 	proto_reader_init(&l->reader);
 }
 
-void link_free(struct remote_link *l)
+void rlink_free(struct remote_link *l)
 {
-	link_stop(l);
+	rlink_stop(l);
 	proto_reader_free(&l->reader);
 }
 
@@ -102,7 +102,7 @@ void link_free(struct remote_link *l)
  * Inert text.
  */
 
-size_t link_inert(const uint8_t *p, size_t n, char *out)
+size_t rlink_inert(const uint8_t *p, size_t n, char *out)
 {
 	size_t o = 0, i = 0;
 
@@ -178,14 +178,14 @@ static size_t unfinished_tail(const uint8_t *p, size_t n)
 
 /* Show N bytes of KIND inert; unless FINAL, an unfinished end waits in the
  * carry for the next piece of the same kind. */
-static void show_inert(struct remote_link *l, enum link_show kind, const uint8_t *p, size_t n,
+static void show_inert(struct remote_link *l, enum rlink_show kind, const uint8_t *p, size_t n,
 		       bool final)
 {
 	uint8_t in[INERT_SLICE + sizeof(l->carry)];
 	char out[sizeof(in) * VISIBLE_GROWTH];
 
 	if (l->carry_len && l->carry_kind != kind) {
-		size_t len = link_inert(l->carry, l->carry_len, out);
+		size_t len = rlink_inert(l->carry, l->carry_len, out);
 
 		l->carry_len = 0;
 		l->ops->show(l, l->carry_kind, out, len);
@@ -205,7 +205,7 @@ static void show_inert(struct remote_link *l, enum link_show kind, const uint8_t
 		memcpy(l->carry, in + len - keep, keep);
 		l->carry_len = keep;
 		l->carry_kind = kind;
-		len = link_inert(in, len - keep, out);
+		len = rlink_inert(in, len - keep, out);
 		if (len)
 			l->ops->show(l, kind, out, len);
 	}
@@ -221,16 +221,16 @@ static void flush_carry(struct remote_link *l)
  * Starting and stopping a connection.
  */
 
-void link_start(struct remote_link *l)
+void rlink_start(struct remote_link *l)
 {
 	uint8_t buf[PROTO_PREAMBLE_SIZE + PROTO_HEADER_SIZE + 512];
 	struct proto_msg m;
 	int n;
 
-	if (l->state == LINK_FAILED)
+	if (l->state == RLINK_FAILED)
 		return;
-	link_stop(l);
-	l->state = LINK_PREAMBLE;
+	rlink_stop(l);
+	l->state = RLINK_PREAMBLE;
 	l->preamble_got = 0;
 	memset(&m, 0, sizeof(m));
 	m.version = PROTO_VERSION;
@@ -262,15 +262,15 @@ void link_start(struct remote_link *l)
 	l->ops->send(l, buf, PROTO_PREAMBLE_SIZE + (size_t)n);
 }
 
-void link_stop(struct remote_link *l)
+void rlink_stop(struct remote_link *l)
 {
 	auth_client_free(l->auth);
 	l->auth = NULL;
 	l->auth_required = false;
 	proto_reader_free(&l->reader);
 	proto_reader_init(&l->reader);
-	if (l->state != LINK_FAILED)
-		l->state = LINK_PREAMBLE;
+	if (l->state != RLINK_FAILED)
+		l->state = RLINK_PREAMBLE;
 	l->salt_len = l->srp_b_len = 0;
 }
 
@@ -302,7 +302,7 @@ static void on_welcome(struct remote_link *l, const struct proto_msg *m)
 	}
 	l->auth_required = m->auth == 1;
 	memcpy(l->welcome_session, m->session, sizeof(l->welcome_session));
-	expect(l, l->auth_required ? LINK_CHALLENGE : LINK_ACCEPT);
+	expect(l, l->auth_required ? RLINK_CHALLENGE : RLINK_ACCEPT);
 }
 
 static void respond(struct remote_link *l)
@@ -329,7 +329,7 @@ static void respond(struct remote_link *l)
 		fail(l, "ringside: cannot encode PROOF: %s", strerror(-n));
 		return;
 	}
-	expect(l, LINK_ACCEPT);
+	expect(l, RLINK_ACCEPT);
 	l->ops->send(l, buf, (size_t)n);
 }
 
@@ -353,13 +353,13 @@ static void on_challenge(struct remote_link *l, const struct proto_msg *m)
 		return;
 	}
 	/* Only REFUSE may arrive while the user types. */
-	expect(l, LINK_PASSWORD);
+	expect(l, RLINK_PASSWORD);
 	l->ops->ask_password(l);
 }
 
-void link_password(struct remote_link *l)
+void rlink_password(struct remote_link *l)
 {
-	if (l->state != LINK_PASSWORD)
+	if (l->state != RLINK_PASSWORD)
 		return;
 	if (!l->password) {
 		fail(l, "Error 0x%08X: no password was given", PROTO_REFUSAL_CODE);
@@ -421,7 +421,7 @@ static void on_accept(struct remote_link *l, const struct proto_msg *m)
 	if (!l->joined && l->read_only)
 		say(l, "[ringside: read-only connection: you can watch but not type]");
 	l->joined = true;
-	expect(l, LINK_LIVE);
+	expect(l, RLINK_LIVE);
 	l->ops->live(l);
 }
 
@@ -454,9 +454,9 @@ static void on_transcript(struct remote_link *l, const struct proto_header *h, c
 	if (h->type == PROTO_OUTPUT) {
 		/* The debugger's own output is shown as it is. */
 		flush_carry(l);
-		l->ops->show(l, LINK_OUTPUT, (const char *)p, (size_t)len);
+		l->ops->show(l, RLINK_OUTPUT, (const char *)p, (size_t)len);
 	} else {
-		show_inert(l, LINK_NOTICE, p, (size_t)len, false);
+		show_inert(l, RLINK_NOTICE, p, (size_t)len, false);
 	}
 }
 
@@ -487,11 +487,11 @@ static void on_private(struct remote_link *l, const uint8_t *p, size_t n)
 	char out[PRIVATE_SHOW_MAX * VISIBLE_GROWTH];
 	size_t len;
 
-	len = link_inert(p, n < PRIVATE_SHOW_MAX ? n : PRIVATE_SHOW_MAX, out);
+	len = rlink_inert(p, n < PRIVATE_SHOW_MAX ? n : PRIVATE_SHOW_MAX, out);
 	/* The message has its own lines: its line end is the shower's. */
 	while (len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
 		len--;
-	l->ops->show(l, LINK_PRIVATE, out, len);
+	l->ops->show(l, RLINK_PRIVATE, out, len);
 	if (n > PRIVATE_SHOW_MAX)
 		say(l, "[ringside: %zu more bytes of that message not shown]", n - PRIVATE_SHOW_MAX);
 }
@@ -579,11 +579,11 @@ static void reader_failed(struct remote_link *l, int err)
 	else if (err == -EMSGSIZE)
 		protocol_error(l, "%s record of %u bytes is longer than allowed here", name, h.length);
 	else if (h.type == PROTO_CHALLENGE && l->auth_required &&
-		 (l->state == LINK_ACCEPT || l->state == LINK_PASSWORD))
+		 (l->state == RLINK_ACCEPT || l->state == RLINK_PASSWORD))
 		protocol_error(l, "a second CHALLENGE record (type %u)", h.type);
 	else
 		protocol_error(l, "%s record (type %u) %s", name, h.type,
-			       l->state == LINK_LIVE ? "after the handshake" :
+			       l->state == RLINK_LIVE ? "after the handshake" :
 						       "before the handshake was over");
 }
 
@@ -602,7 +602,7 @@ static size_t scan_preamble(struct remote_link *l, const uint8_t *p, size_t n)
 				     "client speaks %u", PROTO_REFUSAL_CODE, c, PROTO_VERSION);
 				return i;
 			}
-			expect(l, LINK_WELCOME);
+			expect(l, RLINK_WELCOME);
 			return i;
 		}
 		if (c == proto_preamble[l->preamble_got])
@@ -613,15 +613,15 @@ static size_t scan_preamble(struct remote_link *l, const uint8_t *p, size_t n)
 	return i;
 }
 
-void link_feed(struct remote_link *l, const uint8_t *p, size_t n)
+void rlink_feed(struct remote_link *l, const uint8_t *p, size_t n)
 {
-	if (l->state == LINK_PREAMBLE) {
+	if (l->state == RLINK_PREAMBLE) {
 		size_t used = scan_preamble(l, p, n);
 
 		p += used;
 		n -= used;
 	}
-	while (n > 0 && l->state != LINK_FAILED && l->state != LINK_PREAMBLE) {
+	while (n > 0 && l->state != RLINK_FAILED && l->state != RLINK_PREAMBLE) {
 		size_t used = 0;
 		int res = proto_reader_feed(&l->reader, p, n, &used);
 

@@ -5,7 +5,7 @@
  * at most one CHALLENGE, ACCEPT), every record checked against PROTOCOL.md
  * before it is believed, and the transcript position that makes resuming
  * exact.  Bytes from the server go in; bytes for the server and things to
- * show come out through struct link_ops.  Nothing the server sends is shown
+ * show come out through struct rlink_ops.  Nothing the server sends is shown
  * before the server has proven itself, and text from other people is made
  * inert first.
  */
@@ -19,34 +19,34 @@
 #include "src/auth.h"
 #include "src/proto.h"
 
-enum link_state {
-	LINK_PREAMBLE,		/* discarding the raw view up to the server's preamble */
-	LINK_WELCOME,		/* WELCOME (or REFUSE) comes next */
-	LINK_CHALLENGE,		/* WELCOME asked for the password: CHALLENGE next */
-	LINK_PASSWORD,		/* CHALLENGE held while the user types the password */
-	LINK_ACCEPT,		/* ACCEPT (or REFUSE) next */
-	LINK_LIVE,		/* records flow */
-	LINK_FAILED,		/* refused, or the server broke the protocol: final */
+enum rlink_state {
+	RLINK_PREAMBLE,		/* discarding the raw view up to the server's preamble */
+	RLINK_WELCOME,		/* WELCOME (or REFUSE) comes next */
+	RLINK_CHALLENGE,		/* WELCOME asked for the password: CHALLENGE next */
+	RLINK_PASSWORD,		/* CHALLENGE held while the user types the password */
+	RLINK_ACCEPT,		/* ACCEPT (or REFUSE) next */
+	RLINK_LIVE,		/* records flow */
+	RLINK_FAILED,		/* refused, or the server broke the protocol: final */
 };
 
-enum link_show {
-	LINK_OUTPUT,		/* the hosted program's output, as it is */
-	LINK_NOTICE,		/* NOTICE and TYPED transcript text, made inert */
-	LINK_PRIVATE,		/* a PRIVATE message (whole), made inert */
-	LINK_SAY,		/* the client's own line: a notice or an error */
+enum rlink_show {
+	RLINK_OUTPUT,		/* the hosted program's output, as it is */
+	RLINK_NOTICE,		/* NOTICE and TYPED transcript text, made inert */
+	RLINK_PRIVATE,		/* a PRIVATE message (whole), made inert */
+	RLINK_SAY,		/* the client's own line: a notice or an error */
 };
 
 struct remote_link;
 
-struct link_ops {
+struct rlink_ops {
 	/* Bytes for the server, in order. */
 	void (*send)(struct remote_link *l, const uint8_t *p, size_t n);
-	/* Something for the user.  LINK_OUTPUT and LINK_NOTICE are pieces
-	 * of the transcript, cut anywhere; LINK_PRIVATE and LINK_SAY are
+	/* Something for the user.  RLINK_OUTPUT and RLINK_NOTICE are pieces
+	 * of the transcript, cut anywhere; RLINK_PRIVATE and RLINK_SAY are
 	 * whole messages without their line end. */
-	void (*show)(struct remote_link *l, enum link_show kind, const char *p, size_t n);
+	void (*show)(struct remote_link *l, enum rlink_show kind, const char *p, size_t n);
 	/* The server wants a password and none is held: ask for one, then
-	 * call link_password(). */
+	 * call rlink_password(). */
 	void (*ask_password)(struct remote_link *l);
 	/* ACCEPT checked: the connection is live, held input may go. */
 	void (*live)(struct remote_link *l);
@@ -56,7 +56,7 @@ struct link_ops {
 };
 
 struct remote_link {
-	const struct link_ops *ops;
+	const struct rlink_ops *ops;
 	const char *identity;	/* "HOST\user" for HELLO */
 	const char *password;	/* NULL when none is held; the owner's buffer */
 	bool can_ask;		/* the user can be asked for a password */
@@ -70,7 +70,7 @@ struct remote_link {
 	bool read_only;
 
 	/* This connection. */
-	enum link_state state;
+	enum rlink_state state;
 	unsigned preamble_got;
 	struct proto_reader reader;
 	struct auth_client *auth;
@@ -84,30 +84,30 @@ struct remote_link {
 	 * at the end of one piece, waiting for the rest. */
 	uint8_t carry[4];
 	size_t carry_len;
-	enum link_show carry_kind;
+	enum rlink_show carry_kind;
 };
 
-void link_init(struct remote_link *l, const struct link_ops *ops, const char *identity);
-void link_free(struct remote_link *l);
+void rlink_init(struct remote_link *l, const struct rlink_ops *ops, const char *identity);
+void rlink_free(struct remote_link *l);
 
 /* A new connection: send the preamble and HELLO (resuming when there is
  * something to resume). */
-void link_start(struct remote_link *l);
+void rlink_start(struct remote_link *l);
 /* Bytes from the server.  Stops taking them once the link has failed. */
-void link_feed(struct remote_link *l, const uint8_t *p, size_t n);
+void rlink_feed(struct remote_link *l, const uint8_t *p, size_t n);
 /* The password asked for is now in l->password (NULL: the user gave none). */
-void link_password(struct remote_link *l);
-/* The connection is gone; the next one starts with link_start(). */
-void link_stop(struct remote_link *l);
+void rlink_password(struct remote_link *l);
+/* The connection is gone; the next one starts with rlink_start(). */
+void rlink_stop(struct remote_link *l);
 
-static inline bool link_failed(const struct remote_link *l)
+static inline bool rlink_failed(const struct remote_link *l)
 {
-	return l->state == LINK_FAILED;
+	return l->state == RLINK_FAILED;
 }
 
-static inline bool link_live(const struct remote_link *l)
+static inline bool rlink_live(const struct remote_link *l)
 {
-	return l->state == LINK_LIVE;
+	return l->state == RLINK_LIVE;
 }
 
 /*
@@ -118,6 +118,6 @@ static inline bool link_live(const struct remote_link *l)
  * OUT, which must hold N * VISIBLE_GROWTH bytes; returns the count.
  * Exposed for tests: the link applies it with carries across records.
  */
-size_t link_inert(const uint8_t *p, size_t n, char *out);
+size_t rlink_inert(const uint8_t *p, size_t n, char *out);
 
 #endif

@@ -282,19 +282,19 @@ static void show_message(struct remote *r, const char *p, size_t n)
 	} while (n > 0);
 }
 
-void remote_term_show(struct remote *r, enum link_show kind, const char *p, size_t n)
+void remote_term_show(struct remote *r, enum rlink_show kind, const char *p, size_t n)
 {
 	if (!r->interactive) {
 		switch (kind) {
-		case LINK_OUTPUT:
-		case LINK_NOTICE:
+		case RLINK_OUTPUT:
+		case RLINK_NOTICE:
 			outq_put(&r->out, p, n);
 			return;
-		case LINK_PRIVATE:
+		case RLINK_PRIVATE:
 			outq_put(&r->out, p, n);
 			outq_put(&r->out, "\r\n", 2);
 			return;
-		case LINK_SAY:
+		case RLINK_SAY:
 			outq_put(&r->err, p, n);
 			outq_put(&r->err, "\n", 1);
 			return;
@@ -302,14 +302,14 @@ void remote_term_show(struct remote *r, enum link_show kind, const char *p, size
 		return;
 	}
 	switch (kind) {
-	case LINK_OUTPUT:
+	case RLINK_OUTPUT:
 		show_output(r, p, n);
 		return;
-	case LINK_NOTICE:
+	case RLINK_NOTICE:
 		show_notice(r, p, n);
 		return;
-	case LINK_PRIVATE:
-	case LINK_SAY:
+	case RLINK_PRIVATE:
+	case RLINK_SAY:
 		show_message(r, p, n);
 		return;
 	}
@@ -373,7 +373,7 @@ static void password_done(struct remote *r, bool given)
 	}
 	explicit_bzero(typed, sizeof(typed));
 	conn_pause_deadline(r, false);
-	link_password(&r->link);
+	rlink_password(&r->link);
 	remote_check_link(r);
 }
 

@@ -56,6 +56,7 @@
 #define X_PROTO		"tls1 (TLS 1.2 or newer)"
 #define X_CERT		"a certificate name or SHA-1 thumbprint without quotes, slashes or a leading dot"
 #define X_IPVERSION	"4 or 6"
+#define X_ALLOW		"users and groups separated by ':' (a uid or user name, @gid or @group)"
 
 /*
  * A value parser stores a valid value in *S and returns NULL, or returns
@@ -77,7 +78,7 @@ struct key {
 enum key_id {
 	K_PROTO, K_CERTUSER, K_MACHUSER, K_SERVER, K_PORT, K_COMPORT, K_PIPE,
 	K_BAUD, K_CHANNEL, K_PASSWORD, K_PASSFILE, K_PASSENV, K_HIDDEN, K_CLICON,
-	K_IPVERSION, K_ICFENABLE, K_BIND, K_READONLY, K_COUNT
+	K_IPVERSION, K_ICFENABLE, K_BIND, K_READONLY, K_ALLOW, K_COUNT
 };
 
 /* Parsing state: the spec being filled and which keys have been seen. */
@@ -317,6 +318,20 @@ parse_bind(struct spec *s, const char *v, size_t n)
 	return parse_host_into(s->bind, v, n, false);
 }
 
+/* Names are resolved when the server starts (npipe_allow_parse); here
+ * only the shape is checked, so a spec never carries anything else. */
+static const char *
+parse_allow(struct spec *s, const char *v, size_t n)
+{
+	if (n > SPEC_ALLOW_MAX)
+		return "expected " X_ALLOW;
+	for (size_t i = 0; i < n; i++)
+		if (!is_alnum(v[i]) && !strchr("@:_.-", v[i]))
+			return "expected " X_ALLOW;
+	copy(s->allow, v, n);
+	return NULL;
+}
+
 static const char *
 parse_password(struct spec *s, const char *v, size_t n)
 {
@@ -443,6 +458,7 @@ static const struct key keys[K_COUNT] = {
 	[K_ICFENABLE] = { "IcfEnable", T_TCP | T_NPIPE, 0, NULL, FLAG(icf_enable) },
 	[K_BIND]      = { "bind",      T_NET, 0, parse_bind,         .expect = X_HOST },
 	[K_READONLY]  = { "readonly",  T_ALL, 0, NULL, FLAG(readonly) },
+	[K_ALLOW]     = { "allow",     T_PIPE, 0, parse_allow,       .expect = X_ALLOW },
 };
 
 static bool

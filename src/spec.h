@@ -35,6 +35,7 @@ enum spec_cert_store {
 #define SPEC_PASSWORD_MAX 12
 #define SPEC_HOST_MAX 255
 #define SPEC_PIPE_MAX 100
+#define SPEC_ALLOW_MAX 255
 #define SPEC_PATH_MAX 255
 #define SPEC_CERT_MAX 255
 #define SPEC_TEXT_MAX 1024
@@ -55,8 +56,11 @@ struct spec {
 	/* extension: bind=ADDR (server side tcp/ssl); "" when absent. */
 	char bind[SPEC_HOST_MAX + 1];
 
-	/* npipe, spipe: pipe=NAME exactly as typed (%d/%x not expanded here). */
+	/* npipe, spipe: pipe=NAME exactly as typed (%d/%x not expanded here;
+	 * a server replaces it with the expanded name once it listens). */
 	char pipe[SPEC_PIPE_MAX + 1];
+	/* npipe, spipe server: allow=WHO, other users and groups admitted. */
+	char allow[SPEC_ALLOW_MAX + 1];
 
 	/* com: port=DEV as a device path (COMn mapped to /dev/ttyS(n-1)), baud=, channel=. */
 	char com_device[SPEC_PATH_MAX + 1];

@@ -33,7 +33,7 @@ static void no_send(struct remote_link *l, const uint8_t *p, size_t n)
 {
 }
 
-static void no_show(struct remote_link *l, enum link_show kind, const char *p, size_t n)
+static void no_show(struct remote_link *l, enum rlink_show kind, const char *p, size_t n)
 {
 }
 
@@ -49,7 +49,7 @@ static void no_jump(struct remote_link *l)
 {
 }
 
-static const struct link_ops quiet_ops = {
+static const struct rlink_ops quiet_ops = {
 	.send = no_send,
 	.show = no_show,
 	.ask_password = no_ask,
@@ -78,7 +78,7 @@ static int setup(void **state)
 	outq_init(&r->out, open("/dev/null", O_WRONLY | O_CLOEXEC));
 	outq_init(&r->err, open("/dev/null", O_WRONLY | O_CLOEXEC));
 	conn_init(r);
-	link_init(&r->link, &quiet_ops, "test\\user");
+	rlink_init(&r->link, &quiet_ops, "test\\user");
 	r->conn.fd = sv[0];
 	r->conn.st = CONN_LIVE;
 	f->peer = sv[1];
@@ -123,7 +123,7 @@ static int teardown(void **state)
 	outq_free(&r->out);
 	outq_free(&r->err);
 	conn_free(r);
-	link_free(&r->link);
+	rlink_free(&r->link);
 	bytes_free(&r->held);
 	close(f->peer);
 	free(f->got);

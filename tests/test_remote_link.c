@@ -21,7 +21,7 @@
 #define IDENTITY "BUILDBOX\\alice"
 
 struct shown {
-	enum link_show kind;
+	enum rlink_show kind;
 	char *text;
 };
 
@@ -53,7 +53,7 @@ static void op_send(struct remote_link *l, const uint8_t *p, size_t n)
 	f->sent_len += n;
 }
 
-static void op_show(struct remote_link *l, enum link_show kind, const char *p, size_t n)
+static void op_show(struct remote_link *l, enum rlink_show kind, const char *p, size_t n)
 {
 	struct fixture *f = of(l);
 	struct shown *s;
@@ -82,7 +82,7 @@ static void op_jump(struct remote_link *l)
 	of(l)->jumps++;
 }
 
-static const struct link_ops ops = {
+static const struct rlink_ops ops = {
 	.send = op_send,
 	.show = op_show,
 	.ask_password = op_ask,
@@ -96,7 +96,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	link_init(&f->l, &ops, IDENTITY);
+	rlink_init(&f->l, &ops, IDENTITY);
 	memset(f->session, 0x5e, sizeof(f->session));
 	*state = f;
 	return 0;
@@ -106,7 +106,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	link_free(&f->l);
+	rlink_free(&f->l);
 	auth_server_free(f->as);
 	for (unsigned i = 0; i < f->nshown; i++)
 		free(f->shown[i].text);
@@ -125,7 +125,7 @@ static void hold_password(struct fixture *f)
 
 static void feed(struct fixture *f, const void *p, size_t n)
 {
-	link_feed(&f->l, p, n);
+	rlink_feed(&f->l, p, n);
 }
 
 static void srv_preamble(struct fixture *f)
@@ -265,7 +265,7 @@ static void srv_accept_proven(struct fixture *f, uint64_t start)
 	srv_msg(f, PROTO_ACCEPT, &m);
 }
 
-static unsigned count_kind(struct fixture *f, enum link_show kind)
+static unsigned count_kind(struct fixture *f, enum rlink_show kind)
 {
 	unsigned n = 0;
 
@@ -275,7 +275,7 @@ static unsigned count_kind(struct fixture *f, enum link_show kind)
 }
 
 /* Everything shown of KIND, concatenated. */
-static const char *all_of(struct fixture *f, enum link_show kind)
+static const char *all_of(struct fixture *f, enum rlink_show kind)
 {
 	static char buf[64 * 1024];
 	size_t len = 0;
@@ -296,14 +296,14 @@ static const char *all_of(struct fixture *f, enum link_show kind)
 static const char *last_said(struct fixture *f)
 {
 	for (unsigned i = f->nshown; i-- > 0;)
-		if (f->shown[i].kind == LINK_SAY)
+		if (f->shown[i].kind == RLINK_SAY)
 			return f->shown[i].text;
 	return "";
 }
 
 static void assert_failed_with(struct fixture *f, const char *what)
 {
-	assert_true(link_failed(&f->l));
+	assert_true(rlink_failed(&f->l));
 	if (!strstr(last_said(f), what))
 		fail_msg("said %s, expected %s", last_said(f), what);
 }
@@ -311,11 +311,11 @@ static void assert_failed_with(struct fixture *f, const char *what)
 /* Live without a password, transcript at START. */
 static void go_live(struct fixture *f, uint64_t start)
 {
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 0);
 	srv_accept(f, start);
-	assert_true(link_live(&f->l));
+	assert_true(rlink_live(&f->l));
 }
 
 /* ---- the handshake ------------------------------------------------------ */
@@ -327,7 +327,7 @@ static void test_link_hello_first_then_live(void **state)
 	struct proto_header h;
 	uint8_t types[4];
 
-	link_start(&f->l);
+	rlink_start(&f->l);
 	assert_int_equal(sent_types(f, types, 4), 1);
 	assert_int_equal(types[0], PROTO_HELLO);
 	assert_int_equal(proto_header_decode(f->sent + PROTO_PREAMBLE_SIZE, &h), 0);
@@ -338,15 +338,15 @@ static void test_link_hello_first_then_live(void **state)
 	assert_false(m.has_session || m.has_resume);
 
 	srv_preamble(f);
-	assert_int_equal(f->l.state, LINK_WELCOME);
+	assert_int_equal(f->l.state, RLINK_WELCOME);
 	srv_welcome(f, 0);
-	assert_int_equal(f->l.state, LINK_ACCEPT);
+	assert_int_equal(f->l.state, RLINK_ACCEPT);
 	srv_accept(f, 4096);
-	assert_true(link_live(&f->l));
+	assert_true(rlink_live(&f->l));
 	assert_int_equal(f->lives, 1);
 	assert_int_equal(f->nshown, 0);
 	srv_text(f, PROTO_OUTPUT, 4096, "(gdb) ");
-	assert_string_equal(all_of(f, LINK_OUTPUT), "(gdb) ");
+	assert_string_equal(all_of(f, RLINK_OUTPUT), "(gdb) ");
 }
 
 static void test_link_resumes_where_it_showed(void **state)
@@ -357,9 +357,9 @@ static void test_link_resumes_where_it_showed(void **state)
 
 	go_live(f, 100);
 	srv_text(f, PROTO_OUTPUT, 100, "abc");
-	link_stop(&f->l);
+	rlink_stop(&f->l);
 	f->sent_len = 0;
-	link_start(&f->l);
+	rlink_start(&f->l);
 	assert_int_equal(proto_header_decode(f->sent + PROTO_PREAMBLE_SIZE, &h), 0);
 	assert_int_equal(proto_msg_decode(f->sent + PROTO_PREAMBLE_SIZE + PROTO_HEADER_SIZE,
 					  h.length, &m), 0);
@@ -374,7 +374,7 @@ static void test_link_resumes_where_it_showed(void **state)
 	assert_string_equal(last_said(f), "[ringside: reconnected]");
 	assert_int_equal(f->lives, 2);
 	srv_text(f, PROTO_OUTPUT, 101, "bcdef");
-	assert_string_equal(all_of(f, LINK_OUTPUT), "abcdef");
+	assert_string_equal(all_of(f, RLINK_OUTPUT), "abcdef");
 }
 
 static void test_link_new_session_and_missing_bytes_are_told(void **state)
@@ -383,23 +383,23 @@ static void test_link_new_session_and_missing_bytes_are_told(void **state)
 
 	go_live(f, 0);
 	srv_text(f, PROTO_OUTPUT, 0, "12345");
-	link_stop(&f->l);
-	link_start(&f->l);
+	rlink_stop(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 0);
 	srv_accept(f, 9);
 	assert_string_equal(last_said(f), "[ringside: 4 bytes of output are missing]");
 	assert_int_equal(f->jumps, 1);
-	link_stop(&f->l);
+	rlink_stop(&f->l);
 	memset(f->session, 0x77, 16);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 0);
 	srv_accept(f, 2);
 	assert_non_null(strstr(last_said(f), "new session"));
 	assert_int_equal(f->jumps, 2);
 	srv_text(f, PROTO_OUTPUT, 2, "xy");
-	assert_string_equal(all_of(f, LINK_OUTPUT), "12345xy");
+	assert_string_equal(all_of(f, RLINK_OUTPUT), "12345xy");
 }
 
 /* Issue 8, item 6: a server that skips WELCOME cannot skip the proof. */
@@ -409,13 +409,13 @@ static void test_link_password_accept_without_welcome_fails(void **state)
 	uint8_t types[8];
 
 	hold_password(f);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_accept(f, 0);
 	assert_failed_with(f, "protocol error: ACCEPT record (type 3) before the handshake was over");
 	assert_int_equal(f->lives, 0);
 	srv_text(f, PROTO_OUTPUT, 0, "impostor");
-	assert_int_equal(count_kind(f, LINK_OUTPUT), 0);
+	assert_int_equal(count_kind(f, RLINK_OUTPUT), 0);
 	assert_int_equal(sent_types(f, types, 8), 1);
 }
 
@@ -424,7 +424,7 @@ static void test_link_password_welcome_without_auth_fails(void **state)
 	struct fixture *f = *state;
 
 	hold_password(f);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 0);
 	assert_failed_with(f, "Error 0x80004005: the server did not ask for the password");
@@ -436,7 +436,7 @@ static void test_link_password_accept_before_challenge_fails(void **state)
 	struct fixture *f = *state;
 
 	hold_password(f);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_accept(f, 0);
@@ -450,11 +450,11 @@ static void test_link_password_wrong_or_missing_m2_fails(void **state)
 	struct proto_msg m;
 
 	hold_password(f);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
-	assert_int_equal(f->l.state, LINK_ACCEPT);
+	assert_int_equal(f->l.state, RLINK_ACCEPT);
 	accept_msg(f, &m, 0);
 	memset(m.srp_m2, 0xab, 32);
 	m.srp_m2_len = 32;
@@ -462,10 +462,10 @@ static void test_link_password_wrong_or_missing_m2_fails(void **state)
 	assert_failed_with(f, "Error 0x80004005: the server could not prove it knows the password");
 	assert_int_equal(f->lives, 0);
 
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
 	f->l.password = f->password;
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
@@ -480,14 +480,14 @@ static void test_link_password_proven_goes_live(void **state)
 	uint8_t types[8];
 
 	hold_password(f);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
 	assert_int_equal(sent_types(f, types, 8), 2);
 	assert_int_equal(types[1], PROTO_PROOF);
 	srv_accept_proven(f, 7);
-	assert_true(link_live(&f->l));
+	assert_true(rlink_live(&f->l));
 	assert_int_equal(f->lives, 1);
 	assert_null(f->l.auth);
 }
@@ -499,7 +499,7 @@ static void test_link_second_challenge_fails(void **state)
 	uint8_t types[8];
 
 	hold_password(f);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
@@ -515,7 +515,7 @@ static void test_link_challenge_after_auth0_fails(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(auth_verifier_make(PASSWORD, &f->ver), 0);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 0);
 	srv_challenge(f);
@@ -528,13 +528,13 @@ static void test_link_private_before_proof_not_shown(void **state)
 	struct fixture *f = *state;
 
 	hold_password(f);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
 	srv_text(f, PROTO_PRIVATE, 0, "ringside: please re-enter your password");
 	assert_failed_with(f, "PRIVATE record (type 21) before the handshake was over");
-	assert_int_equal(count_kind(f, LINK_PRIVATE), 0);
+	assert_int_equal(count_kind(f, RLINK_PRIVATE), 0);
 	for (unsigned i = 0; i < f->nshown; i++)
 		assert_null(strstr(f->shown[i].text, "re-enter"));
 }
@@ -545,19 +545,19 @@ static void test_link_asks_for_password_when_none_held(void **state)
 
 	assert_int_equal(auth_verifier_make(PASSWORD, &f->ver), 0);
 	f->l.can_ask = true;
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
 	assert_int_equal(f->asked, 1);
-	assert_int_equal(f->l.state, LINK_PASSWORD);
+	assert_int_equal(f->l.state, RLINK_PASSWORD);
 	/* Nothing but REFUSE while the user types. */
 	snprintf(f->password, sizeof(f->password), "%s", PASSWORD);
 	f->l.password = f->password;
-	link_password(&f->l);
-	assert_int_equal(f->l.state, LINK_ACCEPT);
+	rlink_password(&f->l);
+	assert_int_equal(f->l.state, RLINK_ACCEPT);
 	srv_accept_proven(f, 0);
-	assert_true(link_live(&f->l));
+	assert_true(rlink_live(&f->l));
 }
 
 static void test_link_password_prompt_takes_only_refuse(void **state)
@@ -566,7 +566,7 @@ static void test_link_password_prompt_takes_only_refuse(void **state)
 
 	assert_int_equal(auth_verifier_make(PASSWORD, &f->ver), 0);
 	f->l.can_ask = true;
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
@@ -579,21 +579,21 @@ static void test_link_no_password_given(void **state)
 	struct fixture *f = *state;
 
 	assert_int_equal(auth_verifier_make(PASSWORD, &f->ver), 0);
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
 	assert_failed_with(f, "the server wants a password; add password=W to the spec");
 	assert_int_equal(f->asked, 0);
 
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
 	f->l.can_ask = true;
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 1);
 	srv_challenge(f);
-	link_password(&f->l);	/* the user gave none */
+	rlink_password(&f->l);	/* the user gave none */
 	assert_failed_with(f, "no password was given");
 }
 
@@ -602,7 +602,7 @@ static void test_link_refuse_is_final(void **state)
 	struct fixture *f = *state;
 	struct proto_msg m;
 
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	memset(&m, 0, sizeof(m));
 	m.code = PROTO_REFUSAL_CODE;
@@ -611,8 +611,8 @@ static void test_link_refuse_is_final(void **state)
 	m.has_reason = true;
 	srv_msg(f, PROTO_REFUSE, &m);
 	assert_failed_with(f, "Error 0x80004005: wrong password");
-	link_start(&f->l);	/* never again */
-	assert_true(link_failed(&f->l));
+	rlink_start(&f->l);	/* never again */
+	assert_true(rlink_failed(&f->l));
 }
 
 static void test_link_preamble_version_and_header_limits(void **state)
@@ -622,14 +622,14 @@ static void test_link_preamble_version_and_header_limits(void **state)
 
 	memcpy(pre, proto_preamble, sizeof(pre));
 	pre[7] = 1;
-	link_start(&f->l);
+	rlink_start(&f->l);
 	feed(f, pre, sizeof(pre));
 	assert_failed_with(f, "the server speaks protocol version 1; this client speaks 2");
 
 	/* Before ACCEPT a header announcing a large record fails at once. */
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
-	link_start(&f->l);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	{
 		struct proto_header h = { .type = PROTO_WELCOME, .length = PROTO_MAX_CONTROL + 1 };
@@ -652,9 +652,9 @@ static void test_link_welcome_and_accept_need_their_fields(void **state)
 		struct proto_msg m;
 		char want[64];
 
-		link_free(&f->l);
-		link_init(&f->l, &ops, IDENTITY);
-		link_start(&f->l);
+		rlink_free(&f->l);
+		rlink_init(&f->l, &ops, IDENTITY);
+		rlink_start(&f->l);
 		srv_preamble(f);
 		memset(&m, 0, sizeof(m));
 		m.version = PROTO_VERSION;
@@ -672,9 +672,9 @@ static void test_link_welcome_and_accept_need_their_fields(void **state)
 		struct proto_msg m;
 		char want[64];
 
-		link_free(&f->l);
-		link_init(&f->l, &ops, IDENTITY);
-		link_start(&f->l);
+		rlink_free(&f->l);
+		rlink_init(&f->l, &ops, IDENTITY);
+		rlink_start(&f->l);
 		srv_preamble(f);
 		srv_welcome(f, 0);
 		accept_msg(f, &m, 0);
@@ -693,7 +693,7 @@ static void test_link_accept_must_name_welcomes_session(void **state)
 	struct fixture *f = *state;
 	struct proto_msg m;
 
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 0);
 	accept_msg(f, &m, 0);
@@ -707,7 +707,7 @@ static void test_link_state_before_accept_fails(void **state)
 	struct fixture *f = *state;
 	struct proto_msg m;
 
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 0);
 	memset(&m, 0, sizeof(m));
@@ -744,7 +744,7 @@ static void test_link_gap_rules(void **state)
 	struct proto_msg m;
 
 	/* A GAP before ACCEPT. */
-	link_start(&f->l);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_welcome(f, 0);
 	memset(&m, 0, sizeof(m));
@@ -755,8 +755,8 @@ static void test_link_gap_rules(void **state)
 	assert_failed_with(f, "GAP record (type 19) before the handshake was over");
 
 	/* FROM > TO would rewind: a line shown twice. */
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
 	go_live(f, 50);
 	srv_text(f, PROTO_OUTPUT, 50, "line\r\n");
 	m.from = 56;
@@ -765,16 +765,16 @@ static void test_link_gap_rules(void **state)
 	assert_failed_with(f, "protocol error: GAP from 56 to 40 where 56 was due");
 
 	/* FROM must be where the transcript stands. */
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
 	go_live(f, 50);
 	m.from = 60;
 	m.to = 70;
 	srv_msg(f, PROTO_GAP, &m);
 	assert_failed_with(f, "GAP from 60 to 70 where 50 was due");
 
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
 	go_live(f, 50);
 	m.has_to = false;
 	srv_msg(f, PROTO_GAP, &m);
@@ -792,12 +792,12 @@ static void test_link_gap_moves_on(void **state)
 	m.to = 1050;
 	m.has_from = m.has_to = true;
 	srv_msg(f, PROTO_GAP, &m);
-	assert_false(link_failed(&f->l));
+	assert_false(rlink_failed(&f->l));
 	assert_int_equal(f->jumps, 1);
 	assert_string_equal(last_said(f),
 			    "[ringside: 1000 bytes of output were dropped before you could see them]");
 	srv_text(f, PROTO_OUTPUT, 1050, "after");
-	assert_string_equal(all_of(f, LINK_OUTPUT), "after");
+	assert_string_equal(all_of(f, RLINK_OUTPUT), "after");
 	assert_int_equal(f->l.shown, 1055);
 }
 
@@ -811,8 +811,8 @@ static void test_link_transcript_must_be_contiguous(void **state)
 	srv_text(f, PROTO_OUTPUT, 14, "c");
 	assert_failed_with(f, "OUTPUT record at offset 14 where 15 was due");
 
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
 	go_live(f, UINT64_MAX - 1);
 	srv_text(f, PROTO_OUTPUT, UINT64_MAX - 1, "abc");
 	assert_failed_with(f, "past the largest offset");
@@ -830,12 +830,12 @@ static void test_link_state_ends_session(void **state)
 	srv_msg(f, PROTO_STATE, &m);
 	assert_failed_with(f, "STATE = 1 without STATUS");
 
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
 	go_live(f, 0);
 	m.has_status = true;
 	srv_msg(f, PROTO_STATE, &m);
-	assert_false(link_failed(&f->l));
+	assert_false(rlink_failed(&f->l));
 	assert_true(f->l.ended);
 }
 
@@ -845,11 +845,11 @@ static void test_link_heartbeat_ack_only_when_live(void **state)
 
 	go_live(f, 0);
 	srv_raw(f, PROTO_HEARTBEAT_ACK, 7, NULL, 0);
-	assert_false(link_failed(&f->l));
+	assert_false(rlink_failed(&f->l));
 
-	link_free(&f->l);
-	link_init(&f->l, &ops, IDENTITY);
-	link_start(&f->l);
+	rlink_free(&f->l);
+	rlink_init(&f->l, &ops, IDENTITY);
+	rlink_start(&f->l);
 	srv_preamble(f);
 	srv_raw(f, PROTO_HEARTBEAT_ACK, 7, NULL, 0);
 	assert_failed_with(f, "HEARTBEAT_ACK record (type 22) before the handshake was over");
@@ -864,15 +864,15 @@ static void test_link_typed_escapes_are_shown_not_obeyed(void **state)
 
 	go_live(f, 0);
 	srv_text(f, PROTO_TYPED, 0, typed);
-	assert_string_equal(all_of(f, LINK_NOTICE),
+	assert_string_equal(all_of(f, RLINK_NOTICE),
 			    "mallory: ^[]0;pwned^G^[[2J<9B>31m<U+009B>^?^H ok\t.\r\n");
 	srv_text(f, PROTO_NOTICE, strlen(typed), "a\rb \xe2\x80\xae" "cba\r\n");
-	assert_string_equal(all_of(f, LINK_NOTICE) + strlen("mallory: ^[]0;pwned^G^[[2J<9B>31m"
+	assert_string_equal(all_of(f, RLINK_NOTICE) + strlen("mallory: ^[]0;pwned^G^[[2J<9B>31m"
 							   "<U+009B>^?^H ok\t.\r\n"),
 			    "a^Mb <U+202E>cba\r\n");
 	/* The program's own output passes as it is. */
 	srv_text(f, PROTO_OUTPUT, f->l.next, "\x1b[1mbold\x1b[0m");
-	assert_string_equal(all_of(f, LINK_OUTPUT), "\x1b[1mbold\x1b[0m");
+	assert_string_equal(all_of(f, RLINK_OUTPUT), "\x1b[1mbold\x1b[0m");
 }
 
 static void test_link_private_is_inert_and_whole(void **state)
@@ -881,7 +881,7 @@ static void test_link_private_is_inert_and_whole(void **state)
 
 	go_live(f, 0);
 	srv_text(f, PROTO_PRIVATE, 0, "ringside: \x1b[31mno\x1b[0m\r\n");
-	assert_string_equal(all_of(f, LINK_PRIVATE), "ringside: ^[[31mno^[[0m");
+	assert_string_equal(all_of(f, RLINK_PRIVATE), "ringside: ^[[31mno^[[0m");
 }
 
 static void test_link_characters_split_across_records(void **state)
@@ -896,11 +896,11 @@ static void test_link_characters_split_across_records(void **state)
 	/* ...and a C1 control cut in two is still caught. */
 	srv_text(f, PROTO_TYPED, 10, "x\xc2");
 	srv_text(f, PROTO_TYPED, 12, "\x9b" "2J\r\n");
-	assert_string_equal(all_of(f, LINK_NOTICE), "caf\xc3\xa9 ok\r\nx<U+009B>2J\r\n");
+	assert_string_equal(all_of(f, RLINK_NOTICE), "caf\xc3\xa9 ok\r\nx<U+009B>2J\r\n");
 	/* A start that never finishes is shown for what it is. */
 	srv_text(f, PROTO_NOTICE, 17, "\xe2\x82");
 	srv_text(f, PROTO_OUTPUT, 19, "out");
-	assert_string_equal(all_of(f, LINK_NOTICE), "caf\xc3\xa9 ok\r\nx<U+009B>2J\r\n<E2><82>");
+	assert_string_equal(all_of(f, RLINK_NOTICE), "caf\xc3\xa9 ok\r\nx<U+009B>2J\r\n<E2><82>");
 }
 
 static void test_link_inert_forms(void **state)
@@ -909,7 +909,7 @@ static void test_link_inert_forms(void **state)
 	size_t n;
 
 	(void)state;
-	n = link_inert((const uint8_t *)"a\0b\x1b\x7f\x85\xc2\x85\r\r\n", 11, out);
+	n = rlink_inert((const uint8_t *)"a\0b\x1b\x7f\x85\xc2\x85\r\r\n", 11, out);
 	out[n] = '\0';
 	assert_string_equal(out, "a^@b^[^?<85><U+0085>^M\r\n");
 }

@@ -84,23 +84,23 @@ static void assert_inert(const char *p, size_t n)
 	}
 }
 
-static void op_show(struct remote_link *l, enum link_show kind, const char *p, size_t n)
+static void op_show(struct remote_link *l, enum rlink_show kind, const char *p, size_t n)
 {
 	switch (kind) {
-	case LINK_OUTPUT:
-		assert(link_live(l));
+	case RLINK_OUTPUT:
+		assert(rlink_live(l));
 		break;
-	case LINK_NOTICE:
+	case RLINK_NOTICE:
 		/* A character held back across records may be let out by the
 		 * ACCEPT of a new session, before the state says live. */
-		assert(link_live(l) || l->state == LINK_ACCEPT);
+		assert(rlink_live(l) || l->state == RLINK_ACCEPT);
 		assert_inert(p, n);
 		break;
-	case LINK_PRIVATE:
-		assert(link_live(l));
+	case RLINK_PRIVATE:
+		assert(rlink_live(l));
 		assert_inert(p, n);
 		break;
-	case LINK_SAY:
+	case RLINK_SAY:
 		/* Our own words, with the server's text fields in them:
 		 * those are checked text, so no control either. */
 		assert_inert(p, n);
@@ -112,9 +112,9 @@ static void op_ask(struct remote_link *l)
 {
 	struct harness *h = of(l);
 
-	assert(l->can_ask && !l->password && l->state == LINK_PASSWORD);
+	assert(l->can_ask && !l->password && l->state == RLINK_PASSWORD);
 	l->password = h->give_password ? "Sesame12" : NULL;
-	link_password(l);
+	rlink_password(l);
 }
 
 static void op_live(struct remote_link *l)
@@ -133,7 +133,7 @@ static void op_jump(struct remote_link *l)
 	assert(l->joined);
 }
 
-static const struct link_ops ops = {
+static const struct rlink_ops ops = {
 	.send = op_send,
 	.show = op_show,
 	.ask_password = op_ask,
@@ -147,7 +147,7 @@ static void start(struct harness *h)
 	h->sent = 0;
 	h->hdr_got = 0;
 	h->skip = 0;
-	link_start(&h->l);
+	rlink_start(&h->l);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	memset(&h, 0, sizeof(h));
-	link_init(&h.l, &ops, "FUZZ\\user");
+	rlink_init(&h.l, &ops, "FUZZ\\user");
 	if (mode & 1)
 		h.l.password = "Sesame12";
 	h.l.can_ask = mode & 2;
@@ -171,19 +171,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	half = mode & 8 ? size / 2 : size;
 
 	start(&h);
-	for (size_t off = 0; off < size && !link_failed(&h.l);) {
+	for (size_t off = 0; off < size && !rlink_failed(&h.l);) {
 		size_t n = size - off < piece ? size - off : piece;
 
 		if (off < half && off + n > half)
 			n = half - off;
-		link_feed(&h.l, data + off, n);
+		rlink_feed(&h.l, data + off, n);
 		off += n;
 		if (off == half && half < size) {
 			/* The connection breaks; the next one resumes. */
-			link_stop(&h.l);
+			rlink_stop(&h.l);
 			start(&h);
 		}
 	}
-	link_free(&h.l);
+	rlink_free(&h.l);
 	return 0;
 }
