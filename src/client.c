@@ -17,6 +17,7 @@
 
 #include "src/proto.h"
 #include "src/native.h"
+#include "src/npipe.h"
 #include "src/server.h"
 #include "src/session.h"
 
@@ -187,9 +188,26 @@ static struct client *client_new_socket(struct session *s, struct server *srv, i
 	c->id = s->next_client_id++;	/* the console has none: remote clients count from 1 */
 	c->peer = *peer;
 	c->server = srv;
-	link_init_socket(&c->link, &s->links, LINK_TCP, fd);
+	link_init_socket(&c->link, &s->links, srv->link_kind, fd);
 	c->detecting = true;
 	c->readonly = srv->spec.readonly;
+	if (srv->link_kind == LINK_UNIX) {
+		/* A pipe's peer is known by its credentials, not an address;
+		 * a vanished local peer closes its socket. */
+		struct npipe_peer who;
+		char where[NPIPE_NAME_MAX + 48];
+
+		if (npipe_peer(fd, &who) < 0)
+			snprintf(who.user, sizeof(who.user), "?");
+		npipe_identity(srv->spec.pipe, &who, where, sizeof(where));
+		/* "HOST\user (npipe NAME pid N)"; a very long pipe name is cut. */
+		int n = snprintf(c->ident, sizeof(c->ident), "%.63s\\%.63s ", s->host, who.user);
+		size_t len = strlen(where), room = sizeof(c->ident) - (size_t)n - 1;
+
+		memcpy(c->ident + n, where, len < room ? len : room);
+		c->ident[n + (len < room ? len : room)] = '\0';
+		return c;
+	}
 	/* Nagle plus delayed ACK would hold a short line back for tens of ms. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* telnet can send IAC DM as urgent data; kept in the stream, the

@@ -307,6 +307,10 @@ void client_recv_ended(struct link *l, int res)
 	} else if (c->lingering) {
 		/* The peer has closed too: nothing is left unread. */
 		client_close(c, NULL);
+	} else if (c->close_after_flush) {
+		/* Its last word is still to go out; once sent, with nothing
+		 * left to read, linger() closes it. */
+		c->input_ended = true;
 	} else if (res == 0) {
 		/* The peer stopped sending (`echo bt | nc -N ...` does this).
 		 * It may still be reading; the sweep lets it go once the

@@ -324,12 +324,35 @@ static void on_signal(struct ring_op *op, int res, unsigned flags)
  * Setting up.
  */
 
+/* npipe: a socket in the runtime directory, on this machine only. */
+static int resolve_pipe(struct remote *r)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&r->addr;
+	char dir[NPIPE_PATH_MAX + 1], err[256];
+
+	if (!npipe_server_is_local(r->spec.server, err, sizeof(err)) ||
+	    npipe_dir(dir, sizeof(dir), NPIPE_DIR_OTHERS, NULL, err, sizeof(err)) < 0 ||
+	    npipe_path(dir, r->spec.pipe, r->pipe_path, sizeof(r->pipe_path), err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringside: -remote: %s\n", err);
+		return -EINVAL;
+	}
+	memset(&r->addr, 0, sizeof(r->addr));
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, r->pipe_path, strlen(r->pipe_path) + 1);
+	r->addr_len = sizeof(*un);
+	snprintf(r->where, sizeof(r->where), "pipe %s (%s)", r->spec.pipe, r->pipe_path);
+	return 0;
+}
+
 static int resolve(struct remote *r)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	char port[8];
 	int res;
 
+	if (r->spec.transport == SPEC_NPIPE)
+		return resolve_pipe(r);
+	snprintf(r->where, sizeof(r->where), "%s port %u", r->spec.server, r->spec.port_lo);
 	snprintf(port, sizeof(port), "%u", r->spec.port_lo);
 	res = getaddrinfo(strcmp(r->spec.server, ".") ? r->spec.server : "localhost", port, &hints,
 			  &ai);
@@ -384,7 +407,8 @@ static int setup(struct remote *r, const char *spec_text)
 	}
 	if (r->spec.password_warning[0])
 		fprintf(stderr, "ringside: -remote: %s\n", r->spec.password_warning);
-	if (r->spec.transport != SPEC_TCP || r->spec.clicon[0]) {
+	if ((r->spec.transport != SPEC_TCP && r->spec.transport != SPEC_NPIPE) ||
+	    r->spec.clicon[0]) {
 		fprintf(stderr, "ringside: -remote: %s is not available in this build\n",
 			r->spec.clicon[0] ? "clicon= (reverse connections)" :
 					    spec_transport_name(r->spec.transport));

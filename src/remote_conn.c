@@ -251,7 +251,7 @@ static void handshake_too_long(struct remote *r)
 		conn_lost(r, connecting ? "connect timed out" : "the handshake timed out");
 		return;
 	}
-	remote_say(r, "ringside: %s port %u %s within %d seconds", r->spec.server, r->spec.port_lo,
+	remote_say(r, "ringside: %s %s within %d seconds", r->where,
 		   connecting ? "did not answer the connection" :
 				"did not complete the handshake",
 		   GIVE_UP_SECONDS);
@@ -351,8 +351,7 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 		return;
 	if (res < 0) {
 		if (!r->link.joined) {
-			remote_say(r, "ringside: cannot connect to %s port %u: %s", r->spec.server,
-				   r->spec.port_lo, strerror(-res));
+			remote_say(r, "ringside: cannot connect to %s: %s", r->where, strerror(-res));
 			conn_close(r);
 			remote_finish(r, 1);
 			return;
@@ -360,7 +359,20 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 		conn_lost(r, strerror(-res));
 		return;
 	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (r->addr.ss_family == AF_UNIX) {
+		char err[256];
+
+		/* Nothing is sent, the password's proof included, before the
+		 * pipe is known to be served by our own user (or root). */
+		if (npipe_check_server(c->fd, r->pipe_path, NULL, err, sizeof(err)) < 0) {
+			remote_say(r, "ringside: %s", err);
+			conn_close(r);
+			remote_finish(r, 1);
+			return;
+		}
+	} else {
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	c->st = CONN_HANDSHAKE;
 	c->last_rx = remote_now();
 	rlink_start(&r->link);
@@ -474,8 +486,7 @@ void conn_lost(struct remote *r, const char *why)
 		return;
 	}
 	if (!r->link.joined) {
-		remote_say(r, "ringside: %s port %u: %s before the handshake was over", r->spec.server,
-			   r->spec.port_lo, why);
+		remote_say(r, "ringside: %s: %s before the handshake was over", r->where, why);
 		remote_finish(r, 1);
 		return;
 	}

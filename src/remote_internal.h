@@ -19,6 +19,7 @@
 #include <termios.h>
 
 #include "ring/ring.h"
+#include "src/npipe.h"
 #include "src/proto.h"
 #include "src/remote.h"
 #include "src/remote_edit.h"
@@ -123,6 +124,8 @@ struct remote {
 	bool have_password;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
+	char where[320];		/* "HOST port P" or "pipe NAME (PATH)", for messages */
+	char pipe_path[NPIPE_PATH_MAX + 1];	/* npipe: the socket the server must own */
 
 	struct remote_conn conn;
 	struct remote_link link;

@@ -25,6 +25,19 @@
 
 static void arm_accept(struct server *srv);
 
+/* The listening socket goes; a pipe's socket file goes with it (but only
+ * if it is still ours: npipe_unlisten). */
+static void close_listener(struct server *srv)
+{
+	if (srv->fd < 0)
+		return;
+	if (srv->link_kind == LINK_UNIX)
+		npipe_unlisten(&srv->pipe);
+	else
+		close(srv->fd);
+	srv->fd = -1;
+}
+
 static void log_refusal(struct session *s, const char *why)
 {
 	time_t now = time(NULL);
@@ -106,6 +119,21 @@ static void admit(struct server *srv, int fd)
 		refuse(srv, fd, &peer, why);
 		return;
 	}
+	if (srv->link_kind == LINK_UNIX) {
+		struct npipe_peer who;
+
+		/* The directory keeps other users out; the peer's credentials
+		 * are a second wall, and the one allow= opens. */
+		if (npipe_peer(fd, &who) < 0) {
+			refuse(srv, fd, &peer, "cannot tell who is connecting");
+			return;
+		}
+		if (!npipe_allowed(&srv->allow, geteuid(), &who)) {
+			npipe_refusal(srv->spec.pipe, &who, why, sizeof(why));
+			refuse(srv, fd, &peer, why);
+			return;
+		}
+	}
 	if (srv->spec.has_password &&
 	    (client_source_wait(s, &peer, why, sizeof(why)) ||
 	     !client_claim_auth(s, srv, &peer, &auth_held, why, sizeof(why)))) {
@@ -138,12 +166,10 @@ static void on_accept(struct ring_op *op, int res, unsigned flags)
 	}
 	if (srv->accept_inflight)
 		return;
-	if (srv->state == SERVER_ACTIVE && !s->draining) {
+	if (srv->state == SERVER_ACTIVE && !s->draining)
 		arm_accept(srv);
-	} else if (srv->fd >= 0) {
-		close(srv->fd);
-		srv->fd = -1;
-	}
+	else
+		close_listener(srv);
 }
 
 static void arm_accept(struct server *srv)
@@ -254,14 +280,51 @@ static int listen_tcp(struct server *srv, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * npipe: a Unix socket in the private runtime directory (npipe.c), named
+ * after the spec with %d/%x expanded; the spec then shows the actual name,
+ * as a tcp spec shows the port actually bound.
+ */
+static int listen_pipe(struct server *srv, char *err, size_t errlen)
+{
+	struct spec *sp = &srv->spec;
+	char dir[NPIPE_PATH_MAX + 1], name[NPIPE_NAME_MAX + 1];
+	unsigned flags = NPIPE_DIR_CREATE;
+	int dirfd = -1, res;
+
+	srv->pipe.fd = srv->pipe.dirfd = -1;
+	if (sp->allow[0]) {
+		res = npipe_allow_parse(sp->allow, &srv->allow, err, errlen);
+		if (res < 0)
+			return res;
+		/* Others must reach the socket: the owner opens the directory
+		 * for search (chmod 711); SO_PEERCRED is the gate. */
+		flags |= NPIPE_DIR_SHARED;
+	}
+	res = npipe_name_expand(sp->pipe, getpid(), gettid(), name, sizeof(name), err, errlen);
+	if (res == 0)
+		res = npipe_dir(dir, sizeof(dir), flags, &dirfd, err, errlen);
+	if (res == 0)
+		res = npipe_listen(dir, dirfd, name, sp->allow[0] ? NPIPE_SHARED_MODE :
+					NPIPE_SOCKET_MODE, LISTEN_BACKLOG, &srv->pipe, err, errlen);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (res < 0)
+		return res;
+	snprintf(sp->pipe, sizeof(sp->pipe), "%s", name);
+	srv->fd = srv->pipe.fd;
+	return 0;
+}
+
 static const char *unavailable(const struct spec *sp)
 {
 	switch (sp->transport) {
-	case SPEC_NPIPE: return "npipe: Unix-socket pipes are not available in this build";
 	case SPEC_COM: return "com: serial lines are not available in this build";
 	case SPEC_SSL: return "ssl: TLS over TCP is not available in this build";
 	case SPEC_SPIPE: return "spipe: TLS over Unix sockets is not available in this build";
-	case SPEC_TCP: break;
+	case SPEC_TCP:
+	case SPEC_NPIPE:
+		break;
 	}
 	if (sp->clicon[0])
 		return "tcp: clicon= (reverse connections) is not available in this build";
@@ -311,12 +374,14 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 		}
 	}
 	srv->accept_op.cb = on_accept;
-	res = listen_tcp(srv, err, errlen);
+	srv->link_kind = srv->spec.transport == SPEC_NPIPE ? LINK_UNIX : LINK_TCP;
+	res = srv->link_kind == LINK_UNIX ? listen_pipe(srv, err, errlen) :
+					     listen_tcp(srv, err, errlen);
 	if (res < 0)
 		goto fail;
 	grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
 	if (!grown) {
-		close(srv->fd);
+		close_listener(srv);
 		snprintf(err, errlen, "out of memory");
 		res = -ENOMEM;
 		goto fail;
@@ -325,7 +390,7 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 	srv->id = s->nservers;
 	s->servers[s->nservers++] = srv;
 	arm_accept(srv);
-	if (!srv->spec.has_password && !srv->spec.bind[0]) {
+	if (srv->link_kind == LINK_TCP && !srv->spec.has_password && !srv->spec.bind[0]) {
 		char listing[SPEC_TEXT_MAX];
 
 		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing, sizeof(listing));
@@ -354,10 +419,8 @@ int server_end(struct session *s, unsigned id)
 	srv->state = SERVER_ENDED;
 	if (srv->accept_inflight)
 		ring_cancel(&s->ring, &srv->accept_op);
-	else if (srv->fd >= 0) {
-		close(srv->fd);
-		srv->fd = -1;
-	}
+	else
+		close_listener(srv);
 	return 0;
 }
 

@@ -10,6 +10,8 @@
 
 #include "ring/ring.h"
 #include "src/auth.h"
+#include "src/link.h"
+#include "src/npipe.h"
 #include "src/spec.h"
 
 struct session;
@@ -30,7 +32,10 @@ struct server {
 	unsigned nauthenticating;	/* its connections still authenticating */
 	bool accept_inflight;
 	bool closing;
-	char address[INET6_ADDRSTRLEN];	/* what it is bound to */
+	uint8_t link_kind;		/* enum link_kind of its clients */
+	char address[INET6_ADDRSTRLEN];	/* tcp: what it is bound to */
+	struct npipe_listener pipe;	/* npipe: the socket file, removed at the end */
+	struct npipe_allow allow;	/* npipe: who else may connect */
 };
 
 int server_start(struct session *s, const char *spec_text, char *err, size_t errlen);

@@ -287,6 +287,11 @@ def test_refusal_at_accept_is_readable(workdir):
         b.wait_for(r"ringside: connection refused: the session is full \(1 clients\)\r\n")
         b.wait_eof(5)
         check(not b.data.endswith(b"\x00"), "stray bytes after the refusal")
+        # One that talks and closes its side at once is still told.
+        r = subprocess.run(["nc", "-N", "-w", "3", "127.0.0.1", str(port)], input=b"hello\n",
+                           capture_output=True, timeout=20)
+        check(b"connection refused: the session is full" in r.stdout,
+              "nc -N was not told: %r" % r.stdout)
     finally:
         s.close()
 
