@@ -250,7 +250,7 @@ static void test_meta_case_insensitive(void **state)
 	expect_meta(f, ".ECHO Hi", "Hi\r\n");
 	expect_meta(f, ".Servers", "No servers are running.\r\n");
 	expect_meta(f, ".EndSrv 3", "ringside: .endsrv: there is no server 3 (see .servers)\r\n");
-	assert_true(ends_with(run_meta(f, ".SERVER npipe:pipe=x", true),
+	assert_true(ends_with(run_meta(f, ".SERVER spipe:proto=tls1,certuser=x,pipe=x", true),
 			      "not available in this build\r\n"));
 }
 
@@ -437,8 +437,8 @@ static void test_meta_server_unavailable_transports(void **state)
 {
 	struct fixture *f = *state;
 
-	expect_meta(f, ".server npipe:pipe=x",
-		    "ringside: .server: npipe: Unix-socket pipes are not available in this build\r\n");
+	expect_meta(f, ".server spipe:proto=tls1,certuser=x,pipe=x",
+		    "ringside: .server: spipe: TLS over Unix sockets is not available in this build\r\n");
 	assert_true(ends_with(run_meta(f, ".server com:port=COM1,baud=115200,channel=0", true),
 			      "not available in this build\r\n"));
 	assert_int_equal(f->s.nservers, 0);

@@ -117,8 +117,8 @@ def test_runtime_server_endsrv_clients(workdir):
         a.wait_for(r"2: ringside -remote tcp:Port=%d" % p2)
         a.send_line(".server tcp:port=notaport")
         a.wait_for(r"ringside: \.server: tcp: port=notaport: expected")
-        a.send_line(".server npipe:pipe=x")
-        a.wait_for(r"ringside: \.server: npipe: .*not available in this build")
+        a.send_line(".server spipe:proto=tls1,certuser=x,pipe=x")
+        a.wait_for(r"ringside: \.server: spipe: .*not available in this build")
     finally:
         s.close()
 
@@ -295,7 +295,8 @@ def test_bad_command_lines(workdir):
     cases = [
         (["-server", "tcp:port=abc", "--", "true"], r"tcp: port=abc: expected"),
         (["-server", "tcp:port=1,password=has space", "--", "true"], r"password"),
-        (["-server", "npipe:pipe=dbg", "--", "true"], r"not available in this build"),
+        (["-server", "spipe:proto=tls1,certuser=x,pipe=dbg", "--", "true"],
+         r"not available in this build"),
         (["-server", "udp:port=1", "--", "true"], r"unknown transport"),
         (["-server", "tcp:port=5005"], r"no program to host"),
         (["-bogus", "--", "true"], r"unknown option -bogus"),
