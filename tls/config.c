@@ -186,6 +186,55 @@ static int config_alloc(bool server, struct tls_config **out, char *err, size_t 
 	return 0;
 }
 
+/*
+ * wolfSSL_CTX_check_private_key() in the wolfSSL we build against accepts
+ * any EC key with any EC certificate, so prove the pair the way a client
+ * will: one handshake in memory, where the client checks the server's
+ * signature against the certificate.  A few milliseconds, once per load.
+ */
+static int key_selftest(struct tls_config *scfg)
+{
+	struct tls_config *ccfg;
+	struct tls_conn *s = NULL, *c = NULL;
+	int rs = -EAGAIN, rc = -EAGAIN;
+	int res;
+
+	res = tls_client_config_new(NULL, &ccfg, NULL, 0);
+	if (res)
+		return res;
+	if (tls_conn_new(scfg, &s) || tls_conn_new(ccfg, &c)) {
+		res = -ENOMEM;
+		goto out;
+	}
+	/* A TLS 1.3 handshake takes two client and one server flight. */
+	for (int i = 0; i < 8 && (rs == -EAGAIN || rc == -EAGAIN); i++) {
+		struct tls_conn *from[2] = { c, s }, *to[2] = { s, c };
+
+		if (rc == -EAGAIN)
+			rc = tls_conn_handshake(c);
+		if (rs == -EAGAIN)
+			rs = tls_conn_handshake(s);
+		for (int k = 0; k < 2; k++) {
+			const void *p;
+			size_t n;
+
+			while (!tls_conn_out_take(from[k], &p, &n)) {
+				ssize_t fed = tls_conn_feed(to[k], p, n);
+
+				tls_conn_out_done(from[k], fed > 0 ? (size_t)fed : n);
+				if (fed <= 0)
+					break;
+			}
+		}
+	}
+	res = rs == 0 && rc == 0 ? 0 : -EINVAL;
+out:
+	tls_conn_free(s);
+	tls_conn_free(c);
+	tls_config_put(ccfg);
+	return res;
+}
+
 int tls_server_config_new(const char *cert_path, const char *key_path,
 			  struct tls_config **out, char *err, size_t errlen)
 {
@@ -214,12 +263,17 @@ int tls_server_config_new(const char *cert_path, const char *key_path,
 			   "certificate %s", key_path, cert_path);
 		res = -EINVAL;
 	}
+	/* Clients authenticate with passwords inside the session. */
+	wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_NONE, NULL);
+	if (!res && key_selftest(cfg)) {
+		tls_seterr(err, errlen, "private key %s does not belong to "
+			   "certificate %s", key_path, cert_path);
+		res = -EINVAL;
+	}
 	if (res) {
 		tls_config_put(cfg);
 		return res;
 	}
-	/* Clients authenticate with passwords inside the session. */
-	wolfSSL_CTX_set_verify(cfg->ctx, WOLFSSL_VERIFY_NONE, NULL);
 	*out = cfg;
 	return 0;
 }

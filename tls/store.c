@@ -13,7 +13,7 @@
 
 #include "tls/tls_internal.h"
 
-#include <wolfssl/wolfcrypt/asn.h>
+#include <wolfssl/openssl/x509v3.h>
 
 #define TLS_MACHINE_STORE "/etc/ringside/certs/"
 #define TLS_USER_STORE ".config/ringside/certs/"
@@ -95,7 +95,7 @@ static int check_cert(WOLFSSL_X509 *x, const char *path, char *err, size_t errle
 	}
 	if (wolfSSL_X509_get_ext_by_NID(x, NID_ext_key_usage, -1) >= 0 &&
 	    !(wolfSSL_X509_get_extended_key_usage(x) &
-	      (EXTKEYUSE_SERVER_AUTH | EXTKEYUSE_ANY))) {
+	      (XKU_SSL_SERVER | XKU_ANYEKU))) {
 		tls_seterr(err, errlen, "certificate %s does not allow server "
 			   "authentication (its extended key usage lacks serverAuth)",
 			   path);
