@@ -100,7 +100,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	$(call quiet,CLANG,$@)clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o $@ $< $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard ring/*.c) $(PKG_LIBS) -lutil
+		-o $@ $< $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard ring/*.c) $(wildcard tls/*.c) $(PKG_LIBS) -lutil
 fuzz: $(FUZZ_BIN)
 	$(Q)sh tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
