@@ -75,6 +75,34 @@ void tls_hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+int tls_unhex(const char *s, const char *skip, uint8_t *out, size_t n)
+{
+	size_t digits = 0;
+
+	for (; *s; s++) {
+		int v;
+
+		if (strchr(skip, *s))
+			continue;
+		if (*s >= '0' && *s <= '9')
+			v = *s - '0';
+		else if (*s >= 'a' && *s <= 'f')
+			v = *s - 'a' + 10;
+		else if (*s >= 'A' && *s <= 'F')
+			v = *s - 'A' + 10;
+		else
+			return -EINVAL;
+		if (digits >= 2 * n)
+			return -EINVAL;
+		if (digits % 2 == 0)
+			out[digits / 2] = (uint8_t)(v << 4);
+		else
+			out[digits / 2] |= (uint8_t)v;
+		digits++;
+	}
+	return digits == 2 * n ? 0 : -EINVAL;
+}
+
 /* wolfSSL_Init is reference counted inside wolfSSL; one call for the life
  * of the process is all we want, and cleanup never runs because configs
  * may outlive any caller's notion of "done". */

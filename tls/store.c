@@ -38,30 +38,7 @@ int tls_store_dir(enum tls_store which, char *buf, size_t len)
 /* A thumbprint as WinDbg users paste it, e.g. "a9 09 50 2d ...". */
 static bool parse_thumbprint(const char *s, uint8_t out[TLS_SHA1_LEN])
 {
-	size_t digits = 0;
-
-	for (; *s; s++) {
-		int v;
-
-		if (*s == ' ')
-			continue;
-		if (*s >= '0' && *s <= '9')
-			v = *s - '0';
-		else if (*s >= 'a' && *s <= 'f')
-			v = *s - 'a' + 10;
-		else if (*s >= 'A' && *s <= 'F')
-			v = *s - 'A' + 10;
-		else
-			return false;
-		if (digits >= 2 * TLS_SHA1_LEN)
-			return false;
-		if (digits % 2 == 0)
-			out[digits / 2] = (uint8_t)(v << 4);
-		else
-			out[digits / 2] |= (uint8_t)v;
-		digits++;
-	}
-	return digits == 2 * TLS_SHA1_LEN;
+	return tls_unhex(s, " ", out, TLS_SHA1_LEN) == 0;
 }
 
 /* Loads PATH and fills in its hashes.  NULL if it is not a certificate. */

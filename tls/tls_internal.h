@@ -39,6 +39,10 @@ void tls_release(void *p);
 int tls_sha256(const uint8_t *der, size_t len, uint8_t out[TLS_SHA256_LEN]);
 int tls_sha1(const uint8_t *der, size_t len, uint8_t out[TLS_SHA1_LEN]);
 void tls_hex(const uint8_t *p, size_t n, char *out);
+/* Exactly N bytes from hex digits in S, in either case, skipping the
+ * separators in SKIP (" " for a WinDbg thumbprint, ": " for a
+ * fingerprint).  0, or -EINVAL for anything else or a wrong length. */
+int tls_unhex(const char *s, const char *skip, uint8_t *out, size_t n);
 void tls_seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -26,32 +26,9 @@ void tls_fp_format(const uint8_t sha256[TLS_SHA256_LEN], char out[TLS_FP_STR_LEN
 
 int tls_fp_parse(const char *s, uint8_t out[TLS_SHA256_LEN])
 {
-	size_t digits = 0;
-
 	if (!strncasecmp(s, FP_PREFIX, 7))
 		s += 7;
-	for (; *s; s++) {
-		int v;
-
-		if (*s == ':' || *s == ' ')
-			continue;
-		if (*s >= '0' && *s <= '9')
-			v = *s - '0';
-		else if (*s >= 'a' && *s <= 'f')
-			v = *s - 'a' + 10;
-		else if (*s >= 'A' && *s <= 'F')
-			v = *s - 'A' + 10;
-		else
-			return -EINVAL;
-		if (digits >= 2 * TLS_SHA256_LEN)
-			return -EINVAL;
-		if (digits % 2 == 0)
-			out[digits / 2] = (uint8_t)(v << 4);
-		else
-			out[digits / 2] |= (uint8_t)v;
-		digits++;
-	}
-	return digits == 2 * TLS_SHA256_LEN ? 0 : -EINVAL;
+	return tls_unhex(s, ": ", out, TLS_SHA256_LEN);
 }
 
 int tls_known_path(char *buf, size_t len)

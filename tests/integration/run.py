@@ -12,20 +12,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Client, Session, check, free_port, pump_all, test, wait_listening  # noqa: E402
+from harness import Client, Session, check, free_port, pump_all, start, test, wait_listening  # noqa: E402
 
 GDB = ["gdb", "-q", "-nx", "-iex", "set pagination off", "-iex", "set confirm off"]
 BASH = ["bash", "--norc", "--noprofile", "-i"]
 IDENT = r"[^\s\\]+\\client\d+ \(tcp 127\.0\.0\.1:\d+\)"
 
-
-def start(servers, program, **kw):
-    s = Session(servers, program, **kw)
-    for spec in servers:
-        m = re.search(r"port=(\d+)", spec)
-        if m:
-            wait_listening(int(m.group(1)))
-    return s
 
 
 @test
