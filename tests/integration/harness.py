@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -253,6 +254,102 @@ def numbers_in_order(data, line=rb"(\d+)"):
                 check(n > last, "number %d after %d: output repeated or out of order" % (n, last))
                 last = n
     return len(parts) - 1, last
+
+
+class Relay:
+    """A TCP relay that records both directions and can cut its current
+    connections (the listener stays, so the client can come back).  With
+    CUT_AFTER it also cuts the first connection by itself once that many
+    server-to-client bytes have passed (cuts counts how often)."""
+
+    def __init__(self, target_port, cut_after=None):
+        self.target = target_port
+        self.cut_after = cut_after
+        self.cuts = 0
+        self.up = bytearray()       # client -> server, all connections
+        self.down = bytearray()
+        self.conns = []
+        self.lock = threading.Lock()
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.stop = False
+        self.holding = False        # new connections are closed at once
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.lsock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                continue
+            if self.holding:
+                c.close()
+                continue
+            try:
+                s = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:     # the server is down: so is this connection
+                c.close()
+                continue
+            with self.lock:
+                self.conns.append((c, s))
+            threading.Thread(target=self._pipe, args=(c, s), daemon=True).start()
+
+    def _pipe(self, c, s):
+        pairs = {c: s, s: c}
+        down = 0
+        while not self.stop:
+            try:
+                r, _, _ = select.select([c, s], [], [], 0.2)
+            except (OSError, ValueError):
+                return
+            for x in r:
+                try:
+                    d = x.recv(65536)
+                except OSError:
+                    d = b""
+                if not d:
+                    self._close(c, s)
+                    return
+                cut = x is s and self.cut_after is not None and self.cuts == 0 and \
+                    down + len(d) > self.cut_after
+                if cut:
+                    d = d[:self.cut_after - down]
+                    self.cuts += 1
+                if x is s:
+                    down += len(d)
+                (self.up if x is c else self.down).extend(d)
+                try:
+                    pairs[x].sendall(d)
+                except OSError:
+                    cut = True
+                if cut:
+                    self._close(c, s)
+                    return
+
+    def _close(self, c, s):
+        for x in (c, s):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            x.close()
+
+    def cut(self):
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c, s in conns:
+            self._close(c, s)
+
+    def close(self):
+        self.stop = True
+        self.cut()
+        self.thread.join(2)
+        self.lsock.close()
 
 
 def pump_all(clients, timeout):

@@ -15,7 +15,7 @@ import threading
 import time
 
 import harness
-from harness import (BASH, Client, Session, TestFailure, check, free_port, slow, test,
+from harness import (BASH, Client, Relay, Session, TestFailure, check, free_port, slow, test,
                      wait_listening)
 from harness import start as start_server
 from wire import (ACCEPT, BYE, CHALLENGE, GAP, HEARTBEAT, HEARTBEAT_ACK, HELLO, INPUT,  # noqa: F401
@@ -210,88 +210,6 @@ class FakeServer:
             p.sock.close()
         for s in self.fillers:
             s.close()
-        self.lsock.close()
-
-
-class Relay:
-    """A TCP relay that records both directions and can cut its current
-    connections (the listener stays, so the client can come back)."""
-
-    def __init__(self, target_port):
-        self.target = target_port
-        self.up = bytearray()       # client -> server, all connections
-        self.down = bytearray()
-        self.conns = []
-        self.lock = threading.Lock()
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.port = self.lsock.getsockname()[1]
-        self.stop = False
-        self.holding = False        # new connections are closed at once
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        self.lsock.settimeout(0.2)
-        while not self.stop:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                continue
-            if self.holding:
-                c.close()
-                continue
-            try:
-                s = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:     # the server is down: so is this connection
-                c.close()
-                continue
-            with self.lock:
-                self.conns.append((c, s))
-            threading.Thread(target=self._pipe, args=(c, s), daemon=True).start()
-
-    def _pipe(self, c, s):
-        pairs = {c: s, s: c}
-        while not self.stop:
-            try:
-                r, _, _ = select.select([c, s], [], [], 0.2)
-            except (OSError, ValueError):
-                return
-            for x in r:
-                try:
-                    d = x.recv(65536)
-                except OSError:
-                    d = b""
-                if not d:
-                    self._close(c, s)
-                    return
-                (self.up if x is c else self.down).extend(d)
-                try:
-                    pairs[x].sendall(d)
-                except OSError:
-                    self._close(c, s)
-                    return
-
-    def _close(self, c, s):
-        for x in (c, s):
-            try:
-                x.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            x.close()
-
-    def cut(self):
-        with self.lock:
-            conns, self.conns = self.conns, []
-        for c, s in conns:
-            self._close(c, s)
-
-    def close(self):
-        self.stop = True
-        self.cut()
-        self.thread.join(2)
         self.lsock.close()
 
 

@@ -12,7 +12,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Client, Session, check, free_port, pump_all, start, test, wait_listening  # noqa: E402
+from harness import (Client, Relay, Session, check, free_port, pump_all, start, test,  # noqa: E402
+                     wait_listening)  # noqa: E402
 
 GDB = ["gdb", "-q", "-nx", "-iex", "set pagination off", "-iex", "set confirm off"]
 BASH = ["bash", "--norc", "--noprofile", "-i"]
@@ -584,73 +585,6 @@ def remote(port, extra="", stdin=None, quiet_ms=None):
         args += ["-quiet", str(quiet_ms)]
     return subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-
-
-class Relay:
-    """A TCP relay that records every byte both ways and can cut the
-    connection in the middle of the stream (for the resume test)."""
-
-    def __init__(self, target_port, cut_after=None):
-        import threading
-        self.target = target_port
-        self.cut_after = cut_after      # server->client bytes before the first cut
-        self.up = bytearray()           # client -> server
-        self.down = bytearray()         # server -> client
-        self.cuts = 0
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.port = self.lsock.getsockname()[1]
-        self.stop = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        import select as sel
-        self.lsock.settimeout(0.2)
-        while not self.stop:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                continue
-            s = socket.create_connection(("127.0.0.1", self.target))
-            pairs = {c: s, s: c}
-            down_this = 0
-            while not self.stop:
-                r, _, _ = sel.select([c, s], [], [], 0.2)
-                closed = False
-                for x in r:
-                    try:
-                        d = x.recv(65536)
-                    except OSError:
-                        d = b""
-                    if not d:
-                        closed = True
-                        break
-                    if x is c:
-                        self.up += d
-                    else:
-                        if self.cut_after is not None and self.cuts == 0 and \
-                                down_this + len(d) > self.cut_after:
-                            d = d[:self.cut_after - down_this]
-                            self.down += d
-                            c.sendall(d)
-                            closed = True
-                            self.cuts += 1
-                            break
-                        self.down += d
-                        down_this += len(d)
-                    pairs[x].sendall(d)
-                if closed:
-                    break
-            c.close()
-            s.close()
-
-    def close(self):
-        self.stop = True
-        self.thread.join(2)
-        self.lsock.close()
 
 
 @test
