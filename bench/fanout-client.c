@@ -380,6 +380,8 @@ static void send_go(const char *line)
 
 /* ------------------------------------------------------------------ set-up */
 
+static char last_drop[256];        /* why the last connection attempt failed */
+
 /* Gives up on a connection of the current batch (it is retried). */
 static void drop_attempt(int cep, struct client *c, const char *why)
 {
@@ -391,6 +393,8 @@ static void drop_attempt(int cep, struct client *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	c->tcp_up = false;
+	if (why)
+		snprintf(last_drop, sizeof last_drop, "%s", why);
 	if (why)
 		fprintf(stderr, "fanout-client[%s]: client %d: %s (will retry)\n", o.label, (int)(c - cl), why);
 }
@@ -418,6 +422,7 @@ static bool advance(int cep, struct client *c)
 	if (!c->tcp_up) {
 		int err = xport_connect_error(c->fd);
 		if (err) {
+			snprintf(last_drop, sizeof last_drop, "connect: %s", strerror(err));
 			drop_attempt(cep, c, NULL);
 			return true;
 		}
@@ -467,6 +472,7 @@ static void connect_all(void)
 				if (c->fd < 0) {
 					if (errno == EMFILE || errno == ENFILE)
 						fail("socket: %s (ulimit -n?)", strerror(errno));
+					snprintf(last_drop, sizeof last_drop, "connect: %s", strerror(errno));
 					continue;
 				}
 				struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
@@ -492,7 +498,8 @@ static void connect_all(void)
 			if (!missing)
 				break;
 			if (attempt >= 3 || now_ns() > run_deadline)
-				fail("could not connect %d of clients %d..%d", missing, base, hi - 1);
+				fail("could not connect %d of clients %d..%d (last: %s)", missing, base, hi - 1,
+				     last_drop[0] ? last_drop : "no answer");
 			/* A full Unix backlog or a server refusing a burst: let it drain. */
 			poll_once(10);
 		}

@@ -60,6 +60,9 @@ TRANSPORT_NAME = {"tcp": "TCP", "unix": "Unix socket", "tls": "TLS over TCP"}
 # lets one address have -maxauth/8 = 16 connections authenticating at once).
 TLS_CONNECT_BATCH = 8
 CERT_NAME = "bench"
+# The harness offers only this TLS 1.3 suite (mandatory for every TLS 1.3
+# server), so all contenders run the same cipher.
+TLS_SUITES = "TLS_AES_128_GCM_SHA256"
 NCAT_MAX_N = 1000          # ncat uses select(): FD_SETSIZE 1024 minus its own fds
 SERVER_CPU, HARNESS_CPU = "0", "1"
 
@@ -282,7 +285,8 @@ def contender_cmd(name, a, port, n, size, tmp, transport):
     if transport == "tls":
         if not a.cert:
             raise Skip(a.cert_error)
-        conn += ["--tls", "--tls-ca", a.cert[0], "--connect-batch", str(TLS_CONNECT_BATCH)]
+        conn += ["--tls", "--tls-ca", a.cert[0], "--tls-suites", a.tls_suites,
+                 "--connect-batch", str(TLS_CONNECT_BATCH)]
     out = dict(env=None, listen=listen, conn=conn)
     if name in ("ringside", "ringside-lag1m"):
         if not os.access(a.ringside, os.X_OK):
@@ -633,8 +637,8 @@ def transport_section(prof, results, contenders, cells, trs):
     contender against itself over TCP, and what idle clients and joining cost."""
     L = ["## Transports\n"]
     L.append("Clients reach the server over TCP on loopback, a Unix socket, or TLS over TCP (the harness is an "
-             "OpenSSL client offering TLS 1.2/1.3 and, for 1.3, only TLS_AES_128_GCM_SHA256, so every server "
-             "runs the same cipher; it trusts exactly the suite's self-signed P-256 certificate). Redis' "
+             "OpenSSL client offering TLS 1.2/1.3 and, for 1.3, one suite (see 'Negotiated' below), so every "
+             "server runs the same cipher; it trusts exactly the suite's self-signed P-256 certificate). Redis' "
              "producer publishes over plain TCP in every cell, ringside's writes to its pty: only the fan-out "
              "side changes. The TLS floor is `floor-send` with OpenSSL (one `SSL_write` per client per chunk); "
              "the io_uring floor has no TLS mode. TLS clients connect in batches of "
@@ -962,6 +966,8 @@ def main():
     ap.add_argument("--transport", default=None,
                     help="comma-separated tcp,unix,tls: run every cell (except slow clients) over each of these "
                          "instead of the transport it names")
+    ap.add_argument("--tls-suites", default=TLS_SUITES,
+                    help=f"TLS 1.3 cipher suites the harness offers, OpenSSL syntax (default {TLS_SUITES})")
     ap.add_argument("--no-slow", action="store_true", help="skip the slow-client scenario")
     ap.add_argument("--slow-only", action="store_true", help="only the slow-client scenario")
     ap.add_argument("--report-only", metavar="DIR", default=None,
