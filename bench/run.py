@@ -918,7 +918,7 @@ def write_plots(outdir, prof, results, contenders):
                     with open(dat, "w") as f:
                         for p in pts:
                             f.write(f"{p[0]} {p[1]} {p[2]} {p[3]}\n")
-                    series.append((name, dat))
+                    series.append((name, dat, contenders.index(c), TRANSPORTS.index(tr)))
             if not series:
                 continue
             svg = os.path.join(outdir, f"{kind}-vs-N-{size}B.{ext}")
@@ -931,7 +931,9 @@ def write_plots(outdir, prof, results, contenders):
             ]
             if logy:
                 script.append("set logscale y")
-            plots_cmd = ", ".join(f"'{d}' using 1:2:3:4 with yerrorlines title '{c}'" for c, d in series)
+            # A colour per contender, a dash and point type per transport.
+            plots_cmd = ", ".join(f"'{d}' using 1:2:3:4 with yerrorlines lc {ci + 1} dt {ti + 1} pt {ti * 2 + 5} "
+                                  f"title '{c}'" for c, d, ci, ti in series)
             script.append("plot " + plots_cmd)
             r = subprocess.run([gp], input="\n".join(script), text=True, capture_output=True, timeout=30)
             if r.returncode == 0:
