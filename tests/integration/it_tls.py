@@ -379,3 +379,85 @@ def test_tls_stalled_reader_is_skipped_whole_records(workdir):
         check(last == 150000, "typist last %r" % last)
     finally:
         s.close()
+
+
+def tls_socket(port, rcvbuf=None):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    c = TLSClient.__new__(TLSClient)
+    c.sock = ctx.wrap_socket(raw)
+    c.sock.setblocking(False)
+    c.data, c.eof = bytearray(), False
+    return c
+
+
+def reset(sock):
+    """Close with a reset, whatever the server is sending."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
+@test
+def test_tls_stress_stall_resume_reset(workdir):
+    """For the ASan build: TLS readers that stall and resume (skipped ahead
+    while ciphertext is on the wire), connections reset mid-record and
+    mid-handshake, while the session prints fast through a small ring."""
+    import random
+    rng = random.Random(11)
+    env, crt = tls_env(workdir)
+    port = free_port()
+    s = start(["ssl:proto=tls1,certuser=srv,port=%d" % port], BASH, noio=True, env=env,
+              extra=["-ring", "256K", "-lag", "128K", "-history", "16K"])
+    try:
+        typist = TLSClient(port)
+        typist.wait_for(PROMPT)
+        typist.send_line("for r in $(seq 1 150); do seq $((r*100000)) $((r*100000+2000)); "
+                         "sleep 0.05; done; echo stress-$((6*7))")
+        stallers = [tls_socket(port, rcvbuf=4096) for _ in range(6)]
+        wake = [time.monotonic() + rng.uniform(0.5, 2) for _ in stallers]
+        readers = [TLSClient(port) for _ in range(3)]
+        resets = halfway = 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            for i, c in enumerate(stallers):
+                if now >= wake[i]:
+                    end = now + rng.uniform(0.05, 0.3)
+                    while time.monotonic() < end:
+                        c.pump(0.01)
+                    wake[i] = time.monotonic() + rng.uniform(0.5, 2)
+            for c in readers:
+                c.pump(0)
+            try:
+                c = tls_socket(port, rcvbuf=4096)
+                c.pump(0.005)
+                reset(c.sock)
+                resets += 1
+                # Half a ClientHello, then a reset.
+                h = socket.create_connection(("127.0.0.1", port), timeout=5)
+                h.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(40))
+                reset(h)
+                halfway += 1
+            except OSError:
+                pass
+            time.sleep(0.02)
+        typist.wait_for(r"stress-42", timeout=120)
+        for c in readers:
+            deadline = time.monotonic() + 30
+            while b"stress-42" not in c.data and time.monotonic() < deadline and not c.eof:
+                c.pump(0.1)
+            numbers_in_order(c.data)
+            check(b"stress-42" in c.data, "a reader never saw the end")
+        for c in stallers:
+            c.pump(0.05)
+            check(not c.eof, "a stalled TLS reader lost its connection (a cut record?)")
+            numbers_in_order(c.data)
+        typist.send_line(".stats")
+        typist.wait_for(r"ringside stats: clients=(\d+) [^\r]*copied=0")
+        check(resets > 50 and halfway > 50, "the stress did little: %d resets" % resets)
+    finally:
+        s.close()   # fails the test on any sanitizer report
