@@ -347,6 +347,11 @@ void config_usage(FILE *out, const char *prog)
 	fprintf(out,
 		"\nSpecs: tcp:port=P|LO:HI[,PASSWORD][,hidden][,bind=ADDR][,ipversion=6][,IcfEnable]\n"
 		"       tcp:server=H,port=P[,PASSWORD] (with -remote)\n"
+		"       npipe:pipe=NAME[,PASSWORD][,allow=WHO]   npipe:server=.,pipe=NAME (-remote)\n"
+		"       ssl:proto=tls1,certuser=CERT|machuser=CERT,port=P[,PASSWORD][,...]\n"
+		"       spipe:proto=tls1,certuser=CERT|machuser=CERT,pipe=NAME[,PASSWORD][,...]\n"
+		"CERT is NAME (NAME.crt and NAME.key in ~/.config/ringside/certs/ or, with\n"
+		"machuser=, /etc/ringside/certs/) or the certificate's SHA-1 thumbprint.\n"
 		"PASSWORD is one of password=W (1-12 letters and digits), passfile=PATH (W is\n"
 		"the first line of PATH) or passenv=NAME (W is in environment variable NAME).\n"
 		"A password= value is blanked from the process list once parsed; passfile=\n"
