@@ -111,3 +111,34 @@ def test_clicon_server_first_retries_until_the_client_listens(workdir):
               "every retry was logged: %r" % bytes(s.stderr))
     finally:
         s.close()
+
+
+@test
+def test_clicon_over_tls(workdir):
+    import ssl
+    import it_tls
+    env, crt = it_tls.tls_env(workdir)
+    port = free_port()
+    l = listener(port)
+    s = Session(["ssl:proto=tls1,certuser=srv,port=%d,clicon=127.0.0.1" % port], BASH,
+                noio=True, env=env)
+    try:
+        raw, _ = accept_one(l)
+        raw.sock.setblocking(True)
+        # The dialed side listens, but speaks TLS as the client, and checks
+        # the server's certificate against its own copy.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.load_verify_locations(crt)
+        c = it_tls.TLSClient.__new__(it_tls.TLSClient)
+        c.sock = ctx.wrap_socket(raw.sock)
+        c.sock.setblocking(False)
+        c.data, c.eof = bytearray(), False
+        c.wait_for(PROMPT)
+        c.send_line("echo tls-dialed-$((5*5))")
+        c.wait_for(r"tls-dialed-25")
+        check(re.search(rb"\(ssl 127\.0\.0\.1:%d\): echo tls-dialed" % port, c.data),
+              "identity: %r" % bytes(c.data[-300:]))
+    finally:
+        l.close()
+        s.close()
