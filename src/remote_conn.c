@@ -40,33 +40,52 @@ static bool ops_inflight(const struct remote_conn *c)
  * Sending.
  */
 
+bool conn_next_plain(struct remote_conn *c)
+{
+	struct bytes done = c->sending;
+
+	if (c->sent < c->sending.len)
+		return true;
+	if (c->pending.len == 0) {
+		c->sending.len = c->sent = 0;
+		return false;
+	}
+	/* The finished buffer becomes the next pending one, so neither is
+	 * reallocated in the steady state. */
+	c->sending = c->pending;
+	c->pending = done;
+	c->pending.len = 0;
+	c->sent = 0;
+	return true;
+}
+
 static void flush_sends(struct remote *r)
 {
 	struct remote_conn *c = &r->conn;
 	struct io_uring_sqe *sqe;
+	const void *p;
 	size_t n;
 
-	if (c->send_inflight || c->fd < 0 || c->st < CONN_HANDSHAKE)
+	if (c->send_inflight || c->fd < 0 || c->st < CONN_SECURING)
 		return;
-	if (c->sent == c->sending.len) {
-		struct bytes done = c->sending;
-
-		if (c->pending.len == 0)
+	if (r->tls.cfg) {
+		if (!rtls_take(r, &p, &n))
 			return;
-		/* The finished buffer becomes the next pending one, so
-		 * neither is reallocated in the steady state. */
-		c->sending = c->pending;
-		c->pending = done;
-		c->pending.len = 0;
-		c->sent = 0;
+	} else {
+		if (!conn_next_plain(c))
+			return;
+		p = c->sending.p + c->sent;
+		n = c->sending.len - c->sent;
+		if (n > SEND_MAX)
+			n = SEND_MAX;
 	}
 	sqe = ring_get_sqe(&r->ring, &c->send_op);
-	if (!sqe)
+	if (!sqe) {
+		if (r->tls.cfg)
+			rtls_sent(r, 0);	/* the loan ends unused */
 		return;
-	n = c->sending.len - c->sent;
-	if (n > SEND_MAX)
-		n = SEND_MAX;
-	io_uring_prep_send(sqe, c->fd, c->sending.p + c->sent, n, MSG_NOSIGNAL);
+	}
+	io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
 	ring_sqe_set_op(sqe, &c->send_op);
 	c->send_inflight = true;
 	c->send_gen = c->gen;
@@ -90,7 +109,8 @@ bool conn_idle(const struct remote *r)
 {
 	const struct remote_conn *c = &r->conn;
 
-	return !c->send_inflight && c->pending.len == 0 && c->sent == c->sending.len;
+	return !c->send_inflight && c->pending.len == 0 && c->sent == c->sending.len &&
+	       rtls_unsent(r) == 0;
 }
 
 /* Lines queued for a connection that ended were never sent: they go back
@@ -124,6 +144,8 @@ static void on_send(struct ring_op *op, int res, unsigned flags)
 	struct remote_conn *c = &r->conn;
 
 	c->send_inflight = false;
+	if (r->tls.cfg)
+		rtls_sent(r, res);	/* the outbox is ours again, whatever happened */
 	if (c->send_gen != c->gen) {
 		/* The connection is gone; so is what was being sent. */
 		c->sending.len = c->sent = 0;
@@ -138,10 +160,15 @@ static void on_send(struct ring_op *op, int res, unsigned flags)
 		conn_lost(r, strerror(-res));
 		return;
 	}
-	c->sent += (size_t)res;
-	if (c->sent == c->sending.len)
-		c->sending.len = c->sent = 0;
+	if (!r->tls.cfg) {
+		c->sent += (size_t)res;
+		if (c->sent == c->sending.len)
+			c->sending.len = c->sent = 0;
+	}
 	flush_sends(r);
+	/* Room in the outbox may be what the TLS reader waited for. */
+	if (r->tls.cfg)
+		rtls_pump(r);
 	if (r->leaving && conn_idle(r))
 		remote_finish(r, r->exit_code);
 }
@@ -155,7 +182,7 @@ static void arm_recv(struct remote *r)
 	struct remote_conn *c = &r->conn;
 	struct io_uring_sqe *sqe;
 
-	if (c->recv_inflight || c->fd < 0 || c->st < CONN_HANDSHAKE || r->done)
+	if (c->recv_inflight || c->fd < 0 || c->st < CONN_SECURING || c->rx_len || r->done)
 		return;
 	/* Output waiting for a slow stdout: leave the bytes in the kernel,
 	 * where TCP makes the server wait (and the server skips us ahead). */
@@ -203,13 +230,26 @@ static void on_recv(struct ring_op *op, int res, unsigned flags)
 		return;
 	}
 	if (res <= 0) {
-		conn_lost(r, res == 0 ? "the server closed the connection" : strerror(-res));
+		conn_lost(r, rtls_why(r, res == 0 ? "the server closed the connection"
+						  : strerror(-res)));
 		return;
 	}
 	c->last_rx = remote_now();
 	remote_heard(r);
+	if (r->tls.cfg) {
+		c->rx_off = 0;
+		c->rx_len = (size_t)res;
+		rtls_pump(r);
+		return;
+	}
 	rlink_feed(&r->link, c->rbuf, (size_t)res);
 	remote_check_link(r);
+	arm_recv(r);
+}
+
+void conn_kick(struct remote *r)
+{
+	flush_sends(r);
 	arm_recv(r);
 }
 
@@ -223,7 +263,7 @@ static uint64_t next_due(const struct remote *r)
 	const struct remote_conn *c = &r->conn;
 	uint64_t due = UINT64_MAX;
 
-	if ((c->st == CONN_CONNECTING || c->st == CONN_HANDSHAKE) && c->deadline)
+	if (c->st > CONN_DOWN && c->st < CONN_LIVE && c->deadline)
 		due = c->deadline;
 	if (c->st == CONN_LIVE) {
 		due = c->last_tx + PROTO_HEARTBEAT_S * NS_PER_SEC;
@@ -245,15 +285,16 @@ static void send_heartbeat(struct remote *r)
 static void handshake_too_long(struct remote *r)
 {
 	struct remote_conn *c = &r->conn;
-	bool connecting = c->st == CONN_CONNECTING;
+	bool connecting = c->st == CONN_CONNECTING, tls = c->st == CONN_SECURING;
 
 	if (r->link.joined) {
-		conn_lost(r, connecting ? "connect timed out" : "the handshake timed out");
+		conn_lost(r, connecting ? "connect timed out" :
+			     tls ? "the TLS handshake timed out" : "the handshake timed out");
 		return;
 	}
 	remote_say(r, "ringside: %s %s within %d seconds", r->where,
 		   connecting ? "did not answer the connection" :
-				"did not complete the handshake",
+		   tls ? "did not complete the TLS handshake" : "did not complete the handshake",
 		   GIVE_UP_SECONDS);
 	conn_close(r);
 	remote_finish(r, 1);
@@ -268,8 +309,7 @@ static void on_tick(struct ring_timer *t, int res)
 	if (r->done)
 		return;
 	if (res != -ECANCELED) {
-		if ((c->st == CONN_CONNECTING || c->st == CONN_HANDSHAKE) && c->deadline &&
-		    now >= c->deadline) {
+		if (c->st > CONN_DOWN && c->st < CONN_LIVE && c->deadline && now >= c->deadline) {
 			handshake_too_long(r);
 			return;
 		}
@@ -373,11 +413,23 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 	} else {
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	c->st = CONN_HANDSHAKE;
 	c->last_rx = remote_now();
+	if (r->tls.cfg) {
+		c->st = CONN_SECURING;
+		rtls_begin(r);
+		return;
+	}
+	conn_secured(r);
+}
+
+void conn_secured(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+
+	c->st = CONN_HANDSHAKE;
 	rlink_start(&r->link);
 	remote_check_link(r);
-	arm_recv(r);
+	conn_kick(r);
 }
 
 static void try_connect(struct remote *r)
@@ -455,6 +507,8 @@ static void teardown(struct remote *r)
 	c->st = CONN_DOWN;
 	c->deadline = 0;
 	c->recv_paused = false;
+	c->rx_off = c->rx_len = 0;
+	rtls_end(r);
 	keep_unsent_lines(r);
 	if (!c->send_inflight)
 		c->sending.len = c->sent = 0;
@@ -485,6 +539,10 @@ void conn_lost(struct remote *r, const char *why)
 		remote_finish(r, 0);
 		return;
 	}
+	/* The user is deciding whether to trust this server; the answer
+	 * decides what happens next (remote_tls.c). */
+	if (r->tls.asking || rtls_retry_after_consent(r))
+		return;
 	if (!r->link.joined) {
 		remote_say(r, "ringside: %s: %s before the handshake was over", r->where, why);
 		remote_finish(r, 1);
