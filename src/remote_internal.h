@@ -3,7 +3,8 @@
  * The -remote client's state and the seams between its parts:
  *   remote.c       setup, the loop, signals, stdin, leaving
  *   remote_conn.c  the socket: connecting within the time budget, one send
- *                  in flight, heartbeats, read timeout, reconnecting
+ *                  in flight, reconnecting
+ *   remote_clock.c deadlines, heartbeats, the read timeout
  *   remote_tls.c   ssl and spipe: TLS between the socket and the protocol,
  *                  and deciding whether the server is the right one
  *   remote_link.c  the protocol state machine (no I/O)
@@ -226,16 +227,22 @@ void conn_start(struct remote *r);
 void conn_lost(struct remote *r, const char *why);
 /* Bytes for the server on this connection (dropped when there is none). */
 void conn_send(struct remote *r, const void *p, size_t n);
-/* The link went live: heartbeats and the read timeout start. */
-void conn_live(struct remote *r);
-/* Pause (while the user types a password) or resume the handshake clock. */
-void conn_pause_deadline(struct remote *r, bool pause);
 /* stdout caught up: read the socket again if that had stopped. */
 void conn_resume_reading(struct remote *r);
 /* Nothing queued and nothing in flight to the server. */
 bool conn_idle(const struct remote *r);
 void conn_close(struct remote *r);
 void conn_free(struct remote *r);
+
+/* remote_clock.c */
+/* When this series of connection attempts must be over. */
+uint64_t budget_end(const struct remote_conn *c);
+/* Arm the timer for whatever is due next. */
+void conn_schedule(struct remote *r);
+/* The link went live: heartbeats and the read timeout start. */
+void conn_live(struct remote *r);
+/* Pause (while the user types a password) or resume the handshake clock. */
+void conn_pause_deadline(struct remote *r, bool pause);
 
 /* remote_tls.c */
 /* Reads the spec's TLS keys: the pinned certificate, the fingerprint or

@@ -434,22 +434,6 @@ static void on_key(struct remote *r, uint8_t byte)
 	struct remote_term *t = &r->term;
 	struct edit *e = t->questioning ? &t->answer : t->asking ? &t->secret : &t->line;
 
-	if (t->questioning) {
-		switch (edit_feed(e, byte)) {
-		case EDIT_CHANGED:
-			row_changed(r);
-			return;
-		case EDIT_ENTER:
-			question_done(r, true);
-			return;
-		case EDIT_EOF:
-		case EDIT_INTERRUPT:
-			question_done(r, false);
-			return;
-		default:
-			return;
-		}
-	}
 	switch (edit_feed(e, byte)) {
 	case EDIT_NONE:
 	case EDIT_REFUSED:
@@ -458,18 +442,26 @@ static void on_key(struct remote *r, uint8_t byte)
 		row_changed(r);
 		return;
 	case EDIT_ENTER:
-		if (t->asking)
+		if (t->questioning)
+			question_done(r, true);
+		else if (t->asking)
 			password_done(r, true);
 		else
 			line_done(r);
 		return;
 	case EDIT_EOF:
-		if (t->asking)
+		if (t->questioning)
+			question_done(r, false);
+		else if (t->asking)
 			password_done(r, false);
 		else
 			remote_leave(r);
 		return;
 	case EDIT_INTERRUPT:
+		if (t->questioning) {
+			question_done(r, false);
+			return;
+		}
 		if (t->asking) {
 			password_done(r, false);
 			return;
