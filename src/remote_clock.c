@@ -114,7 +114,11 @@ void conn_pause_deadline(struct remote *r, bool pause)
 	if (pause && c->deadline) {
 		c->deadline_left = c->deadline > now ? c->deadline - now : 0;
 		c->deadline = 0;
-	} else if (!pause && !c->deadline) {
+		c->deadline_paused = true;
+	} else if (!pause && c->deadline_paused) {
+		c->deadline_paused = false;
+		if (c->st == CONN_DOWN)
+			return;		/* the next attempt sets its own */
 		c->deadline = now + (c->deadline_left ? c->deadline_left : 1);
 		conn_schedule(r);
 	}

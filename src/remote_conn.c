@@ -381,6 +381,7 @@ static void teardown(struct remote *r)
 	c->gen++;
 	c->st = CONN_DOWN;
 	c->deadline = 0;
+	c->deadline_paused = false;
 	c->recv_paused = false;
 	c->rx_off = c->rx_len = 0;
 	rtls_end(r);

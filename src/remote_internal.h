@@ -99,6 +99,7 @@ struct remote_conn {
 	uint64_t budget_start;	/* when this series of attempts began */
 	uint64_t deadline;	/* the handshake must be over by then; 0: paused */
 	uint64_t deadline_left;	/* what was left when it was paused */
+	bool deadline_paused;
 	uint64_t last_rx, last_tx;
 	uint64_t heartbeat_seq;
 	uint64_t backoff_ns;

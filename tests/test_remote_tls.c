@@ -154,6 +154,7 @@ static struct fixture *start(const char *spec, const char *stem, bool interactiv
 	r->conn.fd = sv[0];
 	r->conn.st = CONN_SECURING;
 	r->conn.budget_start = remote_now();
+	r->conn.deadline = budget_end(&r->conn);
 	rtls_begin(r);
 	return f;
 }
@@ -163,6 +164,10 @@ static void finish(struct fixture *f)
 	struct remote *r = f->r;
 
 	conn_close(r);
+	if (r->conn.tick.armed)
+		ring_timer_cancel(&r->ring, &r->conn.tick);
+	if (r->conn.backoff.armed)
+		ring_timer_cancel(&r->ring, &r->conn.backoff);
 	for (int i = 0; i < 200 && r->ring.inflight; i++)
 		ring_run_once(&r->ring, 5 * MS);
 	assert_int_equal(r->ring.inflight, 0);
@@ -483,6 +488,7 @@ static void test_unknown_server_asked_yes(void **state)
 	assert_true(said(f->r, fp_test));
 	/* The user's time is not the server's: no deadline runs. */
 	assert_int_equal(f->r->conn.deadline, 0);
+	assert_true(f->r->conn.deadline_paused);
 	for (int i = 0; i < 20; i++)
 		turn(f);
 	assert_int_equal(f->got_len, 0);
@@ -496,6 +502,14 @@ static void test_unknown_server_asked_yes(void **state)
 	assert_true(got_hello(f));
 	snprintf(line, sizeof(line), "127.0.0.1:5005 %s\n", fp_test);
 	assert_string_equal(read_known(), line);
+	/* The server hangs up before the link went live (it had given up
+	 * waiting for the user): once, a new connection is tried. */
+	f->serving = false;
+	shutdown(f->peer, SHUT_RDWR);
+	RUN_UNTIL(f, f->r->done || f->r->conn.want_connect || f->r->conn.st == CONN_CONNECTING);
+	assert_true(said(f->r, "the server closed the connection while you decided; "
+			       "connecting again"));
+	assert_false(f->r->tls.consented);
 	finish(f);
 
 	/* Remembered: the next connection is not asked about. */
