@@ -85,6 +85,7 @@ class SServer:
 
 
 PREAMBLE = b"\0RINGSD\x02"
+SANITIZER_MARKERS = (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:")
 
 
 def run_client(spec, env, stdin=b"", timeout=30, quiet_ms=300):
@@ -94,6 +95,8 @@ def run_client(spec, env, stdin=b"", timeout=30, quiet_ms=300):
     except subprocess.TimeoutExpired as e:
         raise TestFailure("client still running after %ss; stderr %r"
                           % (timeout, (e.stderr or b"")[-400:]))
+    for marker in SANITIZER_MARKERS:
+        check(marker not in r.stderr, "client sanitizer report: %r" % r.stderr[-1500:])
     return r.returncode, r.stdout, r.stderr
 
 
