@@ -163,8 +163,14 @@ static void on_send(struct ring_op *op, int res, unsigned flags)
 	/* Room in the outbox may be what the TLS reader waited for. */
 	if (r->tls.cfg)
 		rtls_pump(r);
-	if (r->leaving && conn_idle(r))
+	if (r->leaving && conn_idle(r)) {
+		/* TLS ends with close_notify, after the BYE. */
+		if (rtls_close(r)) {
+			flush_sends(r);
+			return;
+		}
 		remote_finish(r, r->exit_code);
+	}
 }
 
 /*
@@ -417,7 +423,7 @@ void conn_lost(struct remote *r, const char *why)
 	}
 	/* The user is deciding whether to trust this server; the answer
 	 * decides what happens next (remote_tls.c). */
-	if (r->tls.asking || rtls_retry_after_consent(r))
+	if (r->tls.asking || rtrust_retry_after_consent(r))
 		return;
 	if (!r->link.joined) {
 		remote_say(r, "ringside: %s: %s before the handshake was over", r->where, why);

@@ -5,8 +5,8 @@
  *   remote_conn.c  the socket: connecting within the time budget, one send
  *                  in flight, reconnecting
  *   remote_clock.c deadlines, heartbeats, the read timeout
- *   remote_tls.c   ssl and spipe: TLS between the socket and the protocol,
- *                  and deciding whether the server is the right one
+ *   remote_tls.c   ssl and spipe: TLS between the socket and the protocol
+ *   remote_trust.c deciding whether the server is the right one
  *   remote_link.c  the protocol state machine (no I/O)
  *   remote_term.c  the terminal: raw mode, keys, output above the input row
  *   remote_edit.c  the line editor (no I/O)
@@ -122,6 +122,7 @@ struct remote_tls {
 	 * while an op of the last one is in flight). */
 	struct tls_conn *dying;
 	bool verified;		/* this connection's server is proven */
+	bool closing;		/* close_notify is queued */
 	bool looked;		/* the first byte from the server was checked */
 	/* PIN: the certificate's SHA-256; FINGERPRINT: the one given; KNOWN:
 	 * the one the user accepted during this run (have_want). */
@@ -261,14 +262,23 @@ void rtls_pump(struct remote *r);
 bool rtls_take(struct remote *r, const void **p, size_t *len);
 /* A send from the outbox completed (RES as the kernel said). */
 void rtls_sent(struct remote *r, int res);
+/* Queues close_notify once; true when it did (send it, then leave). */
+bool rtls_close(struct remote *r);
 /* Ciphertext not sent yet. */
 size_t rtls_unsent(const struct remote *r);
 /* Why the connection ended, when TLS knows better than the socket. */
 const char *rtls_why(const struct remote *r, const char *otherwise);
 void rtls_free(struct remote *r);
+/* A refusal: the connection ends, the client exits 1, nothing is retried. */
+void rtls_refuse(struct remote *r);
+
+/* remote_trust.c */
+/* The handshake is over: prove the server (conn_secured()), ask the user,
+ * or refuse. */
+void rtrust_decide(struct remote *r);
 /* Before the first join a connection ended after the user trusted its
  * server: true when a new attempt was started instead of giving up. */
-bool rtls_retry_after_consent(struct remote *r);
+bool rtrust_retry_after_consent(struct remote *r);
 
 /* remote_term.c */
 int remote_term_start(struct remote *r);

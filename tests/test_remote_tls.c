@@ -36,6 +36,7 @@ struct fixture {
 	struct tls_config *scfg;
 	struct tls_conn *srv;
 	int srv_res;		/* the server's handshake result */
+	bool srv_closed;	/* the server read close_notify */
 	bool serving;		/* the test reads the peer end */
 	uint8_t *got;		/* plaintext the server received */
 	size_t got_len, got_cap;
@@ -199,7 +200,11 @@ static void srv_drain(struct fixture *f)
 		f->srv_res = tls_conn_handshake(f->srv);
 	if (f->srv_res != 0)
 		return;
-	while ((k = tls_conn_read(f->srv, buf, sizeof(buf))) > 0) {
+	while ((k = tls_conn_read(f->srv, buf, sizeof(buf))) != 0) {
+		if (k == -EPIPE)
+			f->srv_closed = true;
+		if (k < 0)
+			break;
 		if (f->got_len + (size_t)k > f->got_cap) {
 			f->got_cap = (f->got_len + (size_t)k) * 2;
 			f->got = realloc(f->got, f->got_cap);
@@ -406,6 +411,25 @@ static void test_lost_during_send_frees_after_completion(void **state)
 	finish(f);
 }
 
+/* Leaving: BYE, then close_notify, then the client is done. */
+static void test_leaving_ends_with_close_notify(void **state)
+{
+	struct fixture *f = start(PINNED, "test", false);
+	struct proto_header h = { .type = PROTO_BYE };
+	uint8_t rec[PROTO_HEADER_SIZE];
+
+	RUN_UNTIL(f, got_hello(f));
+	proto_header_encode(&h, rec);
+	f->r->leaving = true;
+	conn_send(f->r, rec, sizeof(rec));
+	RUN_UNTIL(f, f->r->done && f->srv_closed);
+	assert_true(f->r->done);
+	assert_int_equal(f->r->exit_code, 0);
+	assert_true(f->srv_closed);
+	assert_memory_equal(f->got + f->got_len - sizeof(rec), rec, sizeof(rec));
+	finish(f);
+}
+
 static void test_fingerprint_spec(void **state)
 {
 	char spec[256];
@@ -492,10 +516,12 @@ static void test_unknown_server_asked_yes(void **state)
 	for (int i = 0; i < 20; i++)
 		turn(f);
 	assert_int_equal(f->got_len, 0);
-	/* Neither yes nor no: asked again. */
+	/* Neither yes nor no, or another fingerprint: asked again. */
 	f->r->term.answered(f->r, "sure");
 	assert_true(f->r->tls.asking);
 	assert_true(f->r->term.questioning);
+	f->r->term.answered(f->r, "sha256:0000000000000000000000000000000000000000000000000000000000000001");
+	assert_true(f->r->tls.asking);
 	f->r->term.answered(f->r, "YES");
 	assert_false(f->r->tls.asking);
 	RUN_UNTIL(f, got_hello(f));
@@ -537,6 +563,21 @@ static void test_unknown_server_asked_no(void **state)
 		assert_null(read_known());
 		finish(f);
 	}
+}
+
+static void test_unknown_server_answered_with_its_fingerprint(void **state)
+{
+	struct fixture *f;
+
+	unlink(known);
+	f = start(UNPINNED, "test", true);
+	RUN_UNTIL(f, f->r->tls.asking);
+	f->r->term.answered(f->r, fp_test + 7);	/* the hex alone */
+	RUN_UNTIL(f, got_hello(f));
+	assert_true(got_hello(f));
+	assert_non_null(read_known());
+	finish(f);
+	unlink(known);
 }
 
 static void test_not_a_tls_server(void **state)
@@ -584,12 +625,14 @@ int main(void)
 		cmocka_unit_test(test_pin_mismatch_is_a_final_refusal),
 		cmocka_unit_test(test_ciphertext_one_send_at_a_time),
 		cmocka_unit_test(test_lost_during_send_frees_after_completion),
+		cmocka_unit_test(test_leaving_ends_with_close_notify),
 		cmocka_unit_test(test_fingerprint_spec),
 		cmocka_unit_test(test_known_server_match),
 		cmocka_unit_test(test_known_server_changed_is_refused_loudly),
 		cmocka_unit_test(test_unknown_server_refused_without_a_terminal),
 		cmocka_unit_test(test_unknown_server_asked_yes),
 		cmocka_unit_test(test_unknown_server_asked_no),
+		cmocka_unit_test(test_unknown_server_answered_with_its_fingerprint),
 		cmocka_unit_test(test_not_a_tls_server),
 		cmocka_unit_test(test_setup_errors),
 	};
