@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/discovery.h"
 #include "src/server.h"
 #include "src/session.h"
 #include "src/spec.h"
@@ -389,6 +390,48 @@ static void server_free(struct server *srv)
 	free(srv);
 }
 
+/*
+ * The session's discovery record lists its active servers, except hidden
+ * ones and those that dial out.  Rewritten whenever the list changes.
+ */
+static void publish(struct session *s)
+{
+	struct discovery_server *list = calloc(s->nservers + 1, sizeof(*list));
+	char (*listing)[SPEC_TEXT_MAX] = calloc(s->nservers + 1, sizeof(*listing));
+	char err[512];
+	unsigned n = 0;
+
+	if (!list || !listing) {
+		free(list);
+		free(listing);
+		return;
+	}
+	for (unsigned i = 0; i < s->nservers; i++) {
+		const struct server *srv = s->servers[i];
+
+		if (srv->state != SERVER_ACTIVE || srv->spec.hidden || srv->spec.clicon[0] ||
+		    srv->fd < 0)
+			continue;
+		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing[n], sizeof(listing[n]));
+		list[n].listing = listing[n];
+		if (srv->link_kind == LINK_UNIX) {
+			list[n].kind = DISCOVERY_UNIX;
+			list[n].path = srv->pipe.path;
+		} else {
+			list[n].kind = DISCOVERY_TCP;
+			list[n].port = srv->spec.port_lo;
+		}
+		n++;
+	}
+	if (discovery_publish(&s->discovery, s->host, list, n, err, sizeof(err)) < 0 &&
+	    !s->discovery_failed) {
+		s->discovery_failed = true;
+		session_log(s, "-QR will not list this session: %s", err);
+	}
+	free(list);
+	free(listing);
+}
+
 int server_start(struct session *s, const char *spec_text, char *err, size_t errlen)
 {
 	struct server *srv, **grown;
@@ -446,6 +489,7 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 	srv->id = s->nservers;
 	s->servers[s->nservers++] = srv;
 	arm_accept(srv);
+	publish(s);
 	if (srv->link_kind == LINK_TCP && !srv->spec.has_password && !srv->spec.bind[0]) {
 		char listing[SPEC_TEXT_MAX];
 
@@ -477,6 +521,7 @@ int server_end(struct session *s, unsigned id)
 		ring_cancel(&s->ring, &srv->accept_op);
 	else
 		close_listener(srv);
+	publish(s);
 	return 0;
 }
 
@@ -484,6 +529,7 @@ void server_close_all(struct session *s)
 {
 	for (unsigned i = 0; i < s->nservers; i++)
 		server_end(s, i);
+	discovery_withdraw(&s->discovery);
 }
 
 void server_free_all(struct session *s)
