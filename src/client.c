@@ -469,6 +469,8 @@ void client_close(struct client *c, const char *why)
 	if (c->announced)
 		notice_left(s, c);
 	client_set_state(c, CLIENT_CLOSING);
+	if (c->server && c->server->client_closed && was != CLIENT_REFUSING)
+		c->server->client_closed(c->server, why);
 	session_idle_remove(s, c);
 	if (was == CLIENT_REFUSING)
 		s->nrefusing--;

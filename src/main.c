@@ -27,10 +27,8 @@ static int run(const struct config *cfg)
 
 		return ringside_remote(cfg->remote, &opt);
 	}
-	if (cfg->query_servers) {
-		fprintf(stderr, "ringside: -QR (server discovery) is not available in this build\n");
-		return 2;
-	}
+	if (cfg->query_servers)
+		return ringside_query_servers(cfg->query_host);
 	res = ringside_host(cfg);
 	return res < 0 ? 1 : res;
 }

@@ -19,4 +19,11 @@
  */
 int ringside_host(const struct config *cfg);
 
+/*
+ * -QR [HOST]: list the debugging servers on this machine (HOST NULL, ".",
+ * "localhost" or this machine's name, with or without a leading \\\\), or
+ * on HOST through ssh.  Returns the exit status for the CLI.
+ */
+int ringside_query_servers(const char *host);
+
 #endif

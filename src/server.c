@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/clicon.h"
+#include "src/discovery.h"
 #include "src/server.h"
 #include "src/session.h"
 #include "src/spec.h"
@@ -108,7 +110,7 @@ static void refuse_without_fds(struct server *srv)
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static void admit(struct server *srv, int fd)
+void server_admit(struct server *srv, int fd)
 {
 	struct session *s = srv->sess;
 	struct sockaddr_storage peer;
@@ -168,7 +170,7 @@ static void on_accept(struct ring_op *op, int res, unsigned flags)
 		srv->accept_inflight = false;
 	if (res >= 0) {
 		if (srv->state == SERVER_ACTIVE && !s->draining)
-			admit(srv, res);
+			server_admit(srv, res);
 		else
 			close(res);
 	} else if (res == -EMFILE || res == -ENFILE) {
@@ -339,10 +341,6 @@ static const char *unavailable(const struct spec *sp)
 	case SPEC_SPIPE:
 		break;
 	}
-	if (sp->clicon[0])
-		return sp->transport == SPEC_SSL ?
-			"ssl: clicon= (reverse connections) is not available in this build" :
-			"tcp: clicon= (reverse connections) is not available in this build";
 	return NULL;
 }
 
@@ -381,12 +379,55 @@ static int load_certificate(struct server *srv, char *err, size_t errlen)
 
 static void server_free(struct server *srv)
 {
+	clicon_free(srv);
 	if (srv->tls)
 		tls_config_put(srv->tls);
 	if (srv->verifier)
 		explicit_bzero(srv->verifier, sizeof(*srv->verifier));
 	free(srv->verifier);
 	free(srv);
+}
+
+/*
+ * The session's discovery record lists its active servers, except hidden
+ * ones and those that dial out.  Rewritten whenever the list changes.
+ */
+static void publish(struct session *s)
+{
+	struct discovery_server *list = calloc(s->nservers + 1, sizeof(*list));
+	char (*listing)[SPEC_TEXT_MAX] = calloc(s->nservers + 1, sizeof(*listing));
+	char err[512];
+	unsigned n = 0;
+
+	if (!list || !listing) {
+		free(list);
+		free(listing);
+		return;
+	}
+	for (unsigned i = 0; i < s->nservers; i++) {
+		const struct server *srv = s->servers[i];
+
+		if (srv->state != SERVER_ACTIVE || srv->spec.hidden || srv->spec.clicon[0] ||
+		    srv->fd < 0)
+			continue;
+		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing[n], sizeof(listing[n]));
+		list[n].listing = listing[n];
+		if (srv->link_kind == LINK_UNIX) {
+			list[n].kind = DISCOVERY_UNIX;
+			list[n].path = srv->pipe.path;
+		} else {
+			list[n].kind = DISCOVERY_TCP;
+			list[n].port = srv->spec.port_lo;
+		}
+		n++;
+	}
+	if (discovery_publish(&s->discovery, s->host, list, n, err, sizeof(err)) < 0 &&
+	    !s->discovery_failed) {
+		s->discovery_failed = true;
+		session_log(s, "-QR will not list this session: %s", err);
+	}
+	free(list);
+	free(listing);
 }
 
 int server_start(struct session *s, const char *spec_text, char *err, size_t errlen)
@@ -431,10 +472,12 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 	srv->accept_op.cb = on_accept;
 	srv->link_kind = srv->spec.transport == SPEC_NPIPE || srv->spec.transport == SPEC_SPIPE ?
 				 LINK_UNIX : LINK_TCP;
-	res = srv->link_kind == LINK_UNIX ? listen_pipe(srv, err, errlen) :
-					     listen_tcp(srv, err, errlen);
-	if (res < 0)
-		goto fail;
+	if (!srv->spec.clicon[0]) {
+		res = srv->link_kind == LINK_UNIX ? listen_pipe(srv, err, errlen) :
+						     listen_tcp(srv, err, errlen);
+		if (res < 0)
+			goto fail;
+	}
 	grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
 	if (!grown) {
 		close_listener(srv);
@@ -445,8 +488,19 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 	s->servers = grown;
 	srv->id = s->nservers;
 	s->servers[s->nservers++] = srv;
-	arm_accept(srv);
-	if (srv->link_kind == LINK_TCP && !srv->spec.has_password && !srv->spec.bind[0]) {
+	if (srv->spec.clicon[0]) {
+		res = clicon_start(srv, err, errlen);
+		if (res < 0) {
+			s->nservers--;
+			goto fail;
+		}
+		srv->client_closed = clicon_client_closed;
+	} else {
+		arm_accept(srv);
+	}
+	publish(s);
+	if (srv->link_kind == LINK_TCP && !srv->spec.has_password && !srv->spec.bind[0] &&
+	    !srv->spec.clicon[0]) {
 		char listing[SPEC_TEXT_MAX];
 
 		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing, sizeof(listing));
@@ -473,10 +527,12 @@ int server_end(struct session *s, unsigned id)
 	if (srv->state == SERVER_ENDED)
 		return -EALREADY;
 	srv->state = SERVER_ENDED;
+	clicon_stop(srv);
 	if (srv->accept_inflight)
 		ring_cancel(&s->ring, &srv->accept_op);
 	else
 		close_listener(srv);
+	publish(s);
 	return 0;
 }
 
@@ -484,6 +540,7 @@ void server_close_all(struct session *s)
 {
 	for (unsigned i = 0; i < s->nservers; i++)
 		server_end(s, i);
+	discovery_withdraw(&s->discovery);
 }
 
 void server_free_all(struct session *s)

@@ -15,6 +15,7 @@
 #include "ring/ring.h"
 #include "src/client.h"
 #include "src/config.h"
+#include "src/discovery.h"
 #include "src/notice.h"
 #include "src/penalty.h"
 #include "src/transcript.h"
@@ -71,6 +72,8 @@ struct session {
 
 	struct server **servers;
 	unsigned nservers;
+	struct discovery discovery;	/* our -QR record */
+	bool discovery_failed;		/* said once why there is none */
 
 	struct client *clients;		/* every client, the console included */
 	unsigned nclients;		/* remote clients only */
