@@ -2,8 +2,9 @@
  *
  * One process (pinned to the harness core by the runner) opens N connections
  * (TCP to 127.0.0.1:PORT or a Unix socket, optionally with TLS: xport.c),
- * waits until the server has registered them all, then drives the producer through phases ("go <rate> <count> <phase>")
- * and, for every record each client receives, records
+ * waits until the server has registered them all, then drives the producer
+ * through phases ("go <rate> <count> <phase>") and, for every record each
+ * client receives, records
  *   delivery latency   = receive time - the record's scheduled send time
  *   completion latency = when the last counted client got it - scheduled time
  * in log-linear histograms (hist.c).  It checks sequence numbers per client
