@@ -41,8 +41,8 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
 # Debian packages: build, test, run.  bench/bench.mk adds its own.
 DEPS_PKGS := build-essential pkg-config liburing-dev libwolfssl-dev libserialport-dev \
-             libcmocka-dev gdb socat netcat-openbsd python3 clang libclang-rt-14-dev procps tmux \
-             inetutils-telnet nftables iproute2 util-linux
+             libcmocka-dev gdb socat picocom netcat-openbsd python3 clang libclang-rt-14-dev \
+             procps tmux inetutils-telnet nftables iproute2 util-linux
 
 .PHONY: all deps run test unit integration fuzz clean
 all: $(BIN) $(HELPER_BIN)
@@ -100,7 +100,8 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	$(call quiet,CLANG,$@)clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o $@ $< $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard ring/*.c) $(wildcard tls/*.c) $(PKG_LIBS) -lutil
+		-o $@ $< $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard ring/*.c) $(wildcard tls/*.c) \
+		$(wildcard serial/*.c) $(PKG_LIBS) -lutil
 fuzz: $(FUZZ_BIN)
 	$(Q)sh tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
