@@ -61,6 +61,17 @@ $(BUILD)/tests/test_%: tests/test_%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CMOCKA_LIBS)
 
+# test_serial_sp links every libserialport call serial/ makes to a fake.
+SERIAL_SP_WRAP := sp_get_port_by_name sp_free_port sp_open sp_close sp_get_port_handle \
+	sp_new_config sp_free_config sp_set_config_baudrate sp_set_config_bits \
+	sp_set_config_parity sp_set_config_stopbits sp_set_config_flowcontrol sp_set_config \
+	sp_get_config sp_get_config_baudrate sp_last_error_code sp_last_error_message \
+	sp_free_error_message sp_list_ports sp_free_port_list sp_get_port_name \
+	sp_get_port_description sp_get_port_transport sp_get_port_usb_vid_pid \
+	sp_get_port_usb_manufacturer sp_get_port_usb_product sp_get_port_usb_serial \
+	sp_get_port_bluetooth_address
+$(BUILD)/tests/test_serial_sp: LDFLAGS += $(foreach f,$(SERIAL_SP_WRAP),-Wl,--wrap=$(f))
+
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)

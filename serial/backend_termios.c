@@ -2,12 +2,12 @@
 /*
  * The termios backend: open(2) and tcsetattr(3) for ttys libserialport
  * cannot drive, pseudo-terminals above all (socat pty pairs, openpty()),
- * and USB gadget or Bluetooth ttys without modem lines.
+ * and USB gadget or Bluetooth ttys without modem lines.  It configures the
+ * fd serial_line_open() opened and flocked already; on failure the caller
+ * closes it, putting the saved settings back.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "serial/serial_internal.h"
 
@@ -18,14 +18,12 @@ int serial_termios_open(struct serial_line *l, const struct serial_config *cfg, 
 	struct termios t;
 	int fd, res;
 
-	fd = open(l->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
+	/* The guard fd, opened and flocked already, becomes the line's. */
+	fd = l->guard;
+	l->guard = -1;
+	l->fd = fd;
+	if (tcgetattr(fd, &l->saved) < 0)
 		return serial_open_error(l, errno, err, errlen);
-	if (tcgetattr(fd, &l->saved) < 0) {
-		res = errno;
-		close(fd);
-		return serial_open_error(l, res, err, errlen);
-	}
 	l->restore = true;
 
 	t = l->saved;
@@ -41,22 +39,15 @@ int serial_termios_open(struct serial_line *l, const struct serial_config *cfg, 
 	cfsetospeed(&t, speed);
 	if (tcsetattr(fd, TCSANOW, &t) < 0) {
 		res = errno;
-		close(fd);
-		l->restore = false;
 		return serial_fail(-res, err, errlen, "%s: cannot set %u baud 8N1 flow=%s: %s",
 				   l->name, cfg->baud, serial_flow_name(cfg->flow), strerror(res));
 	}
 
 	/* tcsetattr succeeds when any one setting took; read back what counts. */
 	if (tcgetattr(fd, &t) < 0 || cfgetospeed(&t) != speed ||
-	    (cfg->flow == SERIAL_FLOW_RTSCTS) != !!(t.c_cflag & CRTSCTS)) {
-		tcsetattr(fd, TCSANOW, &l->saved);
-		close(fd);
-		l->restore = false;
+	    (cfg->flow == SERIAL_FLOW_RTSCTS) != !!(t.c_cflag & CRTSCTS))
 		return serial_fail(-EINVAL, err, errlen,
 				   "%s did not accept %u baud 8N1 flow=%s (the settings did not stick)",
 				   l->name, cfg->baud, serial_flow_name(cfg->flow));
-	}
-	l->fd = fd;
 	return 0;
 }

@@ -70,6 +70,35 @@ int serial_open_error(const struct serial_line *l, int errnum, char *err, size_t
 	}
 }
 
+/*
+ * Before any backend touches the settings, open the device ourselves and
+ * take the flock: a device another program holds is refused before its
+ * baud rate is changed under it.  Another's TIOCEXCL stops the open, or,
+ * for root whom it does not stop, shows in TIOCGEXCL.  The guard keeps the
+ * flock for as long as the line is open.
+ */
+static int guard_open(struct serial_line *l, char *err, size_t errlen)
+{
+	int fd = open(l->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC), excl = 0, e;
+
+	if (fd < 0)
+		return serial_open_error(l, errno, err, errlen);
+	if (!isatty(fd))
+		e = ENOTTY;
+	else if (ioctl(fd, TIOCGEXCL, &excl) == 0 && excl)
+		e = EBUSY;
+	else if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		e = errno == EWOULDBLOCK ? EBUSY : errno;
+	else
+		e = 0;
+	if (e) {
+		close(fd);
+		return serial_open_error(l, e, err, errlen);
+	}
+	l->guard = fd;
+	return 0;
+}
+
 int serial_tty_finish(struct serial_line *l, char *err, size_t errlen)
 {
 	struct termios t;
@@ -87,19 +116,19 @@ int serial_tty_finish(struct serial_line *l, char *err, size_t errlen)
 	if (tcsetattr(fd, TCSANOW, &t) < 0)
 		return serial_fail(-errno, err, errlen, "%s: cannot set VMIN/VTIME: %s", l->name,
 				   strerror(errno));
-	/* The flock first: TIOCEXCL is a flag of the tty itself, which a
-	 * holder we then give way to would be left with. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		return serial_open_error(l, errno == EWOULDBLOCK ? EBUSY : errno, err, errlen);
 	if (ioctl(fd, TIOCEXCL) < 0)
 		return serial_fail(-errno, err, errlen, "%s: cannot take exclusive use (TIOCEXCL): %s",
 				   l->name, strerror(errno));
+	l->exclusive = true;
 	return 0;
 }
 
 /* Closes what a backend opened; the lock file stays. */
 static void close_device(struct serial_line *l)
 {
+	if (l->guard >= 0)
+		close(l->guard);
+	l->guard = -1;
 	if (l->fd < 0)
 		return;
 	/* A serial close waits for queued output to drain (closing_wait,
@@ -107,7 +136,8 @@ static void close_device(struct serial_line *l)
 	tcflush(l->fd, TCOFLUSH);
 	if (l->restore)
 		tcsetattr(l->fd, TCSANOW, &l->saved);
-	ioctl(l->fd, TIOCNXCL);
+	if (l->exclusive)
+		ioctl(l->fd, TIOCNXCL);
 	if (l->sp) {
 		serial_sp_close(l);
 	} else {
@@ -138,7 +168,7 @@ int serial_line_open(const struct serial_config *cfg, struct serial_line **out, 
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return serial_fail(-ENOMEM, err, errlen, "out of memory opening %s", cfg->path);
-	l->fd = -1;
+	l->fd = l->guard = -1;
 	l->baud = cfg->baud;
 	l->flow = cfg->flow;
 	strcpy(l->path, cfg->path);
@@ -158,6 +188,10 @@ int serial_line_open(const struct serial_config *cfg, struct serial_line **out, 
 	l->rdev = st.st_rdev;
 
 	res = serial_lock_take(cfg->lock_dir, l, l->lock_path, sizeof(l->lock_path), err, errlen);
+	if (res < 0)
+		goto fail;
+
+	res = guard_open(l, err, errlen);
 	if (res < 0)
 		goto fail;
 

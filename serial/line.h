@@ -16,10 +16,11 @@
  * records which backend opened it, for .servers and logs.
  *
  * Exclusive use, as other serial tools do it: a UUCP lock file
- * (LCK..NAME in /var/lock or /run/lock, HDB format, stale ones removed),
- * then TIOCEXCL and flock(LOCK_EX) on the open fd (picocom and pyserial
- * take the flock, minicom the lock file).  A busy device is an error that
- * names the holder when it can be found.
+ * (LCK..NAME in /var/lock or /run/lock, HDB format, stale ones removed;
+ * minicom's way), flock(LOCK_EX) (picocom's and pyserial's) and TIOCEXCL.
+ * The flock and another's TIOCEXCL are checked on a fd of our own before
+ * any backend changes a setting, so a busy device is left as it was.  A
+ * busy device is an error that names the holder when it can be found.
  *
  * A line, once open, is 8N1, raw, O_NONBLOCK|O_CLOEXEC, with VMIN=1 and
  * VTIME=0: read(2) then returns -EAGAIN when nothing is waiting and 0 only
@@ -94,12 +95,14 @@ struct serial_line {
 	char path[SERIAL_PATH_MAX];
 	char name[2 * SERIAL_PATH_MAX + 4];	/* "COM1 (/dev/ttyS0)" or the path */
 	int fd;
+	int guard;			/* our own fd holding the flock, or -1 */
 	enum serial_backend backend;	/* the one that opened it */
 	unsigned baud;
 	enum serial_flow flow;
 	struct sp_port *sp;		/* libserialport's handle; it owns fd */
 	dev_t rdev;			/* identifies the device across names */
 	char lock_path[SERIAL_PATH_MAX + 16]; /* our lock file, "" if none */
+	bool exclusive;			/* we set TIOCEXCL (and clear it at close) */
 	bool restore;			/* termios: put SAVED back at close */
 	struct termios saved;
 
@@ -115,9 +118,9 @@ struct serial_line {
 };
 
 /*
- * Opens and configures CFG->path: validates the baud, takes the lock file,
- * opens with the chosen backend, takes TIOCEXCL and the flock, sets the
- * line up and reads the baud rate back.  *LINE is allocated.  Errors:
+ * Opens and configures CFG->path: validates the baud, takes the lock file
+ * and the flock, opens with the chosen backend, sets the line up, reads the
+ * settings back and takes TIOCEXCL.  *LINE is allocated.  Errors:
  * -ENOENT (no such device), -EACCES (permission; the message names the
  * device's group), -EBUSY (the message names the holder when known),
  * -ENOTTY (not a terminal), -EIO/-ENXIO/-ENODEV (no hardware answers),

@@ -77,7 +77,7 @@ int serial_out_send(struct serial_out *o, unsigned channel, const void *p, size_
 	c = &o->chan[channel];
 	if (c->busy)
 		return -EBUSY;
-	c->p = p;
+	c->p = len ? p : (const uint8_t *)"";
 	c->left = len;
 	c->framed = 0;
 	c->busy = true;

@@ -23,9 +23,10 @@ int serial_fail(int res, char *err, size_t errlen, const char *fmt, ...)
  * device belongs to.  Returns -ERRNUM. */
 int serial_open_error(const struct serial_line *l, int errnum, char *err, size_t errlen);
 
-/* Backends.  serial_sp_open returns SERIAL_SP_NOT_MINE (> 0) when
- * libserialport cannot drive the device, which the termios backend then
- * opens; both leave l->fd set on success and clean up on failure. */
+/* Backends, called with l->guard open and flocked.  serial_sp_open opens
+ * its own fd and cleans up on failure; it returns SERIAL_SP_NOT_MINE (> 0)
+ * when libserialport cannot drive the device.  serial_termios_open makes
+ * the guard the line's fd; on failure the caller closes it. */
 #define SERIAL_SP_NOT_MINE 1
 int serial_sp_open(struct serial_line *l, const struct serial_config *cfg, char *err, size_t errlen);
 void serial_sp_close(struct serial_line *l);
@@ -33,7 +34,7 @@ int serial_termios_open(struct serial_line *l, const struct serial_config *cfg, 
 			size_t errlen);
 
 /* After either backend configured the line: close-on-exec, non-blocking,
- * VMIN=1/VTIME=0, TIOCEXCL and flock.  0 or -errno with a message. */
+ * VMIN=1/VTIME=0 and TIOCEXCL.  0 or -errno with a message. */
 int serial_tty_finish(struct serial_line *l, char *err, size_t errlen);
 
 /*

@@ -31,6 +31,18 @@
 
 #include "serial/line.h"
 
+/* Children still to kill, should a test fail before it does. */
+static pid_t holders[8];
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	for (size_t i = 0; i < sizeof(holders) / sizeof(holders[0]); i++)
+		if (holders[i] == pid)
+			holders[i] = 0;
+}
+
 struct fixture {
 	int master;
 	char slave[64];
@@ -65,6 +77,9 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	for (size_t i = 0; i < sizeof(holders) / sizeof(holders[0]); i++)
+		if (holders[i])
+			reap(holders[i]);
 	if (f->master >= 0)
 		close(f->master);
 	unlink(f->lock_file);
@@ -92,16 +107,15 @@ static pid_t child_holding(void (*fn)(const char *), const char *arg)
 		for (;;)
 			pause();
 	}
+	for (size_t i = 0; i < sizeof(holders) / sizeof(holders[0]); i++)
+		if (!holders[i]) {
+			holders[i] = pid;
+			break;
+		}
 	close(p[1]);
 	assert_int_equal(read(p[0], &c, 1), 1);
 	close(p[0]);
 	return pid;
-}
-
-static void reap(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
 }
 
 static void nothing(const char *arg)
@@ -113,6 +127,28 @@ static void flock_path(const char *path)
 	int fd = open(path, O_RDWR | O_NOCTTY);
 
 	if (fd < 0 || flock(fd, LOCK_EX) < 0)
+		_exit(1);
+}
+
+/* Holds PATH at 2400 baud with a flock, as picocom would. */
+static void flock_path_2400(const char *path)
+{
+	int fd = open(path, O_RDWR | O_NOCTTY);
+	struct termios t;
+
+	if (fd < 0 || tcgetattr(fd, &t) < 0)
+		_exit(1);
+	cfsetspeed(&t, B2400);
+	if (tcsetattr(fd, TCSANOW, &t) < 0 || flock(fd, LOCK_EX) < 0)
+		_exit(1);
+}
+
+/* Holds PATH with TIOCEXCL only. */
+static void excl_path(const char *path)
+{
+	int fd = open(path, O_RDWR | O_NOCTTY);
+
+	if (fd < 0 || ioctl(fd, TIOCEXCL) < 0)
 		_exit(1);
 }
 
@@ -484,6 +520,38 @@ static void test_busy_flock(void **state)
 	serial_line_close(l);
 }
 
+/* A device another program holds is refused before anything is changed:
+ * its baud rate stays, and so does its TIOCEXCL, which root is told of
+ * although the kernel would let root through. */
+static void test_busy_device_left_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct serial_line *l;
+	struct termios t;
+	char want[64];
+	int fd, excl = 0;
+	pid_t pid = child_holding(flock_path_2400, f->slave);
+
+	assert_int_equal(serial_line_open(&f->cfg, &l, f->err, sizeof(f->err)), -EBUSY);
+	fd = open(f->slave, O_RDWR | O_NOCTTY | O_NONBLOCK);
+	assert_true(fd >= 0);
+	assert_int_equal(tcgetattr(fd, &t), 0);
+	assert_int_equal(cfgetospeed(&t), B2400);
+	close(fd);
+	reap(pid);
+
+	pid = child_holding(excl_path, f->slave);
+	assert_int_equal(serial_line_open(&f->cfg, &l, f->err, sizeof(f->err)), -EBUSY);
+	snprintf(want, sizeof(want), " is busy: in use by holder (pid %ld)", (long)pid);
+	assert_non_null(strstr(f->err, want));
+	fd = open(f->slave, O_RDWR | O_NOCTTY | O_NONBLOCK);
+	assert_true(fd >= 0);
+	assert_int_equal(ioctl(fd, TIOCGEXCL, &excl), 0);
+	assert_int_equal(excl, 1);
+	close(fd);
+	reap(pid);
+}
+
 /* Our line takes TIOCEXCL: another opener without CAP_SYS_ADMIN (which
  * overrides it) gets EBUSY from open(2) itself, and our message names us. */
 static void test_busy_tiocexcl(void **state)
@@ -662,6 +730,7 @@ int main(void)
 		T(test_lock_file),
 		T(test_lock_file_held_or_stale),
 		T(test_busy_flock),
+		T(test_busy_device_left_alone),
 		T(test_busy_tiocexcl),
 		T(test_registry_shares_a_line),
 		T(test_registry_failed_open),

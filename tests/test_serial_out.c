@@ -67,7 +67,8 @@ static void far_feed(struct far_end *e, const uint8_t *p, size_t n)
 			e->data[ch] = realloc(e->data[ch], e->cap[ch]);
 			assert_non_null(e->data[ch]);
 		}
-		memcpy(e->data[ch] + e->len[ch], f.payload, f.len);
+		if (f.len)
+			memcpy(e->data[ch] + e->len[ch], f.payload, f.len);
 		e->len[ch] += f.len;
 	}
 	assert_int_equal(e->dec.stats.discarded, 0);
