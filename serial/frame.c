@@ -90,6 +90,12 @@ void serial_dec_init(struct serial_dec *d)
 	d->state = DEC_HUNT;
 }
 
+void serial_dec_forget(struct serial_dec *d, unsigned channel)
+{
+	if (channel <= 255)
+		d->seen[channel >> 6] &= ~(1ull << (channel & 63));
+}
+
 static void discard(struct serial_dec *d, size_t n)
 {
 	if (n == 0)
@@ -162,7 +168,7 @@ static bool body_filled(struct serial_dec *d, struct serial_frame *f)
 		drop_frame(d);
 		return false;
 	}
-	f->payload = b + SERIAL_FRAME_HEADER;
+	f->payload = d->buf + SERIAL_FRAME_HEADER;
 	f->len = (uint16_t)len;
 	f->channel = b[0];
 	f->seq = get16(b + 1);

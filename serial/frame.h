@@ -108,9 +108,10 @@ struct serial_dec_stats {
 };
 
 /* One good frame.  PAYLOAD points into the decoder and stays valid until
- * the next call that feeds it. */
+ * the next call that feeds it; the caller may rewrite it in place, as a
+ * link's received() handler may. */
 struct serial_frame {
-	const uint8_t *payload;
+	uint8_t *payload;
 	uint16_t len;
 	uint16_t seq;
 	uint8_t channel;
@@ -147,6 +148,11 @@ void serial_dec_init(struct serial_dec *d);
  *         deliver(f.channel, f.payload, f.len);
  */
 bool serial_dec_next(struct serial_dec *d, const uint8_t **p, size_t *n, struct serial_frame *f);
+
+/* Forgets what CHANNEL's sequence was: its next frame is reported as
+ * first.  For a channel whose conversation ended (a server on it stopped,
+ * a client left), so that the next one starts clean. */
+void serial_dec_forget(struct serial_dec *d, unsigned channel);
 
 /* Wire bytes consumed but not yet resolved into a good frame or discards:
  * the unfinished frame at the end of the input so far.  Every byte fed is

@@ -276,6 +276,18 @@ static void test_first_and_gaps(void **state)
 	assert_int_equal(c.frames[5].gap, 0);
 	assert_int_equal(c.dec.stats.seq_gaps, 2);
 	assert_int_equal(c.dec.stats.lost, 2);
+
+	/* A forgotten channel starts afresh; the others do not. */
+	serial_dec_forget(&c.dec, 5);
+	memset(&s, 0, sizeof(s));
+	add(&s, 5, 100, "f", 1);
+	add(&s, 6, 3, "g", 1);
+	feed(&c, s.bytes, s.len);
+	assert_int_equal(c.n, 8);
+	assert_true(c.frames[6].first);
+	assert_int_equal(c.frames[6].gap, 0);
+	assert_false(c.frames[7].first);
+	assert_int_equal(c.frames[7].gap, 1);
 }
 
 static void test_resync_after_garbage(void **state)
