@@ -334,8 +334,14 @@ static int teardown(void **state)
 	int leaks = fake.ports_alive | fake.configs_alive | fake.lists_alive |
 		    fake.messages_alive;
 
+	char lock[128];
+
 	if (f->master >= 0)
 		close(f->master);
+	/* A lock file left behind is a leak too; clean it up all the same. */
+	snprintf(lock, sizeof(lock), "%s/LCK..%s", f->lock_dir, strrchr(f->slave, '/') + 1);
+	if (unlink(lock) == 0)
+		leaks = -1;
 	if (rmdir(f->lock_dir) < 0)
 		leaks = -1;
 	free(f);
