@@ -54,33 +54,6 @@ void tls_release(void *p)
 		wolfSSL_Free(p);
 }
 
-void *tls_buf_get(struct tls_config *cfg, bool inbox)
-{
-	struct tls_spares *sp = inbox ? &cfg->spare_in : &cfg->spare_out;
-
-	if (sp->n)
-		return sp->buf[--sp->n];
-	return tls_alloc(inbox ? TLS_INBOX_CAP : TLS_OUTBOX_CAP);
-}
-
-void tls_buf_put(struct tls_config *cfg, bool inbox, void *p)
-{
-	struct tls_spares *sp = inbox ? &cfg->spare_in : &cfg->spare_out;
-
-	if (!p)
-		return;
-	if (sp->n < TLS_SPARE_MAX)
-		sp->buf[sp->n++] = p;
-	else
-		tls_release(p);
-}
-
-static void spares_free(struct tls_spares *sp)
-{
-	while (sp->n)
-		tls_release(sp->buf[--sp->n]);
-}
-
 int tls_sha256(const uint8_t *der, size_t len, uint8_t out[TLS_SHA256_LEN])
 {
 	return wc_Sha256Hash(der, (word32)len, out) == 0 ? 0 : -EIO;
@@ -387,8 +360,6 @@ void tls_config_put(struct tls_config *cfg)
 {
 	if (!cfg || --cfg->refs)
 		return;
-	spares_free(&cfg->spare_in);
-	spares_free(&cfg->spare_out);
 	wolfSSL_CTX_free(cfg->ctx);
 	tls_release(cfg);
 }

@@ -106,7 +106,7 @@ static int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 	if (c->dying || sz <= 0)
 		return WOLFSSL_CBIO_ERR_GENERAL;
 	if (!c->out) {
-		c->out = tls_buf_get(c->cfg, false);
+		c->out = tls_alloc(TLS_OUTBOX_CAP);
 		if (!c->out)
 			return WOLFSSL_CBIO_ERR_GENERAL;
 		c->out_len = 0;
@@ -128,12 +128,12 @@ static int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 static void conn_tidy(struct tls_conn *c)
 {
 	if (c->in && !c->in_len) {
-		tls_buf_put(c->cfg, true, c->in);
+		tls_release(c->in);
 		c->in = NULL;
 		c->in_off = 0;
 	}
 	if (c->out && !c->out_len && !c->lent) {
-		tls_buf_put(c->cfg, false, c->out);
+		tls_release(c->out);
 		c->out = NULL;
 	}
 }
@@ -163,8 +163,8 @@ int tls_conn_new(struct tls_config *cfg, struct tls_conn **out)
 
 static void conn_destroy(struct tls_conn *c)
 {
-	tls_buf_put(c->cfg, true, c->in);
-	tls_buf_put(c->cfg, false, c->out);
+	tls_release(c->in);
+	tls_release(c->out);
 	if (c->ssl)
 		wolfSSL_free(c->ssl);
 	tls_config_put(c->cfg);
@@ -180,7 +180,7 @@ int tls_conn_free(struct tls_conn *c)
 		c->dying = true;
 		wolfSSL_free(c->ssl);
 		c->ssl = NULL;
-		tls_buf_put(c->cfg, true, c->in);
+		tls_release(c->in);
 		c->in = NULL;
 		c->in_len = 0;
 		return TLS_FREE_DEFERRED;
@@ -198,7 +198,7 @@ ssize_t tls_conn_feed(struct tls_conn *c, const void *p, size_t n)
 	if (!n)
 		return 0;
 	if (!c->in) {
-		c->in = tls_buf_get(c->cfg, true);
+		c->in = tls_alloc(TLS_INBOX_CAP);
 		if (!c->in)
 			return -ENOMEM;
 		c->in_off = c->in_len = 0;

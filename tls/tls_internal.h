@@ -10,23 +10,8 @@
 
 #include "tls/tls.h"
 
-/*
- * Record buffers given back by idle connections, kept for the next one
- * that needs one.  A fan-out server would otherwise allocate and free a
- * 17 KiB outbox per client per send, and glibc hands such blocks back to
- * the kernel often enough to cost a page fault per delivery.  Bounded, so
- * a burst leaves at most this many behind; idle clients still hold none.
- */
-#define TLS_SPARE_MAX 32
-
-struct tls_spares {
-	void *buf[TLS_SPARE_MAX];
-	unsigned n;
-};
-
 struct tls_config {
 	WOLFSSL_CTX *ctx;
-	struct tls_spares spare_in, spare_out;	/* TLS_INBOX_CAP, TLS_OUTBOX_CAP */
 	unsigned refs;
 	bool server;
 	bool pinned;			/* client: PIN holds the only server */
@@ -49,11 +34,6 @@ void tls_config_get(struct tls_config *cfg);
 /* Allocations go through wolfSSL's allocator so that one hook
  * (wolfSSL_SetAllocators) sees the whole cost of a connection. */
 void *tls_alloc(size_t n);
-/* An inbox (INBOX true) or outbox buffer for a connection of CFG: a spare
- * if there is one.  NULL when out of memory. */
-void *tls_buf_get(struct tls_config *cfg, bool inbox);
-/* Give one back (NULL is fine): kept as a spare, or freed. */
-void tls_buf_put(struct tls_config *cfg, bool inbox, void *p);
 void tls_release(void *p);
 
 int tls_sha256(const uint8_t *der, size_t len, uint8_t out[TLS_SHA256_LEN]);
