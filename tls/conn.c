@@ -36,7 +36,8 @@ struct tls_conn {
 	size_t rec_left;	/* bytes of the current record not yet delivered */
 	unsigned rec_budget;	/* new records wolfSSL may start in this call */
 
-	uint8_t *out;		/* TLS_OUTBOX_CAP bytes, or NULL when empty */
+	uint8_t *out;		/* out_cap bytes, or NULL when empty */
+	size_t out_cap;		/* grows (not while lent) up to TLS_OUTBOX_CAP */
 	size_t out_len;		/* queued bytes, lent ones first */
 	size_t out_lent;	/* bytes lent to the caller, 0 if not lent */
 	bool lent;
@@ -96,8 +97,35 @@ static int tls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 	return (int)n;
 }
 
-/* Appends after everything queued, so lent bytes are never touched; the
- * outbox is allocated at full size and never moves while lent. */
+/*
+ * The outbox is sized to what it carries (a 1 KiB record needs about 1.5 KiB,
+ * not the 17 KiB a full one does): a fan-out keeps one outbox per client in
+ * flight, and small blocks come from malloc's bins instead of fresh pages.
+ * It may grow (move) only while it is not lent.  Returns false if it could
+ * not grow to WANT bytes.
+ */
+static bool out_grow(struct tls_conn *c, size_t want)
+{
+	uint8_t *grown;
+
+	if (want > TLS_OUTBOX_CAP)
+		want = TLS_OUTBOX_CAP;
+	if (want <= c->out_cap)
+		return true;
+	if (c->lent)
+		return false;
+	want = (want + 255) & ~(size_t)255;
+	if (want > TLS_OUTBOX_CAP)
+		want = TLS_OUTBOX_CAP;
+	grown = wolfSSL_Realloc(c->out, want);
+	if (!grown)
+		return false;
+	c->out = grown;
+	c->out_cap = want;
+	return true;
+}
+
+/* Appends after everything queued, so lent bytes are never touched. */
 static int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
 	struct tls_conn *c = ctx;
@@ -105,13 +133,11 @@ static int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 
 	if (c->dying || sz <= 0)
 		return WOLFSSL_CBIO_ERR_GENERAL;
-	if (!c->out) {
-		c->out = tls_alloc(TLS_OUTBOX_CAP);
-		if (!c->out)
-			return WOLFSSL_CBIO_ERR_GENERAL;
-		c->out_len = 0;
-	}
-	n = TLS_OUTBOX_CAP - c->out_len;
+	if (!c->out)
+		c->out_len = c->out_cap = 0;
+	if (!out_grow(c, c->out_len + (size_t)sz) && !c->out)
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	n = c->out_cap - c->out_len;
 	if (!n) {
 		c->stuck = true;
 		return WOLFSSL_CBIO_ERR_WANT_WRITE;
@@ -135,6 +161,7 @@ static void conn_tidy(struct tls_conn *c)
 	if (c->out && !c->out_len && !c->lent) {
 		tls_release(c->out);
 		c->out = NULL;
+		c->out_cap = 0;
 	}
 }
 
@@ -352,8 +379,12 @@ static int usable(const struct tls_conn *c)
 	return 0;
 }
 
+/* What may still be queued: up to the cap while the outbox may grow, only
+ * what the allocation holds while it is lent. */
 static size_t out_room(const struct tls_conn *c)
 {
+	if (c->lent)
+		return c->out_cap - c->out_len;
 	return TLS_OUTBOX_CAP - (c->out ? c->out_len : 0);
 }
 
@@ -474,6 +505,9 @@ int tls_conn_out_take(struct tls_conn *c, const void **p, size_t *len)
 		return -EBUSY;
 	if (!c->out || !c->out_len)
 		return -ENODATA;
+	/* Room for a control record (an alert, a KeyUpdate answer) that may
+	 * have to be queued while this is lent and cannot move. */
+	out_grow(c, c->out_len + TLS_OUT_RESERVE);
 	c->lent = true;
 	c->out_lent = c->out_len;
 	*p = c->out;

@@ -20,8 +20,9 @@
  * the lent bytes inside an allocation that never moves while lent.
  *
  * Memory: the inbox (TLS_INBOX_CAP) exists only while undelivered
- * ciphertext does, the outbox (TLS_OUTBOX_CAP) only while unsent ciphertext
- * does or while it is lent.  An idle established connection holds only its
+ * ciphertext does, the outbox only while unsent ciphertext does or while it
+ * is lent, and it is sized to what it holds plus TLS_OUT_RESERVE (at most
+ * TLS_OUTBOX_CAP): a 1 KiB record costs about 1.5 KiB while in flight.  An idle established connection holds only its
  * wolfSSL session.  wolfSSL's own record buffers are likewise allocated for
  * one record at a time and released after it.
  *
