@@ -19,19 +19,20 @@
 #include "src/native.h"
 #include "src/npipe.h"
 #include "src/server.h"
-#include "src/session.h"
+#include "src/client.h"
+#include "src/hub.h"
 
 /* Refused connections told in their own language at once; beyond this many,
  * they get one line of text and are closed straight away. */
 #define REFUSING_MAX 64
 
-static struct client *client_alloc(struct session *s)
+static struct client *client_alloc(struct hub *s)
 {
 	struct client *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
-	c->sess = s;
+	c->hub = s;
 	c->idle_index = -1;
 	c->link.in_fd = c->link.out_fd = -1;
 	c->connected_at = c->last_active = time(NULL);
@@ -46,14 +47,14 @@ static struct client *client_alloc(struct session *s)
 /* A source may hold this many of a server's authenticating places, so one
  * address cannot lock everyone else out (sshd's MaxStartups is per daemon;
  * this is per source as well). */
-static unsigned source_share(const struct session *s)
+static unsigned source_share(const struct hub *s)
 {
 	unsigned share = s->cfg->max_auth / 8;
 
 	return share < 2 ? 2 : share;
 }
 
-bool client_claim_auth(struct session *s, const struct server *srv,
+bool client_claim_auth(struct hub *s, const struct server *srv,
 		       const struct sockaddr_storage *peer, bool *held, char *why, size_t len)
 {
 	int res;
@@ -73,7 +74,7 @@ bool client_claim_auth(struct session *s, const struct server *srv,
 	return res == 0;
 }
 
-unsigned client_source_wait(struct session *s, const struct sockaddr_storage *peer, char *why,
+unsigned client_source_wait(struct hub *s, const struct sockaddr_storage *peer, char *why,
 			    size_t len)
 {
 	enum penalty_reason reason;
@@ -87,7 +88,7 @@ unsigned client_source_wait(struct session *s, const struct sockaddr_storage *pe
 
 void client_set_state(struct client *c, enum client_state state)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	if (c->counted_auth) {
 		s->nauthenticating--;
@@ -106,25 +107,25 @@ void client_set_state(struct client *c, enum client_state state)
 
 void client_go_live_at(struct client *c, uint64_t start)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	client_set_state(c, CLIENT_LIVE);
 	assert(!client_sending(c) || c->send_kind != SEND_TRANSCRIPT || c->native);
 	c->cursor = start;
 	if (!client_is_console(c) && !c->announced)
-		notice_joined(s, c);
-	session_wake(s, c);
+		s->ops->joined(s, c);
+	client_wake(c);
 }
 
 static void go_live(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	client_go_live_at(c, transcript_history_start(&s->tr, s->cfg->history_bytes,
-						      s->cfg->clines));
+						      s->cfg->history_lines));
 }
 
-static void format_peer(const struct session *s, const struct sockaddr_storage *peer,
+static void format_peer(const struct hub *s, const struct sockaddr_storage *peer,
 			char *ident, size_t len, uint32_t id)
 {
 	char addr[INET6_ADDRSTRLEN] = "?";
@@ -177,7 +178,7 @@ static void set_dead_peer_limits(int fd, unsigned timeout_s)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
 }
 
-static struct client *client_new_socket(struct session *s, struct server *srv, int fd,
+static struct client *client_new_socket(struct hub *s, struct server *srv, int fd,
 					const struct sockaddr_storage *peer)
 {
 	struct client *c = client_alloc(s);
@@ -218,7 +219,7 @@ static struct client *client_new_socket(struct session *s, struct server *srv, i
 	return c;
 }
 
-struct client *client_new(struct session *s, struct server *srv, int fd,
+struct client *client_new(struct hub *s, struct server *srv, int fd,
 			  const struct sockaddr_storage *peer, bool auth_held)
 {
 	struct client *c = client_new_socket(s, srv, fd, peer);
@@ -237,7 +238,7 @@ struct client *client_new(struct session *s, struct server *srv, int fd,
 	return c;
 }
 
-struct client *client_new_refusing(struct session *s, struct server *srv, int fd,
+struct client *client_new_refusing(struct hub *s, struct server *srv, int fd,
 				   const struct sockaddr_storage *peer, const char *why)
 {
 	struct client *c;
@@ -257,7 +258,7 @@ struct client *client_new_refusing(struct session *s, struct server *srv, int fd
 	return c;
 }
 
-struct client *client_new_console(struct session *s, int in_fd, int out_fd)
+struct client *client_new_console(struct hub *s, int in_fd, int out_fd)
 {
 	struct client *c = client_alloc(s);
 
@@ -272,20 +273,20 @@ struct client *client_new_console(struct session *s, int in_fd, int out_fd)
 
 void client_auth_failed(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	penalty_failure(&s->penalties, &c->peer, s->now);
-	session_log(s, "wrong password from %s", c->ident);
+	hub_log(s, "wrong password from %s", c->ident);
 }
 
 void client_auth_passed(struct client *c)
 {
-	penalty_success(&c->sess->penalties, &c->peer, c->sess->now);
+	penalty_success(&c->hub->penalties, &c->peer, c->hub->now);
 }
 
 unsigned client_auth_wait(struct client *c, char *why, size_t len)
 {
-	return client_source_wait(c->sess, &c->peer, why, len);
+	return client_source_wait(c->hub, &c->peer, why, len);
 }
 
 const struct link_events client_link_events = {
@@ -329,7 +330,7 @@ static void auth_deadlines(struct client *c, uint32_t now)
  * keeps receiving while output flows and leaves once the session is quiet. */
 static void half_closed_deadline(struct client *c, uint32_t now)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	if (now - c->quiet_at < CLIENT_HALF_CLOSED_QUIET_S)
 		return;
@@ -343,7 +344,7 @@ static void half_closed_deadline(struct client *c, uint32_t now)
 
 void client_check_deadlines(struct client *c, uint32_t now)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	unsigned limit = s->cfg->peer_timeout_s;
 	char why[96];
 
@@ -399,7 +400,7 @@ void client_check_deadlines(struct client *c, uint32_t now)
 
 /* Why a client was dropped, for the operator: at most one line a second,
  * since thousands of clients can go at once. */
-static void log_close(struct session *s, const struct client *c, const char *why)
+static void log_close(struct hub *s, const struct client *c, const char *why)
 {
 	time_t now = time(NULL);
 
@@ -408,17 +409,17 @@ static void log_close(struct session *s, const struct client *c, const char *why
 		return;
 	}
 	if (s->closes_unlogged)
-		session_log(s, "%s dropped: %s (and %u more in the last second)", c->ident, why,
+		hub_log(s, "%s dropped: %s (and %u more in the last second)", c->ident, why,
 			    s->closes_unlogged);
 	else
-		session_log(s, "%s dropped: %s", c->ident, why);
+		hub_log(s, "%s dropped: %s", c->ident, why);
 	s->last_close_log = now;
 	s->closes_unlogged = 0;
 }
 
 void client_close(struct client *c, const char *why)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	enum client_state was = c->state;
 
 	if (was == CLIENT_CLOSING)
@@ -426,9 +427,9 @@ void client_close(struct client *c, const char *why)
 	if (why)
 		log_close(s, c, why);
 	if (c->announced)
-		notice_left(s, c);
+		s->ops->left(s, c);
 	client_set_state(c, CLIENT_CLOSING);
-	session_idle_remove(s, c);
+	client_idle_remove(c);
 	if (was == CLIENT_REFUSING)
 		s->nrefusing--;
 	else if (!client_is_console(c))
@@ -447,12 +448,12 @@ void client_maybe_free(struct client *c)
 	    c->delay_timer.armed || c->dead)
 		return;
 	c->dead = true;
-	c->sess->ndead++;
+	c->hub->ndead++;
 }
 
 void client_free(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	if (c->prev)
 		c->prev->next = c->next;
