@@ -125,8 +125,10 @@ static void go_live(struct client *c)
 						      s->cfg->history_lines));
 }
 
-static void format_peer(const struct hub *s, const struct sockaddr_storage *peer,
-			char *ident, size_t len, uint32_t id)
+static void let_in(struct client *c);
+
+static void format_peer(const struct hub *s, const char *transport,
+			const struct sockaddr_storage *peer, char *ident, size_t len, uint32_t id)
 {
 	char addr[INET6_ADDRSTRLEN] = "?";
 	const char *host = addr;
@@ -151,9 +153,9 @@ static void format_peer(const struct hub *s, const struct sockaddr_storage *peer
 	if (loopback)
 		host = s->host;
 	if (peer->ss_family == AF_INET6)
-		snprintf(ident, len, "%s\\client%u (tcp [%s]:%u)", host, id, addr, port);
+		snprintf(ident, len, "%s\\client%u (%s [%s]:%u)", host, id, transport, addr, port);
 	else
-		snprintf(ident, len, "%s\\client%u (tcp %s:%u)", host, id, addr, port);
+		snprintf(ident, len, "%s\\client%u (%s %s:%u)", host, id, transport, addr, port);
 }
 
 /*
@@ -182,6 +184,7 @@ static struct client *client_new_socket(struct hub *s, struct server *srv, int f
 					const struct sockaddr_storage *peer)
 {
 	struct client *c = client_alloc(s);
+	const char *transport = spec_transport_name(srv->spec.transport);
 	int one = 1;
 
 	if (!c)
@@ -189,7 +192,16 @@ static struct client *client_new_socket(struct hub *s, struct server *srv, int f
 	c->id = s->next_client_id++;	/* the console has none: remote clients count from 1 */
 	c->peer = *peer;
 	c->server = srv;
-	link_init_socket(&c->link, &s->links, srv->link_kind, fd);
+	if (srv->tls) {
+		if (link_init_tls(&c->link, &s->links, srv->link_kind, fd, srv->tls) < 0) {
+			/* The caller still owns FD and refuses it. */
+			c->link.in_fd = c->link.out_fd = -1;
+			client_free(c);
+			return NULL;
+		}
+	} else {
+		link_init_socket(&c->link, &s->links, srv->link_kind, fd);
+	}
 	c->detecting = true;
 	c->readonly = srv->spec.readonly;
 	if (srv->link_kind == LINK_UNIX) {
@@ -200,7 +212,7 @@ static struct client *client_new_socket(struct hub *s, struct server *srv, int f
 
 		if (npipe_peer(fd, &who) < 0)
 			snprintf(who.user, sizeof(who.user), "?");
-		npipe_identity(srv->spec.pipe, &who, where, sizeof(where));
+		npipe_identity(transport, srv->spec.pipe, &who, where, sizeof(where));
 		/* "HOST\user (npipe NAME pid N)"; a very long pipe name is cut. */
 		int n = snprintf(c->ident, sizeof(c->ident), "%.63s\\%.63s ", s->host, who.user);
 		size_t len = strlen(where), room = sizeof(c->ident) - (size_t)n - 1;
@@ -215,7 +227,7 @@ static struct client *client_new_socket(struct hub *s, struct server *srv, int f
 	 * telnet filter takes it out with the rest of the negotiation. */
 	setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 	set_dead_peer_limits(fd, s->cfg->peer_timeout_s);
-	format_peer(s, peer, c->ident, sizeof(c->ident), c->id);
+	format_peer(s, transport, peer, c->ident, sizeof(c->ident), c->id);
 	return c;
 }
 
@@ -229,13 +241,35 @@ struct client *client_new(struct hub *s, struct server *srv, int fd,
 	c->auth_held = auth_held;
 	s->nclients++;
 	link_recv(&c->link);
-	if (srv->spec.has_password) {
+	if (!link_secured(&c->link))
+		/* The handshake is the first proof to wait for: it holds an
+		 * authenticating place until client_secured(). */
+		client_set_state(c, CLIENT_AUTH);
+	else
+		let_in(c);
+	return c;
+}
+
+/* The transport is ready: ask for the password, or go straight in. */
+static void let_in(struct client *c)
+{
+	if (c->server->spec.has_password) {
 		client_set_state(c, CLIENT_AUTH);
 		client_private(c, "Password: ");
 	} else {
 		go_live(c);
 	}
-	return c;
+}
+
+/* link_events.secured: a TLS handshake finished. */
+static void client_secured(struct link *l)
+{
+	struct client *c = container_of(l, struct client, link);
+
+	/* The handshake was the peer speaking: the first-byte limit is met. */
+	c->heard = true;
+	c->heard_at = c->hub->now;
+	let_in(c);
 }
 
 struct client *client_new_refusing(struct hub *s, struct server *srv, int fd,
@@ -293,6 +327,7 @@ const struct link_events client_link_events = {
 	.received = client_received,
 	.recv_ended = client_recv_ended,
 	.sent = client_sent,
+	.secured = client_secured,
 };
 
 /*
@@ -307,6 +342,12 @@ static void auth_deadlines(struct client *c, uint32_t now)
 
 	if (c->close_after_flush)
 		return;
+	if (!link_secured(&c->link)) {
+		/* Nothing can be said before the handshake: it just ends. */
+		if (age >= CLIENT_HANDSHAKE_S)
+			client_close(c, "TLS handshake not finished in time");
+		return;
+	}
 	if (!c->heard && age >= CLIENT_FIRST_BYTE_S) {
 		/* Silence holds an authenticating place that someone else could
 		 * use; a real client says something at once. */

@@ -66,6 +66,7 @@ struct telnet;
 /* Deadlines, checked by the session's once-a-second sweep (seconds). */
 #define CLIENT_AUTH_GRACE_S 60		/* password or handshake complete */
 #define CLIENT_FIRST_BYTE_S 10		/* an authenticating peer says something */
+#define CLIENT_HANDSHAKE_S 10		/* a TLS handshake completes */
 #define CLIENT_HALF_CLOSED_QUIET_S 5	/* half-closed: leave once output stops */
 #define CLIENT_LINGER_S 2		/* after a last word: the peer's FIN */
 #define CLIENT_REFUSE_LISTEN_S 1	/* a refused peer shows how it speaks */

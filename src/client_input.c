@@ -321,6 +321,8 @@ void client_recv_ended(struct link *l, int res)
 			client_close(c, NULL);
 		}
 	} else {
-		client_close(c, strerror(-res));
+		const char *why = link_error(l);
+
+		client_close(c, why ? why : strerror(-res));
 	}
 }

@@ -41,7 +41,7 @@ static const struct opt options[] = {
 	{ "remote", OPT_SPEC, OFF(remote), 0, 0, 0, "SPEC",
 	  "join a session as a client, e.g. tcp:server=H,port=5005" },
 	{ "QR", OPT_FLAG, OFF(query_servers), 0, 0, 0, NULL,
-	  "list the debugging servers on this machine (not in this build yet)" },
+	  "list the debugging servers on this machine (-QR HOST: on HOST, through ssh)" },
 	{ "noio", OPT_FLAG, OFF(noio), 0, 0, 0, NULL,
 	  "no host console: do not read stdin or write stdout" },
 	{ "clines", OPT_UINT, OFF(clines), 1, 1000000, 0, "N",
@@ -256,6 +256,7 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 	struct cursor cur = { .argc = argc, .i = 1, .argv = argv };
 	const struct opt *o = NULL;
 	enum step step;
+	unsigned noptions = 0;
 	char *value;
 	int res;
 
@@ -263,6 +264,7 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 		res = apply_option(c, o, value, err, errlen);
 		if (res < 0)
 			return res;
+		noptions++;
 	}
 	if (step == STEP_UNKNOWN) {
 		char buf[48];
@@ -283,10 +285,19 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 	}
 	if (c->help || c->version)
 		return 0;
-	if (c->remote || c->query_servers) {
+	if (c->query_servers) {
+		/* As in WinDbg: -QR [\\HOST] and nothing else. */
+		if (noptions > 1 || (c->argv && c->argv[1])) {
+			snprintf(err, errlen, "-QR must be the only option: -QR or -QR HOST");
+			return -EINVAL;
+		}
+		c->query_host = c->argv ? c->argv[0] : NULL;
+		c->argv = NULL;
+		return 0;
+	}
+	if (c->remote) {
 		if (c->argv || c->nservers) {
-			snprintf(err, errlen, "%s takes no -server and no program",
-				 c->remote ? "-remote" : "-QR");
+			snprintf(err, errlen, "-remote takes no -server and no program");
 			return -EINVAL;
 		}
 		return 0;
@@ -347,6 +358,11 @@ void config_usage(FILE *out, const char *prog)
 	fprintf(out,
 		"\nSpecs: tcp:port=P|LO:HI[,PASSWORD][,hidden][,bind=ADDR][,ipversion=6][,IcfEnable]\n"
 		"       tcp:server=H,port=P[,PASSWORD] (with -remote)\n"
+		"       npipe:pipe=NAME[,PASSWORD][,allow=WHO]   npipe:server=.,pipe=NAME (-remote)\n"
+		"       ssl:proto=tls1,certuser=CERT|machuser=CERT,port=P[,PASSWORD][,...]\n"
+		"       spipe:proto=tls1,certuser=CERT|machuser=CERT,pipe=NAME[,PASSWORD][,...]\n"
+		"CERT is NAME (NAME.crt and NAME.key in ~/.config/ringside/certs/ or, with\n"
+		"machuser=, /etc/ringside/certs/) or the certificate's SHA-1 thumbprint.\n"
 		"PASSWORD is one of password=W (1-12 letters and digits), passfile=PATH (W is\n"
 		"the first line of PATH) or passenv=NAME (W is in environment variable NAME).\n"
 		"A password= value is blanked from the process list once parsed; passfile=\n"

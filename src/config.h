@@ -21,6 +21,7 @@ struct config {
 	unsigned nservers;
 	char *remote;		/* -remote SPEC (client mode) */
 	bool query_servers;	/* -QR */
+	const char *query_host;	/* -QR HOST (in argv), or NULL */
 	bool noio;		/* no host console */
 	unsigned clines;	/* history for joiners in lines; 0 = use history_bytes */
 	size_t history_bytes;	/* history for joiners in bytes */

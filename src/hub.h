@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "ring/ring.h"
+#include "src/discovery.h"
 #include "src/link.h"
 #include "src/notice.h"
 #include "src/penalty.h"
@@ -95,6 +96,8 @@ struct hub {
 
 	struct server **servers;
 	unsigned nservers;
+	struct discovery discovery;	/* our -QR record */
+	bool discovery_failed;		/* said once why there is none */
 
 	struct client *clients;		/* every client, the console included */
 	unsigned nclients;		/* remote clients only */

@@ -2,7 +2,8 @@
 /*
  * Link kinds: stream sockets (TCP, Unix) through io_uring sends and
  * multishot receives, and the host console through polls and non-blocking
- * read(2)/write(2).
+ * read(2)/write(2).  A socket carrying TLS keeps its receive here and hands
+ * the rest to link_tls.c.
  */
 #include <assert.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "src/link.h"
+#include "src/link_tls.h"
 
 /* The console reads at most this much per readiness. */
 #define CONSOLE_READ_MAX 4096
@@ -32,15 +34,21 @@ static void on_socket_recv(struct ring_op *op, int res, unsigned flags)
 	if (!(flags & IORING_CQE_F_MORE))
 		l->receiving = false;
 	if (bid >= 0) {
-		if (res > 0)
-			l->ctx->ev->received(l, ring_bufs_addr(bufs, (unsigned)bid), (size_t)res);
+		char *data = ring_bufs_addr(bufs, (unsigned)bid);
+
+		if (res > 0 && l->tls)
+			link_tls_received(l, data, (size_t)res);
+		else if (res > 0)
+			l->ctx->ev->received(l, data, (size_t)res);
 		ring_bufs_recycle(bufs, (unsigned)bid);
 	}
 	if (l->receiving)
 		return;
 	/* -ENOBUFS (or a last buffer) ends a multishot receive without
-	 * ending the stream: the buffers it needs are recycled by now. */
-	if ((res > 0 || res == -ENOBUFS) && !l->stopped && link_recv(l) == 0)
+	 * ending the stream: the buffers it needs are recycled by now.  A
+	 * failed TLS link has stopped receiving for good. */
+	if ((res > 0 || res == -ENOBUFS) && !l->stopped && !(l->tls && link_tls_failed(l)) &&
+	    link_recv(l) == 0)
 		return;
 	l->ctx->ev->recv_ended(l, res > 0 ? -ECANCELED : res);
 }
@@ -94,6 +102,23 @@ void link_init_socket(struct link *l, const struct link_ctx *ctx, enum link_kind
 	l->recv_op.cb = on_socket_recv;
 }
 
+int link_init_tls(struct link *l, const struct link_ctx *ctx, enum link_kind kind, int fd,
+		  struct tls_config *cfg)
+{
+	link_init_socket(l, ctx, kind, fd);
+	return link_tls_init(l, cfg);
+}
+
+bool link_secured(const struct link *l)
+{
+	return !l->tls || link_tls_secured(l);
+}
+
+const char *link_error(const struct link *l)
+{
+	return l->tls ? link_tls_error(l) : NULL;
+}
+
 void link_init_console(struct link *l, const struct link_ctx *ctx, int in_fd, int out_fd)
 {
 	l->ctx = ctx;
@@ -134,6 +159,8 @@ int link_send(struct link *l, const void *p, size_t len)
 	struct io_uring_sqe *sqe;
 	int res;
 
+	if (l->tls)
+		return link_tls_send(l, p, len);
 	if (l->sending)
 		return -EBUSY;
 	if (l->kind == LINK_CONSOLE) {
@@ -160,6 +187,8 @@ int link_sendmsg(struct link *l, struct msghdr *m)
 {
 	struct io_uring_sqe *sqe;
 
+	if (l->tls)
+		return link_tls_sendmsg(l, m);
 	if (l->sending)
 		return -EBUSY;
 	if (l->kind == LINK_CONSOLE)
@@ -176,7 +205,9 @@ int link_sendmsg(struct link *l, struct msghdr *m)
 void link_cancel(struct link *l)
 {
 	l->stopped = true;
-	if (l->sending)
+	if (l->tls)
+		link_tls_cancel(l);
+	else if (l->sending)
 		ring_cancel(l->ctx->ring, &l->send_op);
 	if (l->receiving)
 		ring_cancel(l->ctx->ring, &l->recv_op);
@@ -184,13 +215,17 @@ void link_cancel(struct link *l)
 
 void link_cancel_send(struct link *l)
 {
-	if (l->sending)
+	if (l->tls)
+		link_tls_cancel_send(l);
+	else if (l->sending)
 		ring_cancel(l->ctx->ring, &l->send_op);
 }
 
 void link_shutdown_write(struct link *l)
 {
-	if (l->kind != LINK_CONSOLE && l->out_fd >= 0)
+	if (l->tls)
+		link_tls_shutdown_write(l);
+	else if (l->kind != LINK_CONSOLE && l->out_fd >= 0)
 		shutdown(l->out_fd, SHUT_WR);
 }
 
@@ -203,6 +238,8 @@ void link_shutdown(struct link *l)
 void link_close(struct link *l)
 {
 	assert(!link_busy(l));
+	if (l->tls)
+		link_tls_free(l);
 	if (l->in_fd >= 0)
 		close(l->in_fd);
 	if (l->out_fd >= 0 && l->out_fd != l->in_fd)

@@ -4,8 +4,9 @@
  * this interface (receive, send bytes that may point into the transcript,
  * cancel, shut down, close) and learns of completions through the events of
  * its link_ctx; it never looks at fd kinds.  Kinds: a stream socket (TCP or
- * Unix) and the host console (a tty or pipe, polled and then read or written
- * without blocking, because io_uring READ/WRITE on a tty can stall the ring).
+ * Unix), either of them carrying TLS (link_tls.c), and the host console (a
+ * tty or pipe, polled and then read or written without blocking, because
+ * io_uring READ/WRITE on a tty can stall the ring).
  *
  * Ownership: the bytes a send lends stay lent, unread by us and unchanged by
  * the owner, until the link reports that send complete; a link has at most
@@ -40,6 +41,9 @@ struct link_events {
 	/* The send in flight completed: RES bytes of what it lent went out,
 	 * or -errno (-ECANCELED after link_cancel()). */
 	void (*sent)(struct link *l, int res);
+	/* TLS only: the handshake is done; received() may follow.  Sends
+	 * made before it are held and go out encrypted after it. */
+	void (*secured)(struct link *l);
 };
 
 /* What every link of a session shares. */
@@ -49,19 +53,35 @@ struct link_ctx {
 	const struct link_events *ev;
 };
 
+struct link_tls;
+struct tls_config;
+
 struct link {
 	const struct link_ctx *ctx;
 	struct ring_op send_op, recv_op;
 	int in_fd, out_fd;		/* the same socket for socket kinds */
 	uint8_t kind;			/* enum link_kind */
-	bool sending, receiving;
+	bool sending, receiving;	/* the owner's send; the receive op */
+	bool wire_sending;		/* TLS: send_op carries ciphertext (or a no-op) */
 	bool stopped;			/* cancelled: no receive is re-armed */
+	struct link_tls *tls;		/* TLS over the socket, or NULL */
 	const void *lent;		/* the console: what the pending write lends */
 	uint32_t lent_len;
 };
 
 void link_init_socket(struct link *l, const struct link_ctx *ctx, enum link_kind kind, int fd);
 void link_init_console(struct link *l, const struct link_ctx *ctx, int in_fd, int out_fd);
+/* A socket link carrying TLS as the server side of CFG (a reference is
+ * taken).  The handshake runs as bytes arrive; events->secured() tells when
+ * it is done.  0, or -ENOMEM (the link is then a plain, closed-able socket
+ * link that must not be used for I/O). */
+int link_init_tls(struct link *l, const struct link_ctx *ctx, enum link_kind kind, int fd,
+		  struct tls_config *cfg);
+
+/* True unless a TLS handshake is still to finish. */
+bool link_secured(const struct link *l);
+/* Why a TLS link failed (the handshake or a record), or NULL. */
+const char *link_error(const struct link *l);
 
 /* Start receiving (a multishot receive into the provided buffers for a
  * socket, a poll-then-read loop for the console).  0 or -errno. */
@@ -88,7 +108,7 @@ void link_close(struct link *l);
 
 static inline bool link_busy(const struct link *l)
 {
-	return l->sending || l->receiving;
+	return l->sending || l->receiving || l->wire_sending;
 }
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "include/ringside.h"
 #include "src/config.h"
+#include "src/discovery.h"
 #include "src/remote.h"
 
 static void log_line(void *arg, const char *line)
@@ -127,10 +128,8 @@ static int run(const struct config *cfg)
 
 		return ringside_remote(cfg->remote, &opt);
 	}
-	if (cfg->query_servers) {
-		fprintf(stderr, "ringside: -QR (server discovery) is not available in this build\n");
-		return 2;
-	}
+	if (cfg->query_servers)
+		return ringside_query_servers(cfg->query_host);
 	return host(cfg);
 }
 

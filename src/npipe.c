@@ -691,14 +691,15 @@ void npipe_refusal(const char *name, const struct npipe_peer *peer, char *out, s
 		 echo(e, name), uid_text(peer->uid, who));
 }
 
-void npipe_identity(const char *name, const struct npipe_peer *peer, char *out, size_t len)
+void npipe_identity(const char *transport, const char *name, const struct npipe_peer *peer,
+		    char *out, size_t len)
 {
 	char e[ECHO_MAX + 4];
 
 	if (peer->pid > 0)
-		snprintf(out, len, "(npipe %s pid %d)", echo(e, name), (int)peer->pid);
+		snprintf(out, len, "(%s %s pid %d)", transport, echo(e, name), (int)peer->pid);
 	else
-		snprintf(out, len, "(npipe %s pid ?)", echo(e, name));
+		snprintf(out, len, "(%s %s pid ?)", transport, echo(e, name));
 }
 
 /* ---- the client side ---- */

@@ -203,10 +203,11 @@ bool npipe_allowed(const struct npipe_allow *allow, uid_t self, const struct npi
 void npipe_refusal(const char *name, const struct npipe_peer *peer, char *out, size_t len);
 
 /*
- * "(npipe NAME pid 1234)": what follows "HOST\user" in a peer's identity;
- * PEER->user is the user.  "pid ?" when the pid is not known.
+ * "(npipe NAME pid 1234)", with TRANSPORT ("npipe", "spipe") first: what
+ * follows "HOST\user" in a peer's identity; PEER->user is the user.  "pid ?" when the pid is not known.
  */
-void npipe_identity(const char *name, const struct npipe_peer *peer, char *out, size_t len);
+void npipe_identity(const char *transport, const char *name, const struct npipe_peer *peer,
+		    char *out, size_t len);
 
 /*
  * Is SERVER (a client's server=) this machine?  ".", "localhost",

@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include "src/client.h"
+#include "src/discovery.h"
 #include "src/hub.h"
 #include "src/server.h"
 #include "src/spec.h"
 #include "src/writer.h"
+#include "tls/tls.h"
 
 /* Bursts of connecting clients must not find a short queue (research:
  * a backlog of 10 leaves clients half-open); the kernel caps it at somaxconn. */
@@ -80,6 +82,12 @@ static void refuse(struct server *srv, int fd, const struct sockaddr_storage *pe
 	struct hub *s = srv->hub;
 
 	log_refusal(s, why);
+	if (srv->tls) {
+		/* Telling a TLS peer anything takes a handshake, the very
+		 * work a refusal is there to spare: it is only closed. */
+		close(fd);
+		return;
+	}
 	if (!peer || !client_new_refusing(s, srv, fd, peer, why))
 		refuse_now(s, fd, why);
 }
@@ -136,9 +144,14 @@ static void admit(struct server *srv, int fd)
 			return;
 		}
 	}
-	if (srv->spec.has_password &&
-	    (client_source_wait(s, &peer, why, sizeof(why)) ||
-	     !client_claim_auth(s, srv, &peer, &auth_held, why, sizeof(why)))) {
+	if (srv->spec.has_password && client_source_wait(s, &peer, why, sizeof(why))) {
+		refuse(srv, fd, &peer, why);
+		return;
+	}
+	/* A password check or a TLS handshake costs the loop CPU: both
+	 * count against -maxauth. */
+	if ((srv->spec.has_password || srv->tls) &&
+	    !client_claim_auth(s, srv, &peer, &auth_held, why, sizeof(why))) {
 		refuse(srv, fd, &peer, why);
 		return;
 	}
@@ -230,6 +243,7 @@ static int listen_tcp(struct server *srv, char *err, size_t errlen)
 	socklen_t len;
 	int fd, one = 1, res = 0;
 	unsigned port;
+	const char *tname = spec_transport_name(sp->transport);
 
 	if (choose_address(sp, &addr, &len, err, errlen) < 0)
 		return -EINVAL;
@@ -256,18 +270,18 @@ static int listen_tcp(struct server *srv, char *err, size_t errlen)
 	}
 	if (port > sp->port_hi || res < 0) {
 		if (sp->port_lo == sp->port_hi)
-			snprintf(err, errlen, "tcp: port=%u: %s", sp->port_lo, strerror(-res));
+			snprintf(err, errlen, "%s: port=%u: %s", tname, sp->port_lo, strerror(-res));
 		else if (port > sp->port_hi)
-			snprintf(err, errlen, "tcp: port=%u:%u: no free port in the range",
-				 sp->port_lo, sp->port_hi);
+			snprintf(err, errlen, "%s: port=%u:%u: no free port in the range",
+				 tname, sp->port_lo, sp->port_hi);
 		else
-			snprintf(err, errlen, "tcp: port=%u: %s", port, strerror(-res));
+			snprintf(err, errlen, "%s: port=%u: %s", tname, port, strerror(-res));
 		close(fd);
 		return res < 0 ? res : -EADDRINUSE;
 	}
 	if (listen(fd, LISTEN_BACKLOG) < 0) {
 		res = -errno;
-		snprintf(err, errlen, "tcp: listen on port %u: %s", port, strerror(errno));
+		snprintf(err, errlen, "%s: listen on port %u: %s", tname, port, strerror(errno));
 		close(fd);
 		return res;
 	}
@@ -322,23 +336,102 @@ static const char *unavailable(const struct spec *sp)
 {
 	switch (sp->transport) {
 	case SPEC_COM: return "com: serial lines are not available in this build";
-	case SPEC_SSL: return "ssl: TLS over TCP is not available in this build";
-	case SPEC_SPIPE: return "spipe: TLS over Unix sockets is not available in this build";
 	case SPEC_TCP:
 	case SPEC_NPIPE:
+	case SPEC_SSL:
+	case SPEC_SPIPE:
 		break;
 	}
 	if (sp->clicon[0])
-		return "tcp: clicon= (reverse connections) is not available in this build";
+		return sp->transport == SPEC_SSL ?
+			"ssl: clicon= (reverse connections) is not available in this build" :
+			"tcp: clicon= (reverse connections) is not available in this build";
 	return NULL;
+}
+
+/*
+ * ssl, spipe: the certificate named by certuser=/machuser= (a file stem or a
+ * thumbprint) with its key, loaded once; every connection shares it.
+ */
+static int load_certificate(struct server *srv, char *err, size_t errlen)
+{
+	struct hub *s = srv->hub;
+	const struct spec *sp = &srv->spec;
+	enum tls_store store = sp->cert_store == SPEC_CERT_MACHINE ? TLS_STORE_MACHINE :
+								      TLS_STORE_USER;
+	const char *tname = spec_transport_name(sp->transport);
+	struct tls_cert_found *found = malloc(sizeof(*found));
+	char why[SPEC_TEXT_MAX];
+	int res;
+
+	if (!found) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	res = tls_store_find(store, sp->cert, true, found, why, sizeof(why));
+	if (res == 0) {
+		if (found->warning[0])
+			writer_emitf(s, "ringside: %s: %s", tname, found->warning);
+		res = tls_server_config_new(found->crt, found->key, &srv->tls, why, sizeof(why));
+	}
+	if (res < 0)
+		snprintf(err, errlen, "%s: %s=%s: %s", tname,
+			 sp->cert_store == SPEC_CERT_MACHINE ? "machuser" : "certuser", sp->cert, why);
+	explicit_bzero(found, sizeof(*found));
+	free(found);
+	return res;
 }
 
 static void server_free(struct server *srv)
 {
+	if (srv->tls)
+		tls_config_put(srv->tls);
 	if (srv->verifier)
 		explicit_bzero(srv->verifier, sizeof(*srv->verifier));
 	free(srv->verifier);
 	free(srv);
+}
+
+/*
+ * The session's discovery record lists its active servers, except hidden
+ * ones and those that dial out.  Rewritten whenever the list changes.
+ */
+static void publish(struct hub *s)
+{
+	struct discovery_server *list = calloc(s->nservers + 1, sizeof(*list));
+	char (*listing)[SPEC_TEXT_MAX] = calloc(s->nservers + 1, sizeof(*listing));
+	char err[512];
+	unsigned n = 0;
+
+	if (!list || !listing) {
+		free(list);
+		free(listing);
+		return;
+	}
+	for (unsigned i = 0; i < s->nservers; i++) {
+		const struct server *srv = s->servers[i];
+
+		if (srv->state != SERVER_ACTIVE || srv->spec.hidden || srv->spec.clicon[0] ||
+		    srv->fd < 0)
+			continue;
+		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing[n], sizeof(listing[n]));
+		list[n].listing = listing[n];
+		if (srv->link_kind == LINK_UNIX) {
+			list[n].kind = DISCOVERY_UNIX;
+			list[n].path = srv->pipe.path;
+		} else {
+			list[n].kind = DISCOVERY_TCP;
+			list[n].port = srv->spec.port_lo;
+		}
+		n++;
+	}
+	if (discovery_publish(&s->discovery, s->host, list, n, err, sizeof(err)) < 0 &&
+	    !s->discovery_failed) {
+		s->discovery_failed = true;
+		hub_log(s, "-QR will not list this session: %s", err);
+	}
+	free(list);
+	free(listing);
 }
 
 int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
@@ -375,8 +468,14 @@ int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 			goto fail;
 		}
 	}
+	if (srv->spec.transport == SPEC_SSL || srv->spec.transport == SPEC_SPIPE) {
+		res = load_certificate(srv, err, errlen);
+		if (res < 0)
+			goto fail;
+	}
 	srv->accept_op.cb = on_accept;
-	srv->link_kind = srv->spec.transport == SPEC_NPIPE ? LINK_UNIX : LINK_TCP;
+	srv->link_kind = srv->spec.transport == SPEC_NPIPE || srv->spec.transport == SPEC_SPIPE ?
+				 LINK_UNIX : LINK_TCP;
 	res = srv->link_kind == LINK_UNIX ? listen_pipe(srv, err, errlen) :
 					     listen_tcp(srv, err, errlen);
 	if (res < 0)
@@ -392,6 +491,7 @@ int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 	srv->id = s->nservers;
 	s->servers[s->nservers++] = srv;
 	arm_accept(srv);
+	publish(s);
 	if (srv->link_kind == LINK_TCP && !srv->spec.has_password && !srv->spec.bind[0]) {
 		char listing[SPEC_TEXT_MAX];
 
@@ -423,6 +523,7 @@ int server_end(struct hub *s, unsigned id)
 		ring_cancel(&s->ring, &srv->accept_op);
 	else
 		close_listener(srv);
+	publish(s);
 	return 0;
 }
 
@@ -430,6 +531,7 @@ void server_close_all(struct hub *s)
 {
 	for (unsigned i = 0; i < s->nservers; i++)
 		server_end(s, i);
+	discovery_withdraw(&s->discovery);
 }
 
 void server_free_all(struct hub *s)

@@ -15,6 +15,7 @@
 #include "src/spec.h"
 
 struct hub;
+struct tls_config;
 
 enum server_state {
 	SERVER_ACTIVE,
@@ -33,6 +34,7 @@ struct server {
 	bool accept_inflight;
 	bool closing;
 	uint8_t link_kind;		/* enum link_kind of its clients */
+	struct tls_config *tls;		/* ssl, spipe: its certificate and policy */
 	char address[INET6_ADDRSTRLEN];	/* tcp: what it is bound to */
 	struct npipe_listener pipe;	/* npipe: the socket file, removed at the end */
 	struct npipe_allow allow;	/* npipe: who else may connect */

@@ -232,6 +232,11 @@ static void test_config_remote_and_qr(void **state)
 	PARSE_OK(&c, "-QR");
 	assert_true(c.query_servers);
 	assert_null(c.argv);
+	assert_null(c.query_host);
+	/* WinDbg's form: the machine after -QR, with or without \\. */
+	PARSE_OK(&c, "-QR", "\\\\box17");
+	assert_string_equal(c.query_host, "\\\\box17");
+	assert_null(c.argv);
 }
 
 /* ---- numbers and sizes ------------------------------------------------ */
@@ -348,8 +353,9 @@ static void test_config_error_remote_with_program_or_server(void **state)
 	REFUSED("-remote", "program", "-remote", "tcp:server=h,port=1", "gdb");
 	REFUSED("-remote", NULL, "-remote", "tcp:server=h,port=1", "--", "gdb");
 	REFUSED("-remote", "-server", "-server", "tcp:port=1", "-remote", "tcp:server=h,port=1");
-	REFUSED("-QR", NULL, "-QR", "gdb");
-	REFUSED("-QR", NULL, "-QR", "-server", "tcp:port=1");
+	REFUSED("-QR", "only option", "-QR", "box", "gdb");
+	REFUSED("-QR", "only option", "-QR", "-server", "tcp:port=1");
+	REFUSED("-QR", "only option", "-noio", "-QR");
 }
 
 static void test_config_error_is_bounded_by_errlen(void **state)

@@ -682,7 +682,7 @@ static void test_peer_of_another_uid(void **state)
 	assert_int_equal(npipe_allow_parse("1000:@12345", &allow, t->err, sizeof(t->err)), 0);
 	assert_false(npipe_allowed(&allow, geteuid(), &peer));
 
-	npipe_identity(l.name, &peer, ident, sizeof(ident));
+	npipe_identity("npipe", l.name, &peer, ident, sizeof(ident));
 	snprintf(why, sizeof(why), "(npipe dbg pid %d)", (int)pid);
 	assert_string_equal(ident, why);
 	close(a);
@@ -723,7 +723,7 @@ static void test_peer_own_uid_and_root(void **state)
 	peer.pid = 0;
 	char ident[64];
 
-	npipe_identity("x", &peer, ident, sizeof(ident));
+	npipe_identity("npipe", "x", &peer, ident, sizeof(ident));
 	assert_string_equal(ident, "(npipe x pid ?)");
 }
 
