@@ -172,6 +172,19 @@ fuzz: $(FUZZ_BIN)
 
 -include bench/bench.mk
 
+# The embedding API against the pty path (bench/embed-bench.c), through the
+# public static library: 1 KiB records to 1,000 raw clients.
+EMBED_BENCH := $(BUILD)/bench/embed-bench
+EMBED_ARGS  ?= --clients 1000 --records 5000
+$(EMBED_BENCH): bench/embed-bench.c include/ringside.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+.PHONY: bench-embed bench-embed-smoke
+bench-embed: $(EMBED_BENCH)
+	$(Q)$(EMBED_BENCH) $(EMBED_ARGS) | tee $(BUILD)/bench/embed.jsonl
+bench-embed-smoke: $(EMBED_BENCH)
+	$(Q)$(EMBED_BENCH) --clients 50 --records 2000
+
 clean:
 	rm -rf $(BUILD)
 
