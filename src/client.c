@@ -470,6 +470,8 @@ void client_close(struct client *c, const char *why)
 	if (c->announced)
 		s->ops->left(s, c);
 	client_set_state(c, CLIENT_CLOSING);
+	if (c->server && c->server->client_closed && was != CLIENT_REFUSING)
+		c->server->client_closed(c->server, why);
 	client_idle_remove(c);
 	if (was == CLIENT_REFUSING)
 		s->nrefusing--;

@@ -324,7 +324,7 @@ static void on_signal(struct ring_op *op, int res, unsigned flags)
  * Setting up.
  */
 
-/* npipe: a socket in the runtime directory, on this machine only. */
+/* npipe, spipe: a socket in the runtime directory, on this machine only. */
 static int resolve_pipe(struct remote *r)
 {
 	struct sockaddr_un *un = (struct sockaddr_un *)&r->addr;
@@ -350,7 +350,7 @@ static int resolve(struct remote *r)
 	char port[8];
 	int res;
 
-	if (r->spec.transport == SPEC_NPIPE)
+	if (r->spec.transport == SPEC_NPIPE || r->spec.transport == SPEC_SPIPE)
 		return resolve_pipe(r);
 	snprintf(r->where, sizeof(r->where), "%s port %u", r->spec.server, r->spec.port_lo);
 	snprintf(port, sizeof(port), "%u", r->spec.port_lo);
@@ -407,8 +407,7 @@ static int setup(struct remote *r, const char *spec_text)
 	}
 	if (r->spec.password_warning[0])
 		fprintf(stderr, "ringside: -remote: %s\n", r->spec.password_warning);
-	if ((r->spec.transport != SPEC_TCP && r->spec.transport != SPEC_NPIPE) ||
-	    r->spec.clicon[0]) {
+	if (r->spec.transport == SPEC_COM || r->spec.clicon[0]) {
 		fprintf(stderr, "ringside: -remote: %s is not available in this build\n",
 			r->spec.clicon[0] ? "clicon= (reverse connections)" :
 					    spec_transport_name(r->spec.transport));
@@ -420,6 +419,9 @@ static int setup(struct remote *r, const char *spec_text)
 	}
 	if (resolve(r) < 0)
 		return -EINVAL;
+	res = rtls_setup(r);
+	if (res < 0)
+		return res;
 	identify(r);
 	res = ring_init(&r->ring, 64, 256);
 	if (res < 0) {
@@ -484,6 +486,7 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 	r->opt = opt;
 	r->signal_fd = -1;
 	if (setup(r, spec_text) < 0) {
+		rtls_free(r);
 		free(r);
 		return 2;
 	}
@@ -500,6 +503,7 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 	outq_restore(&r->err);
 	code = r->exit_code;
 	ring_exit(&r->ring);
+	rtls_free(r);
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
 	rlink_free(&r->link);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The -remote client's socket: connecting, with every attempt (connect
- * included) bounded by what is left of the 60 s budget; one send in flight
- * from a buffer nothing else touches until it completes; heartbeats after
- * 15 s of silence and a 45 s read timeout (PROTOCOL.md 6.1); and
- * reconnecting with backoff when a connection ends without a refusal.
+ * included) bounded by what is left of the 60 s budget (remote_clock.c
+ * keeps time); one send in flight from a buffer nothing else touches until
+ * it completes; and reconnecting with backoff when a connection ends
+ * without a refusal.
  * A connection's ops are never reused before their completions arrive:
  * those of an ended connection are recognised by generation and only
  * release what they held.
@@ -23,13 +23,7 @@
  * not become one huge kernel copy. */
 #define SEND_MAX (256u << 10)
 
-static void conn_schedule(struct remote *r);
 static void try_connect(struct remote *r);
-
-static uint64_t budget_end(const struct remote_conn *c)
-{
-	return c->budget_start + GIVE_UP_SECONDS * NS_PER_SEC;
-}
 
 static bool ops_inflight(const struct remote_conn *c)
 {
@@ -40,33 +34,52 @@ static bool ops_inflight(const struct remote_conn *c)
  * Sending.
  */
 
+bool conn_next_plain(struct remote_conn *c)
+{
+	struct bytes done = c->sending;
+
+	if (c->sent < c->sending.len)
+		return true;
+	if (c->pending.len == 0) {
+		c->sending.len = c->sent = 0;
+		return false;
+	}
+	/* The finished buffer becomes the next pending one, so neither is
+	 * reallocated in the steady state. */
+	c->sending = c->pending;
+	c->pending = done;
+	c->pending.len = 0;
+	c->sent = 0;
+	return true;
+}
+
 static void flush_sends(struct remote *r)
 {
 	struct remote_conn *c = &r->conn;
 	struct io_uring_sqe *sqe;
+	const void *p;
 	size_t n;
 
-	if (c->send_inflight || c->fd < 0 || c->st < CONN_HANDSHAKE)
+	if (c->send_inflight || c->fd < 0 || c->st < CONN_SECURING)
 		return;
-	if (c->sent == c->sending.len) {
-		struct bytes done = c->sending;
-
-		if (c->pending.len == 0)
+	if (r->tls.cfg) {
+		if (!rtls_take(r, &p, &n))
 			return;
-		/* The finished buffer becomes the next pending one, so
-		 * neither is reallocated in the steady state. */
-		c->sending = c->pending;
-		c->pending = done;
-		c->pending.len = 0;
-		c->sent = 0;
+	} else {
+		if (!conn_next_plain(c))
+			return;
+		p = c->sending.p + c->sent;
+		n = c->sending.len - c->sent;
+		if (n > SEND_MAX)
+			n = SEND_MAX;
 	}
 	sqe = ring_get_sqe(&r->ring, &c->send_op);
-	if (!sqe)
+	if (!sqe) {
+		if (r->tls.cfg)
+			rtls_sent(r, 0);	/* the loan ends unused */
 		return;
-	n = c->sending.len - c->sent;
-	if (n > SEND_MAX)
-		n = SEND_MAX;
-	io_uring_prep_send(sqe, c->fd, c->sending.p + c->sent, n, MSG_NOSIGNAL);
+	}
+	io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
 	ring_sqe_set_op(sqe, &c->send_op);
 	c->send_inflight = true;
 	c->send_gen = c->gen;
@@ -90,7 +103,8 @@ bool conn_idle(const struct remote *r)
 {
 	const struct remote_conn *c = &r->conn;
 
-	return !c->send_inflight && c->pending.len == 0 && c->sent == c->sending.len;
+	return !c->send_inflight && c->pending.len == 0 && c->sent == c->sending.len &&
+	       rtls_unsent(r) == 0;
 }
 
 /* Lines queued for a connection that ended were never sent: they go back
@@ -124,6 +138,8 @@ static void on_send(struct ring_op *op, int res, unsigned flags)
 	struct remote_conn *c = &r->conn;
 
 	c->send_inflight = false;
+	if (r->tls.cfg)
+		rtls_sent(r, res);	/* the outbox is ours again, whatever happened */
 	if (c->send_gen != c->gen) {
 		/* The connection is gone; so is what was being sent. */
 		c->sending.len = c->sent = 0;
@@ -138,12 +154,23 @@ static void on_send(struct ring_op *op, int res, unsigned flags)
 		conn_lost(r, strerror(-res));
 		return;
 	}
-	c->sent += (size_t)res;
-	if (c->sent == c->sending.len)
-		c->sending.len = c->sent = 0;
+	if (!r->tls.cfg) {
+		c->sent += (size_t)res;
+		if (c->sent == c->sending.len)
+			c->sending.len = c->sent = 0;
+	}
 	flush_sends(r);
-	if (r->leaving && conn_idle(r))
+	/* Room in the outbox may be what the TLS reader waited for. */
+	if (r->tls.cfg)
+		rtls_pump(r);
+	if (r->leaving && conn_idle(r)) {
+		/* TLS ends with close_notify, after the BYE. */
+		if (rtls_close(r)) {
+			flush_sends(r);
+			return;
+		}
 		remote_finish(r, r->exit_code);
+	}
 }
 
 /*
@@ -155,7 +182,7 @@ static void arm_recv(struct remote *r)
 	struct remote_conn *c = &r->conn;
 	struct io_uring_sqe *sqe;
 
-	if (c->recv_inflight || c->fd < 0 || c->st < CONN_HANDSHAKE || r->done)
+	if (c->recv_inflight || c->fd < 0 || c->st < CONN_SECURING || c->rx_len || r->done)
 		return;
 	/* Output waiting for a slow stdout: leave the bytes in the kernel,
 	 * where TCP makes the server wait (and the server skips us ahead). */
@@ -203,133 +230,27 @@ static void on_recv(struct ring_op *op, int res, unsigned flags)
 		return;
 	}
 	if (res <= 0) {
-		conn_lost(r, res == 0 ? "the server closed the connection" : strerror(-res));
+		conn_lost(r, rtls_why(r, res == 0 ? "the server closed the connection"
+						  : strerror(-res)));
 		return;
 	}
 	c->last_rx = remote_now();
 	remote_heard(r);
+	if (r->tls.cfg) {
+		c->rx_off = 0;
+		c->rx_len = (size_t)res;
+		rtls_pump(r);
+		return;
+	}
 	rlink_feed(&r->link, c->rbuf, (size_t)res);
 	remote_check_link(r);
 	arm_recv(r);
 }
 
-/*
- * The clock: the handshake deadline, heartbeats and the read timeout share
- * one timer, armed for whichever comes first.
- */
-
-static uint64_t next_due(const struct remote *r)
+void conn_kick(struct remote *r)
 {
-	const struct remote_conn *c = &r->conn;
-	uint64_t due = UINT64_MAX;
-
-	if ((c->st == CONN_CONNECTING || c->st == CONN_HANDSHAKE) && c->deadline)
-		due = c->deadline;
-	if (c->st == CONN_LIVE) {
-		due = c->last_tx + PROTO_HEARTBEAT_S * NS_PER_SEC;
-		if (!c->recv_paused && c->last_rx + PROTO_READ_TIMEOUT_S * NS_PER_SEC < due)
-			due = c->last_rx + PROTO_READ_TIMEOUT_S * NS_PER_SEC;
-	}
-	return due;
-}
-
-static void send_heartbeat(struct remote *r)
-{
-	struct proto_header h = { .type = PROTO_HEARTBEAT, .seq = ++r->conn.heartbeat_seq };
-	uint8_t hdr[PROTO_HEADER_SIZE];
-
-	proto_header_encode(&h, hdr);
-	conn_send(r, hdr, sizeof(hdr));
-}
-
-static void handshake_too_long(struct remote *r)
-{
-	struct remote_conn *c = &r->conn;
-	bool connecting = c->st == CONN_CONNECTING;
-
-	if (r->link.joined) {
-		conn_lost(r, connecting ? "connect timed out" : "the handshake timed out");
-		return;
-	}
-	remote_say(r, "ringside: %s %s within %d seconds", r->where,
-		   connecting ? "did not answer the connection" :
-				"did not complete the handshake",
-		   GIVE_UP_SECONDS);
-	conn_close(r);
-	remote_finish(r, 1);
-}
-
-static void on_tick(struct ring_timer *t, int res)
-{
-	struct remote *r = container_of(t, struct remote, conn.tick);
-	struct remote_conn *c = &r->conn;
-	uint64_t now = remote_now();
-
-	if (r->done)
-		return;
-	if (res != -ECANCELED) {
-		if ((c->st == CONN_CONNECTING || c->st == CONN_HANDSHAKE) && c->deadline &&
-		    now >= c->deadline) {
-			handshake_too_long(r);
-			return;
-		}
-		if (c->st == CONN_LIVE && !c->recv_paused &&
-		    now - c->last_rx >= PROTO_READ_TIMEOUT_S * NS_PER_SEC) {
-			char why[64];
-
-			snprintf(why, sizeof(why), "nothing from the server for %d seconds",
-				 PROTO_READ_TIMEOUT_S);
-			conn_lost(r, why);
-			return;
-		}
-		if (c->st == CONN_LIVE && now - c->last_tx >= PROTO_HEARTBEAT_S * NS_PER_SEC)
-			send_heartbeat(r);
-	}
-	conn_schedule(r);
-}
-
-static void conn_schedule(struct remote *r)
-{
-	struct remote_conn *c = &r->conn;
-	uint64_t due = next_due(r), now;
-
-	if (due == UINT64_MAX || r->done)
-		return;
-	if (c->tick.armed) {
-		/* An earlier deadline than the armed one: the cancelled
-		 * timer's callback schedules again. */
-		if (due < c->tick_due && ring_timer_cancel(&r->ring, &c->tick) == 0)
-			c->tick_due = 0;	/* one cancel is enough */
-		return;
-	}
-	now = remote_now();
-	if (ring_timer_arm(&r->ring, &c->tick, due > now ? due - now : 1, on_tick) == 0)
-		c->tick_due = due;
-}
-
-void conn_pause_deadline(struct remote *r, bool pause)
-{
-	struct remote_conn *c = &r->conn;
-	uint64_t now = remote_now();
-
-	/* The user typing a password is not the server being slow. */
-	if (pause && c->deadline) {
-		c->deadline_left = c->deadline > now ? c->deadline - now : 0;
-		c->deadline = 0;
-	} else if (!pause && !c->deadline) {
-		c->deadline = now + (c->deadline_left ? c->deadline_left : 1);
-		conn_schedule(r);
-	}
-}
-
-void conn_live(struct remote *r)
-{
-	struct remote_conn *c = &r->conn;
-
-	c->st = CONN_LIVE;
-	c->deadline = 0;
-	c->backoff_ns = 0;
-	conn_schedule(r);
+	flush_sends(r);
+	arm_recv(r);
 }
 
 /*
@@ -373,11 +294,23 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 	} else {
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
-	c->st = CONN_HANDSHAKE;
 	c->last_rx = remote_now();
+	if (r->tls.cfg) {
+		c->st = CONN_SECURING;
+		rtls_begin(r);
+		return;
+	}
+	conn_secured(r);
+}
+
+void conn_secured(struct remote *r)
+{
+	struct remote_conn *c = &r->conn;
+
+	c->st = CONN_HANDSHAKE;
 	rlink_start(&r->link);
 	remote_check_link(r);
-	arm_recv(r);
+	conn_kick(r);
 }
 
 static void try_connect(struct remote *r)
@@ -454,7 +387,10 @@ static void teardown(struct remote *r)
 	c->gen++;
 	c->st = CONN_DOWN;
 	c->deadline = 0;
+	c->deadline_paused = false;
 	c->recv_paused = false;
+	c->rx_off = c->rx_len = 0;
+	rtls_end(r);
 	keep_unsent_lines(r);
 	if (!c->send_inflight)
 		c->sending.len = c->sent = 0;
@@ -485,6 +421,10 @@ void conn_lost(struct remote *r, const char *why)
 		remote_finish(r, 0);
 		return;
 	}
+	/* The user is deciding whether to trust this server; the answer
+	 * decides what happens next (remote_tls.c). */
+	if (r->tls.asking || rtrust_retry_after_consent(r))
+		return;
 	if (!r->link.joined) {
 		remote_say(r, "ringside: %s: %s before the handshake was over", r->where, why);
 		remote_finish(r, 1);

@@ -3,7 +3,10 @@
  * The -remote client's state and the seams between its parts:
  *   remote.c       setup, the loop, signals, stdin, leaving
  *   remote_conn.c  the socket: connecting within the time budget, one send
- *                  in flight, heartbeats, read timeout, reconnecting
+ *                  in flight, reconnecting
+ *   remote_clock.c deadlines, heartbeats, the read timeout
+ *   remote_tls.c   ssl and spipe: TLS between the socket and the protocol
+ *   remote_trust.c deciding whether the server is the right one
  *   remote_link.c  the protocol state machine (no I/O)
  *   remote_term.c  the terminal: raw mode, keys, output above the input row
  *   remote_edit.c  the line editor (no I/O)
@@ -25,6 +28,7 @@
 #include "src/remote_edit.h"
 #include "src/remote_link.h"
 #include "src/spec.h"
+#include "tls/tls.h"
 
 #define NS_PER_SEC 1000000000ull
 #define BACKOFF_FIRST_NS (250ull * 1000000u)
@@ -43,6 +47,8 @@
 #define INPUT_BACKLOG_MAX (1u << 20)
 #define TAIL_MAX 1024		/* the program's unfinished line kept as the prompt */
 #define NOTICE_LINE_MAX 4096	/* an unfinished notice line */
+
+struct remote;
 
 /* A growable byte buffer. */
 struct bytes {
@@ -64,7 +70,8 @@ struct outq {
 enum conn_state {
 	CONN_DOWN,
 	CONN_CONNECTING,
-	CONN_HANDSHAKE,		/* connected; the link has not gone live yet */
+	CONN_SECURING,		/* connected; TLS is proving the server (ssl, spipe) */
+	CONN_HANDSHAKE,		/* the link runs but has not gone live yet */
 	CONN_LIVE,
 };
 
@@ -78,19 +85,56 @@ struct remote_conn {
 	bool connect_inflight, recv_inflight, send_inflight;
 	bool recv_paused;	/* stdout is behind: not reading */
 	/* 'sending' belongs to the send in flight until it completes; new
-	 * records go to 'pending' and the two swap when 'sending' is done. */
+	 * records go to 'pending' and the two swap when 'sending' is done.
+	 * Over TLS the kernel is lent the TLS outbox instead, and 'sending'
+	 * is the plaintext being encrypted into it. */
 	struct bytes sending, pending;
-	size_t sent;		/* bytes of 'sending' gone */
+	size_t sent;		/* bytes of 'sending' gone (over TLS: encrypted) */
+	/* TLS: received ciphertext in rbuf not fed yet (the TLS inbox was
+	 * full, or the server is not trusted yet); no receive until it is. */
+	size_t rx_off, rx_len;
 	bool want_connect;	/* connect once no op of the last connection is left */
 	struct ring_timer tick, backoff;
 	uint64_t tick_due;
 	uint64_t budget_start;	/* when this series of attempts began */
 	uint64_t deadline;	/* the handshake must be over by then; 0: paused */
 	uint64_t deadline_left;	/* what was left when it was paused */
+	bool deadline_paused;
 	uint64_t last_rx, last_tx;
 	uint64_t heartbeat_seq;
 	uint64_t backoff_ns;
 	uint8_t rbuf[RECV_SIZE];
+};
+
+enum rtls_mode {
+	RTLS_OFF,		/* tcp, npipe */
+	RTLS_PIN,		/* certuser=/machuser=: exactly that certificate */
+	RTLS_FINGERPRINT,	/* fingerprint=: a certificate with that SHA-256 */
+	RTLS_KNOWN,		/* neither: known_servers, or the user, decides */
+};
+
+struct remote_tls {
+	enum rtls_mode mode;
+	struct tls_config *cfg;
+	struct tls_conn *conn;	/* this connection's, or NULL */
+	/* A freed conn whose outbox the kernel still holds: its send's
+	 * completion finishes it.  At most one (no new connection starts
+	 * while an op of the last one is in flight). */
+	struct tls_conn *dying;
+	bool verified;		/* this connection's server is proven */
+	bool closing;		/* close_notify is queued */
+	bool looked;		/* the first byte from the server was checked */
+	/* PIN: the certificate's SHA-256; FINGERPRINT: the one given; KNOWN:
+	 * the one the user accepted during this run (have_want). */
+	uint8_t want[TLS_SHA256_LEN];
+	bool have_want;
+	bool asking;		/* the user is deciding about ASKED */
+	bool consented;		/* ... and said yes; not joined since */
+	uint8_t asked[TLS_SHA256_LEN];
+	char cert[SPEC_CERT_MAX + 1];	/* PIN: the name, for messages */
+	char known_path[4096];
+	char known_key[SPEC_HOST_MAX + SPEC_PIPE_MAX + 16];	/* "HOST:PORT", "\\.\pipe\NAME" */
+	uint8_t plain[TLS_RECORD_PLAIN_MAX];	/* decrypted, on its way to the link */
 };
 
 struct remote_term {
@@ -111,6 +155,11 @@ struct remote_term {
 	bool break_pending;
 	char notice[NOTICE_LINE_MAX];	/* an unfinished notice line */
 	size_t notice_len;
+	/* A question on the input row (echoed, unlike the password). */
+	bool questioning;
+	struct edit answer;
+	char question[128];
+	void (*answered)(struct remote *r, const char *answer);
 };
 
 struct remote {
@@ -128,6 +177,7 @@ struct remote {
 	char pipe_path[NPIPE_PATH_MAX + 1];	/* npipe: the socket the server must own */
 
 	struct remote_conn conn;
+	struct remote_tls tls;
 	struct remote_link link;
 	struct remote_term term;
 	struct outq out, err;
@@ -165,22 +215,70 @@ void remote_heard(struct remote *r);
 
 /* remote_conn.c */
 void conn_init(struct remote *r);
+/* Makes the plaintext to send next start at sending.p + sent, moving the
+ * pending records there once 'sending' is done; false when there is none.
+ * Only while no send is in flight from 'sending'. */
+bool conn_next_plain(struct remote_conn *c);
+/* Send what waits and receive again if nothing stops it. */
+void conn_kick(struct remote *r);
+/* TLS has proven the server: the protocol starts. */
+void conn_secured(struct remote *r);
 void conn_start(struct remote *r);
 /* The connection ended by itself (end of stream, an error, a timeout):
  * reconnect, or finish when that cannot help. */
 void conn_lost(struct remote *r, const char *why);
 /* Bytes for the server on this connection (dropped when there is none). */
 void conn_send(struct remote *r, const void *p, size_t n);
-/* The link went live: heartbeats and the read timeout start. */
-void conn_live(struct remote *r);
-/* Pause (while the user types a password) or resume the handshake clock. */
-void conn_pause_deadline(struct remote *r, bool pause);
 /* stdout caught up: read the socket again if that had stopped. */
 void conn_resume_reading(struct remote *r);
 /* Nothing queued and nothing in flight to the server. */
 bool conn_idle(const struct remote *r);
 void conn_close(struct remote *r);
 void conn_free(struct remote *r);
+
+/* remote_clock.c */
+/* When this series of connection attempts must be over. */
+uint64_t budget_end(const struct remote_conn *c);
+/* Arm the timer for whatever is due next. */
+void conn_schedule(struct remote *r);
+/* The link went live: heartbeats and the read timeout start. */
+void conn_live(struct remote *r);
+/* Pause (while the user types a password) or resume the handshake clock. */
+void conn_pause_deadline(struct remote *r, bool pause);
+
+/* remote_tls.c */
+/* Reads the spec's TLS keys: the pinned certificate, the fingerprint or
+ * known_servers.  Messages go to stderr; -errno for a spec that cannot
+ * work (exit 2). */
+int rtls_setup(struct remote *r);
+/* Connected: the handshake starts.  Finishes the client on failure. */
+void rtls_begin(struct remote *r);
+/* The connection is gone (its ops may still be in flight). */
+void rtls_end(struct remote *r);
+/* Feed what waits in rbuf, run the handshake, pass plaintext to the link. */
+void rtls_pump(struct remote *r);
+/* Encrypts what waits to be sent and lends the outbox for one send.
+ * False when there is nothing to send. */
+bool rtls_take(struct remote *r, const void **p, size_t *len);
+/* A send from the outbox completed (RES as the kernel said). */
+void rtls_sent(struct remote *r, int res);
+/* Queues close_notify once; true when it did (send it, then leave). */
+bool rtls_close(struct remote *r);
+/* Ciphertext not sent yet. */
+size_t rtls_unsent(const struct remote *r);
+/* Why the connection ended, when TLS knows better than the socket. */
+const char *rtls_why(const struct remote *r, const char *otherwise);
+void rtls_free(struct remote *r);
+/* A refusal: the connection ends, the client exits 1, nothing is retried. */
+void rtls_refuse(struct remote *r);
+
+/* remote_trust.c */
+/* The handshake is over: prove the server (conn_secured()), ask the user,
+ * or refuse. */
+void rtrust_decide(struct remote *r);
+/* Before the first join a connection ended after the user trusted its
+ * server: true when a new attempt was started instead of giving up. */
+bool rtrust_retry_after_consent(struct remote *r);
 
 /* remote_term.c */
 int remote_term_start(struct remote *r);
@@ -192,6 +290,10 @@ void remote_term_jump(struct remote *r);
 void remote_term_ask_password(struct remote *r);
 /* The connection that asked for a password is gone. */
 void remote_term_cancel_password(struct remote *r);
+/* A question on the input row; DONE gets the answer, or NULL when the user
+ * gave none (Ctrl+C, Ctrl+D). */
+void remote_term_ask(struct remote *r, const char *question,
+		     void (*done)(struct remote *r, const char *answer));
 /* Draw the input row again if output took it off the screen. */
 void remote_term_refresh(struct remote *r);
 void remote_term_resized(struct remote *r);

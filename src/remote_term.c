@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -82,6 +83,7 @@ int remote_term_start(struct remote *r)
 	setlocale(LC_CTYPE, "");
 	edit_init(&t->line, false);
 	edit_init(&t->secret, true);
+	edit_init(&t->answer, false);
 	res = enter_raw(r);
 	if (res < 0)
 		return res;
@@ -104,6 +106,7 @@ void remote_term_stop(struct remote *r)
 	leave_raw(r);
 	edit_free(&t->line);
 	edit_free(&t->secret);
+	edit_free(&t->answer);
 }
 
 /* Ctrl+Z: give the terminal back as we found it while stopped. */
@@ -153,7 +156,10 @@ void remote_term_refresh(struct remote *r)
 
 	if (!r->interactive || !t->raw || (t->on_screen && !t->stale))
 		return;
-	if (t->asking)
+	if (t->questioning)
+		n = edit_render(&t->answer, t->question, strlen(t->question), t->cols, row,
+				sizeof(row));
+	else if (t->asking)
 		n = edit_render(&t->secret, PASSWORD_PROMPT, strlen(PASSWORD_PROMPT), t->cols, row,
 				sizeof(row));
 	else
@@ -378,6 +384,33 @@ static void password_done(struct remote *r, bool given)
 }
 
 /*
+ * A question (whether to trust a server): the same row, echoed.
+ */
+
+void remote_term_ask(struct remote *r, const char *question,
+		     void (*done)(struct remote *r, const char *answer))
+{
+	struct remote_term *t = &r->term;
+
+	t->questioning = true;
+	t->answered = done;
+	snprintf(t->question, sizeof(t->question), "%s", question);
+	edit_clear(&t->answer);
+	row_changed(r);
+}
+
+static void question_done(struct remote *r, bool given)
+{
+	struct remote_term *t = &r->term;
+	char typed[EDIT_LINE_MAX + 1];
+
+	edit_take(&t->answer, typed, sizeof(typed));
+	t->questioning = false;
+	row_changed(r);
+	t->answered(r, given ? typed : NULL);
+}
+
+/*
  * Keys.
  */
 
@@ -399,7 +432,7 @@ static void line_done(struct remote *r)
 static void on_key(struct remote *r, uint8_t byte)
 {
 	struct remote_term *t = &r->term;
-	struct edit *e = t->asking ? &t->secret : &t->line;
+	struct edit *e = t->questioning ? &t->answer : t->asking ? &t->secret : &t->line;
 
 	switch (edit_feed(e, byte)) {
 	case EDIT_NONE:
@@ -409,18 +442,26 @@ static void on_key(struct remote *r, uint8_t byte)
 		row_changed(r);
 		return;
 	case EDIT_ENTER:
-		if (t->asking)
+		if (t->questioning)
+			question_done(r, true);
+		else if (t->asking)
 			password_done(r, true);
 		else
 			line_done(r);
 		return;
 	case EDIT_EOF:
-		if (t->asking)
+		if (t->questioning)
+			question_done(r, false);
+		else if (t->asking)
 			password_done(r, false);
 		else
 			remote_leave(r);
 		return;
 	case EDIT_INTERRUPT:
+		if (t->questioning) {
+			question_done(r, false);
+			return;
+		}
 		if (t->asking) {
 			password_done(r, false);
 			return;

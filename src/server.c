@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "src/client.h"
+#include "src/clicon.h"
 #include "src/discovery.h"
 #include "src/hub.h"
 #include "src/server.h"
@@ -111,7 +112,7 @@ static void refuse_without_fds(struct server *srv)
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static void admit(struct server *srv, int fd)
+void server_admit(struct server *srv, int fd)
 {
 	struct hub *s = srv->hub;
 	struct sockaddr_storage peer;
@@ -171,7 +172,7 @@ static void on_accept(struct ring_op *op, int res, unsigned flags)
 		srv->accept_inflight = false;
 	if (res >= 0) {
 		if (srv->state == SERVER_ACTIVE && !s->draining)
-			admit(srv, res);
+			server_admit(srv, res);
 		else
 			close(res);
 	} else if (res == -EMFILE || res == -ENFILE) {
@@ -342,10 +343,6 @@ static const char *unavailable(const struct spec *sp)
 	case SPEC_SPIPE:
 		break;
 	}
-	if (sp->clicon[0])
-		return sp->transport == SPEC_SSL ?
-			"ssl: clicon= (reverse connections) is not available in this build" :
-			"tcp: clicon= (reverse connections) is not available in this build";
 	return NULL;
 }
 
@@ -384,6 +381,7 @@ static int load_certificate(struct server *srv, char *err, size_t errlen)
 
 static void server_free(struct server *srv)
 {
+	clicon_free(srv);
 	if (srv->tls)
 		tls_config_put(srv->tls);
 	if (srv->verifier)
@@ -476,10 +474,12 @@ int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 	srv->accept_op.cb = on_accept;
 	srv->link_kind = srv->spec.transport == SPEC_NPIPE || srv->spec.transport == SPEC_SPIPE ?
 				 LINK_UNIX : LINK_TCP;
-	res = srv->link_kind == LINK_UNIX ? listen_pipe(srv, err, errlen) :
-					     listen_tcp(srv, err, errlen);
-	if (res < 0)
-		goto fail;
+	if (!srv->spec.clicon[0]) {
+		res = srv->link_kind == LINK_UNIX ? listen_pipe(srv, err, errlen) :
+						     listen_tcp(srv, err, errlen);
+		if (res < 0)
+			goto fail;
+	}
 	grown = realloc(s->servers, (s->nservers + 1) * sizeof(*grown));
 	if (!grown) {
 		close_listener(srv);
@@ -490,9 +490,19 @@ int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 	s->servers = grown;
 	srv->id = s->nservers;
 	s->servers[s->nservers++] = srv;
-	arm_accept(srv);
+	if (srv->spec.clicon[0]) {
+		res = clicon_start(srv, err, errlen);
+		if (res < 0) {
+			s->nservers--;
+			goto fail;
+		}
+		srv->client_closed = clicon_client_closed;
+	} else {
+		arm_accept(srv);
+	}
 	publish(s);
-	if (srv->link_kind == LINK_TCP && !srv->spec.has_password && !srv->spec.bind[0]) {
+	if (srv->link_kind == LINK_TCP && !srv->spec.has_password && !srv->spec.bind[0] &&
+	    !srv->spec.clicon[0]) {
 		char listing[SPEC_TEXT_MAX];
 
 		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing, sizeof(listing));
@@ -519,6 +529,7 @@ int server_end(struct hub *s, unsigned id)
 	if (srv->state == SERVER_ENDED)
 		return -EALREADY;
 	srv->state = SERVER_ENDED;
+	clicon_stop(srv);
 	if (srv->accept_inflight)
 		ring_cancel(&s->ring, &srv->accept_op);
 	else

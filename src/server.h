@@ -16,6 +16,7 @@
 
 struct hub;
 struct tls_config;
+struct clicon;
 
 enum server_state {
 	SERVER_ACTIVE,
@@ -35,12 +36,18 @@ struct server {
 	bool closing;
 	uint8_t link_kind;		/* enum link_kind of its clients */
 	struct tls_config *tls;		/* ssl, spipe: its certificate and policy */
+	struct clicon *clicon;		/* clicon=: it dials its client (clicon.c) */
+	/* Told when one of its clients has closed (WHY: NULL if it left). */
+	void (*client_closed)(struct server *srv, const char *why);
 	char address[INET6_ADDRSTRLEN];	/* tcp: what it is bound to */
 	struct npipe_listener pipe;	/* npipe: the socket file, removed at the end */
 	struct npipe_allow allow;	/* npipe: who else may connect */
 };
 
 int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen);
+/* A connection to serve on SRV (accepted, or dialed by clicon=): admitted
+ * as a client, or refused with the reason. */
+void server_admit(struct server *srv, int fd);
 int server_end(struct hub *s, unsigned id);
 void server_close_all(struct hub *s);
 /* Free every server (after server_close_all() and the loop has drained). */

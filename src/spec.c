@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "src/spec.h"
+#include "tls/tls.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -55,6 +56,7 @@
 #define X_PASSENV	"an environment variable name of 1-64 letters, digits and underscores, not starting with a digit"
 #define X_PROTO		"tls1 (TLS 1.2 or newer)"
 #define X_CERT		"a certificate name or SHA-1 thumbprint without quotes, slashes or a leading dot"
+#define X_FP		"sha256:HEX, the server certificate's SHA-256 fingerprint (64 hex digits, ':' allowed)"
 #define X_IPVERSION	"4 or 6"
 #define X_ALLOW		"users and groups separated by ':' (a uid or user name, @gid or @group)"
 
@@ -78,7 +80,7 @@ struct key {
 enum key_id {
 	K_PROTO, K_CERTUSER, K_MACHUSER, K_SERVER, K_PORT, K_COMPORT, K_PIPE,
 	K_BAUD, K_CHANNEL, K_PASSWORD, K_PASSFILE, K_PASSENV, K_HIDDEN, K_CLICON,
-	K_IPVERSION, K_ICFENABLE, K_BIND, K_READONLY, K_ALLOW, K_COUNT
+	K_IPVERSION, K_ICFENABLE, K_BIND, K_READONLY, K_ALLOW, K_FINGERPRINT, K_COUNT
 };
 
 /* Parsing state: the spec being filled and which keys have been seen. */
@@ -423,6 +425,21 @@ parse_machuser(struct spec *s, const char *v, size_t n)
 	return parse_cert(s, v, n, SPEC_CERT_MACHINE);
 }
 
+/* As `openssl x509 -fingerprint -sha256` prints it, or as ringside does. */
+static const char *
+parse_fingerprint(struct spec *s, const char *v, size_t n)
+{
+	char buf[3 * SPEC_FP_LEN + 16];
+
+	if (n >= sizeof(buf))
+		return "expected " X_FP;
+	copy(buf, v, n);
+	if (tls_fp_parse(buf, s->fingerprint) < 0)
+		return "expected " X_FP;
+	s->has_fingerprint = true;
+	return NULL;
+}
+
 static const char *
 parse_ipversion(struct spec *s, const char *v, size_t n)
 {
@@ -459,6 +476,7 @@ static const struct key keys[K_COUNT] = {
 	[K_BIND]      = { "bind",      T_NET, 0, parse_bind,         .expect = X_HOST },
 	[K_READONLY]  = { "readonly",  T_ALL, 0, NULL, FLAG(readonly) },
 	[K_ALLOW]     = { "allow",     T_PIPE, 0, parse_allow,       .expect = X_ALLOW },
+	[K_FINGERPRINT] = { "fingerprint", 0, T_TLS, parse_fingerprint, .expect = X_FP },
 };
 
 static bool
@@ -643,6 +661,14 @@ check_tls(struct parse *p)
 	if (has(p, K_CERTUSER) && has(p, K_MACHUSER))
 		return fail(p, "%s: certuser= and machuser= together: expected exactly one",
 		    p->tname);
+	if (p->s->side == SPEC_CLIENT) {
+		/* One way to know the server: its certificate, its
+		 * fingerprint, or known_servers when neither is given. */
+		if (has(p, K_FINGERPRINT) && (has(p, K_CERTUSER) || has(p, K_MACHUSER)))
+			return fail(p, "%s: %s= and fingerprint= together: expected one of them",
+			    p->tname, has(p, K_CERTUSER) ? "certuser" : "machuser");
+		return true;
+	}
 	if (!has(p, K_CERTUSER) && !has(p, K_MACHUSER))
 		return fail(p, "%s: missing certuser= or machuser= (%s)", p->tname, X_CERT);
 	return true;

@@ -41,6 +41,7 @@ enum spec_cert_store {
 #define SPEC_TEXT_MAX 1024
 #define SPEC_ENV_NAME_MAX 64
 #define SPEC_WARNING_LEN 192
+#define SPEC_FP_LEN 32		/* SHA-256 */
 
 struct spec {
 	enum spec_transport transport;
@@ -68,9 +69,17 @@ struct spec {
 	unsigned baud;
 	unsigned channel; /* 0..254 */
 
-	/* ssl, spipe: proto=tls1 is the only accepted value; certuser= or machuser=. */
+	/*
+	 * ssl, spipe: proto=tls1 is the only accepted value; certuser= or
+	 * machuser= (a server needs one).  A client names the certificate the
+	 * server must present (pinning), or gives its SHA-256 fingerprint with
+	 * fingerprint=, or neither: then known_servers decides (trust on first
+	 * use).
+	 */
 	enum spec_cert_store cert_store;
 	char cert[SPEC_CERT_MAX + 1];
+	bool has_fingerprint;
+	uint8_t fingerprint[SPEC_FP_LEN];
 
 	/*
 	 * The password, from exactly one of password=W, passfile=PATH (its

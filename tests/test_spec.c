@@ -420,7 +420,6 @@ test_spec_ssl_client(void **state)
 	assert_int_equal(s.cert_store, SPEC_CERT_MACHINE);
 
 	check_refused("ssl:proto=tls1,certuser=c,port=1", SPEC_CLIENT, "server=");
-	check_refused("ssl:proto=tls1,server=h,port=1", SPEC_CLIENT, "certuser=");
 	check_refused("ssl:certuser=c,server=h,port=1", SPEC_CLIENT, "proto=");
 	check_refused("ssl:proto=tls1,certuser=c,server=h,clicon=h,port=1", SPEC_CLIENT,
 	    "clicon=");
@@ -443,6 +442,60 @@ test_spec_spipe_client(void **state)
 	check_refused("spipe:proto=tls1,certuser=c,server=h", SPEC_CLIENT, "missing pipe=");
 	check_refused("spipe:proto=tls1,certuser=c,server=h,pipe=p,port=1", SPEC_CLIENT,
 	    "\"port\"");
+}
+
+/* A client may name no certificate (known_servers decides) or pin one by
+ * its SHA-256 fingerprint; a server must name its certificate. */
+static void
+test_spec_tls_client_fingerprint(void **state)
+{
+	static const char hex[] =
+	    "00112233445566778899aabbccddeeff0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+	char text[512], upper[200];
+	struct spec s;
+	size_t i, j;
+
+	s = parse_ok("ssl:proto=tls1,server=h,port=5005", SPEC_CLIENT);
+	assert_int_equal(s.cert_store, SPEC_CERT_NONE);
+	assert_false(s.has_fingerprint);
+	s = parse_ok("spipe:proto=tls1,server=.,pipe=p", SPEC_CLIENT);
+	assert_int_equal(s.cert_store, SPEC_CERT_NONE);
+	assert_false(s.has_fingerprint);
+
+	snprintf(text, sizeof(text), "ssl:proto=tls1,server=h,port=1,fingerprint=sha256:%s", hex);
+	s = parse_ok(text, SPEC_CLIENT);
+	assert_true(s.has_fingerprint);
+	assert_int_equal(s.fingerprint[0], 0x00);
+	assert_int_equal(s.fingerprint[10], 0xaa);
+	assert_int_equal(s.fingerprint[31], 0xf0);
+	/* What `openssl x509 -fingerprint -sha256` prints after its '='. */
+	for (i = j = 0; hex[i]; i += 2) {
+		upper[j++] = (char)(hex[i] >= 'a' ? hex[i] - 32 : hex[i]);
+		upper[j++] = (char)(hex[i + 1] >= 'a' ? hex[i + 1] - 32 : hex[i + 1]);
+		upper[j++] = ':';
+	}
+	upper[j - 1] = '\0';
+	snprintf(text, sizeof(text), "spipe:proto=tls1,server=.,pipe=p,FingerPrint=%s", upper);
+	s = parse_ok(text, SPEC_CLIENT);
+	assert_true(s.has_fingerprint);
+	assert_int_equal(s.fingerprint[31], 0xf0);
+
+	check_error("ssl:proto=tls1,server=h,port=1,fingerprint=sha256:abcd", SPEC_CLIENT,
+	    "ssl: fingerprint=sha256:abcd: expected sha256:HEX, the server certificate's SHA-256 fingerprint (64 hex digits, ':' allowed)");
+	snprintf(text, sizeof(text), "ssl:proto=tls1,server=h,port=1,fingerprint=%s00", hex);
+	check_refused(text, SPEC_CLIENT, "fingerprint=");
+	snprintf(text, sizeof(text), "ssl:proto=tls1,server=h,port=1,fingerprint=%.63sg", hex);
+	check_refused(text, SPEC_CLIENT, "fingerprint=");
+	snprintf(text, sizeof(text), "ssl:proto=tls1,certuser=c,server=h,port=1,fingerprint=%s", hex);
+	check_error(text, SPEC_CLIENT,
+	    "ssl: certuser= and fingerprint= together: expected one of them");
+	snprintf(text, sizeof(text), "spipe:proto=tls1,machuser=c,server=.,pipe=p,fingerprint=%s", hex);
+	check_refused(text, SPEC_CLIENT, "machuser= and fingerprint= together");
+	/* Servers present a certificate; they do not pin one. */
+	snprintf(text, sizeof(text), "ssl:proto=tls1,certuser=c,port=1,fingerprint=%s", hex);
+	check_refused(text, SPEC_SERVER, "\"fingerprint\" is only valid with -remote");
+	check_refused("ssl:proto=tls1,port=1", SPEC_SERVER, "missing certuser= or machuser=");
+	check_refused("tcp:server=h,port=1,fingerprint=00", SPEC_CLIENT, "\"fingerprint\"");
 }
 
 /* ---- values shared by several keys ---- */
@@ -1272,6 +1325,7 @@ main(void)
 		cmocka_unit_test(test_spec_com_client),
 		cmocka_unit_test(test_spec_ssl_client),
 		cmocka_unit_test(test_spec_spipe_client),
+		cmocka_unit_test(test_spec_tls_client_fingerprint),
 		cmocka_unit_test(test_spec_password_rules),
 		cmocka_unit_test(test_spec_password_never_echoed),
 		cmocka_unit_test(test_spec_passfile_first_line),

@@ -77,8 +77,15 @@ check_spec(const struct spec *s, enum spec_side side)
 	default:
 		CHECK(!"transport out of range");
 	}
-	if (s->transport == SPEC_SSL || s->transport == SPEC_SPIPE)
+	/* A server presents a certificate; a client pins one, pins a
+	 * fingerprint, or neither (known_servers), never both. */
+	if ((s->transport == SPEC_SSL || s->transport == SPEC_SPIPE) && side == SPEC_SERVER)
 		CHECK(s->cert_store != SPEC_CERT_NONE && s->cert[0] != '\0');
+	if (s->cert_store != SPEC_CERT_NONE)
+		CHECK(s->cert[0] != '\0' && !s->has_fingerprint);
+	if (s->has_fingerprint)
+		CHECK(side == SPEC_CLIENT &&
+		      (s->transport == SPEC_SSL || s->transport == SPEC_SPIPE));
 }
 
 static void

@@ -110,8 +110,11 @@ def test_runtime_server_endsrv_clients(workdir):
         a.wait_for(r"2: ringside -remote tcp:Port=%d" % p2)
         a.send_line(".server tcp:port=notaport")
         a.wait_for(r"ringside: \.server: tcp: port=notaport: expected")
-        a.send_line(".server spipe:proto=tls1,certuser=x,pipe=x")
-        a.wait_for(r"ringside: \.server: spipe: .*not available in this build")
+        a.send_line(".server spipe:proto=tls1,certuser=nosuchcert,pipe=x")
+        a.wait_for(r"ringside: \.server: spipe: certuser=nosuchcert: certificate \"nosuchcert\" "
+                   r"not found")
+        a.send_line(".server com:port=COM1,baud=115200,channel=0")
+        a.wait_for(r"ringside: \.server: com: .*not available in this build")
     finally:
         s.close()
 
@@ -288,8 +291,10 @@ def test_bad_command_lines(workdir):
     cases = [
         (["-server", "tcp:port=abc", "--", "true"], r"tcp: port=abc: expected"),
         (["-server", "tcp:port=1,password=has space", "--", "true"], r"password"),
-        (["-server", "spipe:proto=tls1,certuser=x,pipe=dbg", "--", "true"],
+        (["-server", "com:port=COM1,baud=115200,channel=0", "--", "true"],
          r"not available in this build"),
+        (["-server", "spipe:proto=tls1,certuser=nosuchcert,pipe=dbg", "--", "true"],
+         r"certificate \"nosuchcert\" not found"),
         (["-server", "udp:port=1", "--", "true"], r"unknown transport"),
         (["-server", "tcp:port=5005"], r"no program to host"),
         (["-bogus", "--", "true"], r"unknown option -bogus"),
