@@ -6,7 +6,11 @@
  * session hosts (ringside_spawn(), the CLI's path).  Both run in this one
  * binary through the public API of the static library:
  *
- *   embed-bench [--clients N] [--records R] [--mode api|pty|both]
+ *   embed-bench [--clients N] [--records R] [--batch B] [--mode api|pty|both]
+ *
+ * The API host runs a loop turn after every B records it writes (or when a
+ * write is refused because sends in flight hold the transcript): B decides
+ * how much each turn hands every client in one send.
  *
  * A forked reader process opens the N connections and reads every byte
  * (epoll); once all are in it types "go" on the first one, which starts the
@@ -38,7 +42,7 @@
 #define RECORD 1024
 #define READ_LIMIT_S 120
 
-static unsigned nclients = 1000, nrecords = 5000;
+static unsigned nclients = 1000, nrecords = 5000, batch = 256;
 
 static double now_s(void)
 {
@@ -101,9 +105,9 @@ static int produce(void)
  */
 struct reader {
 	int fd;
-	bool at_line_start, in_record, done;
-	char first;
-	char tail[3];
+	bool done, checked;
+	unsigned nhead;
+	char head[3];
 };
 
 static int read_all(unsigned port, int report_fd)
@@ -126,7 +130,6 @@ static int read_all(unsigned port, int report_fd)
 			return 1;
 		}
 		fcntl(r[i].fd, F_SETFL, O_NONBLOCK);
-		r[i].at_line_start = true;
 		ev.events = EPOLLIN;
 		ev.data.u32 = i;
 		epoll_ctl(ep, EPOLL_CTL_ADD, r[i].fd, &ev);
@@ -143,37 +146,40 @@ static int read_all(unsigned port, int report_fd)
 			ssize_t got;
 
 			while ((got = read(c->fd, buf, sizeof(buf))) > 0) {
-				for (ssize_t j = 0; j < got; j++) {
-					char ch = buf[j];
+				const char *p = buf, *e = buf + got;
 
-					if (c->at_line_start) {
-						if (ch == 'R') {
+				while (p < e) {
+					const char *nl;
+
+					/* The first three bytes of each line tell what it is. */
+					while (c->nhead < 3 && p < e && *p != '\n') {
+						if (c->nhead == 0 && *p == 'R') {
 							deliveries++;
 							if (!first)
 								first = now_s();
 						}
-						c->first = ch;
-						c->tail[0] = ch;
-						c->tail[1] = c->tail[2] = 0;
-					} else if (c->tail[2] == 0 && c->tail[1] == 0) {
-						c->tail[1] = ch;
-					} else if (c->tail[2] == 0) {
-						c->tail[2] = ch;
+						c->head[c->nhead++] = *p++;
 					}
-					c->at_line_start = ch == '\n';
-					if (ch == 'D' && c->tail[0] == 'E' && c->tail[1] == 'N' &&
-					    c->tail[2] == 'D' && !c->done) {
-						c->done = true;
-						done++;
-						last = now_s();
+					if (c->nhead == 3 && !c->checked) {
+						c->checked = true;
+						if (!memcmp(c->head, "END", 3) && !c->done) {
+							c->done = true;
+							done++;
+							last = now_s();
+						} else if (!memcmp(c->head, "all", 3) && !told &&
+							   c == &r[nclients - 1]) {
+							/* "all-in" echoed: start the writer. */
+							told = true;
+							if (write(r[0].fd, "go\n", 3) < 0)
+								return 1;
+						}
 					}
-					if (!told && !c->done && c == &r[nclients - 1] && ch == 'n' &&
-					    c->tail[0] == 'a' && c->tail[1] == 'l' && c->tail[2] == 'l') {
-						/* "all-in" echoed: start the writer. */
-						told = true;
-						if (write(r[0].fd, "go\n", 3) < 0)
-							return 1;
-					}
+					nl = memchr(p, '\n', (size_t)(e - p));
+					if (!nl)
+						break;
+					p = nl + 1;
+					c->nhead = 0;
+					c->checked = false;
 				}
 			}
 			if (got == 0 || c->done) {
@@ -278,8 +284,14 @@ static int run(bool pty, const char *self)
 			if (ringside_write(h.s, rec, RECORD) == RECORD) {
 				if (++written == nrecords)
 					ringside_write(h.s, "END\r\n", 5);
-				if (written % 64)
+				if (written % batch)
 					continue;
+			} else {
+				/* Sends in flight hold the transcript: wait for
+				 * one to complete instead of spinning. */
+				if (ringside_run_once(h.s, 100) != 0)
+					break;
+				continue;
 			}
 		}
 		if (pty && h.go && !cpu0)
@@ -292,10 +304,10 @@ static int run(bool pty, const char *self)
 		deliveries = 0, seconds = 0;
 	waitpid(reader, &status, 0);
 	ringside_destroy(h.s);
-	printf("{\"bench\":\"embed\",\"path\":\"%s\",\"clients\":%u,\"records\":%u,"
+	printf("{\"bench\":\"embed\",\"path\":\"%s\",\"clients\":%u,\"records\":%u,\"batch\":%u,"
 	       "\"record_bytes\":%u,\"deliveries\":%llu,\"seconds\":%.3f,"
 	       "\"deliveries_per_s\":%.0f,\"server_cpu_s\":%.3f,\"cpu_ns_per_delivery\":%.1f}\n",
-	       pty ? "pty" : "api", nclients, nrecords, RECORD, deliveries, seconds,
+	       pty ? "pty" : "api", nclients, nrecords, pty ? 0 : batch, RECORD, deliveries, seconds,
 	       seconds > 0 ? (double)deliveries / seconds : 0, cpu,
 	       deliveries ? cpu * 1e9 / (double)deliveries : 0);
 	fflush(stdout);
@@ -316,19 +328,21 @@ int main(int argc, char **argv)
 			nclients = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--records") && i + 1 < argc)
 			nrecords = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+			batch = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
 			mode = argv[++i];
 		else if (!strcmp(argv[i], "--produce"))
 			producer = true;
 		else {
-			fprintf(stderr, "usage: %s [--clients N] [--records R] [--mode api|pty|both]\n",
+			fprintf(stderr, "usage: %s [--clients N] [--records R] [--batch B] [--mode api|pty|both]\n",
 				argv[0]);
 			return 2;
 		}
 	}
 	if (producer)
 		return produce();
-	if (nclients == 0 || nrecords == 0)
+	if (nclients == 0 || nrecords == 0 || batch == 0)
 		return 2;
 	if (strcmp(mode, "pty"))
 		res |= run(false, argv[0]);

@@ -183,7 +183,11 @@ int ringside_servers(struct ringside *s, char *buf, size_t len);
  * client.  Bytes go in as they are (use "\r\n" line ends for terminals).
  * Returns how many were taken, or -EAGAIN when none could be because
  * clients' sends in flight hold the transcript: run the loop and write the
- * rest.  -EPIPE once the session is ending.
+ * rest (wait on ringside_fd(), or call ringside_run_once() with a timeout,
+ * rather than spinning: the sends complete as clients read).  Output is
+ * handed to clients when the loop runs, so a host that writes many small
+ * pieces runs it every so often, not after each one.  -EPIPE once the
+ * session is ending, -EBUSY in a session hosting a program.
  */
 ssize_t ringside_write(struct ringside *s, const void *buf, size_t n);
 
