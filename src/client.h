@@ -2,7 +2,7 @@
 /*
  * A client: a cursor into the transcript with one send in flight, its input,
  * its deadlines and its two-phase close (client.c, client_send.c,
- * client_input.c).  Internal to src/.
+ * client_input.c, client_deadline.c).  Internal to src/.
  */
 #ifndef RINGSIDE_CLIENT_H
 #define RINGSIDE_CLIENT_H
@@ -173,7 +173,9 @@ void client_auth_passed(struct client *c);
 /* Seconds before C's source may try a password again (0: now), with the
  * reason in WHY when it may not. */
 unsigned client_auth_wait(struct client *c, char *why, size_t len);
-/* Close C once its deadlines have passed; NOW is the hub clock. */
+
+/* client_deadline.c: close C once its deadlines have passed; NOW is the hub
+ * clock (seconds). */
 void client_check_deadlines(struct client *c, uint32_t now);
 
 /* client_send.c: the one send path, and the turn's end that starts sends */
