@@ -26,7 +26,8 @@ CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -I. $(PKG_CFLAGS) -MMD -MP \
             -fPIC -fvisibility=hidden
 LDLIBS   += $(PKG_LIBS) -lutil
 ifeq ($(SANITIZE),1)
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+CFLAGS   += $(SAN_FLAGS)
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
@@ -121,7 +122,7 @@ STAGE := $(abspath $(BUILD))/stage
 examples: all
 	$(Q)$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
 	$(Q)$(MAKE) --no-print-directory -C examples OUT=$(abspath $(BUILD))/examples \
-		PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig
+		PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig CC="$(CC) $(SAN_FLAGS)"
 
 $(BUILD)/tests/test_%: tests/test_%.c $(LIB) $(CLI_LIB)
 	@mkdir -p $(dir $@)

@@ -42,6 +42,7 @@ int main(int argc, char **argv)
 	struct epoll_event ev = { .events = EPOLLIN }, got[2];
 	struct ringside *s;
 	char spec[64], err[256], line[64];
+	size_t off = 0, len = 0;	/* what is left of the last line to write */
 	unsigned long ticks = 0;
 	int ep, tfd, res = 0;
 
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (res == 0) {
 		int n = epoll_wait(ep, got, 2, -1);
+		ssize_t w;
 
 		for (int i = 0; i < n; i++) {
 			uint64_t expirations;
@@ -71,10 +73,14 @@ int main(int argc, char **argv)
 				continue;
 			if (read(tfd, &expirations, sizeof(expirations)) < 0)
 				continue;
-			snprintf(line, sizeof(line), "tick %lu\r\n", ++ticks);
-			/* -EAGAIN: clients hold the transcript; this tick is skipped. */
-			ringside_write(s, line, strlen(line));
+			if (off == len) {
+				len = (size_t)snprintf(line, sizeof(line), "tick %lu\r\n", ++ticks);
+				off = 0;
+			}
 		}
+		/* Short or -EAGAIN: clients' sends hold the transcript for now. */
+		w = off < len ? ringside_write(s, line + off, len - off) : 0;
+		off += w > 0 ? (size_t)w : 0;
 		/* Whatever woke us, let the session do its part without waiting. */
 		res = ringside_run_once(s, 0);
 	}

@@ -145,10 +145,10 @@ int ringside_spawn(struct ringside *s, char *const argv[], char *err, size_t err
 
 /*
  * Give the session a console: a local client that reads the session on
- * OUT_FD and types on IN_FD (a terminal, pipe or file), anonymously.  The
- * session takes both descriptors (closes them at the end) and sets them
- * non-blocking, so pass descriptors of your own (dup or reopen them; the
- * CLI reopens /proc/self/fd/0 and 1).  A console writing to a pipe whose
+ * OUT_FD and types on IN_FD (a terminal, pipe or file), anonymously.  On
+ * success the session owns both descriptors (closes them at the end) and
+ * sets them non-blocking, so pass descriptors of your own (dup or reopen
+ * them; the CLI reopens /proc/self/fd/0 and 1); on failure they stay yours.  A console writing to a pipe whose
  * reader has gone raises SIGPIPE unless it is ignored.
  */
 int ringside_console(struct ringside *s, int in_fd, int out_fd, char *err, size_t errlen);
@@ -195,8 +195,8 @@ ssize_t ringside_write(struct ringside *s, const void *buf, size_t n);
  * End the session: new connections stop, everyone is told, and clients get
  * flush_ms to receive what is left; then ringside_run_once() returns 1.
  * STATUS is what ringside_run() returns and native clients are told.  A
- * hosted program is hung up (SIGHUP, then SIGKILL after 2 s).  Ending twice
- * is safe.
+ * hosted program is hung up instead (SIGHUP, then SIGKILL after 2 s), and
+ * its exit ends the session with its own status.  Ending twice is safe.
  */
 void ringside_end(struct ringside *s, int status);
 

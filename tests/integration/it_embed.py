@@ -25,10 +25,10 @@ def example(name):
 class Host:
     """A host program that serves PORT; its stdout and stderr are kept."""
 
-    def __init__(self, args, port):
+    def __init__(self, args, port, env=None):
         self.out = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.out,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
         wait_listening(port)
 
     def text(self):
@@ -64,10 +64,10 @@ def remote(port, script, timeout=30):
     return r.returncode, r.stdout, r.stderr
 
 
-def ticking_host(args, port, tick, answer, status):
+def ticking_host(args, port, tick, answer, status, env=None):
     """What every pty-less host must do: tick for nc and for the native client, take their
     commands, end on `stop` with STATUS."""
-    host = Host(args, port)
+    host = Host(args, port, env)
     try:
         nc = Client(port)
         nc.wait_for(tick + rb" \d+\r\n")
@@ -86,7 +86,9 @@ def ticking_host(args, port, tick, answer, status):
         nc.wait_for(rb"ringside: the session has ended")
         nc.wait_eof()
         got = host.wait_exit()
-        check(got == status, "host exited %d, want %d" % (got, status))
+        check(got == status, "host exited %d, want %d: %r" % (got, status, host.text()[-600:]))
+        for marker in (b"AddressSanitizer", b"runtime error:"):
+            check(marker not in host.text(), "sanitizer report: %r" % host.text()[-1200:])
     finally:
         host.close()
 
@@ -97,6 +99,19 @@ def test_embed_host_example(workdir):
     ticking_host([example("host"), str(port)], port, b"tick", None, 0)
 
 
+def sanitizer_env(lib):
+    """A library built with SANITIZE=1 needs its runtime loaded first into python."""
+    with open(os.path.realpath(lib), "rb") as f:
+        if b"__asan_init" not in f.read():
+            return None
+    asan = subprocess.run(["cc", "-print-file-name=libasan.so"], capture_output=True,
+                          text=True).stdout.strip()
+    env = dict(os.environ, LD_PRELOAD=asan)
+    # Python itself keeps memory to the end: only the library's errors count here.
+    env["ASAN_OPTIONS"] = "detect_leaks=0"
+    return env
+
+
 @test
 def test_embed_python_ctypes(workdir):
     lib = os.path.join(build_dir(), "stage", "lib", "libringside.so")
@@ -104,7 +119,7 @@ def test_embed_python_ctypes(workdir):
     port = free_port()
     here = os.path.dirname(os.path.abspath(__file__))
     ticking_host([sys.executable, os.path.join(here, "embed_ctypes.py"), lib, str(port)],
-                 port, b"py tick", b"py answer: ", 3)
+                 port, b"py tick", b"py answer: ", 3, env=sanitizer_env(lib))
 
 
 @test
