@@ -87,8 +87,10 @@ struct ringside_callbacks {
 	 */
 	void (*joined)(void *arg, const struct ringside_client *who);
 	void (*left)(void *arg, const struct ringside_client *who);
-	/* Every command line a client or the console typed and the session
-	 * took (meta-commands included), before it runs: an audit trail. */
+	/* Every command line a client or the console typed that passed the
+	 * line checks (meta-commands included; a read-only client's only with
+	 * RINGSIDE_READONLY_COMMANDS), before it runs or is refused: enough
+	 * for an audit trail of who typed what. */
 	void (*typed)(void *arg, const struct ringside_client *who, const char *line,
 		      size_t len);
 	/* One line for the operator (a wrong password, a dropped client...),
