@@ -69,8 +69,8 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
 # Debian packages: build, test, run.  bench/bench.mk adds its own.
 DEPS_PKGS := build-essential pkg-config liburing-dev libwolfssl-dev libserialport-dev \
-             libcmocka-dev gdb socat netcat-openbsd python3 clang libclang-rt-14-dev procps tmux \
-             inetutils-telnet nftables iproute2 util-linux
+             libcmocka-dev gdb socat picocom netcat-openbsd python3 clang libclang-rt-14-dev \
+             procps tmux inetutils-telnet nftables iproute2 util-linux
 
 .PHONY: all deps run test unit integration fuzz clean install examples
 all: $(BIN) $(STATIC) $(SHARED_LINKS) $(HELPER_BIN)
@@ -128,6 +128,17 @@ $(BUILD)/tests/test_%: tests/test_%.c $(LIB) $(CLI_LIB)
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLI_LIB) $(LIB) $(LDLIBS) $(CMOCKA_LIBS)
 
+# test_serial_sp links every libserialport call serial/ makes to a fake.
+SERIAL_SP_WRAP := sp_get_port_by_name sp_free_port sp_open sp_close sp_get_port_handle \
+	sp_new_config sp_free_config sp_set_config_baudrate sp_set_config_bits \
+	sp_set_config_parity sp_set_config_stopbits sp_set_config_flowcontrol sp_set_config \
+	sp_get_config sp_get_config_baudrate sp_last_error_code sp_last_error_message \
+	sp_free_error_message sp_list_ports sp_free_port_list sp_get_port_name \
+	sp_get_port_description sp_get_port_transport sp_get_port_usb_vid_pid \
+	sp_get_port_usb_manufacturer sp_get_port_usb_product sp_get_port_usb_serial \
+	sp_get_port_bluetooth_address
+$(BUILD)/tests/test_serial_sp: LDFLAGS += $(foreach f,$(SERIAL_SP_WRAP),-Wl,--wrap=$(f))
+
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
@@ -167,7 +178,8 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	$(call quiet,CLANG,$@)clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o $@ $< $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard ring/*.c) $(wildcard tls/*.c) $(PKG_LIBS) -lutil
+		-o $@ $< $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard ring/*.c) $(wildcard tls/*.c) \
+		$(wildcard serial/*.c) $(PKG_LIBS) -lutil
 fuzz: $(FUZZ_BIN)
 	$(Q)sh tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 

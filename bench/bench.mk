@@ -1,15 +1,17 @@
 # bench/bench.mk: fan-out benchmark suite targets, included by the top Makefile.
 #   make bench-deps    install missing Debian packages the suite needs (idempotent)
 #   make bench-test    unit tests of the histogram and the harness parsers (cmocka)
-#   make bench-smoke   one small cell for every contender (~15 s; CI gate on loss/no result)
+#   make bench-smoke   one small cell per contender and transport (~25 s; CI gate on loss/no result)
 #   make bench-quick   reduced matrix + slow clients (~8 min), writes bench/results/
+#   make bench-transport  TCP, Unix socket and TLS at N = 100, 1000 (~15 min), writes bench/results/
 #   make bench         full matrix (5 interleaved runs per cell; ~3-4 hours)
-# The bench binaries need only liburing; they are built into $(BUILD)/bench/.
+# The bench binaries need liburing and OpenSSL (the harness's TLS client and the
+# TLS floor); they are built into $(BUILD)/bench/.
 
 BENCH_DIR   := bench
 BENCH_OUT   := $(BUILD)/bench
-BENCH_PKGS  := redis-server ncat gnuplot-nox liburing-dev libcmocka-dev util-linux \
-               coreutils procps python3 pkg-config build-essential
+BENCH_PKGS  := redis-server ncat gnuplot-nox liburing-dev libcmocka-dev libssl-dev openssl \
+               util-linux coreutils procps python3 pkg-config build-essential
 # Our own flags: the top CFLAGS may carry pkg-config output of libraries we do not
 # use, and must not break the bench build if one of them is missing.
 BENCH_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes \
@@ -17,6 +19,7 @@ BENCH_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes \
                 $(shell pkg-config --cflags liburing 2>/dev/null)
 BENCH_URING  := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
 BENCH_CMOCKA := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+BENCH_SSL    := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 BENCH_BINS  := $(BENCH_OUT)/fanout-client $(BENCH_OUT)/producer $(BENCH_OUT)/floor \
                $(BENCH_OUT)/naive
@@ -25,14 +28,16 @@ BENCH_COMMON_H := $(BENCH_DIR)/hist.h $(BENCH_DIR)/parse.h $(BENCH_DIR)/util.h
 
 BENCH_PY    := python3 $(BENCH_DIR)/run.py --build $(BENCH_OUT) --ringside $(BUILD)/ringside
 
-.PHONY: bench bench-quick bench-smoke bench-deps bench-test bench-bins bench-ringside bench-clean
+.PHONY: bench bench-quick bench-transport bench-smoke bench-deps bench-test bench-bins bench-ringside \
+	bench-clean
 
 bench-bins: $(BENCH_BINS)
 
 $(BENCH_OUT)/fanout-client: $(BENCH_DIR)/fanout-client.c $(BENCH_DIR)/hist.c \
-		$(BENCH_DIR)/parse.c $(BENCH_DIR)/util.c $(BENCH_COMMON_H)
+		$(BENCH_DIR)/parse.c $(BENCH_DIR)/util.c $(BENCH_DIR)/xport.c $(BENCH_COMMON_H) \
+		$(BENCH_DIR)/xport.h
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) -lm
+	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) $(BENCH_SSL) -lm
 
 $(BENCH_OUT)/producer: $(BENCH_DIR)/producer.c $(BENCH_DIR)/parse.c $(BENCH_DIR)/util.c $(BENCH_COMMON_H)
 	@mkdir -p $(dir $@)
@@ -40,7 +45,7 @@ $(BENCH_OUT)/producer: $(BENCH_DIR)/producer.c $(BENCH_DIR)/parse.c $(BENCH_DIR)
 
 $(BENCH_OUT)/floor: $(BENCH_DIR)/floor.c $(BENCH_DIR)/util.c $(BENCH_COMMON_H)
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) $(BENCH_URING)
+	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) $(BENCH_URING) $(BENCH_SSL)
 
 $(BENCH_OUT)/naive: $(BENCH_DIR)/naive.c $(BENCH_DIR)/util.c $(BENCH_COMMON_H)
 	@mkdir -p $(dir $@)
@@ -81,6 +86,9 @@ bench-smoke: bench-deps bench-bins bench-ringside
 
 bench-quick: bench-deps bench-bins bench-ringside
 	$(Q)$(BENCH_PY) --profile quick
+
+bench-transport: bench-deps bench-bins bench-ringside
+	$(Q)$(BENCH_PY) --profile transport
 
 bench: bench-deps bench-bins bench-ringside
 	$(Q)$(BENCH_PY) --profile full

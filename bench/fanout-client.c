@@ -1,9 +1,10 @@
 /* fanout-client.c: the client harness every contender is measured with.
  *
- * One process (pinned to the harness core by the runner) opens N TCP
- * connections to 127.0.0.1:PORT, waits until the server has registered them
- * all, then drives the producer through phases ("go <rate> <count> <phase>")
- * and, for every record each client receives, records
+ * One process (pinned to the harness core by the runner) opens N connections
+ * (TCP to 127.0.0.1:PORT or a Unix socket, optionally with TLS: xport.c),
+ * waits until the server has registered them all, then drives the producer
+ * through phases ("go <rate> <count> <phase>") and, for every record each
+ * client receives, records
  *   delivery latency   = receive time - the record's scheduled send time
  *   completion latency = when the last counted client got it - scheduled time
  * in log-linear histograms (hist.c).  It checks sequence numbers per client
@@ -18,6 +19,7 @@
 #include "hist.h"
 #include "parse.h"
 #include "util.h"
+#include "xport.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +40,9 @@
 
 struct client {
 	int fd;
+	SSL *ssl;             /* TLS session, NULL for a plain stream */
+	bool tcp_up;          /* connect done (TLS: handshake may still run) */
+	bool again;           /* TLS bytes buffered past a read budget: read again */
 	bool dead;
 	bool stalled;         /* member of the stall set (slow scenario) */
 	bool paused;          /* currently not being read */
@@ -87,6 +92,9 @@ static int producer_in = -1;
 static uint64_t run_deadline;
 static uint64_t next_phase_id, next_seq_expected;
 static char rbuf[256 * 1024];
+static SSL_CTX *tls_ctx;
+static uint32_t *again_list;      /* clients with c->again set */
+static int nagain;
 
 static void cleanup(void)
 {
@@ -99,12 +107,17 @@ static void cleanup(void)
 	 * TIME_WAIT for 60 s and runs at N = 10,000 would exhaust the ephemeral range. */
 	if (cl) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
-		for (int i = 0; i < o.clients; i++)
+		for (int i = 0; i < o.clients; i++) {
+			if (cl[i].ssl) {
+				SSL_free(cl[i].ssl);
+				cl[i].ssl = NULL;
+			}
 			if (cl[i].fd >= 0) {
 				setsockopt(cl[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 				close(cl[i].fd);
 				cl[i].fd = -1;
 			}
+		}
 	}
 }
 
@@ -139,6 +152,10 @@ static void disconnect(struct client *c)
 	live--;
 	if (!c->paused)
 		epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
 	close(c->fd);
 	c->fd = -1;
 	if (!cur)
@@ -264,33 +281,81 @@ static void on_line(void *arg, const char *head, size_t hlen, uint64_t len)
 	}
 }
 
+static void mark_again(struct client *c)
+{
+	if (!c->again) {
+		c->again = true;
+		again_list[nagain++] = (uint32_t)(c - cl);
+	}
+}
+
+/* Reads one ready client: one recv() of up to sizeof rbuf for a plain
+ * stream.  A TLS read returns one record at a time, so it reads records up to
+ * the same budget; what OpenSSL then still holds is invisible to epoll and is
+ * read in the next round. */
+static void read_client(struct client *c)
+{
+	size_t got = 0;
+	for (;;) {
+		ssize_t r = xport_recv(c->fd, c->ssl, rbuf, sizeof rbuf);
+		if (r > 0) {
+			g_now = now_ns();
+			ls_feed(&c->ls, rbuf, (size_t)r, on_line, c);
+			got += (size_t)r;
+			if (!c->ssl)
+				return;
+			if (got >= sizeof rbuf) {
+				if (xport_pending(c->ssl))
+					mark_again(c);
+				return;
+			}
+		} else {
+			if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+				g_now = now_ns();
+				disconnect(c);
+			}
+			return;
+		}
+	}
+}
+
 /* One epoll round: reads each ready client once (fair), parses what came. */
 static void poll_once(int timeout_ms)
 {
 	struct epoll_event evs[1024];
+	if (nagain) {
+		/* Copy first: reading may put a client back on the list. */
+		uint32_t batch[1024];
+		int k = nagain < 1024 ? nagain : 1024;
+		memcpy(batch, again_list, (size_t)k * sizeof *batch);
+		memmove(again_list, again_list + k, (size_t)(nagain - k) * sizeof *again_list);
+		nagain -= k;
+		for (int i = 0; i < k; i++) {
+			struct client *c = &cl[batch[i]];
+			c->again = false;
+			if (!c->dead && !c->paused)
+				read_client(c);
+		}
+		timeout_ms = 0;
+	}
 	int n = epoll_wait(ep, evs, 1024, timeout_ms);
 	for (int e = 0; e < n; e++) {
 		struct client *c = &cl[evs[e].data.u32];
 		if (c->dead || c->paused)
 			continue;
-		ssize_t r = recv(c->fd, rbuf, sizeof rbuf, 0);
-		if (r > 0) {
-			g_now = now_ns();
-			ls_feed(&c->ls, rbuf, (size_t)r, on_line, c);
-		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-			g_now = now_ns();
-			disconnect(c);
-		}
+		read_client(c);
 	}
 }
 
-static void send_line(int fd, const char *s)
+static void send_line(struct client *c, const char *s)
 {
 	size_t n = strlen(s);
 	const char *p = s;
 	uint64_t until = now_ns() + 2000000000ull;
 	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (c->dead)
+			fail("client %d was disconnected while sending a control line", (int)(c - cl));
+		ssize_t k = xport_send(c->fd, c->ssl, p, n);
 		if (k > 0) {
 			p += k;
 			n -= (size_t)k;
@@ -310,17 +375,87 @@ static void send_go(const char *line)
 	} else {
 		if (cl[0].dead)
 			fail("control client (0) was disconnected");
-		send_line(cl[0].fd, line);
+		send_line(&cl[0], line);
 	}
 }
 
 /* ------------------------------------------------------------------ set-up */
 
+static char last_drop[256];        /* why the last connection attempt failed */
+
+/* Gives up on a connection of the current batch (it is retried). */
+static void drop_attempt(int cep, struct client *c, const char *why)
+{
+	epoll_ctl(cep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	close(c->fd);
+	c->fd = -1;
+	c->tcp_up = false;
+	if (why)
+		snprintf(last_drop, sizeof last_drop, "%s", why);
+	if (why)
+		fprintf(stderr, "fanout-client[%s]: client %d: %s (will retry)\n", o.label, (int)(c - cl), why);
+}
+
+/* The connection is usable: it moves to the main loop. */
+static void joined(int cep, struct client *c)
+{
+	epoll_ctl(cep, EPOLL_CTL_DEL, c->fd, NULL);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(c - cl)};
+	epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+	ls_init(&c->ls);
+	c->connected = true;
+	live++;
+	if (c->ssl && xport_pending(c->ssl))
+		mark_again(c);
+	if (o.ready == READY_SUBSCRIBE)
+		send_line(c, "SUBSCRIBE bench\r\n");
+}
+
+/* Advances one connection of the batch; true once it has left the batch
+ * (joined or dropped). */
+static bool advance(int cep, struct client *c)
+{
+	char why[256];
+	if (!c->tcp_up) {
+		int err = xport_connect_error(c->fd);
+		if (err) {
+			snprintf(last_drop, sizeof last_drop, "connect: %s", strerror(err));
+			drop_attempt(cep, c, NULL);
+			return true;
+		}
+		c->tcp_up = true;
+		if (tls_ctx) {
+			c->ssl = xport_tls_new(tls_ctx, c->fd);
+			if (!c->ssl)
+				fail("out of memory for TLS sessions");
+		}
+	}
+	if (c->ssl) {
+		int r = xport_tls_handshake(c->ssl, why, sizeof why);
+		if (r < 0) {
+			drop_attempt(cep, c, why);
+			return true;
+		}
+		if (r > 0) {
+			struct epoll_event ev = {.events = (uint32_t)r, .data.u32 = (uint32_t)(c - cl)};
+			epoll_ctl(cep, EPOLL_CTL_MOD, c->fd, &ev);
+			return false;
+		}
+	}
+	joined(cep, c);
+	return true;
+}
+
+/* Connects in batches of --connect-batch; with TLS a batch is done when its
+ * handshakes are, which keeps the number of handshakes in flight (what a
+ * server limits per source, like ringside's -maxauth share) at one batch. */
 static void connect_all(void)
 {
 	int cep = epoll_create1(EPOLL_CLOEXEC);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	int step = o.stall_frac > 0 ? (int)lround(1.0 / o.stall_frac) : 0;
 
 	for (int base = 0; base < o.clients; base += o.connect_batch) {
@@ -332,18 +467,13 @@ static void connect_all(void)
 				if (c->fd >= 0)
 					continue;
 				c->stalled = o.slow && step > 1 && i % step == step / 2;
-				c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-				if (c->fd < 0)
-					fail("socket: %s (ulimit -n?)", strerror(errno));
-				int one = 1;
-				setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 				/* A stalled client with autotuned buffers would soak up
 				 * ~10 MB in the kernel and hide the server's policy. */
-				if (c->stalled && o.stall_rcvbuf > 0)
-					setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &o.stall_rcvbuf, sizeof o.stall_rcvbuf);
-				if (connect(c->fd, (struct sockaddr *)&sin, sizeof sin) && errno != EINPROGRESS) {
-					close(c->fd);
-					c->fd = -1;
+				c->fd = xport_connect(o.unix_path, o.port, c->stalled ? o.stall_rcvbuf : 0);
+				if (c->fd < 0) {
+					if (errno == EMFILE || errno == ENFILE)
+						fail("socket: %s (ulimit -n?)", strerror(errno));
+					snprintf(last_drop, sizeof last_drop, "connect: %s", strerror(errno));
 					continue;
 				}
 				struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
@@ -354,42 +484,25 @@ static void connect_all(void)
 			while (pending > 0 && now_ns() < until) {
 				struct epoll_event evs[512];
 				int n = epoll_wait(cep, evs, 512, 100);
-				for (int e = 0; e < n; e++) {
-					struct client *c = &cl[evs[e].data.u32];
-					epoll_ctl(cep, EPOLL_CTL_DEL, c->fd, NULL);
-					pending--;
-					int err = 0;
-					socklen_t el = sizeof err;
-					getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-					if (err) {
-						close(c->fd);
-						c->fd = -1;
-						continue;
-					}
-					struct epoll_event ev = {.events = EPOLLIN, .data.u32 = evs[e].data.u32};
-					epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-					ls_init(&c->ls);
-					c->connected = true;
-					live++;
-					if (o.ready == READY_SUBSCRIBE)
-						send_line(c->fd, "SUBSCRIBE bench\r\n");
-				}
+				for (int e = 0; e < n; e++)
+					if (advance(cep, &cl[evs[e].data.u32]))
+						pending--;
 			}
 			int missing = 0;
 			for (int i = base; i < hi; i++) {
 				if (cl[i].connected)
 					continue;
-				if (cl[i].fd >= 0) { /* still in progress: give up on this try */
-					epoll_ctl(cep, EPOLL_CTL_DEL, cl[i].fd, NULL);
-					close(cl[i].fd);
-					cl[i].fd = -1;
-				}
+				if (cl[i].fd >= 0) /* still in progress: give up on this try */
+					drop_attempt(cep, &cl[i], "no connection within 10 s");
 				missing++;
 			}
 			if (!missing)
 				break;
 			if (attempt >= 3 || now_ns() > run_deadline)
-				fail("could not connect %d of clients %d..%d", missing, base, hi - 1);
+				fail("could not connect %d of clients %d..%d (last: %s)", missing, base, hi - 1,
+				     last_drop[0] ? last_drop : "no answer");
+			/* A full Unix backlog or a server refusing a burst: let it drain. */
+			poll_once(10);
 		}
 		/* Keep the server's initial output (history, join notices) moving. */
 		poll_once(o.connect_pause_ms);
@@ -417,9 +530,9 @@ static void wait_ready(void)
 			     o.clients, stats_clients, ready_count, live);
 		if (t - last_probe > 200000000ull) {
 			if (o.ready == READY_STATS)
-				send_line(cl[0].fd, ".stats\n");
+				send_line(&cl[0], ".stats\n");
 			else if (o.ready == READY_SYNC)
-				send_line(cl[0].fd, SYNC_MAGIC "\n");
+				send_line(&cl[0], SYNC_MAGIC "\n");
 			last_probe = t;
 		}
 		poll_once(20);
@@ -464,6 +577,9 @@ static void set_paused(bool pause)
 			epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 		}
 		c->paused = pause;
+		/* What OpenSSL read ahead before the pause has no epoll event. */
+		if (!pause && xport_pending(c->ssl))
+			mark_again(c);
 	}
 }
 
@@ -742,21 +858,37 @@ int main(int argc, char **argv)
 	alarm((unsigned)o.timeout + 15); /* last resort if the loop itself wedges */
 
 	cl = calloc((size_t)o.clients, sizeof *cl);
-	if (!cl)
+	again_list = calloc((size_t)o.clients, sizeof *again_list);
+	if (!cl || !again_list)
 		fail("out of memory");
+	if (o.tls) {
+		tls_ctx = xport_tls_ctx(o.tls_ca, o.tls_suites, err, sizeof err);
+		if (!tls_ctx)
+			fail("%s", err);
+	}
 	for (int i = 0; i < o.clients; i++)
 		cl[i].fd = -1;
 	ep = epoll_create1(EPOLL_CLOEXEC);
 
-	uint64_t rss_base = 0, rss_conn = 0, hwm = 0;
-	if (o.server_pid)
+	/* Joining: the server's RSS and CPU from before the first connect to
+	 * when every client is ready (TLS: handshakes included) and idle. */
+	uint64_t rss_base = 0, rss_conn = 0, rss_after = 0, hwm = 0;
+	struct proc_cpu join_a = {0}, join_b = {0};
+	if (o.server_pid) {
 		proc_rss_kib(o.server_pid, &rss_base, &hwm);
+		proc_cpu_read(o.server_pid, &join_a);
+	}
 	connect_all();
 	uint64_t t_conn = now_ns();
 	wait_ready();
 	uint64_t t_ready = now_ns();
-	if (o.server_pid)
+	if (o.server_pid) {
 		proc_rss_kib(o.server_pid, &rss_conn, &hwm);
+		proc_cpu_read(o.server_pid, &join_b);
+	}
+	char tls_desc[128] = "";
+	if (cl[0].ssl)
+		xport_tls_describe(cl[0].ssl, tls_desc, sizeof tls_desc);
 	if (o.go == GO_PRODUCER)
 		start_producer();
 
@@ -809,11 +941,16 @@ int main(int argc, char **argv)
 	/* The server's own counters after the run, where it has them. */
 	if (o.ready == READY_STATS && !cl[0].dead) {
 		stats_line[0] = 0;
-		send_line(cl[0].fd, ".stats\n");
+		send_line(&cl[0], ".stats\n");
 		uint64_t until = now_ns() + 2000000000ull;
 		while (!stats_line[0] && now_ns() < until)
 			poll_once(10);
 	}
+	/* Idle again after the traffic: what the server kept (buffers it did
+	 * not give back, touched ring pages, allocator caches). */
+	quiet(0.3);
+	if (o.server_pid)
+		proc_rss_kib(o.server_pid, &rss_after, &hwm);
 	char esc[2 * LS_HEAD + 1];
 	size_t k = 0;
 	for (const char *p = stats_line; *p && k + 2 < sizeof esc; p++) {
@@ -823,12 +960,17 @@ int main(int argc, char **argv)
 	}
 	esc[k] = 0;
 	printf("{\"label\":\"%s\",\"server_stats\":\"%s\",\"summary\":1,\"n\":%d,\"size\":%llu,\"rss_base_kib\":%llu,\"rss_connected_kib\":%llu"
-	       ",\"rss_per_client_kib\":%.3f,\"connect_s\":%.3f,\"ready_s\":%.3f,\"tput_best_rate\":%.6g"
+	       ",\"rss_per_client_kib\":%.3f,\"rss_after_kib\":%llu,\"join_cpu_us_per_client\":%.1f"
+	       ",\"transport\":\"%s%s\",\"tls\":\"%s\""
+	       ",\"connect_s\":%.3f,\"ready_s\":%.3f,\"tput_best_rate\":%.6g"
 	       ",\"tput_best_dps\":%.1f,\"tput_steps\":%d,\"tput_harness_bound\":%s,\"tput_limit_found\":%s"
 	       ",\"live\":%d}\n",
 	       o.label, esc, o.clients, (unsigned long long)o.size, (unsigned long long)rss_base,
 	       (unsigned long long)rss_conn,
 	       rss_conn > rss_base ? (double)(rss_conn - rss_base) / o.clients : 0.0,
+	       (unsigned long long)rss_after,
+	       o.server_pid ? (double)proc_cpu_delta(&join_a, &join_b) / 1e3 / o.clients : 0.0,
+	       o.unix_path ? "unix" : "tcp", o.tls ? "+tls" : "", tls_desc,
 	       (double)(t_conn - t_start) / 1e9, (double)(t_ready - t_conn) / 1e9, best_rate,
 	       best_rate * o.clients, steps, harness_bound ? "true" : "false", limit_found ? "true" : "false",
 	       live);
@@ -847,7 +989,7 @@ int main(int argc, char **argv)
 			usleep(10000);
 		}
 	} else if (!cl[0].dead) {
-		send_line(cl[0].fd, "quit\n");
+		send_line(&cl[0], "quit\n");
 		quiet(0.05);
 	}
 	cleanup();

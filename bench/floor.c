@@ -10,6 +10,13 @@
  *   --mode uring  one io_uring SEND SQE per client per chunk (fixed files,
  *                 SINGLE_ISSUER|DEFER_TASKRUN), one submit-and-wait per chunk
  *
+ *   --unix PATH   listen on a Unix socket instead of 127.0.0.1:PORT
+ *   --tls-cert C --tls-key K   (send mode only) TLS with OpenSSL: a blocking
+ *                 handshake per accepted connection, then one SSL_write()
+ *                 per client per chunk: every TLS server must encrypt each
+ *                 chunk once per client (each session has its own keys), so
+ *                 this is the TLS floor for servers using OpenSSL's AES-GCM
+ *
  * Lines client 0 sends are forwarded to the producer's stdin, which is how
  * the harness says "go" (same as typing into ringside). */
 #include "util.h"
@@ -20,6 +27,8 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -32,6 +41,7 @@
 
 static int nclients;
 static int *fds;
+static SSL **ssls;            /* per client with --tls-cert, else NULL */
 static bool *dead;
 static struct io_uring ring;
 static unsigned rot;          /* rotating start index: nobody is always last */
@@ -42,6 +52,14 @@ static void bcast_send(const char *buf, size_t len)
 		int i = (int)((rot + (unsigned)k) % (unsigned)nclients);
 		if (dead[i])
 			continue;
+		if (ssls) {
+			/* Blocking socket, no partial writes: all of it or an error. */
+			if (SSL_write(ssls[i], buf, (int)len) <= 0) {
+				ERR_clear_error();
+				dead[i] = true;
+			}
+			continue;
+		}
 		size_t off = 0;
 		while (off < len) {
 			ssize_t r = send(fds[i], buf + off, len - off, MSG_NOSIGNAL);
@@ -122,24 +140,46 @@ int main(int argc, char **argv)
 		{"clients", required_argument, 0, 'n'},
 		{"mode", required_argument, 0, 'm'},
 		{"cpu", required_argument, 0, 'c'},
+		{"unix", required_argument, 0, 'u'},
+		{"tls-cert", required_argument, 0, 'C'},
+		{"tls-key", required_argument, 0, 'K'},
 		{0, 0, 0, 0},
 	};
 	int port = 0, cpu = -1, c;
-	const char *mode = "send";
+	const char *mode = "send", *upath = NULL, *cert = NULL, *key = NULL;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': port = atoi(optarg); break;
 		case 'n': nclients = atoi(optarg); break;
 		case 'm': mode = optarg; break;
 		case 'c': cpu = atoi(optarg); break;
+		case 'u': upath = optarg; break;
+		case 'C': cert = optarg; break;
+		case 'K': key = optarg; break;
 		default: goto usage;
 		}
 	}
 	bool uring = !strcmp(mode, "uring");
-	if (port <= 0 || nclients <= 0 || optind >= argc || (!uring && strcmp(mode, "send"))) {
+	if ((port <= 0) == !upath || nclients <= 0 || optind >= argc || (!uring && strcmp(mode, "send")) ||
+	    !cert != !key || (cert && uring)) {
 usage:
-		fprintf(stderr, "usage: floor --port P --clients N [--mode send|uring] [--cpu C] -- PRODUCER ARGS...\n");
+		fprintf(stderr, "usage: floor {--port P|--unix PATH} --clients N [--mode send|uring] [--cpu C]\n"
+				"             [--tls-cert CRT --tls-key KEY (send mode)] -- PRODUCER ARGS...\n");
 		return 2;
+	}
+	SSL_CTX *tls = NULL;
+	if (cert) {
+		tls = SSL_CTX_new(TLS_server_method());
+		if (!tls || !SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) ||
+		    SSL_CTX_use_certificate_chain_file(tls, cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(tls, key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(tls) != 1) {
+			fprintf(stderr, "floor: cannot use %s / %s:\n", cert, key);
+			ERR_print_errors_fp(stderr);
+			return 1;
+		}
+		SSL_CTX_set_options(tls, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+		SSL_CTX_set_session_cache_mode(tls, SSL_SESS_CACHE_OFF);
 	}
 	signal(SIGPIPE, SIG_IGN);
 	exit_on_term(&child);
@@ -162,11 +202,13 @@ usage:
 			die("io_uring_queue_init");
 		}
 	}
-	int lfd = listen_tcp(port, 4096);
+	int lfd = upath ? listen_unix(upath, 4096) : listen_tcp(port, 4096);
 	if (lfd < 0)
 		die("listen");
 	fds = calloc((size_t)nclients, sizeof *fds);
 	dead = calloc((size_t)nclients, sizeof *dead);
+	if (tls)
+		ssls = calloc((size_t)nclients, sizeof *ssls);
 	for (int i = 0; i < nclients; i++) {
 		fds[i] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fds[i] < 0) {
@@ -177,9 +219,24 @@ usage:
 			die("accept");
 		}
 		int one = 1;
-		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (!upath)
+			setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (tls) {
+			/* The harness retries a failed handshake: that
+			 * connection does not count. */
+			ssls[i] = SSL_new(tls);
+			if (!ssls[i] || !SSL_set_fd(ssls[i], fds[i]) || SSL_accept(ssls[i]) != 1) {
+				ERR_clear_error();
+				SSL_free(ssls[i]);
+				close(fds[i]);
+				i--;
+				continue;
+			}
+		}
 	}
 	close(lfd);
+	if (upath)
+		unlink(upath);
 
 	if (uring) {
 		int r = io_uring_register_files(&ring, fds, (unsigned)nclients);
@@ -214,7 +271,18 @@ usage:
 			die("poll");
 		}
 		if (pf[1].revents) {
-			ssize_t k = recv(fds[0], cbuf, sizeof cbuf, MSG_DONTWAIT);
+			ssize_t k;
+			if (ssls) {
+				/* Readable: a whole record is on its way (the harness
+				 * writes a line as one record); the blocking read is brief. */
+				k = SSL_read(ssls[0], cbuf, sizeof cbuf);
+				if (k <= 0) {
+					ERR_clear_error();
+					k = 0;
+				}
+			} else {
+				k = recv(fds[0], cbuf, sizeof cbuf, MSG_DONTWAIT);
+			}
 			if (k > 0)
 				write_all(in[1], cbuf, (size_t)k);
 			else if (k == 0 || (errno != EAGAIN && errno != EINTR))

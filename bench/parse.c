@@ -231,7 +231,7 @@ enum {
 	O_LABEL = 256, O_PORT, O_CLIENTS, O_SIZE, O_READY, O_GO, O_SERVER_PID, O_WARM, O_RATE,
 	O_SECS, O_TPUT, O_TPUT_START, O_TPUT_FACTOR, O_TPUT_SECS, O_TPUT_MAX, O_TPUT_STEPS,
 	O_SLOW, O_STALL_FRAC, O_STALL_AT, O_STALL_SECS, O_SLOW_SECS, O_STALL_RCVBUF, O_TIMEOUT,
-	O_BATCH, O_PAUSE,
+	O_BATCH, O_PAUSE, O_UNIX, O_TLS, O_TLS_CA, O_TLS_SUITES,
 };
 
 static const struct option longopts[] = {
@@ -260,6 +260,10 @@ static const struct option longopts[] = {
 	{"timeout", required_argument, 0, O_TIMEOUT},
 	{"connect-batch", required_argument, 0, O_BATCH},
 	{"connect-pause-ms", required_argument, 0, O_PAUSE},
+	{"unix", required_argument, 0, O_UNIX},
+	{"tls", no_argument, 0, O_TLS},
+	{"tls-ca", required_argument, 0, O_TLS_CA},
+	{"tls-suites", required_argument, 0, O_TLS_SUITES},
 	{0, 0, 0, 0},
 };
 
@@ -286,6 +290,7 @@ int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err,
 	o->stall_rcvbuf = 65536;
 	o->timeout = 120;
 	o->connect_batch = 256;
+	o->tls_suites = TLS_SUITES_DEFAULT;
 
 	optind = 1;
 	opterr = 0;
@@ -372,12 +377,28 @@ int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err,
 		case O_PAUSE:
 			if (num(a, 0, 10000, &d)) return errf(err, errlen, "--connect-pause-ms: want 0..10000, got '%s'", a);
 			o->connect_pause_ms = (int)d; break;
+		case O_UNIX:
+			/* sun_path holds 108 bytes including the NUL */
+			if (!*a || strlen(a) > 107)
+				return errf(err, errlen, "--unix: want a socket path of 1..107 bytes, got '%s'", a);
+			o->unix_path = a; break;
+		case O_TLS: o->tls = true; break;
+		case O_TLS_CA: o->tls_ca = a; break;
+		case O_TLS_SUITES:
+			if (!*a) return errf(err, errlen, "--tls-suites: empty");
+			o->tls_suites = a; break;
 		default:
 			return errf(err, errlen, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
-	if (o->port == 0)
-		return errf(err, errlen, "--port is required");
+	if (o->port == 0 && !o->unix_path)
+		return errf(err, errlen, "--port or --unix is required");
+	if (o->port && o->unix_path)
+		return errf(err, errlen, "--port and --unix exclude each other");
+	if (o->tls && !o->tls_ca)
+		return errf(err, errlen, "--tls needs --tls-ca FILE (the server certificate to trust)");
+	if (!o->tls && o->tls_ca)
+		return errf(err, errlen, "--tls-ca without --tls");
 	if (optind < argc && o->go != GO_PRODUCER)
 		return errf(err, errlen, "unexpected argument '%s'", argv[optind]);
 	o->producer_argv = optind < argc ? &argv[optind] : NULL;

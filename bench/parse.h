@@ -93,8 +93,14 @@ struct harness_opts {
 	double timeout;           /* hard bound on the whole run */
 	int connect_batch;
 	int connect_pause_ms;     /* pause between connect batches (tiny listen backlogs) */
+	const char *unix_path;    /* connect to this Unix socket instead of 127.0.0.1:port */
+	bool tls;                 /* TLS (OpenSSL) over the TCP or Unix stream */
+	const char *tls_ca;       /* the server certificate the harness trusts (required with --tls) */
+	const char *tls_suites;   /* TLS 1.3 suites offered, OpenSSL syntax */
 	char **producer_argv;     /* after "--", for GO_PRODUCER */
 };
+
+#define TLS_SUITES_DEFAULT "TLS_AES_128_GCM_SHA256"
 
 /* Parses argv into o (defaults first).  Returns 0, or -1 with a message in err. */
 int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err, size_t errlen);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/run.py: runs the fan-out benchmark matrix and writes the report.
 
-For every cell (scenario, N clients, record size S) and every repetition it
+For every cell (scenario, N clients, record size S, transport) and every
+repetition it
 starts each contender in turn (order rotated per repetition, so contenders are
 interleaved rather than run in blocks), pinned to CPU 0, runs the one C client
 harness (build/bench/fanout-client) pinned to CPU 1, collects the JSON lines
@@ -43,6 +44,25 @@ ALL_CONTENDERS = ["ringside", "floor-send", "floor-uring", "naive", "redis", "nc
 # rate produces).
 SLOW_EXTRA = ["ringside-lag1m"]
 HOSTING = {"ringside", "ringside-lag1m", "floor-send", "floor-uring", "naive"}
+# How clients reach the server: TCP on loopback, a Unix socket, or TLS over
+# TCP.  Contenders without a mode for a transport are not run in its cells
+# (not listed as failures).  The TLS floor is floor-send with OpenSSL; the
+# io_uring floor has no TLS mode.
+TRANSPORTS = ["tcp", "unix", "tls"]
+SUPPORTS = {
+    "tcp": set(ALL_CONTENDERS) | set(SLOW_EXTRA),
+    "unix": {"ringside", "floor-send", "floor-uring", "redis"},
+    "tls": {"ringside", "floor-send", "redis"},
+}
+TRANSPORT_NAME = {"tcp": "TCP", "unix": "Unix socket", "tls": "TLS over TCP"}
+# Concurrent TLS handshakes: the harness connects TLS clients in batches of
+# this many and finishes their handshakes before the next batch (ringside
+# lets one address have -maxauth/8 = 16 connections authenticating at once).
+TLS_CONNECT_BATCH = 8
+CERT_NAME = "bench"
+# The harness offers only this TLS 1.3 suite (mandatory for every TLS 1.3
+# server), so all contenders run the same cipher.
+TLS_SUITES = "TLS_AES_128_GCM_SHA256"
 NCAT_MAX_N = 1000          # ncat uses select(): FD_SETSIZE 1024 minus its own fds
 SERVER_CPU, HARNESS_CPU = "0", "1"
 
@@ -53,14 +73,15 @@ SERVER_CPU, HARNESS_CPU = "0", "1"
 # (research note §4.4: 70k-1.3M deliveries/s depending on coalescing).
 PROFILES = {
     "smoke": dict(
-        cells=[("lat", 10, 1024)],
+        cells=[("lat", 10, 1024, t) for t in TRANSPORTS],
         reps=1, warm=0.2, lat_secs=1.0, min_records=20, tput=False, tput_start_x=2,
         tput_secs=1.0, slow=None, lat_dps=5000, lat_max_rate=500,
         contenders=ALL_CONTENDERS, run_timeout=40,
     ),
     "quick": dict(
-        cells=[("tput", 100, 1024), ("tput", 1000, 1024),
-               ("lat", 10, 64), ("lat", 100, 64), ("lat", 1000, 64), ("lat", 10000, 64)],
+        cells=[("tput", 100, 1024, "tcp"), ("tput", 1000, 1024, "tcp"),
+               ("lat", 10, 64, "tcp"), ("lat", 100, 64, "tcp"), ("lat", 1000, 64, "tcp"),
+               ("lat", 10000, 64, "tcp")],
         reps=2, warm=0.3, lat_secs=1.5, min_records=12, tput=True, tput_secs=1.0, tput_start_x=4,
         tput_max_steps=8, tput_max_deliv=1.6e7,
         slow=dict(n=1000, size=16384, rate=40, nostall_secs=3, slow_secs=14, stall_at=2,
@@ -69,13 +90,23 @@ PROFILES = {
         contenders=["ringside", "floor-uring", "naive", "redis", "ncat"], run_timeout=90,
     ),
     "full": dict(
-        cells=[("tput", n, s) for s in (64, 1024, 16384) for n in (1, 10, 100, 1000, 10000)],
+        cells=[("tput", n, s, "tcp") for s in (64, 1024, 16384) for n in (1, 10, 100, 1000, 10000)] +
+              [("tput", n, 1024, t) for t in ("unix", "tls") for n in (100, 1000)],
         reps=5, warm=1.0, lat_secs=3.0, min_records=20, tput=True, tput_secs=2.0, tput_start_x=2,
         tput_max_steps=10, tput_max_deliv=1.6e7,
         slow=dict(n=1000, size=16384, rate=40, nostall_secs=5, slow_secs=15, stall_at=2,
                   stall_secs=10, reps=5),
         lat_dps=20000, lat_max_rate=1000,
         contenders=ALL_CONTENDERS, run_timeout=240,
+    ),
+    # The quick profile's throughput cells over every transport: what Unix
+    # sockets and TLS cost each server, ringside against Redis.  A longer
+    # latency phase (80 records at N = 1000) and 3 repetitions.
+    "transport": dict(
+        cells=[("tput", n, 1024, t) for t in TRANSPORTS for n in (100, 1000)],
+        reps=3, warm=0.3, lat_secs=4.0, min_records=40, tput=True, tput_secs=1.0, tput_start_x=4,
+        tput_max_steps=6, tput_max_deliv=1.6e7, slow=None, lat_dps=20000, lat_max_rate=1000,
+        contenders=["ringside", "floor-send", "floor-uring", "redis"], run_timeout=90,
     ),
 }
 
@@ -153,9 +184,9 @@ def _raise_nofile():
         pass
 
 
-def start(cmd, log, stdin=subprocess.DEVNULL, stdout=None):
+def start(cmd, log, stdin=subprocess.DEVNULL, stdout=None, env=None):
     p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout if stdout is not None else log,
-                         stderr=log, start_new_session=True, preexec_fn=_raise_nofile)
+                         stderr=log, start_new_session=True, preexec_fn=_raise_nofile, env=env)
     _procs.append(p)
     return p
 
@@ -182,15 +213,48 @@ def listening(port):
     return False
 
 
-def wait_listening(port, proc, timeout=10.0):
+def unix_listening(path):
+    """True once a Unix stream socket at path is listening (from /proc/net/unix,
+    again without connecting)."""
+    try:
+        with open("/proc/net/unix") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                # Num RefCount Protocol Flags Type St Inode Path; Flags 00010000 = listening
+                if len(parts) >= 8 and parts[7] == path and parts[3] == "00010000":
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def wait_listening(targets, proc, timeout=10.0):
+    """targets: TCP ports (int) and Unix socket paths (str), all must listen."""
     end = time.time() + timeout
     while time.time() < end:
         if proc.poll() is not None:
             return False
-        if listening(port):
+        if all(unix_listening(t) if isinstance(t, str) else listening(t) for t in targets):
             return True
         time.sleep(0.02)
     return False
+
+
+def make_cert(d):
+    """A self-signed P-256 server certificate and key in d (the suite's own
+    0700 directory), made with the openssl command as the README says."""
+    crt, key = os.path.join(d, CERT_NAME + ".crt"), os.path.join(d, CERT_NAME + ".key")
+    exe = shutil.which("openssl")
+    if not exe:
+        return None, "openssl command not installed"
+    r = subprocess.run([exe, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-days", "30", "-subj", "/CN=bench", "-addext", "extendedKeyUsage=serverAuth",
+                        "-keyout", key, "-out", crt], capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        return None, "openssl req failed: " + r.stderr.strip()[-200:]
+    os.chmod(key, 0o600)
+    return (crt, key), None
 
 # ---------------------------------------------------------------- contenders
 
@@ -199,46 +263,101 @@ class Skip(Exception):
     pass
 
 
-def contender_cmd(name, a, port, n, size, tmp):
-    """Returns (server argv, harness args) for one contender."""
+def contender_cmd(name, a, port, n, size, tmp, transport):
+    """How one contender runs in one cell: a dict with
+    srv     the server argv (pinned to SERVER_CPU),
+    env     extra environment for it (or None),
+    listen  TCP ports / Unix paths to wait for before starting the harness,
+    conn    harness arguments saying how to reach it (--port / --unix / --tls),
+    mode    harness arguments for readiness and go (any "-- producer ..." last).
+    Clients use `transport`; a producer that talks to the server (Redis, ncat)
+    always uses plain TCP, so only the fan-out side changes with the transport."""
+    if name not in SUPPORTS[transport]:
+        raise Skip(f"no {TRANSPORT_NAME[transport]} mode in this suite")
     prod = [a.producer, "--size", str(size)]
     taskset = ["taskset", "-c", SERVER_CPU]
+    upath = os.path.join(tmp, "sock", CERT_NAME)
+    if transport == "unix":
+        os.mkdir(os.path.dirname(upath), 0o700)
+        conn, listen = ["--unix", upath], [upath]
+    else:
+        conn, listen = ["--port", str(port)], [port]
+    if transport == "tls":
+        if not a.cert:
+            raise Skip(a.cert_error)
+        conn += ["--tls", "--tls-ca", a.cert[0], "--tls-suites", a.tls_suites,
+                 "--connect-batch", str(TLS_CONNECT_BATCH)]
+    out = dict(env=None, listen=listen, conn=conn)
     if name in ("ringside", "ringside-lag1m"):
         if not os.access(a.ringside, os.X_OK):
             raise Skip(f"{a.ringside} not built")
         opts = ["-lag", str(1 << 20)] if name == "ringside-lag1m" else []
-        srv = taskset + [a.ringside, "-server", f"tcp:port={port}", "-noio"] + opts + ["--"] + prod + \
+        if transport == "tcp":
+            spec = f"tcp:port={port}"
+        elif transport == "unix":
+            spec = f"npipe:pipe={CERT_NAME}"
+            out["env"] = {"RINGSIDE_PIPE_DIR": os.path.dirname(upath)}
+        else:
+            # certuser= looks in $HOME/.config/ringside/certs: a private HOME.
+            home = os.path.join(tmp, "home")
+            certs = os.path.join(home, ".config", "ringside", "certs")
+            os.makedirs(certs, mode=0o700)
+            for src, ext in zip(a.cert, (".crt", ".key")):
+                shutil.copyfile(src, os.path.join(certs, CERT_NAME + ext))
+            os.chmod(os.path.join(certs, CERT_NAME + ".key"), 0o600)
+            spec = f"ssl:proto=tls1,certuser={CERT_NAME},port={port}"
+            out["env"] = {"HOME": home}
+        out["srv"] = taskset + [a.ringside, "-server", spec, "-noio"] + opts + ["--"] + prod + \
             ["--cpu", HARNESS_CPU]
-        return srv, ["--ready", "stats", "--go", "client0"]
+        out["mode"] = ["--ready", "stats", "--go", "client0"]
+        return out
     if name in ("floor-send", "floor-uring"):
         mode = name.split("-")[1]
-        srv = taskset + [a.floor, "--port", str(port), "--clients", str(n), "--mode", mode, "--"] + prod + \
+        where = ["--unix", upath] if transport == "unix" else ["--port", str(port)]
+        if transport == "tls":
+            where += ["--tls-cert", a.cert[0], "--tls-key", a.cert[1]]
+        out["srv"] = taskset + [a.floor] + where + ["--clients", str(n), "--mode", mode, "--"] + prod + \
             ["--cpu", HARNESS_CPU]
-        return srv, ["--ready", "none", "--go", "client0"]
+        out["mode"] = ["--ready", "none", "--go", "client0"]
+        return out
     if name == "naive":
-        srv = taskset + [a.naive, "--port", str(port), "--"] + prod + ["--cpu", HARNESS_CPU]
-        return srv, ["--ready", "stats", "--go", "client0"]
+        out["srv"] = taskset + [a.naive, "--port", str(port), "--"] + prod + ["--cpu", HARNESS_CPU]
+        out["mode"] = ["--ready", "stats", "--go", "client0"]
+        return out
     if name == "redis":
         exe = shutil.which("redis-server")
         if not exe:
             raise Skip("redis-server not installed")
-        srv = taskset + [exe, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-                         "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", tmp,
-                         "--logfile", "", "--io-threads", "1", "--maxclients", str(n + 100),
-                         "--client-output-buffer-limit", "pubsub 32mb 8mb 60"]
-        return srv, ["--ready", "subscribe", "--go", "producer", "--"] + prod + ["--out", f"redis:{port}"]
+        # The producer PUBLISHes over plain TCP on `pport`; subscribers use the transport.
+        pport = port
+        srv = [exe, "--bind", "127.0.0.1", "--protected-mode", "yes",
+               "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", tmp,
+               "--logfile", "", "--io-threads", "1", "--maxclients", str(n + 100),
+               "--client-output-buffer-limit", "pubsub 32mb 8mb 60"]
+        if transport == "unix":
+            srv += ["--unixsocket", upath, "--unixsocketperm", "700"]
+            out["listen"] = [upath, pport]
+        elif transport == "tls":
+            pport = free_port()
+            srv += ["--tls-port", str(port), "--tls-cert-file", a.cert[0], "--tls-key-file", a.cert[1],
+                    "--tls-ca-cert-file", a.cert[0], "--tls-auth-clients", "no"]
+            out["listen"] = [port, pport]
+        out["srv"] = taskset + srv + ["--port", str(pport)]
+        out["mode"] = ["--ready", "subscribe", "--go", "producer", "--"] + prod + ["--out", f"redis:{pport}"]
+        return out
     if name == "ncat":
         exe = shutil.which("ncat")
         if not exe:
             raise Skip("ncat not installed")
         if n > NCAT_MAX_N:
             raise Skip(f"ncat --broker uses select(): N > {NCAT_MAX_N} unsupported")
-        srv = taskset + [exe, "--broker", "--listen", "127.0.0.1", str(port), "--max-conns", str(n + 10),
-                         "--nodns"]
+        out["srv"] = taskset + [exe, "--broker", "--listen", "127.0.0.1", str(port), "--max-conns", str(n + 10),
+                                "--nodns"]
         # ncat listens with a backlog of about 10: connect in small paced
         # batches or connections sit half-open in the kernel for seconds.
-        return srv, ["--ready", "sync", "--connect-batch", "8", "--connect-pause-ms", "2", "--go", "producer",
-                     "--"] + prod + ["--out", f"tcp:{port}"]
+        out["mode"] = ["--ready", "sync", "--connect-batch", "8", "--connect-pause-ms", "2", "--go", "producer",
+                       "--"] + prod + ["--out", f"tcp:{port}"]
+        return out
     raise ValueError(name)
 
 
@@ -247,10 +366,10 @@ def lat_rate(prof, n, size):
     return min(prof["lat_max_rate"], dps / n)
 
 
-def run_one(a, prof, name, scenario, n, size, logdir, tag):
+def run_one(a, prof, name, scenario, n, size, transport, logdir, tag):
     """One contender, one cell, one repetition.  Returns a result dict."""
-    res = {"contender": name, "scenario": scenario, "n": n, "size": size, "phases": [], "summary": None,
-           "error": None, "skipped": None, "server_exit": None}
+    res = {"contender": name, "scenario": scenario, "n": n, "size": size, "transport": transport, "phases": [],
+           "summary": None, "error": None, "skipped": None, "server_exit": None}
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="rs-bench-")
     log_path = os.path.join(logdir, f"{tag}-{name}.log")
@@ -258,14 +377,17 @@ def run_one(a, prof, name, scenario, n, size, logdir, tag):
     srv = harness = None
     try:
         try:
-            srv_cmd, h_mode = contender_cmd(name, a, port, n, size, tmp)
+            how = contender_cmd(name, a, port, n, size, tmp, transport)
         except Skip as e:
             res["skipped"] = str(e)
             return res
-        log.write(("$ " + " ".join(srv_cmd) + "\n").encode())
+        srv_cmd, h_mode = how["srv"], how["mode"]
+        env = dict(os.environ, **how["env"]) if how["env"] else None
+        log.write(("$ " + " ".join(f"{k}={v}" for k, v in (how["env"] or {}).items()) +
+                   (" " if how["env"] else "") + " ".join(srv_cmd) + "\n").encode())
         log.flush()
-        srv = start(srv_cmd, log)
-        if not wait_listening(port, srv):
+        srv = start(srv_cmd, log, env=env)
+        if not wait_listening(how["listen"], srv):
             res["error"] = f"server did not listen (exit {srv.poll()}); see {log_path}"
             return res
         if scenario == "slow":
@@ -285,7 +407,7 @@ def run_one(a, prof, name, scenario, n, size, logdir, tag):
                           "--tput-max-steps", str(prof["tput_max_steps"]),
                           "--tput-max-deliv", f"{prof['tput_max_deliv']:g}"]
         timeout = prof["run_timeout"] + (n / 500.0)
-        h_cmd = ["taskset", "-c", HARNESS_CPU, a.client, "--label", name, "--port", str(port), "--clients",
+        h_cmd = ["taskset", "-c", HARNESS_CPU, a.client, "--label", name] + how["conn"] + ["--clients",
                  str(n), "--size", str(size), "--server-pid", str(srv.pid), "--rate", f"{rate:g}",
                  "--warm-secs", str(prof["warm"]), "--timeout", f"{timeout:g}"] + extra
         # harness args that end with "-- producer ..." must come last
@@ -405,6 +527,10 @@ def run_metrics(res):
             m["tput_harness_busy"] = best.get("harness_busy")
     if s:
         m["rss_client_kib"] = s.get("rss_per_client_kib")
+        m["join_cpu_us"] = s.get("join_cpu_us_per_client")
+        m["join_s"] = (s["connect_s"] + s["ready_s"]) if "connect_s" in s else None
+        if s.get("rss_after_kib"):
+            m["rss_after_mib"] = s["rss_after_kib"] / 1024.0
     m.update(loss_counts(res))
     return m
 
@@ -486,6 +612,94 @@ def size_label(s):
     return f"{s // 1024} KiB" if s >= 1024 else f"{s} B"
 
 
+def cell_runs(results, cell, contender, rep=None):
+    sc, n, s, t = cell
+    return [r for r in results if r["contender"] == contender and r["n"] == n and r["size"] == s and
+            r["scenario"] == sc and r["transport"] == t and (rep is None or r["rep"] == rep) and
+            not r["skipped"] and not r["error"]]
+
+
+def pair_ratios(results, prof, cell, a, b, key, cell_b=None):
+    """key of contender a in cell over key of contender b in cell_b (default:
+    the same cell), pair by pair within each repetition."""
+    out = []
+    for rep in range(prof["reps"]):
+        ra, rb = cell_runs(results, cell, a, rep), cell_runs(results, cell_b or cell, b, rep)
+        if ra and rb:
+            va, vb = run_metrics(ra[0]).get(key), run_metrics(rb[0]).get(key)
+            if va and vb:
+                out.append(va / vb)
+    return out
+
+
+def transport_section(prof, results, contenders, cells, trs):
+    """What each transport costs: ringside against Redis per transport, each
+    contender against itself over TCP, and what idle clients and joining cost."""
+    L = ["## Transports\n"]
+    L.append("Clients reach the server over TCP on loopback, a Unix socket, or TLS over TCP (the harness is an "
+             "OpenSSL client offering TLS 1.2/1.3 and, for 1.3, one suite (see 'Negotiated' below), so every "
+             "server runs the same cipher; it trusts exactly the suite's self-signed P-256 certificate). Redis' "
+             "producer publishes over plain TCP in every cell, ringside's writes to its pty: only the fan-out "
+             "side changes. The TLS floor is `floor-send` with OpenSSL (one `SSL_write` per client per chunk); "
+             "the io_uring floor has no TLS mode. TLS clients connect in batches of "
+             f"{TLS_CONNECT_BATCH}, each batch's handshakes finished before the next.\n")
+    L.append("- **RSS per idle client**: (server RSS with all N clients connected, ready and idle − RSS before "
+             "the first connect) / N, before any record is sent.")
+    L.append("- **join CPU per client**: server CPU from the first connect until all N are ready, / N: accept, "
+             "TLS handshake, registration, and for ringside the join notices it sends to the clients already "
+             "there (which grow with N).")
+    L.append("- **RSS after traffic**: the server's whole RSS, idle again after the phases (ring pages touched, "
+             "buffers not given back).\n")
+    tls_desc = sorted({(r["contender"], (r["summary"] or {}).get("tls")) for r in results
+                       if r["transport"] == "tls" and (r["summary"] or {}).get("tls")})
+    if tls_desc:
+        L.append("Negotiated: " + "; ".join(f"{c}: {d}" for c, d in tls_desc) + "\n")
+    keys = [("cpu_us", "CPU µs/deliv"), ("cmp_p50", "all-clients p50"), ("cmp_p99", "all-clients p99"),
+            ("rss_client_kib", "RSS/idle client"), ("join_cpu_us", "join CPU/client"),
+            ("tput_dps", "deliveries/s (tput)")]
+    if "ringside" in contenders and "redis" in contenders:
+        L.append("### ringside / Redis, per transport (per repetition, then median (min–max))\n")
+        L.append("Below 1 is better for ringside, except deliveries/s.\n")
+        L.append("| N | size | transport | " + " | ".join(k[1] for k in keys) + " |")
+        L.append("|---|---|---|" + "---|" * len(keys))
+        for cell in sorted(cells, key=lambda c: (c[2], c[1], TRANSPORTS.index(c[3]))):
+            rat = [fmt_med(med(pair_ratios(results, prof, cell, "ringside", "redis", k))) for k, _ in keys]
+            L.append(f"| {cell[1]} | {size_label(cell[2])} | {cell[3]} | " + " | ".join(rat) + " |")
+        L.append("")
+    L.append("### Each contender over Unix / TLS against itself over TCP (per repetition)\n")
+    L.append("| N | size | contender | transport / tcp | " + " | ".join(k[1] for k in keys) + " |")
+    L.append("|---|---|---|---|" + "---|" * len(keys))
+    for cell in sorted(cells, key=lambda c: (c[2], c[1], TRANSPORTS.index(c[3]))):
+        if cell[3] == "tcp":
+            continue
+        tcp_cell = cell[:3] + ("tcp",)
+        if tcp_cell not in cells:
+            continue
+        for c in contenders:
+            rat = [fmt_med(med(pair_ratios(results, prof, cell, c, c, k, tcp_cell))) for k, _ in keys]
+            if any(x != "n/a" for x in rat):
+                L.append(f"| {cell[1]} | {size_label(cell[2])} | {c} | {cell[3]} | " + " | ".join(rat) + " |")
+    L.append("")
+    L.append("### Joining and idle clients (median (min–max))\n")
+    L.append("| N | transport | contender | RSS KiB per idle client | join CPU µs per client | connect + ready s | "
+             "RSS after traffic MiB |")
+    L.append("|---|---|---|---|---|---|---|")
+    seen = set()
+    for cell in sorted(cells, key=lambda c: (c[1], TRANSPORTS.index(c[3]), c[2])):
+        if (cell[1], cell[3]) in seen:
+            continue   # one row per N and transport (idle figures do not depend on S)
+        seen.add((cell[1], cell[3]))
+        for c in contenders:
+            ms = [run_metrics(r) for r in cell_runs(results, cell, c)]
+            if not ms:
+                continue
+            g = lambda k: fmt_med(med([m.get(k) for m in ms]))
+            L.append(f"| {cell[1]} | {cell[3]} | {c} | {g('rss_client_kib')} | {g('join_cpu_us')} | {g('join_s')} | "
+                     f"{g('rss_after_mib')} |")
+    L.append("")
+    return L
+
+
 def write_report(path, prof_name, prof, info, results, contenders, elapsed, notes):
     L = []
     L.append(f"# Fan-out benchmark — profile `{prof_name}`\n")
@@ -506,18 +720,19 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
 
     cells = [c for c in prof["cells"]]
     sizes = sorted({c[2] for c in cells})
-    for size in sizes:
-        L.append(f"## Latency mode, {size_label(size)} records\n")
+    trs = [t for t in TRANSPORTS if any(c[3] == t for c in cells)]
+    for size, tr in [(s_, t_) for t_ in trs for s_ in sizes if any(c[2] == s_ and c[3] == t_ for c in cells)]:
+        L.append(f"## Latency mode, {size_label(size)} records, {TRANSPORT_NAME[tr]}\n")
         L.append("| N | contender | rate rec/s | deliv p50 ms | deliv p99 ms | deliv p99.9 ms | deliv max ms | "
                  "all-clients p50 ms | all-clients p99 ms | all-clients max ms | server CPU µs/deliv | "
                  "RSS KiB/client | lost | gap-dropped |")
         L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for (sc, n, s) in cells:
-            if s != size:
+        for (sc, n, s, t) in cells:
+            if s != size or t != tr:
                 continue
             for c in contenders:
                 runs = [r for r in results if r["contender"] == c and r["n"] == n and r["size"] == s
-                        and r["scenario"] == sc]
+                        and r["scenario"] == sc and r["transport"] == t]
                 if not runs:
                     continue
                 if all(r["skipped"] for r in runs):
@@ -546,18 +761,18 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
         L.append("'≥' marks a lower bound: either no step failed before the step limit, or the harness itself "
                  "was > 90% busy in the failing step (then the failure may be the harness's, not the "
                  "server's). 'harness busy' is the harness's CPU share at the last sustainable step.\n")
-        L.append("| N | size | contender | deliveries/s | server CPU µs/deliv at that rate | harness busy |")
-        L.append("|---|---|---|---|---|---|")
-        for (sc, n, s) in tcells:
+        L.append("| N | size | transport | contender | deliveries/s | server CPU µs/deliv at that rate | harness busy |")
+        L.append("|---|---|---|---|---|---|---|")
+        for (sc, n, s, t) in tcells:
             for c in contenders:
                 runs = [r for r in results if r["contender"] == c and r["n"] == n and r["size"] == s
-                        and r["scenario"] == sc and not r["skipped"]]
+                        and r["scenario"] == sc and r["transport"] == t and not r["skipped"]]
                 if not runs:
                     continue
                 ms = [run_metrics(r) for r in runs]
                 hb = "≥ " if any((r["summary"] or {}).get("tput_harness_bound") or
                                  not (r["summary"] or {}).get("tput_limit_found", True) for r in runs) else ""
-                L.append(f"| {n} | {size_label(s)} | {c} | {hb}{fmt_med(med([m.get('tput_dps') for m in ms]))} | "
+                L.append(f"| {n} | {size_label(s)} | {t} | {c} | {hb}{fmt_med(med([m.get('tput_dps') for m in ms]))} | "
                          f"{fmt_med(med([m.get('tput_cpu_us') for m in ms]))} | "
                          f"{fmt_med(med([m.get('tput_harness_busy') for m in ms]))} |")
         L.append("")
@@ -568,27 +783,20 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
     if base in contenders:
         L.append(f"## Ratios {base} / X (per repetition, then median (min–max))\n")
         L.append("Below 1 is better for ringside in latency and CPU; above 1 is better in throughput.\n")
-        L.append("| N | size | X | deliv p99 | all-clients p99 | CPU µs/deliv | deliveries/s (tput) |")
-        L.append("|---|---|---|---|---|---|---|")
-        for (sc, n, s) in cells:
+        L.append("| N | size | transport | X | deliv p99 | all-clients p99 | CPU µs/deliv | deliveries/s (tput) |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for (sc, n, s, t) in cells:
             for x in others:
-                rat = {"lat_p99": [], "cmp_p99": [], "cpu_us": [], "tput_dps": []}
-                for rep in range(prof["reps"]):
-                    ra = [r for r in results if r["contender"] == base and r["n"] == n and r["size"] == s
-                          and r["scenario"] == sc and r["rep"] == rep]
-                    rb = [r for r in results if r["contender"] == x and r["n"] == n and r["size"] == s
-                          and r["scenario"] == sc and r["rep"] == rep]
-                    if not ra or not rb or ra[0]["skipped"] or rb[0]["skipped"]:
-                        continue
-                    ma, mb = run_metrics(ra[0]), run_metrics(rb[0])
-                    for k in rat:
-                        if ma.get(k) and mb.get(k):
-                            rat[k].append(ma[k] / mb[k])
+                rat = {k: pair_ratios(results, prof, (sc, n, s, t), base, x, k)
+                       for k in ("lat_p99", "cmp_p99", "cpu_us", "tput_dps")}
                 if any(rat.values()):
-                    L.append(f"| {n} | {size_label(s)} | {x} | {fmt_med(med(rat['lat_p99']))} | "
+                    L.append(f"| {n} | {size_label(s)} | {t} | {x} | {fmt_med(med(rat['lat_p99']))} | "
                              f"{fmt_med(med(rat['cmp_p99']))} | {fmt_med(med(rat['cpu_us']))} | "
                              f"{fmt_med(med(rat['tput_dps']))} |")
         L.append("")
+
+    if any(t != "tcp" for t in trs):
+        L.extend(transport_section(prof, results, contenders, cells, trs))
 
     slow = [r for r in results if r["scenario"] == "slow"]
     if slow:
@@ -660,7 +868,8 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
     if errs:
         L.append("## Failed runs\n")
         for r in errs:
-            L.append(f"- {r['contender']} {r['scenario']} N={r['n']} S={r['size']} rep {r['rep']}: {r['error']}")
+            L.append(f"- {r['contender']} {r['scenario']} N={r['n']} S={r['size']} {r.get('transport', 'tcp')} "
+                     f"rep {r['rep']}: {r['error']}")
         L.append("")
     exits = sorted({(r["contender"], str(r["server_exit"])) for r in results if not r["skipped"]})
     L.append("Server exit after the producer quit: " +
@@ -691,20 +900,25 @@ def write_plots(outdir, prof, results, contenders):
             continue
         for (kind, ylabel, key, logy) in plots:
             series = []
-            for c in contenders:
-                pts = []
-                for n in ns:
-                    ms = [run_metrics(r) for r in results if r["contender"] == c and r["n"] == n and
-                          r["size"] == size and r["scenario"] != "slow" and not r["skipped"]]
-                    mm = med([m.get(key) for m in ms])
-                    if mm and mm[0] is not None and (mm[0] > 0 or not logy):
-                        pts.append((n, mm[0], mm[1], mm[2]))
-                if pts:
-                    dat = os.path.join(outdir, f"{kind}-{size}-{c}.dat")
+            # One line per contender and transport ("ringside", "ringside/tls").
+            for tr in TRANSPORTS:
+                for c in contenders:
+                    pts = []
+                    for n in ns:
+                        ms = [run_metrics(r) for r in results if r["contender"] == c and r["n"] == n and
+                              r["size"] == size and r["scenario"] != "slow" and not r["skipped"] and
+                              r["transport"] == tr]
+                        mm = med([m.get(key) for m in ms])
+                        if mm and mm[0] is not None and (mm[0] > 0 or not logy):
+                            pts.append((n, mm[0], mm[1], mm[2]))
+                    if not pts:
+                        continue
+                    name = c if tr == "tcp" else f"{c}/{tr}"
+                    dat = os.path.join(outdir, f"{kind}-{size}-{name.replace('/', '-')}.dat")
                     with open(dat, "w") as f:
                         for p in pts:
                             f.write(f"{p[0]} {p[1]} {p[2]} {p[3]}\n")
-                    series.append((c, dat))
+                    series.append((name, dat, contenders.index(c), TRANSPORTS.index(tr)))
             if not series:
                 continue
             svg = os.path.join(outdir, f"{kind}-vs-N-{size}B.{ext}")
@@ -717,7 +931,9 @@ def write_plots(outdir, prof, results, contenders):
             ]
             if logy:
                 script.append("set logscale y")
-            plots_cmd = ", ".join(f"'{d}' using 1:2:3:4 with yerrorlines title '{c}'" for c, d in series)
+            # A colour per contender, a dash and point type per transport.
+            plots_cmd = ", ".join(f"'{d}' using 1:2:3:4 with yerrorlines lc {ci + 1} dt {ti + 1} pt {ti * 2 + 5} "
+                                  f"title '{c}'" for c, d, ci, ti in series)
             script.append("plot " + plots_cmd)
             r = subprocess.run([gp], input="\n".join(script), text=True, capture_output=True, timeout=30)
             if r.returncode == 0:
@@ -747,7 +963,13 @@ def main():
     ap.add_argument("--contenders", default=None, help="comma-separated subset")
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--cells", default=None,
-                    help="override the cells: comma-separated SCENARIO:N:SIZE, e.g. tput:1000:64,lat:10:1k")
+                    help="override the cells: comma-separated SCENARIO:N:SIZE[:TRANSPORT], "
+                         "e.g. tput:1000:64,lat:10:1k:tls (transport tcp|unix|tls, default tcp)")
+    ap.add_argument("--transport", default=None,
+                    help="comma-separated tcp,unix,tls: run every cell (except slow clients) over each of these "
+                         "instead of the transport it names")
+    ap.add_argument("--tls-suites", default=TLS_SUITES,
+                    help=f"TLS 1.3 cipher suites the harness offers, OpenSSL syntax (default {TLS_SUITES})")
     ap.add_argument("--no-slow", action="store_true", help="skip the slow-client scenario")
     ap.add_argument("--slow-only", action="store_true", help="only the slow-client scenario")
     ap.add_argument("--report-only", metavar="DIR", default=None,
@@ -760,13 +982,21 @@ def main():
         cells = []
         for c in args.cells.split(","):
             try:
-                sc, n, sz = c.split(":")
+                parts = c.split(":")
+                sc, n, sz = parts[:3]
+                tr = parts[3] if len(parts) == 4 else "tcp"
+                assert len(parts) in (3, 4) and sc in ("lat", "tput") and tr in TRANSPORTS
                 mult = 1024 if sz.lower().endswith("k") else 1
-                cells.append((sc, int(n), int(sz.rstrip("kK")) * mult))
-                assert sc in ("lat", "tput")
+                cells.append((sc, int(n), int(sz.rstrip("kK")) * mult, tr))
             except (ValueError, AssertionError):
-                ap.error(f"bad cell '{c}': want lat|tput:N:SIZE")
+                ap.error(f"bad cell '{c}': want lat|tput:N:SIZE[:tcp|unix|tls]")
         prof["cells"] = cells
+    if args.transport:
+        trs = [t for t in args.transport.split(",") if t]
+        bad = [t for t in trs if t not in TRANSPORTS]
+        if bad or not trs:
+            ap.error(f"--transport: unknown {bad}; known: {TRANSPORTS}")
+        prof["cells"] = list(dict.fromkeys((sc, n, s, t) for (sc, n, s, _) in prof["cells"] for t in trs))
     if args.no_slow:
         prof["slow"] = None
     if args.slow_only:
@@ -797,6 +1027,11 @@ def main():
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     _raise_nofile()
+    args.cert, args.cert_error = None, None
+    if any(c[3] == "tls" for c in prof["cells"]):
+        certdir = tempfile.mkdtemp(prefix="rs-bench-cert-")
+        atexit.register(shutil.rmtree, certdir, True)
+        args.cert, args.cert_error = make_cert(certdir)
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     if args.out:
@@ -814,10 +1049,11 @@ def main():
         json.dump({"info": info, "profile": args.profile, "contenders": contenders}, f)
     jobs = []
     for rep in range(prof["reps"]):
-        for ci, (sc, n, s) in enumerate(prof["cells"]):
+        for ci, (sc, n, s, tr) in enumerate(prof["cells"]):
             order = contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]
             for c in order:
-                jobs.append((sc, n, s, rep, c))
+                if c in SUPPORTS[tr]:
+                    jobs.append((sc, n, s, tr, rep, c))
     if prof.get("slow"):
         sl = prof["slow"]
         slow_cs = contenders + ([x for x in SLOW_EXTRA if "ringside" in contenders])
@@ -826,21 +1062,21 @@ def main():
             for c in order:
                 if c.startswith("floor"):
                     continue   # the floor has no slow-client policy: it assumes every client reads
-                jobs.append(("slow", sl["n"], sl["size"], rep, c))
+                jobs.append(("slow", sl["n"], sl["size"], "tcp", rep, c))
 
     tty = sys.stderr.isatty()
     t0 = time.time()
     results = []
     raw = open(os.path.join(outdir, "raw.jsonl"), "w")
-    for i, (sc, n, s, rep, c) in enumerate(jobs):
-        progress(i, len(jobs), t0, f"{sc} N={n} S={size_label(s)} rep {rep + 1} {c}", tty)
-        res = run_one(args, prof, c, sc, n, s, logdir, f"{sc}-n{n}-s{s}-r{rep}")
+    for i, (sc, n, s, tr, rep, c) in enumerate(jobs):
+        progress(i, len(jobs), t0, f"{sc} N={n} S={size_label(s)} {tr} rep {rep + 1} {c}", tty)
+        res = run_one(args, prof, c, sc, n, s, tr, logdir, f"{sc}-n{n}-s{s}-{tr}-r{rep}")
         res["rep"] = rep
         results.append(res)
         raw.write(json.dumps(res) + "\n")
         raw.flush()
         if res["error"]:
-            sys.stderr.write(("\n" if tty else "") + f"bench: {c} {sc} N={n} S={s}: {res['error']}\n")
+            sys.stderr.write(("\n" if tty else "") + f"bench: {c} {sc} N={n} S={s} {tr}: {res['error']}\n")
     progress(len(jobs), len(jobs), t0, "done", tty)
     if tty:
         sys.stderr.write("\n")
@@ -883,9 +1119,12 @@ def rebuild_report(outdir, prof_name, prof, contenders):
         prof = dict(PROFILES[prof_name])
     else:
         info = machine_info(None)
+    for r in results:
+        r.setdefault("transport", "tcp")   # runs from before the transport dimension
     # cells and repetitions as they were actually run
-    prof["cells"] = sorted({(r["scenario"], r["n"], r["size"]) for r in results if r["scenario"] != "slow"},
-                           key=lambda c: (c[0] != "tput", c[2], c[1]))
+    prof["cells"] = sorted({(r["scenario"], r["n"], r["size"], r["transport"]) for r in results
+                            if r["scenario"] != "slow"},
+                           key=lambda c: (TRANSPORTS.index(c[3]), c[0] != "tput", c[2], c[1]))
     prof["reps"] = max([r["rep"] for r in results if r["scenario"] != "slow"] + [0]) + 1
     if not any(r["scenario"] == "slow" for r in results):
         prof["slow"] = None
@@ -894,38 +1133,43 @@ def rebuild_report(outdir, prof_name, prof, contenders):
 
 
 def gate(results, contenders):
-    """Exit status: every contender produced a result and nothing was lost.
-    Timing is never a failure (a 2-core VM has ±30% noise)."""
+    """Exit status: every contender produced a result over every transport it
+    was run on, and nothing was lost.  Timing is never a failure (a 2-core VM
+    has ±30% noise)."""
     failed = []
     for c in contenders:
-        runs = [r for r in results if r["contender"] == c]
-        if not runs:
-            continue   # not part of this run's jobs (e.g. the floor in --slow-only)
-        good = [r for r in runs if not r["skipped"] and not r["error"] and
-                (phase(r, "latency") or phase(r, "nostall"))]
-        # A latency phase that hit its deadline is no result (throughput steps
-        # may time out: that only makes them unsustainable).
-        for r in good:
-            lp = phase(r, "latency") or phase(r, "nostall")
-            # In the slow-client scenario a contender that cannot keep up is
-            # a finding (reported as saturated), not a missing result.
-            if lp["timed_out"] and r["scenario"] != "slow":
-                failed.append(f"{c}: {lp['phase']} phase timed out in {r['scenario']} N={r['n']} S={r['size']} "
-                              f"({lp.get('undelivered', '?')} records undelivered)")
-        if not good:
-            why = runs[0]["skipped"] or runs[0]["error"] if runs else "not run"
-            if runs and runs[0]["skipped"] and c == "ncat" and all(r["n"] > NCAT_MAX_N for r in runs):
+        for tr in TRANSPORTS:
+            runs = [r for r in results if r["contender"] == c and r.get("transport", "tcp") == tr]
+            if not runs:
+                continue   # not part of this run's jobs (e.g. the floor in --slow-only)
+            who = c if tr == "tcp" else f"{c} over {tr}"
+            good = [r for r in runs if not r["skipped"] and not r["error"] and
+                    (phase(r, "latency") or phase(r, "nostall"))]
+            # A latency phase that hit its deadline is no result (throughput steps
+            # may time out: that only makes them unsustainable).
+            for r in good:
+                lp = phase(r, "latency") or phase(r, "nostall")
+                # In the slow-client scenario a contender that cannot keep up is
+                # a finding (reported as saturated), not a missing result.
+                if lp["timed_out"] and r["scenario"] != "slow":
+                    failed.append(f"{who}: {lp['phase']} phase timed out in {r['scenario']} N={r['n']} "
+                                  f"S={r['size']} ({lp.get('undelivered', '?')} records undelivered)")
+            if not good:
+                why = runs[0]["skipped"] or runs[0]["error"]
+                if runs[0]["skipped"] and c == "ncat" and all(r["n"] > NCAT_MAX_N for r in runs):
+                    continue
+                failed.append(f"{who}: no result ({why})")
                 continue
-            failed.append(f"{c}: no result ({why})")
-            continue
-        for r in good:
-            lc = loss_counts(r)
-            if r["scenario"] != "slow" and (lc["true_loss"] or lc["lost_disconnect"] or lc["missing_after_gap"]):
-                failed.append(f"{c}: lost records in {r['scenario']} N={r['n']} S={r['size']} ({lc})")
+            for r in good:
+                lc = loss_counts(r)
+                if r["scenario"] != "slow" and (lc["true_loss"] or lc["lost_disconnect"] or lc["missing_after_gap"]):
+                    failed.append(f"{who}: lost records in {r['scenario']} N={r['n']} S={r['size']} ({lc})")
     if failed:
         sys.stderr.write("bench: FAILED\n  " + "\n  ".join(failed) + "\n")
         return 1
-    sys.stderr.write(f"bench: all {len(contenders)} contenders produced results, no records lost\n")
+    trs = sorted({r.get("transport", "tcp") for r in results}, key=TRANSPORTS.index)
+    sys.stderr.write(f"bench: all {len(contenders)} contenders produced results ({', '.join(trs)}), "
+                     "no records lost\n")
     return 0
 
 

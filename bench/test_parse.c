@@ -244,6 +244,49 @@ static void test_args_ok(void **state)
 	assert_string_equal(o.producer_argv[2], "redis:6379");
 	assert_int_equal(o.clients, 1);   /* defaults restored between calls */
 	assert_false(o.tput);
+	assert_null(o.unix_path);
+	assert_false(o.tls);
+	assert_string_equal(o.tls_suites, TLS_SUITES_DEFAULT);
+}
+
+static void test_args_transport(void **state)
+{
+	(void)state;
+	struct harness_opts o;
+	char err[256];
+	const char *u[] = {"fc", "--unix", "/tmp/x/sock", "--clients", "5", NULL};
+	assert_int_equal(parse(&o, err, u), 0);
+	assert_string_equal(o.unix_path, "/tmp/x/sock");
+	assert_int_equal(o.port, 0);
+	assert_false(o.tls);
+	const char *t[] = {"fc", "--port", "443", "--tls", "--tls-ca", "c.pem", "--tls-suites",
+			   "TLS_CHACHA20_POLY1305_SHA256", NULL};
+	assert_int_equal(parse(&o, err, t), 0);
+	assert_true(o.tls);
+	assert_string_equal(o.tls_ca, "c.pem");
+	assert_string_equal(o.tls_suites, "TLS_CHACHA20_POLY1305_SHA256");
+	/* TLS over a Unix socket is allowed (ringside's spipe) */
+	const char *ut[] = {"fc", "--unix", "/s", "--tls", "--tls-ca", "c.pem", NULL};
+	assert_int_equal(parse(&o, err, ut), 0);
+	assert_true(o.tls && o.unix_path);
+
+	const char *both[] = {"fc", "--port", "1", "--unix", "/s", NULL};
+	assert_int_equal(parse(&o, err, both), -1);
+	assert_non_null(strstr(err, "exclude"));
+	const char *noca[] = {"fc", "--port", "1", "--tls", NULL};
+	assert_int_equal(parse(&o, err, noca), -1);
+	assert_non_null(strstr(err, "--tls-ca"));
+	const char *catls[] = {"fc", "--port", "1", "--tls-ca", "c.pem", NULL};
+	assert_int_equal(parse(&o, err, catls), -1);
+	char longp[200];
+	memset(longp, 'a', sizeof longp - 1);
+	longp[0] = '/';
+	longp[sizeof longp - 1] = 0;
+	const char *lp[] = {"fc", "--unix", longp, NULL};
+	assert_int_equal(parse(&o, err, lp), -1);
+	assert_non_null(strstr(err, "--unix"));
+	const char *es[] = {"fc", "--port", "1", "--tls", "--tls-ca", "c", "--tls-suites", "", NULL};
+	assert_int_equal(parse(&o, err, es), -1);
 }
 
 static void test_args_errors(void **state)
@@ -253,7 +296,7 @@ static void test_args_errors(void **state)
 	char err[256];
 	const char *nport[] = {"fc", "--clients", "3", NULL};
 	assert_int_equal(parse(&o, err, nport), -1);
-	assert_non_null(strstr(err, "--port"));
+	assert_non_null(strstr(err, "--port or --unix"));
 	const char *badn[] = {"fc", "--port", "1", "--clients", "0", NULL};
 	assert_int_equal(parse(&o, err, badn), -1);
 	assert_non_null(strstr(err, "--clients"));
@@ -289,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_args_ok),
 		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test(test_args_transport),
 	};
 	return cmocka_run_group_tests_name("bench_parse", tests, NULL, NULL);
 }

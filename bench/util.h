@@ -55,4 +55,7 @@ void exit_on_term(const pid_t *child);
 /* Listening TCP socket on 127.0.0.1:port with a large backlog. */
 int listen_tcp(int port, int backlog);
 
+/* Listening Unix stream socket at PATH (which must not exist), mode 0600. */
+int listen_unix(const char *path, int backlog);
+
 #endif

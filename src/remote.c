@@ -407,17 +407,15 @@ static int setup(struct remote *r, const char *spec_text)
 	}
 	if (r->spec.password_warning[0])
 		fprintf(stderr, "ringside: -remote: %s\n", r->spec.password_warning);
-	if (r->spec.transport == SPEC_COM || r->spec.clicon[0]) {
-		fprintf(stderr, "ringside: -remote: %s is not available in this build\n",
-			r->spec.clicon[0] ? "clicon= (reverse connections)" :
-					    spec_transport_name(r->spec.transport));
+	if (r->spec.transport == SPEC_COM) {
+		fprintf(stderr, "ringside: -remote: com is not available in this build\n");
 		return -EOPNOTSUPP;
 	}
 	if (r->spec.has_password) {
 		memcpy(r->password, r->spec.password, sizeof(r->password));
 		r->have_password = true;
 	}
-	if (resolve(r) < 0)
+	if (r->spec.clicon[0] ? rlisten_setup(r) < 0 : resolve(r) < 0)
 		return -EINVAL;
 	res = rtls_setup(r);
 	if (res < 0)
@@ -485,8 +483,10 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 		return 1;
 	r->opt = opt;
 	r->signal_fd = -1;
+	r->listen_fd = -1;
 	if (setup(r, spec_text) < 0) {
 		rtls_free(r);
+		rlisten_close(r);
 		free(r);
 		return 2;
 	}
@@ -504,6 +504,7 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 	code = r->exit_code;
 	ring_exit(&r->ring);
 	rtls_free(r);
+	rlisten_close(r);
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
 	rlink_free(&r->link);

@@ -264,12 +264,29 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 	int one = 1;
 
 	c->connect_inflight = false;
-	if (c->connect_gen != c->gen) {
-		try_connect(r);
+	if (c->connect_gen != c->gen || r->done) {
+		/* An accept that raced its cancel: nobody wants that call. */
+		if (r->spec.clicon[0] && res >= 0)
+			close(res);
+		if (!r->done)
+			try_connect(r);
 		return;
 	}
-	if (r->done)
-		return;
+	if (r->spec.clicon[0]) {
+		/* clicon=: RES is the server's call, or why there is none. */
+		if (res >= 0 && !rlisten_allowed(r, res)) {
+			close(res);
+			c->want_connect = true;
+			try_connect(r);
+			return;
+		}
+		if (res >= 0) {
+			c->fd = res;
+			res = 0;
+			c->deadline = remote_now() + GIVE_UP_SECONDS * NS_PER_SEC;
+			conn_schedule(r);
+		}
+	}
 	if (res < 0) {
 		if (!r->link.joined) {
 			remote_say(r, "ringside: cannot connect to %s: %s", r->where, strerror(-res));
@@ -321,6 +338,19 @@ static void try_connect(struct remote *r)
 	if (!c->want_connect || ops_inflight(c) || r->done)
 		return;
 	c->want_connect = false;
+	if (r->spec.clicon[0]) {
+		/* The server calls us, whenever it can: no deadline until then. */
+		if (rlisten_arm(r) < 0) {
+			remote_say(r, "ringside: cannot submit an accept");
+			remote_finish(r, 1);
+			return;
+		}
+		c->connect_inflight = true;
+		c->connect_gen = c->gen;
+		c->st = CONN_CONNECTING;
+		c->deadline = 0;
+		return;
+	}
 	c->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		remote_say(r, "ringside: socket: %s", strerror(errno));
@@ -373,6 +403,8 @@ static void teardown(struct remote *r)
 {
 	struct remote_conn *c = &r->conn;
 
+	if (c->fd < 0 && c->connect_inflight)
+		ring_cancel(&r->ring, &c->connect_op);	/* clicon=: the accept */
 	if (c->fd >= 0) {
 		if (c->connect_inflight)
 			ring_cancel(&r->ring, &c->connect_op);

@@ -162,6 +162,8 @@ struct remote_term {
 	void (*answered)(struct remote *r, const char *answer);
 };
 
+#define REMOTE_ALLOWED_MAX 8
+
 struct remote {
 	struct ring ring;
 	struct spec spec;
@@ -175,6 +177,12 @@ struct remote {
 	socklen_t addr_len;
 	char where[320];		/* "HOST port P" or "pipe NAME (PATH)", for messages */
 	char pipe_path[NPIPE_PATH_MAX + 1];	/* npipe: the socket the server must own */
+	/* clicon=: we listen, and only the server's addresses may dial in. */
+	int listen_fd;
+	unsigned listen_port;
+	struct sockaddr_storage allowed[REMOTE_ALLOWED_MAX];
+	unsigned nallowed;
+	bool told_waiting;
 
 	struct remote_conn conn;
 	struct remote_tls tls;
@@ -212,6 +220,16 @@ void remote_say(struct remote *r, const char *fmt, ...) __attribute__((format(pr
 void remote_check_link(struct remote *r);
 /* Something arrived from the server (the -quiet clock restarts). */
 void remote_heard(struct remote *r);
+
+/* remote_listen.c: clicon=, the server dials in */
+/* Resolve the server's addresses and listen (port or range).  0 or -errno,
+ * said on stderr. */
+int rlisten_setup(struct remote *r);
+/* Wait for the next call: an accept on conn.connect_op. */
+int rlisten_arm(struct remote *r);
+/* Is the peer on FD the server?  Says so when it is not. */
+bool rlisten_allowed(struct remote *r, int fd);
+void rlisten_close(struct remote *r);
 
 /* remote_conn.c */
 void conn_init(struct remote *r);

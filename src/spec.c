@@ -339,6 +339,10 @@ parse_password(struct spec *s, const char *v, size_t n)
 {
 	size_t i;
 
+	/* "Password=*" is how listings (.servers, -QR) say there is one: a
+	 * client given it pasted asks for the password, as if it had none. */
+	if (s->side == SPEC_CLIENT && n == 1 && v[0] == '*')
+		return NULL;
 	if (n > SPEC_PASSWORD_MAX)
 		return "expected " X_PASSWORD;
 	for (i = 0; i < n; i++)

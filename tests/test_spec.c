@@ -1306,6 +1306,20 @@ test_spec_transport_names(void **state)
 	assert_string_equal(spec_transport_name((enum spec_transport)42), "?");
 }
 
+/* A listing's "Password=*" pasted into -remote means "ask me"; a server
+ * never takes it. */
+static void test_spec_client_password_star_means_ask(void **state)
+{
+	struct spec s = parse_ok("npipe:Pipe=dbg,Password=*,Server=box", SPEC_CLIENT);
+
+	assert_false(s.has_password);
+	assert_string_equal(s.password, "");
+	s = parse_ok("tcp:Port=5005,Password=*,Server=box", SPEC_CLIENT);
+	assert_false(s.has_password);
+	check_refused("tcp:port=5005,password=*", SPEC_SERVER, "password: expected");
+	check_refused("tcp:server=h,port=5005,password=**", SPEC_CLIENT, "password: expected");
+}
+
 int
 main(void)
 {
@@ -1352,6 +1366,7 @@ main(void)
 		cmocka_unit_test(test_spec_format_remote_parses_as_client),
 		cmocka_unit_test(test_spec_format_enospc),
 		cmocka_unit_test(test_spec_transport_names),
+		cmocka_unit_test(test_spec_client_password_star_means_ask),
 	};
 
 	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

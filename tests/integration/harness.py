@@ -262,9 +262,12 @@ class Relay:
     CUT_AFTER it also cuts the first connection by itself once that many
     server-to-client bytes have passed (cuts counts how often)."""
 
-    def __init__(self, target_port, cut_after=None):
+    def __init__(self, target_port, cut_after=None, cut_upstream=False):
         self.target = target_port
         self.cut_after = cut_after
+        # Count CUT_AFTER in the bytes flowing to the target instead (a
+        # reverse connection: the server is the one that dials in).
+        self.cut_upstream = cut_upstream
         self.cuts = 0
         self.up = bytearray()       # client -> server, all connections
         self.down = bytearray()
@@ -315,12 +318,13 @@ class Relay:
                 if not d:
                     self._close(c, s)
                     return
-                cut = x is s and self.cut_after is not None and self.cuts == 0 and \
+                counted = x is c if self.cut_upstream else x is s
+                cut = counted and self.cut_after is not None and self.cuts == 0 and \
                     down + len(d) > self.cut_after
                 if cut:
                     d = d[:self.cut_after - down]
                     self.cuts += 1
-                if x is s:
+                if counted:
                     down += len(d)
                 (self.up if x is c else self.down).extend(d)
                 try:

@@ -142,3 +142,83 @@ def test_clicon_over_tls(workdir):
     finally:
         l.close()
         s.close()
+
+
+def remote_listening(spec, env=None, quiet_ms=3000):
+    """ringside -remote SPEC (a clicon= client, which listens); its script
+    goes in with communicate()."""
+    import subprocess
+    import harness
+    return subprocess.Popen([harness.BIN, "-remote", spec, "-quiet", str(quiet_ms)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TestFailure("nothing listens on %d" % port)
+
+
+@test
+def test_clicon_native_client_listens_and_resumes(workdir):
+    from harness import Relay
+    port = free_port()
+    c = remote_listening("tcp:clicon=127.0.0.1,port=%d,password=pw5" % port)
+    try:
+        time.sleep(0.5)
+        # A caller that is not the server is refused, and the wait goes on.
+        intruder = socket.socket()
+        intruder.bind(("127.0.0.2", 0))
+        intruder.connect(("127.0.0.1", port))
+        intruder.settimeout(5)
+        check(intruder.recv(100) == b"", "the intruder was served")
+        intruder.close()
+        # The server dials through a relay that cuts the first call mid-output.
+        relay = Relay(port, cut_after=60000, cut_upstream=True)
+        s = Session(["tcp:port=%d,clicon=127.0.0.1,password=pw5" % relay.port], BASH, noio=True)
+        try:
+            out, err = c.communicate(b"seq 1 30000; echo end-$((1+1))\n", timeout=60)
+        finally:
+            relay.close()
+            s.close()
+        check(relay.cuts == 1, "the relay never cut the connection")
+        check(b"refused a connection from 127.0.0.2: only 127.0.0.1 may connect" in err,
+              "no refusal said: %r" % err[-400:])
+        check(b"waiting for 127.0.0.1 to connect to port %d" % port in err, "err %r" % err[-300:])
+        check(b"reconnecting" in err, "no reconnect: %r" % err[-400:])
+        nums = [int(x) for x in re.findall(rb"^(\d+)\r?$", out, re.M)]
+        check(nums == list(range(1, 30001)), "lines after the resume: %d, first gap at %r" % (
+            len(nums), next((i for i, n in enumerate(nums) if n != i + 1), None)))
+        check(b"end-2" in out, "the end marker is missing")
+    finally:
+        if c.poll() is None:
+            c.kill()
+            c.wait()
+
+
+@test
+def test_clicon_over_tls_with_pinned_certificate(workdir):
+    import it_tls
+    env, crt = it_tls.tls_env(workdir)
+    port = free_port()
+    c = remote_listening("ssl:proto=tls1,certuser=srv,clicon=127.0.0.1,port=%d" % port,
+                         env=env, quiet_ms=1500)
+    try:
+        time.sleep(0.5)
+        s = Session(["ssl:proto=tls1,certuser=srv,port=%d,clicon=127.0.0.1" % port], BASH,
+                    noio=True, env=env)
+        try:
+            out, err = c.communicate(b".echo pinned-$((4*4))\n", timeout=30)
+        finally:
+            s.close()
+        check(b"pinned-$((4*4))" in out, "out %r err %r" % (out[-300:], err[-300:]))
+    finally:
+        if c.poll() is None:
+            c.kill()
+            c.wait()
