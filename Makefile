@@ -1,5 +1,8 @@
 # ringside: one non-recursive makefile.
-#   make            build build/ringside and build/libringside.a
+#   make            build build/ringside, build/libringside.a and build/libringside.so
+#   make install    install the library, its header, ringside.pc and the CLI
+#                   (PREFIX=/usr/local, DESTDIR for staging)
+#   make examples   build examples/ against a staged install, as any user would
 #   make deps       install the Debian packages needed to build, test and run (idempotent)
 #   make run        deps + build + host `gdb -q` on tcp port 5005 (loopback)
 #   make test       deps + build + unit tests + integration tests
@@ -17,10 +20,14 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 WARN     := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -I. $(PKG_CFLAGS) -MMD -MP
+# Everything is built position-independent and hidden: the shared library
+# exports only what include/ringside.h declares (src/api.c marks it).
+CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -I. $(PKG_CFLAGS) -MMD -MP \
+            -fPIC -fvisibility=hidden
 LDLIBS   += $(PKG_LIBS) -lutil
 ifeq ($(SANITIZE),1)
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+CFLAGS   += $(SAN_FLAGS)
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
@@ -29,10 +36,31 @@ Q        := @
 quiet     = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-LIB_SRC  := $(wildcard ring/*.c tls/*.c serial/*.c) $(filter-out src/main.c,$(wildcard src/*.c))
+# libringside: the session, servers, clients and transports.  The CLI adds
+# its option parser and the interactive client (-remote), which are not part
+# of the library.
+CLI_SRC  := src/config.c $(wildcard src/remote*.c)
+LIB_SRC  := $(wildcard ring/*.c tls/*.c serial/*.c) \
+            $(filter-out src/main.c $(CLI_SRC),$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-LIB      := $(BUILD)/libringside.a
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+# Internal archives: every symbol visible, for the CLI and the unit tests.
+LIB      := $(BUILD)/internal/libringside.a
+CLI_LIB  := $(BUILD)/internal/libringside-cli.a
 BIN      := $(BUILD)/ringside
+
+# The public libraries: a static one whose internal symbols are made local
+# (one relocatable object), and a shared one with a version script.
+SOVERSION := 0
+VERSION   := $(shell sed -n 's/^\#define RINGSIDE_VERSION "\(.*\)"/\1/p' include/ringside.h)
+STATIC    := $(BUILD)/libringside.a
+SHARED    := $(BUILD)/libringside.so.$(VERSION)
+SHARED_LINKS := $(BUILD)/libringside.so.$(SOVERSION) $(BUILD)/libringside.so
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
 
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -44,22 +72,61 @@ DEPS_PKGS := build-essential pkg-config liburing-dev libwolfssl-dev libserialpor
              libcmocka-dev gdb socat picocom netcat-openbsd python3 clang libclang-rt-14-dev \
              procps tmux inetutils-telnet nftables iproute2 util-linux
 
-.PHONY: all deps run test unit integration fuzz clean
-all: $(BIN) $(HELPER_BIN)
+.PHONY: all deps run test unit integration fuzz clean install examples
+all: $(BIN) $(STATIC) $(SHARED_LINKS) $(HELPER_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
 	$(call quiet,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 
-$(BIN): $(BUILD)/src/main.o $(LIB)
+$(CLI_LIB): $(CLI_OBJ)
+	@mkdir -p $(dir $@)
+	$(call quiet,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+$(BIN): $(BUILD)/src/main.o $(CLI_LIB) $(LIB)
 	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_%: tests/test_%.c $(LIB)
+$(STATIC): $(LIB_OBJ)
+	$(call quiet,AR,$@)$(LD) -r -o $(BUILD)/libringside-all.o $^ && \
+		objcopy --localize-hidden $(BUILD)/libringside-all.o && \
+		rm -f $@ && $(AR) rcs $@ $(BUILD)/libringside-all.o
+
+$(SHARED): $(LIB_OBJ) src/libringside.map
+	$(call quiet,LD,$@)$(CC) $(LDFLAGS) -shared -Wl,-soname,libringside.so.$(SOVERSION) \
+		-Wl,--version-script=src/libringside.map -Wl,--no-undefined -Wl,--as-needed \
+		-o $@ $(LIB_OBJ) $(LDLIBS)
+
+$(SHARED_LINKS): $(SHARED)
+	$(Q)ln -sf $(notdir $(SHARED)) $(BUILD)/libringside.so.$(SOVERSION)
+	$(Q)ln -sf libringside.so.$(SOVERSION) $(BUILD)/libringside.so
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/libringside.so.$(SOVERSION)
+	ln -sf libringside.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libringside.so
+	install -m 644 include/ringside.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|@REQUIRES@|$(PKGS)|' src/ringside.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ringside.pc
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/
+
+# The examples, built the way a user of the installed library builds them:
+# against a staged install, found through pkg-config alone.
+STAGE := $(abspath $(BUILD))/stage
+examples: all
+	$(Q)$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
+	$(Q)$(MAKE) --no-print-directory -C examples OUT=$(abspath $(BUILD))/examples \
+		PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig CC="$(CC) $(SAN_FLAGS)"
+
+$(BUILD)/tests/test_%: tests/test_%.c $(LIB) $(CLI_LIB)
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CMOCKA_LIBS)
+	$(call quiet,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CLI_LIB) $(LIB) $(LDLIBS) $(CMOCKA_LIBS)
 
 # test_serial_sp links every libserialport call serial/ makes to a fake.
 SERIAL_SP_WRAP := sp_get_port_by_name sp_free_port sp_open sp_close sp_get_port_handle \
@@ -97,7 +164,7 @@ unit: all $(TEST_BIN)
 	$(Q)sh tests/run-unit.sh $(TEST_BIN)
 
 # IT_ARGS: e.g. --skip-slow, or test names.
-integration: all
+integration: all examples
 	$(Q)python3 tests/integration/run.py --bin $(BIN) $(IT_ARGS)
 
 test: deps
@@ -118,7 +185,22 @@ fuzz: $(FUZZ_BIN)
 
 -include bench/bench.mk
 
+# The embedding API against the pty path (bench/embed-bench.c), through the
+# public static library: 1 KiB records to 1,000 raw clients.
+EMBED_BENCH := $(BUILD)/bench/embed-bench
+EMBED_ARGS  ?= --clients 1000 --records 5000
+$(EMBED_BENCH): bench/embed-bench.c include/ringside.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+.PHONY: bench-embed bench-embed-smoke
+# Three runs, each path in turn, so drift on the machine hits both alike.
+bench-embed: $(EMBED_BENCH)
+	$(Q)for i in 1 2 3; do $(EMBED_BENCH) $(EMBED_ARGS) || exit 1; done | \
+		tee $(BUILD)/bench/embed.jsonl
+bench-embed-smoke: $(EMBED_BENCH)
+	$(Q)$(EMBED_BENCH) --clients 50 --records 2000
+
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(BUILD)/src/main.d $(TEST_BIN:=.d)

@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 #include "src/clicon.h"
+#include "src/hub.h"
 #include "src/server.h"
-#include "src/session.h"
+#include "src/writer.h"
 
 #define NS_PER_S 1000000000ull
 /* One attempt may take this long before it is abandoned (a black hole
@@ -53,10 +54,10 @@ static void on_backoff(struct ring_timer *t, int res)
 
 static void retry_later(struct clicon *k, int error)
 {
-	struct session *s = k->srv->sess;
+	struct hub *s = k->srv->hub;
 
 	if (error != k->last_error) {
-		session_log(s, "server %u: the client at %s does not answer (%s); "
+		hub_log(s, "server %u: the client at %s does not answer (%s); "
 			    "trying again with backoff", k->srv->id, k->where, strerror(-error));
 		k->last_error = error;
 	}
@@ -69,13 +70,13 @@ static void on_deadline(struct ring_timer *t, int res)
 	struct clicon *k = container_of(t, struct clicon, deadline);
 
 	if (res == -ETIME && k->connecting)
-		ring_cancel(&k->srv->sess->ring, &k->connect_op);
+		ring_cancel(&k->srv->hub->ring, &k->connect_op);
 }
 
 static void on_connect(struct ring_op *op, int res, unsigned flags)
 {
 	struct clicon *k = container_of(op, struct clicon, connect_op);
-	struct session *s = k->srv->sess;
+	struct hub *s = k->srv->hub;
 	int fd = k->fd;
 
 	k->connecting = false;
@@ -88,7 +89,7 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 			retry_later(k, res == -ECANCELED ? -ETIMEDOUT : res);
 		return;
 	}
-	session_log(s, "server %u: connected to the client at %s", k->srv->id, k->where);
+	hub_log(s, "server %u: connected to the client at %s", k->srv->id, k->where);
 	k->serving = true;
 	k->last_error = 0;
 	k->wait_s = 1;
@@ -97,7 +98,7 @@ static void on_connect(struct ring_op *op, int res, unsigned flags)
 
 static void dial(struct clicon *k)
 {
-	struct session *s = k->srv->sess;
+	struct hub *s = k->srv->hub;
 	struct io_uring_sqe *sqe;
 
 	k->fd = socket(k->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -170,7 +171,7 @@ int clicon_start(struct server *srv, char *err, size_t errlen)
 void clicon_stop(struct server *srv)
 {
 	struct clicon *k = srv->clicon;
-	struct session *s = srv->sess;
+	struct hub *s = srv->hub;
 
 	if (!k || k->stopped)
 		return;
@@ -186,7 +187,7 @@ void clicon_stop(struct server *srv)
 void clicon_client_closed(struct server *srv, const char *why)
 {
 	struct clicon *k = srv->clicon;
-	struct session *s = srv->sess;
+	struct hub *s = srv->hub;
 
 	if (!k || !k->serving)
 		return;
@@ -195,12 +196,12 @@ void clicon_client_closed(struct server *srv, const char *why)
 		return;
 	if (why) {
 		/* Dropped, not left: dial again so it can resume. */
-		session_log(s, "server %u: lost the client at %s (%s); dialing again", srv->id,
+		hub_log(s, "server %u: lost the client at %s (%s); dialing again", srv->id,
 			    k->where, why);
 		dial(k);
 		return;
 	}
-	session_emitf(s, "ringside: the reverse connection to %s has ended; start the server "
+	writer_emitf(s, "ringside: the reverse connection to %s has ended; start the server "
 		      "again to reconnect", k->where);
 	server_end(s, srv->id);
 }

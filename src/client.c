@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A client's life: creation (remote, console, or refused at accept), its
- * state and the authenticating counts, the deadlines the session's sweep
- * enforces, and the two-phase close.  Sending is in client_send.c, input in
- * client_input.c.
+ * state and the authenticating counts, and the two-phase close.  Sending is
+ * in client_send.c, input in client_input.c, deadlines in
+ * client_deadline.c.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -15,23 +15,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "src/proto.h"
+#include "src/client.h"
+#include "src/hub.h"
 #include "src/native.h"
 #include "src/npipe.h"
 #include "src/server.h"
-#include "src/session.h"
 
 /* Refused connections told in their own language at once; beyond this many,
  * they get one line of text and are closed straight away. */
 #define REFUSING_MAX 64
 
-static struct client *client_alloc(struct session *s)
+static struct client *client_alloc(struct hub *s)
 {
 	struct client *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
-	c->sess = s;
+	c->hub = s;
 	c->idle_index = -1;
 	c->link.in_fd = c->link.out_fd = -1;
 	c->connected_at = c->last_active = time(NULL);
@@ -46,14 +46,14 @@ static struct client *client_alloc(struct session *s)
 /* A source may hold this many of a server's authenticating places, so one
  * address cannot lock everyone else out (sshd's MaxStartups is per daemon;
  * this is per source as well). */
-static unsigned source_share(const struct session *s)
+static unsigned source_share(const struct hub *s)
 {
 	unsigned share = s->cfg->max_auth / 8;
 
 	return share < 2 ? 2 : share;
 }
 
-bool client_claim_auth(struct session *s, const struct server *srv,
+bool client_claim_auth(struct hub *s, const struct server *srv,
 		       const struct sockaddr_storage *peer, bool *held, char *why, size_t len)
 {
 	int res;
@@ -73,7 +73,7 @@ bool client_claim_auth(struct session *s, const struct server *srv,
 	return res == 0;
 }
 
-unsigned client_source_wait(struct session *s, const struct sockaddr_storage *peer, char *why,
+unsigned client_source_wait(struct hub *s, const struct sockaddr_storage *peer, char *why,
 			    size_t len)
 {
 	enum penalty_reason reason;
@@ -87,7 +87,7 @@ unsigned client_source_wait(struct session *s, const struct sockaddr_storage *pe
 
 void client_set_state(struct client *c, enum client_state state)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	if (c->counted_auth) {
 		s->nauthenticating--;
@@ -106,27 +106,27 @@ void client_set_state(struct client *c, enum client_state state)
 
 void client_go_live_at(struct client *c, uint64_t start)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	client_set_state(c, CLIENT_LIVE);
 	assert(!client_sending(c) || c->send_kind != SEND_TRANSCRIPT || c->native);
 	c->cursor = start;
 	if (!client_is_console(c) && !c->announced)
-		notice_joined(s, c);
-	session_wake(s, c);
+		s->ops->joined(s, c);
+	client_wake(c);
 }
 
 static void go_live(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	client_go_live_at(c, transcript_history_start(&s->tr, s->cfg->history_bytes,
-						      s->cfg->clines));
+						      s->cfg->history_lines));
 }
 
 static void let_in(struct client *c);
 
-static void format_peer(const struct session *s, const char *transport,
+static void format_peer(const struct hub *s, const char *transport,
 			const struct sockaddr_storage *peer, char *ident, size_t len, uint32_t id)
 {
 	char addr[INET6_ADDRSTRLEN] = "?";
@@ -179,7 +179,7 @@ static void set_dead_peer_limits(int fd, unsigned timeout_s)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
 }
 
-static struct client *client_new_socket(struct session *s, struct server *srv, int fd,
+static struct client *client_new_socket(struct hub *s, struct server *srv, int fd,
 					const struct sockaddr_storage *peer)
 {
 	struct client *c = client_alloc(s);
@@ -230,7 +230,7 @@ static struct client *client_new_socket(struct session *s, struct server *srv, i
 	return c;
 }
 
-struct client *client_new(struct session *s, struct server *srv, int fd,
+struct client *client_new(struct hub *s, struct server *srv, int fd,
 			  const struct sockaddr_storage *peer, bool auth_held)
 {
 	struct client *c = client_new_socket(s, srv, fd, peer);
@@ -267,11 +267,11 @@ static void client_secured(struct link *l)
 
 	/* The handshake was the peer speaking: the first-byte limit is met. */
 	c->heard = true;
-	c->heard_at = c->sess->now;
+	c->heard_at = c->hub->now;
 	let_in(c);
 }
 
-struct client *client_new_refusing(struct session *s, struct server *srv, int fd,
+struct client *client_new_refusing(struct hub *s, struct server *srv, int fd,
 				   const struct sockaddr_storage *peer, const char *why)
 {
 	struct client *c;
@@ -291,7 +291,7 @@ struct client *client_new_refusing(struct session *s, struct server *srv, int fd
 	return c;
 }
 
-struct client *client_new_console(struct session *s, int in_fd, int out_fd)
+struct client *client_new_console(struct hub *s, int in_fd, int out_fd)
 {
 	struct client *c = client_alloc(s);
 
@@ -306,20 +306,20 @@ struct client *client_new_console(struct session *s, int in_fd, int out_fd)
 
 void client_auth_failed(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	penalty_failure(&s->penalties, &c->peer, s->now);
-	session_log(s, "wrong password from %s", c->ident);
+	hub_log(s, "wrong password from %s", c->ident);
 }
 
 void client_auth_passed(struct client *c)
 {
-	penalty_success(&c->sess->penalties, &c->peer, c->sess->now);
+	penalty_success(&c->hub->penalties, &c->peer, c->hub->now);
 }
 
 unsigned client_auth_wait(struct client *c, char *why, size_t len)
 {
-	return client_source_wait(c->sess, &c->peer, why, len);
+	return client_source_wait(c->hub, &c->peer, why, len);
 }
 
 const struct link_events client_link_events = {
@@ -330,117 +330,13 @@ const struct link_events client_link_events = {
 };
 
 /*
- * Deadlines.  One sweep a second looks at every client instead of each
- * client keeping timers of its own: a few comparisons per client per second
- * cost less than the memory and the ops of per-client timers.
- */
-
-static void auth_deadlines(struct client *c, uint32_t now)
-{
-	uint32_t age = now - c->born;
-
-	if (c->close_after_flush)
-		return;
-	if (!link_secured(&c->link)) {
-		/* Nothing can be said before the handshake: it just ends. */
-		if (age >= CLIENT_HANDSHAKE_S)
-			client_close(c, "TLS handshake not finished in time");
-		return;
-	}
-	if (!c->heard && age >= CLIENT_FIRST_BYTE_S) {
-		/* Silence holds an authenticating place that someone else could
-		 * use; a real client says something at once. */
-		if (c->native)
-			native_refuse(c, "nothing was received for too long");
-		else
-			client_private(c, "\r\nringside: nothing received within %u seconds; "
-				       "closing\r\n", CLIENT_FIRST_BYTE_S);
-		client_finish(c);
-	} else if (age >= CLIENT_AUTH_GRACE_S) {
-		if (c->native)
-			native_refuse(c, "the handshake took too long");
-		else
-			client_private(c, "\r\nringside: no password within %u seconds; closing\r\n",
-				       CLIENT_AUTH_GRACE_S);
-		client_finish(c);
-	}
-}
-
-/* A half-closed client may still be reading, or gone: TCP cannot tell.  It
- * keeps receiving while output flows and leaves once the session is quiet. */
-static void half_closed_deadline(struct client *c, uint32_t now)
-{
-	struct session *s = c->sess;
-
-	if (now - c->quiet_at < CLIENT_HALF_CLOSED_QUIET_S)
-		return;
-	if (s->tr.head == c->quiet_head && c->cursor == s->tr.head && !client_sending(c)) {
-		client_close(c, NULL);
-		return;
-	}
-	c->quiet_head = s->tr.head;
-	c->quiet_at = now;
-}
-
-void client_check_deadlines(struct client *c, uint32_t now)
-{
-	struct session *s = c->sess;
-	unsigned limit = s->cfg->peer_timeout_s;
-	char why[96];
-
-	if (client_is_console(c) || c->state == CLIENT_CLOSING)
-		return;
-	if (c->lingering) {
-		if (now - c->linger_since >= CLIENT_LINGER_S)
-			client_close(c, NULL);
-		return;
-	}
-	if (limit && client_sending(c) && now - c->send_started >= limit) {
-		snprintf(why, sizeof(why), "no progress for %u s while behind", limit);
-		client_close(c, why);
-		return;
-	}
-	switch (c->state) {
-	case CLIENT_REFUSING:
-		if (!c->close_after_flush && now - c->born >= CLIENT_REFUSE_LISTEN_S) {
-			/* Said nothing (or half a preamble): a raw client that
-			 * only listens. */
-			c->detecting = false;
-			client_private(c, "ringside: connection refused: %s\r\n", c->refusal);
-			client_finish(c);
-		}
-		return;
-	case CLIENT_AUTH:
-		auth_deadlines(c, now);
-		return;
-	case CLIENT_LIVE:
-		if (c->input_ended) {
-			half_closed_deadline(c, now);
-			return;
-		}
-		/* Native clients say something every PROTO_HEARTBEAT_S. */
-		if (c->native && limit) {
-			unsigned hb = limit > PROTO_READ_TIMEOUT_S ? limit : PROTO_READ_TIMEOUT_S;
-
-			if (now - c->heard_at >= hb) {
-				snprintf(why, sizeof(why), "no heartbeat for %u s", hb);
-				client_close(c, why);
-			}
-		}
-		return;
-	case CLIENT_CLOSING:
-		return;
-	}
-}
-
-/*
  * Closing takes two phases: cancel what is in flight, free when the kernel
  * has returned every op (it may touch our buffers until then).
  */
 
 /* Why a client was dropped, for the operator: at most one line a second,
  * since thousands of clients can go at once. */
-static void log_close(struct session *s, const struct client *c, const char *why)
+static void log_close(struct hub *s, const struct client *c, const char *why)
 {
 	time_t now = time(NULL);
 
@@ -449,17 +345,17 @@ static void log_close(struct session *s, const struct client *c, const char *why
 		return;
 	}
 	if (s->closes_unlogged)
-		session_log(s, "%s dropped: %s (and %u more in the last second)", c->ident, why,
+		hub_log(s, "%s dropped: %s (and %u more in the last second)", c->ident, why,
 			    s->closes_unlogged);
 	else
-		session_log(s, "%s dropped: %s", c->ident, why);
+		hub_log(s, "%s dropped: %s", c->ident, why);
 	s->last_close_log = now;
 	s->closes_unlogged = 0;
 }
 
 void client_close(struct client *c, const char *why)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	enum client_state was = c->state;
 
 	if (was == CLIENT_CLOSING)
@@ -467,11 +363,11 @@ void client_close(struct client *c, const char *why)
 	if (why)
 		log_close(s, c, why);
 	if (c->announced)
-		notice_left(s, c);
+		s->ops->left(s, c);
 	client_set_state(c, CLIENT_CLOSING);
 	if (c->server && c->server->client_closed && was != CLIENT_REFUSING)
 		c->server->client_closed(c->server, why);
-	session_idle_remove(s, c);
+	client_idle_remove(c);
 	if (was == CLIENT_REFUSING)
 		s->nrefusing--;
 	else if (!client_is_console(c))
@@ -490,12 +386,12 @@ void client_maybe_free(struct client *c)
 	    c->delay_timer.armed || c->dead)
 		return;
 	c->dead = true;
-	c->sess->ndead++;
+	c->hub->ndead++;
 }
 
 void client_free(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	if (c->prev)
 		c->prev->next = c->next;

@@ -2,7 +2,7 @@
 /*
  * A client: a cursor into the transcript with one send in flight, its input,
  * its deadlines and its two-phase close (client.c, client_send.c,
- * client_input.c).  Internal to src/.
+ * client_input.c, client_deadline.c).  Internal to src/.
  */
 #ifndef RINGSIDE_CLIENT_H
 #define RINGSIDE_CLIENT_H
@@ -14,13 +14,10 @@
 #include <time.h>
 
 #include "ring/ring.h"
+#include "src/hub.h"
 #include "src/link.h"
 
-struct session;
 struct server;
-
-/* Identity strings: "HOST\user (tcp 127.0.0.1:63141)". */
-#define IDENT_MAX 160
 
 enum client_state {
 	CLIENT_AUTH,		/* waiting for the password line or the native handshake */
@@ -75,9 +72,9 @@ struct telnet;
 #define CLIENT_REFUSE_LISTEN_S 1	/* a refused peer shows how it speaks */
 
 struct client {
-	struct session *sess;
+	struct hub *hub;
 	struct server *server;		/* NULL for the host console */
-	struct client *prev, *next;	/* session->clients */
+	struct client *prev, *next;	/* hub->clients */
 	uint32_t id;
 	enum client_state state;
 	bool announced;			/* a join notice went out */
@@ -85,7 +82,7 @@ struct client {
 	struct link link;		/* how its bytes travel; the console is a link kind */
 
 	uint64_t cursor;		/* next transcript offset to send */
-	int idle_index;			/* slot in session->idle, or -1 */
+	int idle_index;			/* slot in hub->idle, or -1 */
 
 	struct ring_timer delay_timer;	/* throttles wrong passwords */
 	uint8_t send_kind;		/* enum client_send of the op in flight */
@@ -100,11 +97,11 @@ struct client {
 	bool private_overflowed;	/* private messages were dropped (logged once) */
 	uint32_t send_len;		/* bytes lent by the send in flight */
 	uint64_t send_from;		/* SEND_TRANSCRIPT: the cursor it was sent from */
-	uint32_t born;			/* session clock (s): accepted */
-	uint32_t heard_at;		/* session clock: last byte received */
-	uint32_t send_started;		/* session clock: the send in flight was submitted */
-	uint32_t linger_since;		/* session clock: lingering began */
-	uint32_t quiet_at;		/* session clock: half-closed, the last look */
+	uint32_t born;			/* hub clock (s): accepted */
+	uint32_t heard_at;		/* hub clock: last byte received */
+	uint32_t send_started;		/* hub clock: the send in flight was submitted */
+	uint32_t linger_since;		/* hub clock: lingering began */
+	uint32_t quiet_at;		/* hub clock: half-closed, the last look */
 	uint64_t quiet_head;		/* half-closed: transcript head at the last look */
 	struct client_privq privq;
 
@@ -144,17 +141,17 @@ extern const struct link_events client_link_events;
 /* client.c: a client's life: creation, state, deadlines, the two-phase close */
 /* A connection accepted by SRV.  AUTH_HELD: it has a place among the
  * authenticating (client_claim_auth()), which it keeps until it is in. */
-struct client *client_new(struct session *s, struct server *srv, int fd,
+struct client *client_new(struct hub *s, struct server *srv, int fd,
 			  const struct sockaddr_storage *peer, bool auth_held);
-struct client *client_new_console(struct session *s, int in_fd, int out_fd);
+struct client *client_new_console(struct hub *s, int in_fd, int out_fd);
 /* A connection refused at accept (WHY): it is told in its own language (a
  * REFUSE record or a text line) once its first bytes show which, then
  * closed without losing what it sent. */
-struct client *client_new_refusing(struct session *s, struct server *srv, int fd,
+struct client *client_new_refusing(struct hub *s, struct server *srv, int fd,
 				   const struct sockaddr_storage *peer, const char *why);
 void client_close(struct client *c, const char *why);
 /* Mark a closing client dead once the kernel has returned all its ops;
- * session_end_turn() frees it with client_free(). */
+ * client_end_turn() frees it with client_free(). */
 void client_maybe_free(struct client *c);
 void client_free(struct client *c);
 /* Every state change goes through here (it keeps the authenticating counts). */
@@ -163,10 +160,10 @@ void client_set_state(struct client *c, enum client_state state);
  * each server has -maxauth places and each source a share of them.  On
  * success *HELD is set (the connection gives it back on leaving
  * CLIENT_AUTH); otherwise WHY says why not. */
-bool client_claim_auth(struct session *s, const struct server *srv,
+bool client_claim_auth(struct hub *s, const struct server *srv,
 		       const struct sockaddr_storage *peer, bool *held, char *why, size_t len);
 /* Seconds before PEER may try a password again (0: now); WHY says why. */
-unsigned client_source_wait(struct session *s, const struct sockaddr_storage *peer, char *why,
+unsigned client_source_wait(struct hub *s, const struct sockaddr_storage *peer, char *why,
 			    size_t len);
 /* A native client's handshake is over: it reads the transcript from START. */
 void client_go_live_at(struct client *c, uint64_t start);
@@ -176,11 +173,23 @@ void client_auth_passed(struct client *c);
 /* Seconds before C's source may try a password again (0: now), with the
  * reason in WHY when it may not. */
 unsigned client_auth_wait(struct client *c, char *why, size_t len);
-/* Close C once its deadlines have passed; NOW is the session clock. */
+
+/* client_deadline.c: close C once its deadlines have passed; NOW is the hub
+ * clock (seconds). */
 void client_check_deadlines(struct client *c, uint32_t now);
 
-/* client_send.c: the one send path */
+/* client_send.c: the one send path, and the turn's end that starts sends */
 void client_send_next(struct client *c);
+/* Give C its next send at the end of this loop turn (never from inside a
+ * send path, which is what keeps send paths from re-entering themselves). */
+void client_wake(struct client *c);
+/* C is caught up: it waits in the idle list for output / no longer. */
+void client_idle_add(struct client *c);
+void client_idle_remove(struct client *c);
+/* The end of a loop turn: run the deferred sends, then free the clients
+ * closed during it.  Freeing only here means no loop over clients can find
+ * the one after it freed under its feet. */
+void client_end_turn(struct hub *h);
 /* Queue N bytes for C alone, ahead of further transcript sends. */
 void client_queue_private(struct client *c, const void *p, size_t n);
 void client_private(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -196,7 +205,7 @@ bool client_private_empty(const struct client *c);
 /* The link's receive events (link_events.received, .recv_ended). */
 void client_received(struct link *l, char *data, size_t n);
 void client_recv_ended(struct link *l, int res);
-/* Dispatch one complete input line (meta-command or program input). */
+/* One complete input line from C: refused here, or handed up (hub_ops.line). */
 void client_handle_line(struct client *c, const char *line, size_t len);
 /* Ctrl+C from C: the program's terminal gets its interrupt character,
  * unless C is read-only. */

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "src/meta.h"
 #include "src/native.h"
 #include "src/server.h"
-#include "src/session.h"
+#include "src/client.h"
+#include "src/hub.h"
 #include "src/spec.h"
 #include "src/telnet.h"
 #include "src/visible.h"
@@ -58,7 +58,7 @@ static void on_auth_delay(struct ring_timer *t, int res)
 
 static void check_password(struct client *c, const char *line, size_t len)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	char why[128];
 
 	if (c->auth_waiting || c->close_after_flush)
@@ -73,7 +73,7 @@ static void check_password(struct client *c, const char *line, size_t len)
 	if (password_matches(&c->server->spec, line, len)) {
 		client_auth_passed(c);
 		client_go_live_at(c, transcript_history_start(&s->tr, s->cfg->history_bytes,
-							      s->cfg->clines));
+							      s->cfg->history_lines));
 		return;
 	}
 	c->auth_failures++;
@@ -88,14 +88,14 @@ static void check_password(struct client *c, const char *line, size_t len)
 
 void client_handle_line(struct client *c, const char *line, size_t len)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	if (c->state != CLIENT_LIVE)
 		return;
 	c->last_active = time(NULL);
 	if (client_is_console(c))
 		s->console_active = c->last_active;
-	if (c->readonly) {
+	if (c->readonly && !s->cfg->readonly_lines) {
 		s->stats.lines_refused++;
 		client_private(c, "ringside: this is a read-only connection; "
 				  "commands are not accepted\r\n");
@@ -115,23 +115,18 @@ void client_handle_line(struct client *c, const char *line, size_t len)
 		return;
 	}
 	s->stats.lines_in++;
-	if (meta_execute(s, c, line, len))
-		return;
-	session_input_line(s, c, line, len);
+	s->ops->line(s, c, line, len);
 }
 
 void client_interrupt(struct client *c)
 {
-	struct session *s = c->sess;
-
 	if (c->readonly) {
 		client_private(c, "ringside: this is a read-only connection; "
 				  "interrupts are not accepted\r\n");
 		return;
 	}
 	c->last_active = time(NULL);
-	session_typedf(s, "%s: ^C (interrupt)", c->ident);
-	session_interrupt(s);
+	c->hub->ops->interrupt(c->hub, c);
 }
 
 /*
@@ -182,13 +177,13 @@ static void raw_line(struct client *c, const char *line, size_t len)
 
 static void refuse_long_line(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	s->stats.lines_refused++;
 	c->line_len = 0;
 	c->line_discard = true;
 	if (client_is_console(c))
-		session_log(s, "console line longer than %u bytes was not sent", s->cfg->line_max);
+		hub_log(s, "console line longer than %u bytes was not sent", s->cfg->line_max);
 	else
 		client_private(c, "ringside: line longer than %u bytes was not sent\r\n",
 			       s->cfg->line_max);
@@ -196,7 +191,7 @@ static void refuse_long_line(struct client *c)
 
 static void raw_input(struct client *c, const char *data, size_t n)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	unsigned max = s->cfg->line_max;
 
 	while (n > 0) {
@@ -216,7 +211,7 @@ static void raw_input(struct client *c, const char *data, size_t n)
 			raw_line(c, data, seg);
 		} else {
 			if (!c->line && !(c->line = malloc(max))) {
-				session_log(s, "out of memory for %s's input line", c->ident);
+				hub_log(s, "out of memory for %s's input line", c->ident);
 				client_close(c, "out of memory");
 				return;
 			}
@@ -238,7 +233,7 @@ static void raw_input(struct client *c, const char *data, size_t n)
 
 static void client_input(struct client *c, char *data, size_t n)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	c->heard = true;
 	c->heard_at = s->now;
@@ -292,7 +287,7 @@ void client_received(struct link *l, char *data, size_t n)
 void client_recv_ended(struct link *l, int res)
 {
 	struct client *c = container_of(l, struct client, link);
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	if (c->state == CLIENT_CLOSING) {
 		client_maybe_free(c);

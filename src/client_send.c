@@ -6,7 +6,9 @@
  * never moves, until that send's completion has been accounted.  Anything
  * that wants a client to send (a new private message, a skip-ahead, a
  * refusal) queues its bytes and wakes the client; only client_send_next()
- * decides and submits, and nothing it calls comes back into it.
+ * decides and submits, and nothing it calls comes back into it.  Wakes are
+ * run at the end of the loop turn (client_end_turn), which is also where
+ * closed clients are freed.
  */
 #include <assert.h>
 #include <errno.h>
@@ -19,7 +21,8 @@
 #include <unistd.h>
 
 #include "src/native.h"
-#include "src/session.h"
+#include "src/client.h"
+#include "src/hub.h"
 
 static uint32_t privq_unsent(const struct client_privq *q)
 {
@@ -33,7 +36,7 @@ bool client_private_empty(const struct client *c)
 
 void client_queue_private(struct client *c, const void *p, size_t n)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	struct client_privq *q = &c->privq;
 
 	/* After its last word (client_finish) a client is told nothing more. */
@@ -44,7 +47,7 @@ void client_queue_private(struct client *c, const void *p, size_t n)
 		/* Once per client: a peer that floods us with requests for
 		 * answers must not flood the log as well. */
 		if (!c->private_overflowed)
-			session_log(s, "%s: private messages dropped (client not reading)", c->ident);
+			hub_log(s, "%s: private messages dropped (client not reading)", c->ident);
 		c->private_overflowed = true;
 		return;
 	}
@@ -57,7 +60,7 @@ void client_queue_private(struct client *c, const void *p, size_t n)
 		/* PENDING is never lent to the kernel, so it may move. */
 		grown = realloc(q->pending, cap);
 		if (!grown) {
-			session_log(s, "%s: out of memory for a private message", c->ident);
+			hub_log(s, "%s: out of memory for a private message", c->ident);
 			return;
 		}
 		q->pending = grown;
@@ -65,7 +68,7 @@ void client_queue_private(struct client *c, const void *p, size_t n)
 	}
 	memcpy(q->pending + q->pending_len, p, n);
 	q->pending_len += (uint32_t)n;
-	session_wake(s, c);
+	client_wake(c);
 }
 
 void client_private(struct client *c, const char *fmt, ...)
@@ -90,7 +93,7 @@ void client_private(struct client *c, const char *fmt, ...)
 void client_finish(struct client *c)
 {
 	c->close_after_flush = true;
-	session_wake(c->sess, c);
+	client_wake(c);
 }
 
 /* Make SENDING hold the next private bytes: once it has gone out whole, it
@@ -124,7 +127,7 @@ static bool privq_ready(struct client *c)
  * would turn our FIN into a reset that can destroy the last word in flight. */
 static void linger(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	if (client_is_console(c) || !c->link.receiving) {
 		client_close(c, NULL);
@@ -137,7 +140,7 @@ static void linger(struct client *c)
 
 void client_apply_lag(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	uint64_t target;
 
 	/* The cursor is what an in-flight send will advance: never move it
@@ -153,7 +156,7 @@ void client_apply_lag(struct client *c)
 		return;
 	}
 	/* Resume like a late joiner: recent history, from a line start. */
-	target = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
+	target = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->history_lines);
 	if (target <= c->cursor)
 		return;
 	s->stats.gaps++;
@@ -179,7 +182,7 @@ struct piece {
  */
 static struct piece next_piece(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	struct piece pc = { SEND_NONE, NULL, 0 };
 	bool lag_checked = false;
 
@@ -217,11 +220,11 @@ static struct piece next_piece(struct client *c)
 		if (native_next_piece(c))
 			pc.kind = SEND_RECORD;
 		else
-			session_idle_add(s, c);
+			client_idle_add(c);
 		return pc;
 	}
 	if (c->cursor == s->tr.head) {
-		session_idle_add(s, c);
+		client_idle_add(c);
 		return pc;
 	}
 	pc.kind = SEND_TRANSCRIPT;
@@ -242,7 +245,7 @@ static size_t msghdr_bytes(const struct msghdr *m)
 
 void client_send_next(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	struct piece pc;
 	int res;
 
@@ -276,7 +279,7 @@ void client_send_next(struct client *c)
 /* N bytes of a piece of KIND went out. */
 static void account(struct client *c, enum client_send kind, size_t n)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	uint64_t before = c->cursor;
 
 	switch (kind) {
@@ -308,7 +311,7 @@ static void account(struct client *c, enum client_send kind, size_t n)
 void client_sent(struct link *l, int res)
 {
 	struct client *c = container_of(l, struct client, link);
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	enum client_send kind = (enum client_send)c->send_kind;
 
 	c->send_kind = SEND_NONE;
@@ -325,7 +328,7 @@ void client_sent(struct link *l, int res)
 		if (client_is_console(c))
 			/* The console went away (a closed terminal or pipe): the
 			 * session carries on for the remote clients. */
-			session_log(s, "console output: %s; continuing without it", strerror(-res));
+			hub_log(s, "console output: %s; continuing without it", strerror(-res));
 		client_close(c, client_is_console(c) ? NULL : strerror(-res));
 	} else {
 		if (c->lagging) {
@@ -336,5 +339,98 @@ void client_sent(struct link *l, int res)
 	}
 	/* The pin is gone: the writer may have been waiting for it. */
 	if (kind != SEND_PRIVATE)
-		session_unpinned(s);
+		s->ops->unpinned(s);
+}
+
+/*
+ * Clients caught up with the head wait in the idle list; new output wakes
+ * them all at the end of the loop turn, so many appends cost one send each.
+ */
+
+void client_idle_add(struct client *c)
+{
+	struct hub *s = c->hub;
+
+	if (c->idle_index >= 0)
+		return;
+	if (s->nidle == s->idle_cap) {
+		unsigned cap = s->idle_cap ? s->idle_cap * 2 : 256;
+		struct client **n = realloc(s->idle, cap * sizeof(*n));
+
+		if (!n) {
+			hub_log(s, "out of memory growing the idle list");
+			return;
+		}
+		s->idle = n;
+		s->idle_cap = cap;
+	}
+	c->idle_index = (int)s->nidle;
+	s->idle[s->nidle++] = c;
+}
+
+void client_idle_remove(struct client *c)
+{
+	if (c->idle_index < 0)
+		return;
+	c->hub->idle[c->idle_index] = NULL;
+	c->idle_index = -1;
+}
+
+void client_wake(struct client *c)
+{
+	if (c->state == CLIENT_CLOSING || client_sending(c))
+		return;
+	client_idle_add(c);
+	c->hub->kick_pending = true;
+}
+
+static void run_kicks(struct hub *s)
+{
+	unsigned n = s->nidle, keep = 0;
+	unsigned start;
+
+	s->kick_pending = false;
+	if (n == 0)
+		return;
+	/* Rotate who is served first so the same clients are not always last. */
+	start = s->idle_rotor++ % n;
+	for (unsigned i = 0; i < n; i++) {
+		struct client *c = s->idle[(start + i) % n];
+
+		if (!c)
+			continue;
+		s->idle[c->idle_index] = NULL;
+		c->idle_index = -1;
+		client_send_next(c);
+	}
+	/* client_send_next() may have re-queued clients behind the first n. */
+	for (unsigned i = n; i < s->nidle; i++) {
+		struct client *c = s->idle[i];
+
+		if (!c)
+			continue;
+		c->idle_index = (int)keep;
+		s->idle[keep++] = c;
+	}
+	s->nidle = keep;
+}
+
+static void reap(struct hub *s)
+{
+	struct client *c = s->clients, *next;
+
+	for (; c && s->ndead; c = next) {
+		next = c->next;
+		if (c->dead) {
+			s->ndead--;
+			client_free(c);
+		}
+	}
+}
+
+void client_end_turn(struct hub *h)
+{
+	if (h->kick_pending)
+		run_kicks(h);
+	reap(h);
 }

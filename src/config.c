@@ -369,3 +369,8 @@ void config_usage(FILE *out, const char *prog)
 		"and passenv= never put it there.\n"
 		"Inside the session: .server SPEC, .servers, .endsrv ID, .clients, .echo TEXT, .stats\n");
 }
+
+void config_redact_spec(const char *spec, char *out, size_t len)
+{
+	spec_redact(spec, out, len);
+}

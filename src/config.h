@@ -62,6 +62,9 @@ void config_free(struct config *c);
  */
 void config_scrub_argv(int argc, char *argv[]);
 
+/* SPEC as it may be shown: password= values replaced by '*'. */
+void config_redact_spec(const char *spec, char *out, size_t len);
+
 /* The usage text, generated from the option table. */
 void config_usage(FILE *out, const char *prog);
 

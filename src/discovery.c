@@ -19,7 +19,6 @@
 
 #include "src/discovery.h"
 #include "src/npipe.h"
-#include "src/ringside.h"
 
 #define RECORD_MAGIC "ringside-discovery 1"
 #define RECORD_PREFIX ".session-"

@@ -65,4 +65,11 @@ int discovery_list(FILE *out, const char *host, const char *const *dirs);
  */
 int discovery_list_remote(const char *host);
 
+/*
+ * -QR [HOST] for the CLI: list the debugging servers on this machine (HOST
+ * NULL, ".", "localhost" or this machine's name, with or without a leading
+ * \\\\), or on HOST through ssh.  Returns the exit status.
+ */
+int ringside_query_servers(const char *host);
+
 #endif

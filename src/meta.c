@@ -11,14 +11,16 @@
 #include <strings.h>
 #include <limits.h>
 
+#include "src/client.h"
+#include "src/hub.h"
 #include "src/meta.h"
 #include "src/server.h"
-#include "src/session.h"
 #include "src/spec.h"
+#include "src/writer.h"
 
 struct meta_cmd {
 	const char *name;
-	void (*run)(struct session *s, const char *arg, size_t len);
+	void (*run)(struct hub *s, const char *arg, size_t len);
 };
 
 void meta_format_time(time_t t, char *buf, size_t len)
@@ -29,9 +31,9 @@ void meta_format_time(time_t t, char *buf, size_t len)
 	strftime(buf, len, "%a %b %d %H:%M:%S %Y", &tm);
 }
 
-void meta_print_banner(struct session *s)
+void meta_print_banner(struct hub *s)
 {
-	session_emitf(s, "Server started.  Client can connect with any of these command lines");
+	writer_emitf(s, "Server started.  Client can connect with any of these command lines");
 	for (unsigned i = 0; i < s->nservers; i++) {
 		const struct server *srv = s->servers[i];
 		char remote[SPEC_TEXT_MAX];
@@ -39,52 +41,58 @@ void meta_print_banner(struct session *s)
 		if (srv->state != SERVER_ACTIVE)
 			continue;
 		spec_format(&srv->spec, SPEC_STYLE_REMOTE, s->host, remote, sizeof(remote));
-		session_emitf(s, "%u: ringside -remote %s", srv->id, remote);
+		writer_emitf(s, "%u: ringside -remote %s", srv->id, remote);
 	}
 }
 
-static void cmd_server(struct session *s, const char *arg, size_t len)
+static void cmd_server(struct hub *s, const char *arg, size_t len)
 {
 	char spec[SPEC_TEXT_MAX], err[512];
 
 	if (len == 0) {
-		session_emitf(s, "ringside: .server: expected a spec, e.g. .server tcp:port=5006");
+		writer_emitf(s, "ringside: .server: expected a spec, e.g. .server tcp:port=5006");
 		return;
 	}
 	if (len >= sizeof(spec)) {
-		session_emitf(s, "ringside: .server: the spec is longer than %zu characters",
+		writer_emitf(s, "ringside: .server: the spec is longer than %zu characters",
 			      sizeof(spec) - 1);
 		return;
 	}
 	memcpy(spec, arg, len);
 	spec[len] = '\0';
 	if (server_start(s, spec, err, sizeof(err)) < 0) {
-		session_emitf(s, "ringside: .server: %s", err);
+		writer_emitf(s, "ringside: .server: %s", err);
 		return;
 	}
 	meta_print_banner(s);
 }
 
-static void cmd_servers(struct session *s, const char *arg, size_t len)
+int meta_server_line(const struct hub *s, unsigned i, char *buf, size_t len)
 {
+	const struct server *srv = s->servers[i];
+	char listing[SPEC_TEXT_MAX];
+
+	if (srv->state == SERVER_ENDED)
+		return snprintf(buf, len, "%u - <Disabled, exit pending>", srv->id);
+	spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing, sizeof(listing));
+	return snprintf(buf, len, "%u - Debugger Server - %s", srv->id, listing);
+}
+
+static void cmd_servers(struct hub *s, const char *arg, size_t len)
+{
+	char line[SPEC_TEXT_MAX + 64];
+
 	if (s->nservers == 0) {
-		session_emitf(s, "No servers are running.");
+		writer_emitf(s, "No servers are running.");
 		return;
 	}
 	for (unsigned i = 0; i < s->nservers; i++) {
-		const struct server *srv = s->servers[i];
-		char listing[SPEC_TEXT_MAX];
-
-		if (srv->state == SERVER_ENDED) {
-			session_emitf(s, "%u - <Disabled, exit pending>", srv->id);
-			continue;
-		}
-		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing, sizeof(listing));
-		session_emitf(s, "%u - Debugger Server - %s", srv->id, listing);
+		meta_server_line(s, i, line, sizeof(line));
+		writer_emitf(s, "%s", line);
 	}
 }
 
-static void cmd_endsrv(struct session *s, const char *arg, size_t len)
+static void cmd_endsrv(struct hub *s, const char *arg, size_t len)
 {
 	unsigned long long id = 0;
 	size_t i;
@@ -95,23 +103,23 @@ static void cmd_endsrv(struct session *s, const char *arg, size_t len)
 	for (i = 0; i < len && arg[i] >= '0' && arg[i] <= '9' && id <= UINT_MAX; i++)
 		id = id * 10 + (unsigned)(arg[i] - '0');
 	if (len == 0 || i != len || id > UINT_MAX) {
-		session_emitf(s, "ringside: .endsrv: expected a server id from .servers");
+		writer_emitf(s, "ringside: .endsrv: expected a server id from .servers");
 		return;
 	}
 	res = server_end(s, (unsigned)id);
 	if (res == -ENOENT) {
-		session_emitf(s, "ringside: .endsrv: there is no server %llu (see .servers)", id);
+		writer_emitf(s, "ringside: .endsrv: there is no server %llu (see .servers)", id);
 		return;
 	}
 	if (res == -EALREADY) {
-		session_emitf(s, "ringside: .endsrv: server %llu has already ended", id);
+		writer_emitf(s, "ringside: .endsrv: server %llu has already ended", id);
 		return;
 	}
-	session_emitf(s, "Server told to exit.  Actual exit may be delayed until\r\n"
+	writer_emitf(s, "Server told to exit.  Actual exit may be delayed until\r\n"
 			 "the next connection attempt.");
 }
 
-static void cmd_clients(struct session *s, const char *arg, size_t len)
+static void cmd_clients(struct hub *s, const char *arg, size_t len)
 {
 	char when[64];
 	unsigned n = 0;
@@ -119,7 +127,7 @@ static void cmd_clients(struct session *s, const char *arg, size_t len)
 	if (s->console) {
 		meta_format_time(s->console_active ? s->console_active : s->console->connected_at,
 				 when, sizeof(when));
-		session_emitf(s, "%s, last active %s (console, read-write, %llu bytes behind)",
+		writer_emitf(s, "%s, last active %s (console, read-write, %llu bytes behind)",
 			      s->console_ident, when,
 			      (unsigned long long)(s->tr.head - s->console->cursor));
 	}
@@ -132,25 +140,25 @@ static void cmd_clients(struct session *s, const char *arg, size_t len)
 		if (client_is_console(c) || c->state != CLIENT_LIVE)
 			continue;
 		meta_format_time(c->last_active, when, sizeof(when));
-		session_emitf(s, "%s, last active %s (%s, %s, %llu bytes behind)", c->ident, when,
+		writer_emitf(s, "%s, last active %s (%s, %s, %llu bytes behind)", c->ident, when,
 			      c->native ? "native" : "raw", c->readonly ? "read-only" : "read-write",
 			      (unsigned long long)(s->tr.head - c->cursor));
 		n++;
 	}
 	if (!s->console && n == 0)
-		session_emitf(s, "No clients are connected.");
+		writer_emitf(s, "No clients are connected.");
 }
 
-static void cmd_echo(struct session *s, const char *arg, size_t len)
+static void cmd_echo(struct hub *s, const char *arg, size_t len)
 {
-	session_emit(s, arg, len);
+	writer_emit(s, arg, len);
 }
 
-static void cmd_stats(struct session *s, const char *arg, size_t len)
+static void cmd_stats(struct hub *s, const char *arg, size_t len)
 {
-	const struct session_stats *st = &s->stats;
+	const struct hub_stats *st = &s->stats;
 
-	session_emitf(s,
+	writer_emitf(s,
 		      "ringside stats: clients=%u sends=%llu bytes_sent=%llu gaps=%llu "
 		      "skipped=%llu copied=%llu private=%llu accepted=%llu refused=%llu "
 		      "head=%llu ring=%zu lag_budget=%zu inflight=%u cq_overflow=%llu",
@@ -174,7 +182,7 @@ static const struct meta_cmd commands[] = {
 
 /* Show who asked, like any command (the console asks anonymously), with
  * passwords masked: the transcript is replayed to everyone who joins. */
-static void echo_command(struct session *s, struct client *c, const char *line, size_t len)
+static void echo_command(struct hub *s, struct client *c, const char *line, size_t len)
 {
 	char text[SPEC_TEXT_MAX + 64], shown[SPEC_TEXT_MAX + 64];
 
@@ -184,9 +192,9 @@ static void echo_command(struct session *s, struct client *c, const char *line, 
 	text[len] = '\0';
 	spec_redact(text, shown, sizeof(shown));
 	if (c && !client_is_console(c))
-		session_typedf(s, "%s: %s", c->ident, shown);
+		writer_typedf(s, "%s: %s", c->ident, shown);
 	else
-		session_emit_as(s, TRANSCRIPT_TYPED, shown, strlen(shown));
+		writer_emit_as(s, TRANSCRIPT_TYPED, shown, strlen(shown));
 }
 
 static bool is_space(char ch)
@@ -194,7 +202,7 @@ static bool is_space(char ch)
 	return ch == ' ' || ch == '\t';
 }
 
-bool meta_execute(struct session *s, struct client *c, const char *line, size_t len)
+bool meta_execute(struct hub *s, struct client *c, const char *line, size_t len)
 {
 	size_t i = 0, word, arg;
 
@@ -215,6 +223,14 @@ bool meta_execute(struct session *s, struct client *c, const char *line, size_t 
 
 		if (strlen(m->name) != i - word || strncasecmp(m->name, line + word, i - word))
 			continue;
+		if (c && c->readonly) {
+			/* They manage the session; a read-only client only
+			 * gets here when its lines go to the host. */
+			s->stats.lines_refused++;
+			client_private(c, "ringside: this is a read-only connection; "
+					  "commands are not accepted\r\n");
+			return true;
+		}
 		echo_command(s, c, line, len);
 		m->run(s, line + arg, len - arg);
 		return true;

@@ -10,10 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "src/proto.h"
+#include "src/client.h"
+#include "src/hub.h"
 #include "src/native.h"
+#include "src/proto.h"
 #include "src/server.h"
-#include "src/session.h"
 
 /* A wrong proof is answered this late: one guess per connection, slowly. */
 #define REFUSE_DELAY_NS (1ull * 1000000000u)
@@ -63,7 +64,7 @@ static void queue_record_seq(struct client *c, uint8_t type, uint64_t seq,
 	int n = proto_record_encode(type, seq, m, buf, sizeof(buf));
 
 	if (n < 0) {
-		session_log(c->sess, "%s: cannot encode a %s record: %s", c->ident,
+		hub_log(c->hub, "%s: cannot encode a %s record: %s", c->ident,
 			    proto_type_name(type), strerror(-n));
 		return;
 	}
@@ -90,7 +91,7 @@ static void refuse(struct client *c, const char *reason)
 
 static void begin(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	char why[128];
 
 	c->nat = calloc(1, sizeof(*c->nat));
@@ -111,8 +112,8 @@ static void begin(struct client *c)
 		return;
 	/* The raw view stops here: records start only after the handshake,
 	 * which has its own time limit from now on. */
-	session_idle_remove(s, c);
-	notice_retract(s, c);
+	client_idle_remove(c);
+	s->ops->retracted(s, c);
 	c->born = s->now;
 	if (!client_claim_auth(s, c->server, &c->peer, &c->auth_held, why, sizeof(why))) {
 		refuse(c, why);
@@ -171,9 +172,9 @@ static void set_identity(struct client *c, const char *claimed)
 
 static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	struct native_state *nat = c->nat;
-	uint64_t start = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->clines);
+	uint64_t start = transcript_history_start(&s->tr, s->cfg->history_bytes, s->cfg->history_lines);
 	bool gap = false;
 	struct proto_msg m;
 
@@ -218,7 +219,7 @@ static void on_refuse_delay(struct ring_timer *t, int res)
 
 static void on_hello(struct client *c, const struct proto_msg *m)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	struct native_state *nat = c->nat;
 	struct proto_msg w;
 	uint8_t B[AUTH_GROUP_BYTES];
@@ -247,7 +248,7 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 	w.has_version = true;
 	snprintf(w.host, sizeof(w.host), "%s", s->host);
 	w.has_host = true;
-	snprintf(w.program, sizeof(w.program), "%s", s->cfg->argv ? s->cfg->argv[0] : "");
+	snprintf(w.program, sizeof(w.program), "%s", s->program ? s->program : "");
 	w.has_program = w.program[0] != '\0';
 	memcpy(w.session, s->id, sizeof(w.session));
 	w.has_session = true;
@@ -260,7 +261,7 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 	}
 	res = auth_server_challenge(c->server->verifier, &nat->auth, B, &B_len);
 	if (res < 0) {
-		session_log(s, "%s: SRP challenge failed: %s", c->ident, strerror(-res));
+		hub_log(s, "%s: SRP challenge failed: %s", c->ident, strerror(-res));
 		refuse(c, "the server could not start authentication");
 		return;
 	}
@@ -275,7 +276,7 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 
 static void on_proof(struct client *c, const struct proto_msg *m)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	uint8_t m2[AUTH_PROOF_SIZE];
 	size_t m2_len = sizeof(m2);
 	char why[128];
@@ -308,7 +309,7 @@ static void on_proof(struct client *c, const struct proto_msg *m)
 
 static void on_live_record(struct client *c, const struct proto_header *h, const uint8_t *p)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 
 	switch (h->type) {
 	case PROTO_INPUT:
@@ -416,7 +417,7 @@ static uint8_t record_type(enum transcript_kind kind)
 
 bool native_next_piece(struct client *c)
 {
-	struct session *s = c->sess;
+	struct hub *s = c->hub;
 	struct native_state *nat = c->nat;
 	const char *p;
 	size_t span;
@@ -498,7 +499,7 @@ void native_private_text(struct client *c, const char *text, size_t len)
 	client_queue_private(c, buf, PROTO_HEADER_SIZE + len);
 }
 
-void native_session_ended(struct session *s, int status)
+void native_session_ended(struct hub *s, int status)
 {
 	struct proto_msg m;
 

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 
 struct client;
-struct session;
+struct hub;
 
 /* Match the native preamble at the start of a client's input; returns the
  * bytes consumed and leaves c->detecting false once raw or native is known. */
@@ -27,7 +27,7 @@ void native_sent(struct client *c, size_t n);
 bool native_in_record(const struct client *c);
 void native_gap(struct client *c, uint64_t from, uint64_t to);
 void native_private_text(struct client *c, const char *text, size_t len);
-void native_session_ended(struct session *s, int status);
+void native_session_ended(struct hub *s, int status);
 void native_free(struct client *c);
 /* Refuse a native client (REFUSE record, Error 0x80004005) and close it. */
 void native_refuse(struct client *c, const char *reason);

@@ -8,21 +8,24 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "src/client.h"
+#include "src/hub.h"
 #include "src/meta.h"
-#include "src/session.h"
+#include "src/notice.h"
+#include "src/writer.h"
 
 /* Up to this many events in a window are told one line each. */
 #define NOTICE_SINGLE_MAX 3
 
 static void on_notice_timer(struct ring_timer *t, int res)
 {
-	struct session *s = container_of(t, struct session, notices.timer);
+	struct hub *s = container_of(t, struct hub, notices.timer);
 
 	if (res != -ECANCELED)
 		notice_flush(s);
 }
 
-static void record(struct session *s, struct client *c, const char *what, bool join)
+static void record(struct hub *s, struct client *c, const char *what, bool join)
 {
 	struct notice_batch *nb = &s->notices;
 	char when[64];
@@ -42,7 +45,7 @@ static void record(struct session *s, struct client *c, const char *what, bool j
 			       on_notice_timer);
 }
 
-void notice_joined(struct session *s, struct client *c)
+void notice_joined(struct hub *s, struct client *c)
 {
 	c->announced = true;
 	c->join_generation = s->notices.generation;
@@ -50,13 +53,13 @@ void notice_joined(struct session *s, struct client *c)
 	record(s, c, "connected", true);
 }
 
-void notice_left(struct session *s, struct client *c)
+void notice_left(struct hub *s, struct client *c)
 {
 	s->notices.leaves++;
 	record(s, c, "disconnected", false);
 }
 
-void notice_flush(struct session *s)
+void notice_flush(struct hub *s)
 {
 	struct notice_batch *nb = &s->notices;
 	unsigned total = nb->joins + nb->leaves;
@@ -66,10 +69,10 @@ void notice_flush(struct session *s)
 		return;
 	if (total <= NOTICE_SINGLE_MAX) {
 		for (unsigned i = 0; i < nb->nfirst; i++)
-			session_emit(s, nb->first[i], strlen(nb->first[i]));
+			writer_emit(s, nb->first[i], strlen(nb->first[i]));
 	} else {
 		meta_format_time(time(NULL), when, sizeof(when));
-		session_emitf(s, "ringside: %u clients connected and %u disconnected by %s; "
+		writer_emitf(s, "ringside: %u clients connected and %u disconnected by %s; "
 			      "%u connected now (.clients lists them)",
 			      nb->joins, nb->leaves, when, s->nclients);
 	}
@@ -77,7 +80,7 @@ void notice_flush(struct session *s)
 	nb->generation++;
 }
 
-void notice_retract(struct session *s, struct client *c)
+void notice_retract(struct hub *s, struct client *c)
 {
 	struct notice_batch *nb = &s->notices;
 

@@ -15,11 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/client.h"
 #include "src/clicon.h"
 #include "src/discovery.h"
+#include "src/hub.h"
 #include "src/server.h"
-#include "src/session.h"
 #include "src/spec.h"
+#include "src/writer.h"
 #include "tls/tls.h"
 
 /* Bursts of connecting clients must not find a short queue (research:
@@ -41,7 +43,7 @@ static void close_listener(struct server *srv)
 	srv->fd = -1;
 }
 
-static void log_refusal(struct session *s, const char *why)
+static void log_refusal(struct hub *s, const char *why)
 {
 	time_t now = time(NULL);
 
@@ -52,17 +54,17 @@ static void log_refusal(struct session *s, const char *why)
 		return;
 	}
 	if (s->refusals_unlogged)
-		session_log(s, "refused a connection: %s (and %u more in the last second)", why,
+		hub_log(s, "refused a connection: %s (and %u more in the last second)", why,
 			    s->refusals_unlogged);
 	else
-		session_log(s, "refused a connection: %s", why);
+		hub_log(s, "refused a connection: %s", why);
 	s->last_refusal_log = now;
 	s->refusals_unlogged = 0;
 }
 
 /* The last resort: one line of text, then close.  A native client reads it
  * as a reset, so this is only for when even a refusing client cannot be had. */
-static void refuse_now(struct session *s, int fd, const char *why)
+static void refuse_now(struct hub *s, int fd, const char *why)
 {
 	char msg[160];
 	int n = snprintf(msg, sizeof(msg), "ringside: connection refused: %s\r\n", why);
@@ -78,7 +80,7 @@ static void refuse_now(struct session *s, int fd, const char *why)
 static void refuse(struct server *srv, int fd, const struct sockaddr_storage *peer,
 		   const char *why)
 {
-	struct session *s = srv->sess;
+	struct hub *s = srv->hub;
 
 	log_refusal(s, why);
 	if (srv->tls) {
@@ -95,7 +97,7 @@ static void refuse(struct server *srv, int fd, const struct sockaddr_storage *pe
  * is told why instead of hanging in the accept queue. */
 static void refuse_without_fds(struct server *srv)
 {
-	struct session *s = srv->sess;
+	struct hub *s = srv->hub;
 	int fd;
 
 	if (s->reserve_fd >= 0) {
@@ -112,7 +114,7 @@ static void refuse_without_fds(struct server *srv)
 
 void server_admit(struct server *srv, int fd)
 {
-	struct session *s = srv->sess;
+	struct hub *s = srv->hub;
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
 	bool auth_held = false;
@@ -164,7 +166,7 @@ void server_admit(struct server *srv, int fd)
 static void on_accept(struct ring_op *op, int res, unsigned flags)
 {
 	struct server *srv = container_of(op, struct server, accept_op);
-	struct session *s = srv->sess;
+	struct hub *s = srv->hub;
 
 	if (!(flags & IORING_CQE_F_MORE))
 		srv->accept_inflight = false;
@@ -176,7 +178,7 @@ static void on_accept(struct ring_op *op, int res, unsigned flags)
 	} else if (res == -EMFILE || res == -ENFILE) {
 		refuse_without_fds(srv);
 	} else if (res != -ECANCELED) {
-		session_log(s, "server %u: accept: %s", srv->id, strerror(-res));
+		hub_log(s, "server %u: accept: %s", srv->id, strerror(-res));
 	}
 	if (srv->accept_inflight)
 		return;
@@ -188,10 +190,10 @@ static void on_accept(struct ring_op *op, int res, unsigned flags)
 
 static void arm_accept(struct server *srv)
 {
-	struct io_uring_sqe *sqe = ring_get_sqe(&srv->sess->ring, &srv->accept_op);
+	struct io_uring_sqe *sqe = ring_get_sqe(&srv->hub->ring, &srv->accept_op);
 
 	if (!sqe) {
-		session_log(srv->sess, "server %u: no submission slot for accept", srv->id);
+		hub_log(srv->hub, "server %u: no submission slot for accept", srv->id);
 		return;
 	}
 	io_uring_prep_multishot_accept(sqe, srv->fd, NULL, NULL, SOCK_CLOEXEC);
@@ -350,7 +352,7 @@ static const char *unavailable(const struct spec *sp)
  */
 static int load_certificate(struct server *srv, char *err, size_t errlen)
 {
-	struct session *s = srv->sess;
+	struct hub *s = srv->hub;
 	const struct spec *sp = &srv->spec;
 	enum tls_store store = sp->cert_store == SPEC_CERT_MACHINE ? TLS_STORE_MACHINE :
 								      TLS_STORE_USER;
@@ -366,7 +368,7 @@ static int load_certificate(struct server *srv, char *err, size_t errlen)
 	res = tls_store_find(store, sp->cert, true, found, why, sizeof(why));
 	if (res == 0) {
 		if (found->warning[0])
-			session_emitf(s, "ringside: %s: %s", tname, found->warning);
+			writer_emitf(s, "ringside: %s: %s", tname, found->warning);
 		res = tls_server_config_new(found->crt, found->key, &srv->tls, why, sizeof(why));
 	}
 	if (res < 0)
@@ -392,7 +394,7 @@ static void server_free(struct server *srv)
  * The session's discovery record lists its active servers, except hidden
  * ones and those that dial out.  Rewritten whenever the list changes.
  */
-static void publish(struct session *s)
+static void publish(struct hub *s)
 {
 	struct discovery_server *list = calloc(s->nservers + 1, sizeof(*list));
 	char (*listing)[SPEC_TEXT_MAX] = calloc(s->nservers + 1, sizeof(*listing));
@@ -424,13 +426,13 @@ static void publish(struct session *s)
 	if (discovery_publish(&s->discovery, s->host, list, n, err, sizeof(err)) < 0 &&
 	    !s->discovery_failed) {
 		s->discovery_failed = true;
-		session_log(s, "-QR will not list this session: %s", err);
+		hub_log(s, "-QR will not list this session: %s", err);
 	}
 	free(list);
 	free(listing);
 }
 
-int server_start(struct session *s, const char *spec_text, char *err, size_t errlen)
+int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 {
 	struct server *srv, **grown;
 	const char *why;
@@ -445,14 +447,14 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 	if (res < 0)
 		goto fail;
 	if (srv->spec.password_warning[0])
-		session_emitf(s, "ringside: %s", srv->spec.password_warning);
+		writer_emitf(s, "ringside: %s", srv->spec.password_warning);
 	why = unavailable(&srv->spec);
 	if (why) {
 		snprintf(err, errlen, "%s", why);
 		res = -EOPNOTSUPP;
 		goto fail;
 	}
-	srv->sess = s;
+	srv->hub = s;
 	srv->fd = -1;
 	if (srv->spec.has_password) {
 		/* Native clients prove the password without sending it: keep
@@ -504,12 +506,12 @@ int server_start(struct session *s, const char *spec_text, char *err, size_t err
 		char listing[SPEC_TEXT_MAX];
 
 		spec_format(&srv->spec, SPEC_STYLE_LISTING, s->host, listing, sizeof(listing));
-		session_emitf(s, "ringside: %s accepts connections from this machine only (%s); "
+		writer_emitf(s, "ringside: %s accepts connections from this machine only (%s); "
 			      "it has no password, add bind=ADDR to listen elsewhere",
 			      listing, srv->address);
 	}
 	if (srv->spec.icf_enable)
-		session_emitf(s, "ringside: IcfEnable has no effect on Linux; open the port in "
+		writer_emitf(s, "ringside: IcfEnable has no effect on Linux; open the port in "
 			      "your firewall if clients are remote");
 	return 0;
 fail:
@@ -517,7 +519,7 @@ fail:
 	return res;
 }
 
-int server_end(struct session *s, unsigned id)
+int server_end(struct hub *s, unsigned id)
 {
 	struct server *srv;
 
@@ -536,14 +538,14 @@ int server_end(struct session *s, unsigned id)
 	return 0;
 }
 
-void server_close_all(struct session *s)
+void server_close_all(struct hub *s)
 {
 	for (unsigned i = 0; i < s->nservers; i++)
 		server_end(s, i);
 	discovery_withdraw(&s->discovery);
 }
 
-void server_free_all(struct session *s)
+void server_free_all(struct hub *s)
 {
 	for (unsigned i = 0; i < s->nservers; i++)
 		server_free(s->servers[i]);
@@ -552,7 +554,7 @@ void server_free_all(struct session *s)
 	s->nservers = 0;
 }
 
-unsigned server_active_count(const struct session *s)
+unsigned server_active_count(const struct hub *s)
 {
 	unsigned n = 0;
 

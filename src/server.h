@@ -14,7 +14,7 @@
 #include "src/npipe.h"
 #include "src/spec.h"
 
-struct session;
+struct hub;
 struct tls_config;
 struct clicon;
 
@@ -24,7 +24,7 @@ enum server_state {
 };
 
 struct server {
-	struct session *sess;
+	struct hub *hub;
 	unsigned id;			/* never reused */
 	enum server_state state;
 	struct spec spec;		/* port_lo is the port actually bound */
@@ -44,14 +44,14 @@ struct server {
 	struct npipe_allow allow;	/* npipe: who else may connect */
 };
 
-int server_start(struct session *s, const char *spec_text, char *err, size_t errlen);
+int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen);
 /* A connection to serve on SRV (accepted, or dialed by clicon=): admitted
  * as a client, or refused with the reason. */
 void server_admit(struct server *srv, int fd);
-int server_end(struct session *s, unsigned id);
-void server_close_all(struct session *s);
+int server_end(struct hub *s, unsigned id);
+void server_close_all(struct hub *s);
 /* Free every server (after server_close_all() and the loop has drained). */
-void server_free_all(struct session *s);
-unsigned server_active_count(const struct session *s);
+void server_free_all(struct hub *s);
+unsigned server_active_count(const struct hub *s);
 
 #endif

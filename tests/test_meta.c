@@ -22,15 +22,14 @@
 
 #include "src/meta.h"
 #include "src/server.h"
-#include "src/session.h"
 #include "src/spec.h"
 
 #define HOST "testhost"
 #define MS (1000000ull)
 
 struct fixture {
-	struct config cfg;
-	struct session s;
+	struct hub_limits cfg;
+	struct hub s;
 	size_t mark;		/* transcript offset where the current check starts */
 };
 
@@ -39,16 +38,18 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct session *s;
+	struct hub *s;
 
 	if (!f)
 		return -1;
-	config_defaults(&f->cfg);
+	test_limits(&f->cfg);
 	f->cfg.notice_ms = 0;
 	s = &f->s;
 	memset(s, 0, sizeof(*s));
 	s->cfg = &f->cfg;
-	s->pty_fd = s->signal_fd = s->reserve_fd = -1;
+	s->reserve_fd = -1;
+	s->ops = &test_hub_ops;
+	test_program_fd = -1;
 	s->next_client_id = 1;
 	s->max_clients = 16;
 	snprintf(s->host, sizeof(s->host), "%s", HOST);
@@ -69,7 +70,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	int rc = 0;
 
 	server_close_all(s);
@@ -159,7 +160,7 @@ static int connect_loopback(unsigned port)
 	return res;
 }
 
-static void run_loop_a_bit(struct session *s)
+static void run_loop_a_bit(struct hub *s)
 {
 	for (int i = 0; i < 5; i++)
 		ring_run_once(&s->ring, 5 * MS);
@@ -287,7 +288,7 @@ static void test_meta_servers_with_none(void **state)
 static void test_meta_server_banner_and_listing(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct sockaddr_in in;
 	socklen_t len = sizeof(in);
 	char want[256];
@@ -332,7 +333,7 @@ static void test_meta_server_password_is_masked(void **state)
 }
 
 /*
- * BUG (src/meta.c, meta_execute: "session_emit(s, line, len)" /
+ * BUG (src/meta.c, meta_execute: "writer_emit(s, line, len)" /
  * "session_emitf(s, "%s: %.*s", c->ident, ...)"): the command line itself is
  * echoed into the transcript verbatim, so `.server tcp:port=P,password=W` puts
  * W in front of every client (and in the history replayed to every later
@@ -358,7 +359,7 @@ static void test_meta_server_command_echo_hides_password(void **state)
 static void test_meta_endsrv_ends_server(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	unsigned port;
 
 	port = start_server(f, "", 0);
@@ -521,7 +522,7 @@ static void test_meta_server_port_in_use(void **state)
 static void test_meta_clients(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct client console, a, b, pending;
 
 	expect_meta(f, ".clients", "No clients are connected.\r\n");
@@ -638,7 +639,7 @@ static void fake_client(struct client *c, const char *ident)
 static void test_meta_notice_immediate(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct client c;
 	const char *got;
 	time_t t0, t1;
@@ -669,7 +670,7 @@ static void test_meta_notice_immediate(void **state)
 static void test_meta_notice_few_events_wait_for_timer(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct client a, b;
 	const char *got;
 
@@ -697,7 +698,7 @@ static void test_meta_notice_few_events_wait_for_timer(void **state)
 static void test_meta_notice_batch_summary(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct client c[5];
 	const char *got;
 	time_t t0, t1;

@@ -27,7 +27,6 @@
 #include "src/auth.h"
 #include "src/proto.h"
 #include "src/server.h"
-#include "src/session.h"
 #include "src/spec.h"
 
 #define MS (1000000ull)
@@ -62,8 +61,8 @@ struct rec {
 };
 
 struct fixture {
-	struct config cfg;
-	struct session s;
+	struct hub_limits cfg;
+	struct hub s;
 	struct server srv;
 	struct auth_verifier ver;
 	struct peer peers[MAX_PEERS];
@@ -77,19 +76,21 @@ struct fixture {
 static int setup_with(void **state, const char *spec_text, const char *password)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct session *s;
+	struct hub *s;
 	char err[256];
 
 	if (!f)
 		return -1;
-	config_defaults(&f->cfg);
+	test_limits(&f->cfg);
 	f->cfg.notice_ms = 0;
 	s = &f->s;
 	s->cfg = &f->cfg;
-	s->pty_fd = s->signal_fd = s->reserve_fd = -1;
+	s->reserve_fd = -1;
+	s->ops = &test_hub_ops;
+	test_program_fd = -1;
 	s->next_client_id = 1;
 	s->max_clients = 16;
-	s->now = session_clock();
+	s->now = hub_clock();
 	f->prog[0] = f->prog[1] = -1;
 	snprintf(s->host, sizeof(s->host), "%s", HOST);
 	snprintf(s->user, sizeof(s->user), "tester");
@@ -117,7 +118,7 @@ static int setup_with(void **state, const char *spec_text, const char *password)
 		fprintf(stderr, "spec_parse(%s): %s\n", spec_text, err);
 		goto fail_ring;
 	}
-	f->srv.sess = s;
+	f->srv.hub = s;
 	f->srv.fd = -1;
 	f->srv.state = SERVER_ACTIVE;
 	if (password) {
@@ -158,8 +159,8 @@ static int setup_readonly(void **state)
 static void pump(struct fixture *f)
 {
 	ring_run_once(&f->s.ring, 10 * MS);
-	f->s.now = session_clock();
-	session_end_turn(&f->s);
+	f->s.now = hub_clock();
+	client_end_turn(&f->s);
 }
 
 static uint64_t now_ms(void)
@@ -170,7 +171,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static bool client_listed(const struct session *s, const struct client *c)
+static bool client_listed(const struct hub *s, const struct client *c)
 {
 	for (const struct client *x = s->clients; x; x = x->next)
 		if (x == c)
@@ -183,7 +184,7 @@ static bool client_listed(const struct session *s, const struct client *c)
  * if something stayed in flight. */
 static bool drain(struct fixture *f)
 {
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	uint64_t deadline = now_ms() + 3000;
 
 	for (unsigned i = 0; i < f->npeers; i++) {
@@ -214,7 +215,7 @@ static void finish(struct fixture *f)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	int rc = 0;
 
 	if (!drain(f)) {
@@ -229,7 +230,6 @@ static int teardown(void **state)
 		close(f->prog[0]);
 	if (f->prog[1] >= 0)
 		close(f->prog[1]);
-	free(s->input.buf);
 	free(s->backlog);
 	free(s->idle);
 	penalty_free(&s->penalties);
@@ -244,13 +244,8 @@ static int teardown(void **state)
  * back from f->prog[0]. */
 static void attach_program(struct fixture *f)
 {
-	struct session *s = &f->s;
-
 	assert_int_equal(pipe2(f->prog, O_CLOEXEC | O_NONBLOCK), 0);
-	s->pty_fd = f->prog[1];
-	s->input.cap = 4096;
-	s->input.buf = malloc(s->input.cap);
-	assert_non_null(s->input.buf);
+	test_program_fd = f->prog[1];
 }
 
 /* What the program has been sent so far (NUL-terminated, static). */
@@ -266,7 +261,7 @@ static const char *program_got(struct fixture *f)
 /* ---- transcript helpers ----------------------------------------------- */
 
 /* Whether the transcript holds exactly DATA (N bytes) at FROM. */
-static bool transcript_has(const struct session *s, uint64_t from, const void *data, size_t n)
+static bool transcript_has(const struct hub *s, uint64_t from, const void *data, size_t n)
 {
 	const uint8_t *d = data;
 
@@ -547,7 +542,7 @@ static void expect_quiet(struct fixture *f, struct peer *p, unsigned ms)
  * preamble.  Reads as it goes. */
 static void settle(struct fixture *f, struct peer *p)
 {
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct client *c = p->c;
 	uint64_t deadline = now_ms() + 2000;
 
@@ -615,7 +610,7 @@ static void expect_prefix(const char *got, const char *prefix)
 static void read_transcript_until(struct fixture *f, struct peer *p, uint64_t *next,
 				  uint64_t upto, unsigned *gaps, unsigned *privates)
 {
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 
 	while (*next < upto) {
 		struct rec r;
@@ -688,7 +683,7 @@ static void hello_and_welcome(struct fixture *f, struct peer *p, const char *ide
 /* Reads the server's preamble and WELCOME (checking it). */
 static void read_welcome(struct fixture *f, struct peer *p, struct joined *j)
 {
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct rec r;
 
 	if (!wait_preamble(f, p, 2000))
@@ -791,7 +786,7 @@ static uint64_t join(struct fixture *f, struct peer *p, const char *identity,
 static void test_native_join_without_password(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p = peer_connect(f);
 	struct joined j;
 	uint64_t history, start, next, mark;
@@ -799,7 +794,7 @@ static void test_native_join_without_password(void **state)
 	struct rec r;
 
 	settle(f, p);
-	history = transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.clines);
+	history = transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.history_lines);
 	start = join(f, p, IDENTITY, NULL, NULL, &j);
 	assert_true(p->c->native);
 	assert_false(p->c->detecting);
@@ -816,7 +811,7 @@ static void test_native_join_without_password(void **state)
 
 	mark = s->tr.head;
 	assert_true(s->tr.at_line_start);
-	session_emit(s, "hello", 5);
+	writer_emit(s, "hello", 5);
 	expect_record(f, p, PROTO_NOTICE, &r);
 	assert_int_equal(r.h.seq, mark);
 	assert_int_equal(r.h.length, s->tr.head - mark);
@@ -826,7 +821,7 @@ static void test_native_join_without_password(void **state)
 	/* Program output is OUTPUT, right after. */
 	mark = s->tr.head;
 	assert_int_equal(transcript_append(&s->tr, "(gdb) ", 6), 6);
-	session_kick(s);
+	s->kick_pending = true;
 	expect_record(f, p, PROTO_OUTPUT, &r);
 	assert_int_equal(r.h.seq, mark);
 	assert_int_equal(r.h.length, 6);
@@ -839,7 +834,7 @@ static void test_native_join_without_password(void **state)
  * then run contiguously to the head. */
 static void expect_records_from_start(struct fixture *f, struct peer *p, uint64_t start)
 {
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	uint64_t next;
 	struct rec r;
 
@@ -859,14 +854,14 @@ static void expect_records_from_start(struct fixture *f, struct peer *p, uint64_
 static void test_native_join_sending_at_once(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t start;
 
 	/* Some history for the raw view to be sending. */
-	session_emit(s, "line one", 8);
-	session_emit(s, "line two", 8);
+	writer_emit(s, "line one", 8);
+	writer_emit(s, "line two", 8);
 	p = peer_connect(f);
 	start = join(f, p, IDENTITY, NULL, NULL, &j);
 	assert_true(p->c->native);
@@ -881,7 +876,7 @@ static void test_native_join_sending_at_once(void **state)
 static void test_native_join_while_raw_send_in_flight(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct client *c;
 	struct joined j;
@@ -891,7 +886,7 @@ static void test_native_join_while_raw_send_in_flight(void **state)
 	for (unsigned i = 0; i < 1000; i++) {
 		int n = snprintf(line, sizeof(line), "history line %04u", i);
 
-		session_emit(s, line, (size_t)n);
+		writer_emit(s, line, (size_t)n);
 	}
 	p = peer_connect_sndbuf(f, 4096);
 	c = p->c;
@@ -899,7 +894,7 @@ static void test_native_join_while_raw_send_in_flight(void **state)
 	deadline = now_ms() + 2000;
 	for (int quiet = 0; quiet < 10 && now_ms() < deadline;) {
 		quiet = ring_run_once(&s->ring, 10 * MS) == 0 && !s->kick_pending ? quiet + 1 : 0;
-		session_end_turn(s);
+		client_end_turn(s);
 	}
 	assert_int_equal(c->send_kind, SEND_TRANSCRIPT);
 	assert_true(c->cursor < s->tr.head);
@@ -909,7 +904,7 @@ static void test_native_join_while_raw_send_in_flight(void **state)
 	deadline = now_ms() + 2000;
 	while (!(c->native && c->state == CLIENT_LIVE) && now_ms() < deadline) {
 		ring_run_once(&s->ring, 10 * MS);
-		session_end_turn(s);
+		client_end_turn(s);
 	}
 	assert_true(c->native);
 	assert_int_equal(c->state, CLIENT_LIVE);	/* accepted */
@@ -923,19 +918,19 @@ static void test_native_join_while_raw_send_in_flight(void **state)
 static void test_native_join_with_password(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p = peer_connect(f);
 	struct joined j;
 	uint64_t start, next;
 
-	session_emit(s, "before", 6);
+	writer_emit(s, "before", 6);
 	settle(f, p);
 	start = join(f, p, IDENTITY, NULL, NULL, &j);
 	/* The raw view said only its prompt before the preamble. */
 	assert_int_equal(p->raw_len, strlen("Password: "));
 	assert_memory_equal(p->buf, "Password: ", p->raw_len);
 	assert_int_equal(start,
-			 transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.clines));
+			 transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.history_lines));
 	assert_int_equal(p->c->state, CLIENT_LIVE);
 	/* Live: the handshake's deadline no longer applies. */
 	f->cfg.peer_timeout_s = 0;
@@ -950,7 +945,7 @@ static void test_native_join_with_password(void **state)
 static void test_native_wrong_password_refused_after_delay(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p = peer_connect(f);
 	struct auth_client *ac;
 	struct joined j;
@@ -1043,7 +1038,7 @@ static void test_native_identity(void **state)
 static void test_native_join_notice_names_claimed_identity(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t deadline;
@@ -1372,21 +1367,21 @@ static void test_native_handshake_timer_armed_without_password(void **state)
 static void test_native_resume_inside_history(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t resume, start, next;
 	unsigned gaps = 0;
 	struct rec r;
 
-	session_emit(s, "line one", 8);
+	writer_emit(s, "line one", 8);
 	resume = s->tr.head + 3;	/* inside a line: offsets are exact */
-	session_emit(s, "line two", 8);
-	session_emit(s, "line three", 10);
+	writer_emit(s, "line two", 8);
+	writer_emit(s, "line three", 10);
 	p = peer_connect(f);
 	settle(f, p);
 	assert_true(resume != transcript_history_start(&s->tr, f->cfg.history_bytes,
-						      f->cfg.clines));
+						      f->cfg.history_lines));
 	start = join(f, p, IDENTITY, s->id, &resume, &j);
 	assert_int_equal(start, resume);
 	expect_record(f, p, PROTO_NOTICE, &r);
@@ -1402,20 +1397,20 @@ static void test_native_resume_inside_history(void **state)
 static void test_native_resume_at_head(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t resume, start;
 	struct rec r;
 
-	session_emit(s, "line one", 8);
+	writer_emit(s, "line one", 8);
 	p = peer_connect(f);
 	settle(f, p);
 	resume = s->tr.head;
 	start = join(f, p, IDENTITY, s->id, &resume, &j);
 	assert_int_equal(start, resume);
 	expect_quiet(f, p, 50);
-	session_emit(s, "next", 4);
+	writer_emit(s, "next", 4);
 	expect_record(f, p, PROTO_NOTICE, &r);
 	assert_int_equal(r.h.seq, resume);
 	assert_memory_equal(r.payload, "next\r\n", 6);
@@ -1423,7 +1418,7 @@ static void test_native_resume_at_head(void **state)
 }
 
 /* Writes about 1 MiB of program output through a 256 KiB ring. */
-static void wrap_transcript(struct session *s)
+static void wrap_transcript(struct hub *s)
 {
 	char line[64];
 
@@ -1438,7 +1433,7 @@ static void wrap_transcript(struct session *s)
 /* The common part of the too-old resumes: returns the GAP's TO. */
 static uint64_t resume_too_old(struct fixture *f, uint64_t resume)
 {
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t start, to, next;
@@ -1482,7 +1477,7 @@ static void test_native_resume_gap_ends_at_history_start(void **state)
 {
 	struct fixture *f = *state;
 	uint64_t to = resume_too_old(f, 100);
-	uint64_t history = transcript_history_start(&f->s.tr, f->cfg.history_bytes, f->cfg.clines);
+	uint64_t history = transcript_history_start(&f->s.tr, f->cfg.history_bytes, f->cfg.history_lines);
 
 	if (to != history)
 		fail_msg("GAP TO = %llu, but recent history starts at %llu",
@@ -1503,21 +1498,21 @@ static void test_native_resume_zero_too_old_gets_gap(void **state)
 static void test_native_resume_other_session_is_fresh_join(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint8_t other[16];
 	uint64_t resume, history, start, next;
 	unsigned gaps = 0;
 
-	session_emit(s, "line one", 8);
+	writer_emit(s, "line one", 8);
 	resume = s->tr.head + 2;
-	session_emit(s, "line two", 8);
+	writer_emit(s, "line two", 8);
 	memcpy(other, s->id, sizeof(other));
 	other[15] ^= 0x5a;
 	p = peer_connect(f);
 	settle(f, p);
-	history = transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.clines);
+	history = transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.history_lines);
 	assert_true(history != resume);
 	start = join(f, p, IDENTITY, other, &resume, &j);
 	assert_int_equal(start, history);
@@ -1531,17 +1526,17 @@ static void test_native_resume_other_session_is_fresh_join(void **state)
 static void test_native_resume_beyond_head_is_fresh_join(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t resume, history, start, next;
 	unsigned gaps = 0;
 
-	session_emit(s, "line one", 8);
+	writer_emit(s, "line one", 8);
 	p = peer_connect(f);
 	settle(f, p);
 	resume = s->tr.head + 1000;
-	history = transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.clines);
+	history = transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.history_lines);
 	start = join(f, p, IDENTITY, s->id, &resume, &j);
 	assert_int_equal(start, history);
 	next = start;
@@ -1554,16 +1549,16 @@ static void test_native_resume_beyond_head_is_fresh_join(void **state)
 static void test_native_session_without_resume_is_fresh_join(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t history;
 
-	session_emit(s, "line one", 8);
-	session_emit(s, "line two", 8);
+	writer_emit(s, "line one", 8);
+	writer_emit(s, "line two", 8);
 	p = peer_connect(f);
 	settle(f, p);
-	history = transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.clines);
+	history = transcript_history_start(&s->tr, f->cfg.history_bytes, f->cfg.history_lines);
 	assert_int_equal(join(f, p, IDENTITY, s->id, NULL, &j), history);
 	finish(f);
 }
@@ -1573,7 +1568,7 @@ static void test_native_session_without_resume_is_fresh_join(void **state)
 static void test_native_input_reaches_program(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t next, mark;
@@ -1612,7 +1607,7 @@ static void test_native_input_reaches_program(void **state)
 static void test_native_long_input_refused_privately(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t next, mark;
@@ -1646,7 +1641,7 @@ static void test_native_input_with_line_break_refused(void **state)
 {
 	static const char *const bad[] = { "bt\nquit", "bt\rquit", "bt\0quit", "bt\033]0;x" };
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t next;
@@ -1701,7 +1696,7 @@ static void test_native_heartbeat_answered(void **state)
 static void test_native_silent_client_dropped(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p = peer_connect(f);
 	struct joined j;
 
@@ -1773,7 +1768,7 @@ static void test_native_unexpected_record_refused_at_header(void **state)
 static void test_native_readonly_input_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p;
 	struct joined j;
 	uint64_t start, next, mark;
@@ -1820,7 +1815,7 @@ static void test_native_readonly_input_refused(void **state)
 static void test_native_bye_closes_client(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p = peer_connect(f);
 	struct client *c = p->c;
 	struct joined j;
@@ -1850,7 +1845,7 @@ static void test_native_bye_closes_client(void **state)
 static void test_native_protocol_error_after_accept_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct session *s = &f->s;
+	struct hub *s = &f->s;
 	struct peer *p = peer_connect(f), *q;
 	struct joined j;
 	uint64_t next;
