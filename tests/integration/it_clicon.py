@@ -69,7 +69,8 @@ def test_clicon_client_first_then_server(workdir):
         # A goodbye: the server says so and ends.
         watcher_port = free_port()
         c2.send_line(".server tcp:port=%d" % watcher_port)
-        c2.wait_for(r"Server started")
+        # Its own banner: the session's first one is in the history.
+        c2.wait_for(r"ringside -remote tcp:Port=%d,Server=" % watcher_port)
         w = Client(watcher_port)
         w.wait_for(PROMPT)
         c2.sock.shutdown(socket.SHUT_WR)
