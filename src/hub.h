@@ -128,6 +128,7 @@ struct hub {
 
 	struct client *clients;		/* every client, the console included */
 	unsigned nclients;		/* remote clients only */
+	unsigned nrelayed;		/* clients behind repeaters (native_relay.c) */
 	unsigned nauthenticating;	/* remote clients before their password/handshake */
 	unsigned nrefusing;		/* connections being told why they were refused */
 	unsigned ndead;			/* clients waiting for client_end_turn() to free them */

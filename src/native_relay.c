@@ -134,8 +134,10 @@ static int sub_insert(struct native_relay *r, struct native_sub *ns)
 	return 0;
 }
 
-static void sub_free(struct native_relay *r, struct native_sub *ns)
+static void sub_free(struct client *c, struct native_relay *r, struct native_sub *ns)
 {
+	if (ns->admitted)
+		c->hub->nrelayed--;
 	if (ns->auth) {
 		auth_server_free(ns->auth);
 		r->nauth--;
@@ -143,7 +145,7 @@ static void sub_free(struct native_relay *r, struct native_sub *ns)
 	free(ns);
 }
 
-static void sub_remove(struct native_relay *r, struct native_sub *ns)
+static void sub_remove(struct client *c, struct native_relay *r, struct native_sub *ns)
 {
 	unsigned i = sub_slot(r, ns->sub);
 
@@ -151,7 +153,7 @@ static void sub_remove(struct native_relay *r, struct native_sub *ns)
 		memmove(&r->subs[i], &r->subs[i + 1], (r->nsubs - i - 1) * sizeof(*r->subs));
 		r->nsubs--;
 	}
-	sub_free(r, ns);
+	sub_free(c, r, ns);
 }
 
 /*
@@ -397,7 +399,7 @@ static void sub_refuse(struct client *c, uint32_t sub, const char *reason)
 	m.has_reason = true;
 	native_queue(c, PROTO_SUB_REFUSE, sub, &m);
 	if (ns)
-		sub_remove(r, ns);
+		sub_remove(c, r, ns);
 }
 
 static void admit(struct client *c, struct native_sub *ns)
@@ -406,6 +408,7 @@ static void admit(struct client *c, struct native_sub *ns)
 
 	ns->admitted = true;
 	ns->last_active = time(NULL);
+	s->nrelayed++;
 	speak_as(c, ns);
 	s->ops->joined(s, c);
 	speak_done(c);
@@ -464,12 +467,13 @@ static void sub_hello(struct client *c, uint32_t sub, const struct proto_msg *m)
 		return;
 	}
 	ns = calloc(1, sizeof(*ns));
+	if (ns)
+		ns->sub = sub;	/* the key it is filed under */
 	if (!ns || sub_insert(r, ns) < 0) {
 		free(ns);
 		sub_refuse(c, sub, "out of memory");
 		return;
 	}
-	ns->sub = sub;
 	ns->id = s->next_client_id++;
 	ns->readonly = m->has_role && m->role == 1;
 	sub_identity(own_ident(c), m->identity, ns->ident, sizeof(ns->ident));
@@ -526,6 +530,7 @@ static void sub_proof(struct client *c, uint32_t sub, const struct proto_msg *m)
 	}
 	res = auth_server_verify(ns->auth, m->srp_a, m->srp_a_len, m->srp_m1, m->srp_m1_len, m2,
 				 &m2_len);
+
 	auth_server_free(ns->auth);
 	ns->auth = NULL;
 	r->nauth--;
@@ -573,7 +578,7 @@ static void sub_bye(struct client *c, uint32_t sub)
 		s->ops->left(s, c);
 		speak_done(c);
 	}
-	sub_remove(r, ns);
+	sub_remove(c, r, ns);
 }
 
 static void sub_input(struct client *c, uint32_t sub, const uint8_t *p, uint32_t len)
@@ -700,7 +705,7 @@ void native_relay_left(struct hub *s, struct client *c)
 			speak_done(c);
 		}
 		r->nsubs--;
-		sub_free(r, ns);
+		sub_free(c, r, ns);
 	}
 }
 
@@ -711,7 +716,7 @@ void relay_free(struct client *c)
 	if (!r)
 		return;
 	for (unsigned i = 0; i < r->nsubs; i++)
-		sub_free(r, r->subs[i]);
+		sub_free(c, r, r->subs[i]);
 	free(r->subs);
 	if (r->ticket) {
 		r->ticket->holder = NULL;
