@@ -315,3 +315,370 @@ def test_repeater_upstream_cut_mid_output_loses_nothing(workdir):
             peer.close()
         relay.close()
         stop_all(rep, origin)
+
+
+# ---- passwords, end to end --------------------------------------------------
+
+def srp_join(port, password, identity=b"TESTBOX\\prover"):
+    """A native join with a password through `ringside -remote`'s own code would hide the
+    records; this one runs the real client with a script and returns its output."""
+    return run_remote(port, b"echo proved-$((6*7))\n", extra=",password=%s" % password)
+
+
+@test
+def test_repeater_password_is_checked_by_the_origin(workdir):
+    """The origin has a password, the repeater none: the repeater reads nothing until one of
+    its clients proves the password, which it passes on without learning it; a native client
+    with the right one gets in (and checks the origin's proof), a wrong one is refused, a raw
+    client types it at a Password: prompt; -c with a password is refused."""
+    origin, oport, rep, rport = origin_and_repeater(",password=s3cret")
+    watcher = None
+    try:
+        rep.wait_log(r"the session has a password: waiting for a client to prove it")
+        # Nothing of the session before a proof: a raw client gets only the prompt.
+        watcher = Client(rport)
+        watcher.wait_for(r"Password: ")
+        time.sleep(0.5)
+        watcher.pump()
+        check(bytes(watcher.data) == b"Password: ", "output before any proof: %r" % watcher.data)
+        rc, out, err = run_remote(rport, b"echo proved-$((6*7))\n", extra=",password=wrong1")
+        check(rc == 1 and b"Error 0x80004005: wrong password" in err,
+              "a wrong password through the repeater: rc %d, %r" % (rc, err[-300:]))
+        rc, out, err = run_remote(rport, b"echo proved-$((6*7))\n", extra=",password=s3cret")
+        check(rc == 0 and re.search(rb"\r?\nproved-42\r?\n", out),
+              "the right password through the repeater: rc %d, %r %r" % (rc, out[-300:], err[-300:]))
+        check(re.search(rb"\\\w+ " + VIA + rb": echo proved", out), "the typist's name: %r"
+              % out[-500:])
+        # The raw watcher proves it too, and then reads.
+        watcher.send_line("s3cret")
+        watcher.wait_for(PROMPT)
+        watcher.send_line("echo raw-$((6*7))")
+        watcher.wait_for(rb"\r\nraw-42\r\n")
+        bad = Client(rport)
+        bad.wait_for(r"Password: ")
+        bad.send_line("s3cre")
+        bad.wait_for(r"Error 0x80004005: wrong password", timeout=10)
+        bad.wait_eof()
+        # The origin names who guessed, behind the repeater.
+        origin.pump()
+        check(re.search(rb"wrong password from [^\s\\]+\\\S+ " + VIA, bytes(origin.stderr)),
+              "the origin's log: %r" % bytes(origin.stderr[-500:]))
+        # The repeater's command line and its log never carry it.
+        with open("/proc/%d/cmdline" % rep.proc.pid, "rb") as f:
+            check(b"s3cret" not in f.read(), "the password is on the repeater's command line")
+        rep.pump()
+        check(b"s3cret" not in rep.stderr, "the password is in the repeater's log")
+    finally:
+        if watcher:
+            watcher.close()
+        stop_all(rep, origin)
+    r = subprocess.run([harness.BIN, "-repeater", "-c", "tcp:server=127.0.0.1,port=%d,password=x1"
+                        % oport, "-s", "tcp:port=%d" % free_port()], capture_output=True,
+                       timeout=10)
+    check(r.returncode == 2 and b"a repeater takes no password" in r.stderr,
+          "-c with a password: rc %d, %r" % (r.returncode, r.stderr))
+    r = subprocess.run([harness.BIN, "-repeater", "-c", "tcp:server=127.0.0.1,port=%d" % oport,
+                        "-s", "tcp:port=%d,password=x1" % free_port()], capture_output=True,
+                       timeout=10)
+    check(r.returncode == 2 and b"a repeater's servers take no password" in r.stderr,
+          "-s with a password: rc %d, %r" % (r.returncode, r.stderr))
+
+
+@test
+def test_repeater_password_resume_after_cut_needs_no_new_proof(workdir):
+    """With a password, the repeater's connection is cut: it comes back with its ticket, its
+    clients stay in and keep reading, and the origin lists them again."""
+    oport, rport = free_port(), free_port()
+    origin = start(["tcp:port=%d,password=s3cret" % oport], BASH, noio=True)
+    relay = Relay(oport)
+    rep = Repeater(None, rport, upstream="tcp:server=127.0.0.1,port=%d" % relay.port)
+    c = direct = None
+    try:
+        rep.wait_log(r"waiting for a client to prove it")
+        wait_listening(rport)
+        c = Client(rport)
+        c.wait_for(r"Password: ")
+        c.send_line("s3cret")
+        c.wait_for(PROMPT)
+        relay.cut()
+        rep.wait_log(r"connection lost .*reconnecting")
+        rep.wait_log(r"reconnected")
+        c.send_line("echo after-cut-$((6*7))")
+        c.wait_for(rb"\r\nafter-cut-42\r\n")
+        check(not c.eof, "the client was dropped")
+        direct = Client(oport)
+        direct.wait_for("Password: ")
+        direct.send_line("s3cret")
+        direct.wait_for(PROMPT)
+        direct.send_line(".clients")
+        direct.wait_for(rb"\(repeater for 1 client, read-write")
+        direct.wait_for(rb" " + VIA + rb", last active [^\r]* \(behind a repeater")
+    finally:
+        for x in (c, direct):
+            if x:
+                x.close()
+        relay.close()
+        stop_all(rep, origin)
+
+
+# ---- roles -------------------------------------------------------------------
+
+@test
+def test_repeater_read_only_at_the_repeater_and_at_the_origin(workdir):
+    """A read-only server at the repeater refuses its clients' lines there; a repeater that
+    reached the origin through a read-only server makes every client read-only."""
+    origin, oport, rep, rport = origin_and_repeater(extra_s=())
+    ro_port = free_port()
+    rep2 = None
+    try:
+        rep.close()
+        rep = Repeater(oport, rport, extra_s=("tcp:port=%d,readonly" % ro_port,))
+        rep.wait_log(r"repeating session")
+        wait_listening(ro_port)
+        ro = Client(ro_port)
+        ro.wait_for(PROMPT)
+        ro.send_line("echo nope-$((6*7))")
+        ro.wait_for(r"read-only connection; commands are not accepted")
+        rw = Client(rport)
+        rw.wait_for(PROMPT)
+        rw.send_line("echo yes-$((6*7))")
+        rw.wait_for(rb"\r\nyes-42\r\n")
+        check(b"nope-42" not in rw.data, "a read-only client's line ran")
+        # The origin's read-only server: the whole repeater is read-only.
+        ro_origin = free_port()
+        rw.send_line(".server tcp:port=%d,readonly" % ro_origin)
+        rw.wait_for(rb"ringside -remote tcp:Port=%d" % ro_origin)
+        rport2 = free_port()
+        rep2 = Repeater(ro_origin, rport2)
+        rep2.wait_log(r"repeating session")
+        wait_listening(rport2)
+        c2 = Client(rport2)
+        c2.wait_for(PROMPT)
+        c2.send_line("echo nope2-$((6*7))")
+        c2.wait_for(r"read-only connection; commands are not accepted")
+        p = NativePeer(rport2)
+        acc = parse_tlv(p.join(b"TESTBOX\\ro")[2])
+        check(acc[T_ROLE] == struct.pack(">I", 1), "ACCEPT says read-write behind a read-only "
+              "origin server")
+        p.close()
+        rw.send_line("echo check-$((6*7))")
+        rw.wait_for(rb"\r\ncheck-42\r\n")
+        check(b"nope2-42" not in rw.data, "a line through a read-only repeater ran")
+    finally:
+        stop_all(*(x for x in (rep2, rep, origin) if x))
+
+
+# ---- the origin's side, scripted: a relay by hand -----------------------------
+
+SUB_CHALLENGE, SUB_ACCEPT, SUB_REFUSE, SUB_PRIVATE = 23, 24, 25, 26
+SUB_HELLO, SUB_PROOF, SUB_INPUT, SUB_INTERRUPT, SUB_BYE = 38, 39, 40, 41, 42
+HEARTBEAT, HEARTBEAT_ACK, INPUT = 37, 22, 34
+T_IDENTITY, T_SALT, T_SRP_B, T_SRP_A, T_SRP_M1, T_SRP_M2 = 2, 5, 6, 7, 8, 9
+T_REASON, T_RELAY, T_TICKET, T_LOCKED, T_REJOIN = 13, 22, 23, 24, 25
+PREAMBLE_V3 = PREAMBLE[:7] + b"\x03"
+
+
+def u32(v):
+    return struct.pack(">I", v)
+
+
+def relay_join(port, ticket=None, identity=b"TESTBOX\\relay"):
+    """A version-3 relay connection by hand: (peer, WELCOME fields)."""
+    p = NativePeer(port)
+    body = tlv(1, u32(3)) + tlv(2, identity) + tlv(T_RELAY, u32(1))
+    if ticket:
+        body += tlv(T_TICKET, ticket)
+    p.send(PREAMBLE_V3 + record(32, body))
+    w = parse_tlv(p.expect(WELCOME)[2])
+    return p, w
+
+
+def sub_hello(p, sub, identity, role=0, rejoin=False):
+    body = tlv(T_IDENTITY, identity) + tlv(T_ROLE, u32(role))
+    if rejoin:
+        body += tlv(T_REJOIN, u32(1))
+    p.send(record(SUB_HELLO, body, seq=sub))
+
+
+def until_text(p, pattern, timeout=10):
+    """Transcript text from P until PATTERN; other records are kept in p.others."""
+    rx = re.compile(pattern)
+    text = bytearray()
+    deadline = time.monotonic() + timeout
+    while not rx.search(text):
+        r = p.next_record(max(0.01, deadline - time.monotonic()))
+        if r is None:
+            raise TestFailure("never saw %r; text %r" % (pattern, bytes(text[-300:])))
+        if r[0] in (OUTPUT, NOTICE, TYPED):
+            text += r[2]
+        else:
+            p.__dict__.setdefault("others", []).append(r)
+    return bytes(text)
+
+
+# SRP-6a as PROTOCOL.md 4.4 states it, checked against its Appendix B before use.
+def _ffdhe2048():
+    prec = 1918 + 128
+    s, term, k = 0, 1 << prec, 0
+    while term:
+        s += term
+        k += 1
+        term //= k
+    return 2 ** 2048 - 2 ** 1984 + ((s >> 128) + 560316) * 2 ** 64 - 1
+
+
+SRP_N = _ffdhe2048()
+
+
+def _H(b):
+    import hashlib
+    return hashlib.sha256(b).digest()
+
+
+def _nb(n):
+    return n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+def srp_prove(password, salt, B, a=None):
+    """(A, M1, M2 expected) for a CHALLENGE's SALT and B (bytes as received)."""
+    N, g = SRP_N, 2
+    nbytes = N.to_bytes(256, "big")
+    a = a if a is not None else int.from_bytes(os.urandom(32), "big")
+    k = int.from_bytes(_H(nbytes + g.to_bytes(256, "big")), "big")
+    A = pow(g, a, N)
+    Bi = int.from_bytes(B, "big")
+    u = int.from_bytes(_H(A.to_bytes(256, "big") + Bi.to_bytes(256, "big")), "big")
+    x = int.from_bytes(_H(salt + _H(b"ringside:" + password)), "big")
+    S = pow((Bi - k * pow(g, x, N)) % N, a + u * x, N)
+    K = _H(_nb(S) + b"\0\0\0\0") + _H(_nb(S) + b"\0\0\0\1")
+    hx = bytes(i ^ j for i, j in zip(_H(nbytes), _H(bytes([g]))))
+    M1 = _H(hx + _H(b"ringside") + salt + _nb(A) + B + K)
+    return _nb(A), M1, _H(_nb(A) + M1 + K)
+
+
+def _check_srp_vector():
+    text = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src",
+                             "PROTOCOL.md")).read()
+    sec = text[text.index("## Appendix B"):]
+
+    def val(name):
+        m = re.search(r"\n%s\s+=\s+([0-9a-f][0-9a-f \n]*?)(?:\s+P = |\n[A-Za-z]|\n```)" % name,
+                      sec)
+        return bytes.fromhex(re.sub(r"\s", "", m.group(1)))
+    A, M1, M2 = srp_prove(b"s3cret", val("s"), val("B"), int.from_bytes(val("a"), "big"))
+    check((A, M1, M2) == (val("A"), val("M1"), val("M2")),
+          "the test's SRP disagrees with PROTOCOL.md's test vector")
+
+
+@test
+def test_origin_takes_a_scripted_relay(workdir):
+    """Without a password: a version-3 relay is taken at once; its clients type under their
+    own names behind it, a client it says is read-only cannot type, records about clients
+    it never registered are ignored, and the relay itself may not type."""
+    oport = free_port()
+    # Every join and leave its own line (no summaries).
+    origin = start(["tcp:port=%d" % oport], BASH, noio=True, extra=["-noticems", "0"])
+    try:
+        p, w = relay_join(oport)
+        check(w.get(1) == u32(3) and w.get(T_RELAY) == u32(1) and w.get(T_LOCKED) == u32(0),
+              "WELCOME to a relay: %r" % w)
+        p.expect(ACCEPT)
+        sub_hello(p, 5, b"TESTBOX\\ro (tcp 10.0.0.1:1)", role=1)
+        sub_hello(p, 6, b"TESTBOX\\rw (tcp 10.0.0.1:2)")
+        p.send(record(SUB_INPUT, b"echo nope-$((6*7))", seq=5))
+        p.send(record(SUB_INPUT, b"echo late", seq=99))       # never registered: ignored
+        p.send(record(SUB_INPUT, b"echo yes-$((6*7))", seq=6))
+        text = until_text(p, rb"\r\nyes-42\r\n")
+        check(re.search(rb"TESTBOX\\rw \(tcp 10\.0\.0\.1:2 via tcp 127\.0\.0\.1:\d+\): echo yes",
+                        text), "no TYPED line for the relayed client: %r" % text)
+        check(b"nope" not in text and b"echo late" not in text, "a refused line ran: %r" % text)
+        privs = [r for r in getattr(p, "others", []) if r[0] == SUB_PRIVATE]
+        check(any(r[1] == 5 and b"read-only connection" in r[2] for r in privs),
+              "no SUB_PRIVATE refusal for the read-only client: %r" % privs)
+        direct = Client(oport)
+        direct.wait_for(PROMPT)
+        direct.send_line(".clients")
+        direct.wait_for(rb"TESTBOX\\relay \(tcp 127\.0\.0\.1:\d+\), last active [^\r]* "
+                        rb"\(repeater for 2 clients, read-write")
+        direct.wait_for(rb"TESTBOX\\ro \(tcp 10\.0\.0\.1:1 via [^)]*\), last active [^\r]* "
+                        rb"\(behind a repeater, read-only\)")
+        p.send(record(SUB_BYE, b"", seq=6))
+        direct.wait_for(rb"TESTBOX\\rw \(tcp 10\.0\.0\.1:2 via [^)]*\) disconnected at")
+        # The relay's own line is a protocol error: it speaks for its clients only.
+        p.send(record(INPUT, b"echo mine"))
+        check("not expected here" in p.refusal(), "the relay typed for itself")
+        direct.wait_for(rb"TESTBOX\\ro \(tcp 10\.0\.0\.1:1 via [^)]*\) disconnected at")
+        # A version-2 client saying RELAY is just a client.
+        q = NativePeer(oport)
+        q.send(PREAMBLE + record(32, tlv(1, u32(2)) + tlv(2, b"TESTBOX\\v2") +
+                                 tlv(T_RELAY, u32(1))))
+        w2 = parse_tlv(q.expect(WELCOME)[2])
+        check(T_RELAY not in w2, "a version-2 HELLO was taken as a relay")
+        q.expect(ACCEPT)
+        q.close()
+        direct.close()
+    finally:
+        origin.close()
+
+
+@test
+def test_origin_locks_a_relay_until_a_proof(workdir):
+    """With a password: a relay reads nothing until one of its clients proves it (a wrong
+    proof is refused late and unlocks nothing); the right one unlocks it (ACCEPT with a
+    ticket first, then the client's SUB_ACCEPT with the origin's M2); the ticket lets the next
+    connection in without a proof, once, and takes over from the old one."""
+    _check_srp_vector()
+    oport = free_port()
+    origin = start(["tcp:port=%d,password=s3cret" % oport], BASH, noio=True)
+    try:
+        p, w = relay_join(oport)
+        check(w.get(16) == u32(1) and w.get(T_LOCKED) == u32(1), "WELCOME: %r" % w)
+        p.send(record(HEARTBEAT, seq=7))
+        r = p.next_record(2)
+        check(r and r[0] == HEARTBEAT_ACK and r[1] == 7, "a locked relay's heartbeat: %r" % (r,))
+        sub_hello(p, 1, b"TESTBOX\\wrong (tcp 10.0.0.1:1)")
+        ch = parse_tlv(p.expect(SUB_CHALLENGE)[2])
+        A, M1, _ = srp_prove(b"guess1", ch[T_SALT], ch[T_SRP_B])
+        t0 = time.monotonic()
+        p.send(record(SUB_PROOF, tlv(T_SRP_A, A) + tlv(T_SRP_M1, M1), seq=1))
+        r = p.next_record(5)
+        check(r and r[0] == SUB_REFUSE and r[1] == 1 and
+              parse_tlv(r[2]).get(T_REASON) == b"wrong password", "a wrong proof: %r" % (r,))
+        check(time.monotonic() - t0 >= 0.8, "a wrong proof answered at once")
+        r = p.next_record(0.5)
+        check(r is None, "a locked relay got %r" % (r,))
+        sub_hello(p, 2, b"TESTBOX\\right (tcp 10.0.0.1:2)", rejoin=True)   # no bypass
+        ch = parse_tlv(p.expect(SUB_CHALLENGE)[2])
+        A, M1, M2 = srp_prove(b"s3cret", ch[T_SALT], ch[T_SRP_B])
+        p.send(record(SUB_PROOF, tlv(T_SRP_A, A) + tlv(T_SRP_M1, M1), seq=2))
+        r = p.next_record(5)
+        check(r and r[0] == ACCEPT, "the first proof should unlock the relay: %r" % (r,))
+        ticket = parse_tlv(r[2]).get(T_TICKET)
+        check(ticket and len(ticket) == 32, "no ticket in the relay's ACCEPT")
+        r = p.next_record(5)
+        check(r and r[0] == SUB_ACCEPT and r[1] == 2 and parse_tlv(r[2]).get(T_SRP_M2) == M2,
+              "SUB_ACCEPT with the origin's M2: %r" % (r,))
+        p.send(record(SUB_INPUT, b"echo unlocked-$((6*7))", seq=2))
+        until_text(p, rb"\r\nunlocked-42\r\n")
+        # The ticket: the next connection is in at once, and the old one is replaced.
+        p2, w2 = relay_join(oport, ticket=ticket)
+        check(w2.get(T_LOCKED) == u32(0), "a good ticket left the relay locked")
+        ticket2 = parse_tlv(p2.expect(ACCEPT)[2]).get(T_TICKET)
+        check(ticket2 and ticket2 != ticket, "no fresh ticket")
+        deadline = time.monotonic() + 5
+        while not p.eof and time.monotonic() < deadline:
+            p.next_record(0.2)
+        check(p.eof, "the replaced relay connection is still open")
+        # A client it carried before comes back without a proof.
+        sub_hello(p2, 2, b"TESTBOX\\right (tcp 10.0.0.1:2)", rejoin=True)
+        p2.send(record(SUB_INPUT, b"echo rejoined-$((6*7))", seq=2))
+        until_text(p2, rb"\r\nrejoined-42\r\n")
+        check(not any(r[0] == SUB_CHALLENGE for r in getattr(p2, "others", [])),
+              "a rejoining client was challenged on a ticketed relay")
+        # Each ticket is good once.
+        p3, w3 = relay_join(oport, ticket=ticket)
+        check(w3.get(T_LOCKED) == u32(1), "a used ticket unlocked a relay")
+        p3.close()
+        p2.close()
+    finally:
+        origin.close()
