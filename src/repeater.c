@@ -260,8 +260,11 @@ static void up_finished(struct repeater *rep)
 		repeater_end(rep, 0, 1, "the origin refused the repeater; ending");
 		return;
 	}
-	if (l->ended)
-		return;		/* relay_ended() has begun the end */
+	if (l->ended) {
+		/* STATE = 1 came, then the rest, then the end of the stream. */
+		repeater_end(rep, rep->ended_status, 0, NULL);
+		return;
+	}
 	if (!rep->opt->persist) {
 		repeater_end(rep, 0, 1, "the repeater could not reach the session; ending");
 		return;

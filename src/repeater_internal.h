@@ -122,6 +122,7 @@ struct repeater {
 	 * closed by us) and waiting for what comes next. */
 	bool up_stopped;
 	bool new_session;		/* its WELCOME named another session */
+	int ended_status;		/* STATE = 1 said the session ended so */
 	bool stopping;			/* a signal: leave once the clients are told */
 	bool done;
 	int exit_code;

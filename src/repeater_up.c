@@ -147,10 +147,10 @@ static void relay_ended(struct remote_link *l, uint32_t status)
 
 	if (rep->new_session)
 		return;
+	/* What the origin still has comes after STATE (PROTOCOL.md 5.4):
+	 * ours ends once its connection does (up_finished()). */
+	rep->ended_status = (int)status;
 	repeater_log(rep, "the session has ended (status %u)", status);
-	/* What the origin sent before STATE goes in first. */
-	repeater_down_flush(rep);
-	repeater_end(rep, (int)status, 0, NULL);
 }
 
 static void relay_sub(struct remote_link *l, uint8_t type, uint32_t sub, const struct proto_msg *m,

@@ -682,3 +682,104 @@ def test_origin_locks_a_relay_until_a_proof(workdir):
         p2.close()
     finally:
         origin.close()
+
+
+# ---- the session's end, -p, and being hidden ---------------------------------
+
+@test
+def test_repeater_ends_with_the_session_unless_p(workdir):
+    """When the origin's session ends the repeater's clients are told (a native one gets
+    STATE) and the repeater exits 0; with -p it stays, and serves the origin's next session
+    on the same port."""
+    origin, oport, rep, rport = origin_and_repeater()
+    try:
+        c = Client(rport)
+        c.wait_for(PROMPT)
+        p = NativePeer(rport)
+        p.join(b"TESTBOX\\ender")
+        c.send_line("exit 3")
+        c.wait_for(r"ringside: program bash exited with status 3", timeout=15)
+        c.wait_eof(10)
+        st = p.expect(STATE)
+        check(parse_tlv(st[2]).get(20) == u32(3), "STATE's status: %r" % st[2])
+        check(rep.wait_exit(10) == 0, "the repeater did not end with the session")
+        origin.wait_exit(10)
+    finally:
+        stop_all(rep, origin)
+    # -p: the next session.
+    oport = free_port()
+    rport = free_port()
+    origin = start(["tcp:port=%d" % oport], BASH, noio=True)
+    rep = Repeater(oport, rport, persist=True)
+    origin2 = None
+    try:
+        rep.wait_log(r"repeating session ([0-9a-f]{32})")
+        first = re.search(rb"repeating session ([0-9a-f]{32})", rep.stderr).group(1)
+        wait_listening(rport)
+        c = Client(rport)
+        c.wait_for(PROMPT)
+        c.send_line("exit 0")
+        c.wait_for(r"exited with status 0", timeout=15)
+        c.wait_eof(10)
+        origin.wait_exit(10)
+        rep.wait_log(r"waiting for the origin's next session \(-p\)")
+        time.sleep(1)
+        check(rep.proc.poll() is None, "-p: the repeater exited with the session")
+        origin2 = start(["tcp:port=%d" % oport], BASH, noio=True)
+        deadline = time.monotonic() + 30
+        while True:
+            rep.pump()
+            ids = re.findall(rb"repeating session ([0-9a-f]{32})", bytes(rep.stderr))
+            if len(ids) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        check(len(ids) >= 2 and ids[-1] != first, "-p: no second session: %r"
+              % bytes(rep.stderr[-600:]))
+        wait_listening(rport)
+        c2 = Client(rport)
+        c2.wait_for(PROMPT)
+        c2.send_line("echo second-$((6*7))")
+        c2.wait_for(rb"\r\nsecond-42\r\n")
+    finally:
+        stop_all(*(x for x in (rep, origin2, origin) if x))
+
+
+@test
+def test_repeater_is_hidden_from_qr(workdir):
+    """-QR lists the origin's server but never the repeater's (WinDbg's repeater is hidden
+    too), whatever its -s says."""
+    origin, oport, rep, rport = origin_and_repeater()
+    try:
+        env = dict(os.environ)
+        r = subprocess.run([harness.BIN, "-QR"], capture_output=True, timeout=15, env=env)
+        check(b"tcp:Port=%d" % oport in r.stdout, "-QR does not list the origin: %r" % r.stdout)
+        check(b"Port=%d" % rport not in r.stdout, "-QR lists the repeater: %r" % r.stdout)
+    finally:
+        stop_all(rep, origin)
+
+
+@test
+def test_repeater_refused_clearly_by_an_old_origin(workdir):
+    """An origin that speaks version 2 only answers the repeater's version-3 preamble with
+    its own and a refusal: the repeater says what is needed and exits 1."""
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    port = lsock.getsockname()[1]
+    rep = Repeater(port, free_port())
+    try:
+        lsock.settimeout(10)
+        conn, _ = lsock.accept()
+        conn.settimeout(5)
+        got = conn.recv(8)
+        check(got == PREAMBLE_V3, "the repeater's preamble: %r" % got)
+        refusal = tlv(12, u32(0x80004005)) + tlv(13, b"unsupported protocol version 3")
+        conn.sendall(PREAMBLE + record(REFUSE, refusal))
+        check(rep.wait_exit(10) == 1, "the repeater did not exit 1")
+        check(re.search(rb"speaks protocol version 2, which has no repeaters.*newer ringside",
+                        bytes(rep.stderr)), "no clear message: %r" % bytes(rep.stderr))
+        conn.close()
+    finally:
+        lsock.close()
+        stop_all(rep)
