@@ -783,3 +783,118 @@ def test_repeater_refused_clearly_by_an_old_origin(workdir):
     finally:
         lsock.close()
         stop_all(rep)
+
+
+# ---- what the origin pays: a measurement -------------------------------------
+
+def cpu_ms(pid):
+    """The process's CPU time in ms: the scheduler's sum (fine-grained) where the kernel
+    shows it, else utime + stime ticks."""
+    try:
+        with open("/proc/%d/sched" % pid) as f:
+            for line in f:
+                if line.startswith("se.sum_exec_runtime"):
+                    return float(line.split(":")[1])
+    except OSError:
+        pass
+    return cpu_ticks(pid) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def drain_until(clients, marker, timeout):
+    """Read every client until MARKER has arrived on each (keeping only a tail, so that a
+    thousand clients cost the test little)."""
+    buf = bytearray(1 << 20)
+    tails = {c.fileno(): b"" for c in clients}
+    waiting = {c.fileno(): c for c in clients}
+    deadline = time.monotonic() + timeout
+    p = select.poll()
+    for fd in waiting:
+        p.register(fd, select.POLLIN)
+    while waiting:
+        left = deadline - time.monotonic()
+        check(left > 0, "%d clients never got %r" % (len(waiting), marker))
+        for fd, _ in p.poll(min(left, 1.0) * 1000):
+            c = waiting.get(fd)
+            if not c:
+                continue
+            try:
+                n = c.sock.recv_into(buf)
+            except BlockingIOError:
+                continue
+            check(n > 0, "a client was dropped")
+            tails[fd] = (tails[fd] + bytes(buf[:n]))[-256:]
+            if marker in tails[fd]:
+                del waiting[fd]
+                p.unregister(fd)
+
+
+def one_run(kind, n_clients, lines):
+    """Origin CPU (ms, ticks) for one workload of LINES numbered lines, with one direct
+    client ("direct"), N direct clients ("direct-n") or one repeater and N clients on it."""
+    oport = free_port()
+    origin = start(["tcp:port=%d" % oport], BASH, noio=True)
+    rep = None
+    clients = []
+    try:
+        if kind == "repeater":
+            rport = free_port()
+            rep = Repeater(oport, rport)
+            rep.wait_log(r"repeating session")
+            wait_listening(rport)
+            target = rport
+        else:
+            target = oport
+        for _ in range(n_clients):
+            clients.append(Client(target))
+        for c in clients:
+            c.wait_for(PROMPT, timeout=30)
+        time.sleep(2)       # joins told, registrations done: a quiet start
+        pump_all(clients, 0.2)
+        t_origin = cpu_ms(origin.proc.pid)
+        ticks = cpu_ticks(origin.proc.pid)
+        t_rep = cpu_ms(rep.proc.pid) if rep else 0.0
+        t0 = time.monotonic()
+        clients[0].send_line("seq 1 %d; echo cpu-done-$((6*7))" % lines)
+        drain_until(clients, b"\r\ncpu-done-42\r\n", 120)
+        wall = time.monotonic() - t0
+        time.sleep(0.3)
+        return (cpu_ms(origin.proc.pid) - t_origin, cpu_ticks(origin.proc.pid) - ticks,
+                (cpu_ms(rep.proc.pid) - t_rep) if rep else None, wall)
+    finally:
+        for c in clients:
+            c.close()
+        stop_all(*(x for x in (rep, origin) if x))
+
+
+@slow
+@test
+def test_repeater_origin_cpu_is_one_clients(workdir):
+    """Benchmark: the origin's CPU for one workload with 1 repeater x 1000 clients against 1
+    direct client (and, for scale, 1000 direct clients).  Three interleaved repetitions,
+    medians reported; only a generous bound is asserted."""
+    n = 1000
+    lines = 300000      # about 2 MB of output
+    harness.raise_nofile(3 * n + 200)
+    runs = {"direct": [], "repeater": [], "direct-n": []}
+    for rep_i in range(3):
+        runs["direct"].append(one_run("direct", 1, lines))
+        runs["repeater"].append(one_run("repeater", n, lines))
+    runs["direct-n"].append(one_run("direct-n", n, lines))
+
+    def med(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2]
+    report = []
+    for kind, rs in runs.items():
+        report.append("%-9s origin %.1f ms (%s ticks) [%s]%s, wall %.2f s" % (
+            kind, med([r[0] for r in rs]), med([r[1] for r in rs]),
+            " ".join("%.1f" % r[0] for r in rs),
+            "" if rs[0][2] is None else ", repeater %.1f ms" % med([r[2] for r in rs]),
+            med([r[3] for r in rs])))
+    print("  origin CPU, %d lines of output:\n    %s" % (lines, "\n    ".join(report)))
+    one = med([r[0] for r in runs["direct"]])
+    via = med([r[0] for r in runs["repeater"]])
+    # Generous: the origin serves one native connection instead of one raw one; a
+    # thousand clients behind it must not show.
+    check(via <= 3 * one + 50, "origin CPU with a repeater of %d clients: %.1f ms against %.1f "
+          "ms for one direct client" % (n, via, one))
