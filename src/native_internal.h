@@ -42,6 +42,7 @@ struct native_state {
 	uint64_t rec_end;
 	struct msghdr msg;
 	struct iovec iov[2];
+	char name[96];			/* the identity it claimed, cleaned */
 };
 
 /* native.c */
@@ -62,6 +63,9 @@ void relay_hello(struct client *c, const struct proto_msg *hello);
 void relay_record(struct client *c, const struct proto_header *h, const uint8_t *p);
 /* ACCEPT's relay fields (the ticket) for C. */
 void relay_accept_fields(struct client *c, struct proto_msg *m);
+/* While a relay speaks for one of its clients, that client's name (as
+ * native_name() gives it), else NULL. */
+const char *relay_speaking_name(const struct client *c);
 /* A relay is speaking for one of its clients: its private text goes to
  * that client.  Returns false when it is not. */
 bool relay_private_text(struct client *c, const char *text, size_t len);

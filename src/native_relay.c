@@ -14,7 +14,10 @@
  * sends it the transcript), so it costs a name and a few fields, never a
  * send.  Where the shared paths take a client (lines, interrupts, notices,
  * callbacks), the relay's own object stands in for it with the sub-client's
- * name, id and role for the length of that one call (speak_as()).
+ * name (native_name()), id and role for the length of that one call
+ * (speak_as()).  Its identity is then "BOX\bob (tcp 10.1.2.3:5555) via
+ * repeater (tcp 10.0.0.7:40022)": the repeater's name for it, and the hop
+ * from the repeater to us, as WinDbg shows the hop to a repeater.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,7 +54,7 @@ struct native_sub {
 	uint32_t refuse_at;
 	struct auth_server *auth;	/* its proof is being waited for */
 	time_t last_active;
-	char ident[IDENT_MAX];
+	char name[96];		/* what native_name() gives while it speaks */
 };
 
 struct relay_ticket {
@@ -68,7 +71,6 @@ struct native_hub {
 
 /* What the relay's own object is while it speaks for a sub-client. */
 struct spoken {
-	char ident[IDENT_MAX];
 	uint32_t id;
 	bool readonly;
 };
@@ -165,10 +167,8 @@ static void speak_as(struct client *c, struct native_sub *ns)
 {
 	struct native_relay *r = c->nat->relay;
 
-	memcpy(r->saved.ident, c->ident, sizeof(r->saved.ident));
 	r->saved.id = c->id;
 	r->saved.readonly = c->readonly;
-	memcpy(c->ident, ns->ident, sizeof(c->ident));
 	c->id = ns->id;
 	/* A read-only relay makes every client it carries read-only. */
 	c->readonly = r->saved.readonly || ns->readonly;
@@ -179,45 +179,41 @@ static void speak_done(struct client *c)
 {
 	struct native_relay *r = c->nat->relay;
 
-	memcpy(c->ident, r->saved.ident, sizeof(c->ident));
 	c->id = r->saved.id;
 	c->readonly = r->saved.readonly;
 	r->speaking = NULL;
 }
 
-/* The relay's own name, even while it speaks for someone. */
-static const char *own_ident(const struct client *c)
+const char *relay_speaking_name(const struct client *c)
 {
-	const struct native_relay *r = relay_of(c);
+	const struct native_relay *r = c->nat->relay;
 
-	return r && r->speaking ? r->saved.ident : c->ident;
+	return r && r->speaking ? r->speaking->name : NULL;
 }
 
-/*
- * "box\bob (tcp 127.0.0.1:51234)" from the repeater, which reached us as
- * "box\rep (tcp 127.0.0.1:40022)": "box\bob (tcp 127.0.0.1:51234 via tcp
- * 127.0.0.1:40022)" (WinDbg shows the hop to the repeater too).
- */
-static void sub_identity(const char *relay, const char *claimed, char *out, size_t len)
+/* The identity of NS (or, with NULL, of the relay itself) into BUF
+ * (IDENT_MAX bytes), whoever is speaking now. */
+static const char *ident_of(const struct client *c, struct native_sub *ns, char *buf)
 {
-	const char *open = strstr(relay, " (");
-	size_t n = strlen(claimed), vlen = 0;
-	const char *via = "";
+	struct native_relay *r = c->nat->relay;
+	struct native_sub *was = r->speaking;
 
-	if (open) {
-		via = open + 2;
-		vlen = strlen(via);
-		if (vlen && via[vlen - 1] == ')')
-			vlen--;
-	}
-	/* A name too long for the identity is cut: the result is only shown. */
-	if (n && claimed[n - 1] == ')' && strstr(claimed, " ("))
-		n = (size_t)snprintf(out, len, "%.*s via %.*s)", (int)(n - 1), claimed, (int)vlen,
-				     via);
-	else
-		n = (size_t)snprintf(out, len, "%.*s (via %.*s)", (int)n, claimed, (int)vlen, via);
-	if (n >= len && len > 1)
-		out[len - 2] = ')';
+	r->speaking = ns;
+	client_ident(c, buf);
+	r->speaking = was;
+	return buf;
+}
+
+/* The repeater's name for a client ("BOX\bob (tcp 10.1.2.3:5555)"), as it
+ * is shown here: client_ident() adds the hop from the repeater. */
+static void sub_name(const char *claimed, char *out, size_t len)
+{
+	static const char via[] = " via repeater";
+	size_t n = strnlen(claimed, len - sizeof(via));
+
+	/* A name too long for the identity is cut: it is only shown. */
+	memcpy(out, claimed, n);
+	memcpy(out + n, via, sizeof(via));
 }
 
 /*
@@ -416,7 +412,7 @@ static void admit(struct client *c, struct native_sub *ns)
 
 static void on_sub_refusals(struct ring_timer *t, int res)
 {
-	struct client *c = container_of(t, struct client, delay_timer);
+	struct client *c = container_of(t, struct client_extra, delay_timer)->c;
 	struct native_relay *r;
 	uint32_t now, next = 0;
 
@@ -440,7 +436,7 @@ static void on_sub_refusals(struct ring_timer *t, int res)
 		}
 	}
 	if (next)
-		ring_timer_arm(&c->hub->ring, &c->delay_timer,
+		ring_timer_arm(&c->hub->ring, &c->x->delay_timer,
 			       (uint64_t)(next - now) * 1000000000ull, on_sub_refusals);
 }
 
@@ -476,7 +472,7 @@ static void sub_hello(struct client *c, uint32_t sub, const struct proto_msg *m)
 	}
 	ns->id = s->next_client_id++;
 	ns->readonly = m->has_role && m->role == 1;
-	sub_identity(own_ident(c), m->identity, ns->ident, sizeof(ns->ident));
+	sub_name(m->identity, ns->name, sizeof(ns->name));
 	/* Without a password there is nothing to prove; a client this relay
 	 * carried on a connection its ticket stands for has proven it. */
 	if (!r->password || (m->has_rejoin && m->rejoin == 1 && !r->locked)) {
@@ -540,8 +536,13 @@ static void sub_proof(struct client *c, uint32_t sub, const struct proto_msg *m)
 		speak_done(c);
 		ns->failed = true;
 		ns->refuse_at = s->now + SUB_REFUSE_DELAY_S;
-		if (!c->delay_timer.armed &&
-		    ring_timer_arm(&s->ring, &c->delay_timer,
+		/* The relay's own delay timer: idle once it is in. */
+		if (!client_x(c)) {
+			sub_refuse(c, sub, "wrong password");
+			return;
+		}
+		if (!c->x->delay_timer.armed &&
+		    ring_timer_arm(&s->ring, &c->x->delay_timer,
 				   SUB_REFUSE_DELAY_S * 1000000000ull, on_sub_refusals) < 0)
 			sub_refuse(c, sub, "wrong password");
 		return;
@@ -559,7 +560,7 @@ static void sub_proof(struct client *c, uint32_t sub, const struct proto_msg *m)
 	a.has_role = true;
 	memcpy(a.srp_m2, m2, m2_len);
 	a.srp_m2_len = m2_len;
-	snprintf(a.identity, sizeof(a.identity), "%s", ns->ident);
+	ident_of(c, ns, a.identity);
 	a.has_identity = proto_text_ok((const uint8_t *)a.identity, strlen(a.identity));
 	native_queue(c, PROTO_SUB_ACCEPT, sub, &a);
 	admit(c, ns);
@@ -729,8 +730,9 @@ void relay_free(struct client *c)
 bool native_relay_clients(struct hub *s, const struct client *c)
 {
 	const struct native_relay *r = relay_of(c);
+	bool ro = r && r->speaking ? r->saved.readonly : c->readonly;
+	char when[64], ident[IDENT_MAX];
 	unsigned admitted = 0;
-	char when[64];
 
 	if (!r)
 		return false;
@@ -738,18 +740,17 @@ bool native_relay_clients(struct hub *s, const struct client *c)
 		admitted += r->subs[i]->admitted;
 	meta_format_time(c->last_active, when, sizeof(when));
 	writer_emitf(s, "%s, last active %s (repeater for %u client%s, %s, %llu bytes behind)",
-		     own_ident(c), when, admitted, admitted == 1 ? "" : "s",
-		     (r->speaking ? r->saved.readonly : c->readonly) ? "read-only" : "read-write",
-		     (unsigned long long)(s->tr.head - c->cursor));
+		     ident_of(c, NULL, ident), when, admitted, admitted == 1 ? "" : "s",
+		     ro ? "read-only" : "read-write", (unsigned long long)(s->tr.head - c->cursor));
 	for (unsigned i = 0; i < r->nsubs; i++) {
-		const struct native_sub *ns = r->subs[i];
-		bool ro = (r->speaking ? r->saved.readonly : c->readonly) || ns->readonly;
+		struct native_sub *ns = r->subs[i];
 
 		if (!ns->admitted)
 			continue;
 		meta_format_time(ns->last_active, when, sizeof(when));
-		writer_emitf(s, "%s, last active %s (behind a repeater, %s)", ns->ident, when,
-			     ro ? "read-only" : "read-write");
+		writer_emitf(s, "%s, last active %s (behind a repeater, %s)",
+			     ident_of(c, ns, ident), when, ro || ns->readonly ? "read-only" :
+			     "read-write");
 	}
 	return true;
 }

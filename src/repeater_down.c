@@ -240,7 +240,7 @@ void repeater_down_lost(struct repeater *rep)
 					      "during the handshake; connect again");
 			} else {
 				/* It typed its password once; it may again. */
-				c->auth_waiting = false;
+				repeater_auth_done(c);
 				client_private(c, "\r\nringside: the repeater lost its connection to "
 					       "the session; try again\r\nPassword: ");
 			}
@@ -431,7 +431,7 @@ static void gate_password(struct hub *h, struct client *c, const char *pw, size_
 	 * also cut it short, and a cut one could match). */
 	if (len > SPEC_PASSWORD_MAX || memchr(pw, '\0', len)) {
 		client_auth_failed(c);
-		c->auth_waiting = false;
+		repeater_auth_done(c);
 		client_private(c, "\r\nError 0x80004005: wrong password\r\n");
 		client_finish(c);
 		return;

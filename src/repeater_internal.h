@@ -184,5 +184,7 @@ void rsub_on_record(struct repeater *rep, uint8_t type, uint32_t sub, const stru
 /* SUB_INPUT / SUB_INTERRUPT / SUB_BYE for RS. */
 void rsub_send_line(struct repeater *rep, struct rsub *rs, const char *line, size_t len);
 void rsub_send_plain(struct repeater *rep, uint8_t type, uint32_t id);
+/* A raw client's password was answered: its input is read again. */
+void repeater_auth_done(struct client *c);
 
 #endif

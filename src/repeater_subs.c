@@ -141,22 +141,36 @@ void rsub_send_plain(struct repeater *rep, uint8_t type, uint32_t id)
 	send_msg(rep, type, id, NULL);
 }
 
+/* SUB_HELLO's fields: the name we know C by, and its role here. */
+static void hello_fields(struct client *c, struct proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	client_ident(c, m->identity);
+	m->has_identity = proto_text_ok((const uint8_t *)m->identity, strlen(m->identity));
+	if (!m->has_identity) {
+		/* A name that is no text field (the identity is the client's
+		 * claim): the origin still needs one. */
+		snprintf(m->identity, sizeof(m->identity), "client%u", c->id);
+		m->has_identity = true;
+	}
+	m->role = c->readonly ? 1 : 0;
+	m->has_role = true;
+}
+
+void repeater_auth_done(struct client *c)
+{
+	if (!c->x)
+		return;
+	c->x->auth_waiting = false;
+	client_extra_tidy(c);
+}
+
 void rsub_register(struct repeater *rep, struct rsub *rs, bool rejoin)
 {
 	struct client *c = rs->c;
 	struct proto_msg m;
 
-	memset(&m, 0, sizeof(m));
-	snprintf(m.identity, sizeof(m.identity), "%s", c->ident);
-	m.has_identity = proto_text_ok((const uint8_t *)m.identity, strlen(m.identity));
-	if (!m.has_identity) {
-		/* A name that is no text field (the identity is the client's
-		 * claim): the origin still needs one. */
-		snprintf(m.identity, sizeof(m.identity), "client%u", c->id);
-		m.has_identity = true;
-	}
-	m.role = c->readonly ? 1 : 0;
-	m.has_role = true;
+	hello_fields(c, &m);
 	if (rejoin) {
 		m.rejoin = 1;
 		m.has_rejoin = true;
@@ -205,7 +219,7 @@ static void refuse(struct repeater *rep, struct rsub *rs, const char *reason)
 	if (c->native) {
 		native_refuse(c, reason);
 	} else {
-		c->auth_waiting = false;
+		repeater_auth_done(c);
 		client_private(c, "\r\nError 0x80004005: %s\r\n", reason);
 		client_finish(c);
 	}
@@ -224,15 +238,7 @@ void rsub_pump(struct repeater *rep)
 
 		if (rs->state != RSUB_QUEUED)
 			continue;
-		memset(&m, 0, sizeof(m));
-		snprintf(m.identity, sizeof(m.identity), "%s", c->ident);
-		m.has_identity = proto_text_ok((const uint8_t *)m.identity, strlen(m.identity));
-		if (!m.has_identity) {
-			snprintf(m.identity, sizeof(m.identity), "client%u", c->id);
-			m.has_identity = true;
-		}
-		m.role = c->readonly ? 1 : 0;
-		m.has_role = true;
+		hello_fields(c, &m);
 		send_msg(rep, PROTO_SUB_HELLO, rs->id, &m);
 		rs->registered = true;
 		rs->state = RSUB_HELLO;
@@ -291,7 +297,7 @@ static void on_accept(struct repeater *rep, struct rsub *rs, const struct proto_
 	} else {
 		auth_client_free(rs->auth);
 		rs->auth = NULL;
-		c->auth_waiting = false;
+		repeater_auth_done(c);
 		client_auth_passed(c);
 		client_go_live_at(c, transcript_history_start(&h->tr, h->cfg->history_bytes,
 							      h->cfg->history_lines));
