@@ -21,7 +21,7 @@ from wire import (ACCEPT, CHALLENGE, GAP, NOTICE, OUTPUT, PREAMBLE, PRIVATE, PRO
 PROMPT = rb"bash-[\d.]+[#$] "
 T_SESSION, T_ROLE, T_START, T_AUTH = 3, 10, 11, 16
 T_FROM, T_TO = 14, 15
-VIA = rb"\(tcp 127\.0\.0\.1:\d+ via tcp 127\.0\.0\.1:\d+\)"
+VIA = rb"\(tcp 127\.0\.0\.1:\d+\) via repeater \(tcp 127\.0\.0\.1:\d+\)"
 
 
 class Repeater:
@@ -184,8 +184,8 @@ def test_repeater_200_clients_identical_output_and_identity(workdir):
                   "origin's direct client" % i)
         # Its line, with its name, the hop to the repeater included.
         port = typist.sock.getsockname()[1]
-        typed = re.search(rb"[^\s\\]+\\client\d+ \(tcp 127\.0\.0\.1:%d via tcp 127\.0\.0\.1:\d+\): "
-                          rb"echo begin" % port, bytes(direct.data))
+        typed = re.search(rb"[^\s\\]+\\client\d+ \(tcp 127\.0\.0\.1:%d\) via repeater "
+                          rb"\(tcp 127\.0\.0\.1:\d+\): echo begin" % port, bytes(direct.data))
         check(typed, "the origin did not show the typist behind the repeater: %r"
               % bytes(direct.data[-2000:]))
         name = typed.group(0).split(b": echo")[0]
@@ -232,7 +232,7 @@ def test_repeater_native_clients_share_the_origins_session_and_offsets(workdir):
         check(tail and tail[0][1] == o_tail[0][1], "the two streams do not meet at one offset")
         n = min(len(joined), len(o_joined))
         check(n > 0 and joined[:n] == o_joined[:n], "the repeater's bytes differ from the origin's")
-        check(re.search(rb"TESTBOX\\viarep \(tcp 127\.0\.0\.1:\d+ via tcp 127\.0\.0\.1:\d+\): "
+        check(re.search(rb"TESTBOX\\viarep " + VIA + rb": "
                         rb"echo mark", text), "no TYPED line with the typist's name: %r" % text)
         kinds = {t for t, _, _ in recs}
         check(TYPED in kinds and OUTPUT in kinds, "record kinds lost at the repeater: %r" % kinds)
@@ -589,8 +589,9 @@ def test_origin_takes_a_scripted_relay(workdir):
         p.send(record(SUB_INPUT, b"echo late", seq=99))       # never registered: ignored
         p.send(record(SUB_INPUT, b"echo yes-$((6*7))", seq=6))
         text = until_text(p, rb"\r\nyes-42\r\n")
-        check(re.search(rb"TESTBOX\\rw \(tcp 10\.0\.0\.1:2 via tcp 127\.0\.0\.1:\d+\): echo yes",
-                        text), "no TYPED line for the relayed client: %r" % text)
+        check(re.search(rb"TESTBOX\\rw \(tcp 10\.0\.0\.1:2\) via repeater "
+                        rb"\(tcp 127\.0\.0\.1:\d+\): echo yes", text),
+              "no TYPED line for the relayed client: %r" % text)
         check(b"nope" not in text and b"echo late" not in text, "a refused line ran: %r" % text)
         privs = [r for r in getattr(p, "others", []) if r[0] == SUB_PRIVATE]
         check(any(r[1] == 5 and b"read-only connection" in r[2] for r in privs),
@@ -600,14 +601,14 @@ def test_origin_takes_a_scripted_relay(workdir):
         direct.send_line(".clients")
         direct.wait_for(rb"TESTBOX\\relay \(tcp 127\.0\.0\.1:\d+\), last active [^\r]* "
                         rb"\(repeater for 2 clients, read-write")
-        direct.wait_for(rb"TESTBOX\\ro \(tcp 10\.0\.0\.1:1 via [^)]*\), last active [^\r]* "
+        direct.wait_for(rb"TESTBOX\\ro \(tcp 10\.0\.0\.1:1\) via repeater \([^)]*\), last active [^\r]* "
                         rb"\(behind a repeater, read-only\)")
         p.send(record(SUB_BYE, b"", seq=6))
-        direct.wait_for(rb"TESTBOX\\rw \(tcp 10\.0\.0\.1:2 via [^)]*\) disconnected at")
+        direct.wait_for(rb"TESTBOX\\rw \(tcp 10\.0\.0\.1:2\) via repeater \([^)]*\) disconnected at")
         # The relay's own line is a protocol error: it speaks for its clients only.
         p.send(record(INPUT, b"echo mine"))
         check("not expected here" in p.refusal(), "the relay typed for itself")
-        direct.wait_for(rb"TESTBOX\\ro \(tcp 10\.0\.0\.1:1 via [^)]*\) disconnected at")
+        direct.wait_for(rb"TESTBOX\\ro \(tcp 10\.0\.0\.1:1\) via repeater \([^)]*\) disconnected at")
         # A version-2 client saying RELAY is just a client.
         q = NativePeer(oport)
         q.send(PREAMBLE + record(32, tlv(1, u32(2)) + tlv(2, b"TESTBOX\\v2") +
