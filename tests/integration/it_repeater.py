@@ -28,18 +28,19 @@ class Repeater:
     """ringside -repeater, its stderr kept."""
 
     def __init__(self, upstream_port, port, extra_s=(), persist=False, upstream=None,
-                 extra=()):
+                 extra=(), env=None):
         self.port = port
         args = [harness.BIN, "-repeater", "-c",
-                upstream or "tcp:server=127.0.0.1,port=%d" % upstream_port,
-                "-s", "tcp:port=%d" % port]
+                upstream or "tcp:server=127.0.0.1,port=%d" % upstream_port]
+        if port:
+            args += ["-s", "tcp:port=%d" % port]
         for spec in extra_s:
             args += ["-s", spec]
         if persist:
             args.append("-p")
         args += list(extra)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=env)
         os.set_blocking(self.proc.stderr.fileno(), False)
         self.stderr = bytearray()
 
@@ -261,6 +262,74 @@ def test_repeater_native_clients_share_the_origins_session_and_offsets(workdir):
         at_rep.close()
         at_origin.close()
     finally:
+        stop_all(rep, origin)
+
+
+# ---- every transport -------------------------------------------------------------
+
+@test
+def test_repeater_over_every_transport(workdir):
+    """The repeater reaches the origin over ssl (its certificate pinned) and serves the session
+    on npipe, spipe and a clicon= server that dials its client: a line typed on one reaches
+    everyone, with its name, at the origin."""
+    from it_tls import TLSClient, tls_env
+    env, crt = tls_env(workdir)
+    oport, sport = free_port(), free_port()
+    origin = harness.Session(["tcp:port=%d" % oport,
+                              "ssl:proto=tls1,certuser=srv,port=%d" % sport], BASH, noio=True,
+                             env=env)
+    listen = socket.socket()
+    listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listen.bind(("127.0.0.1", 0))
+    listen.listen(4)
+    cport = listen.getsockname()[1]
+    wait_listening(oport)
+    wait_listening(sport)
+    rep = Repeater(None, None, env=env,
+                   upstream="ssl:proto=tls1,certuser=srv,server=127.0.0.1,port=%d" % sport,
+                   extra_s=("npipe:pipe=rep_np", "spipe:proto=tls1,certuser=srv,pipe=rep_sp",
+                            "tcp:port=%d,clicon=127.0.0.1" % cport))
+    clients = []
+    try:
+        rep.wait_log(r"repeating session")
+        pipes = env["RINGSIDE_PIPE_DIR"]
+        raw_np = socket.socket(socket.AF_UNIX)
+        raw_np.connect(os.path.join(pipes, "rep_np"))
+        np = Client.__new__(Client)
+        np.sock, np.data, np.eof = raw_np, bytearray(), False
+        raw_np.setblocking(False)
+        sp = TLSClient(path=os.path.join(pipes, "rep_sp"))
+        listen.settimeout(15)
+        conn, _ = listen.accept()
+        conn.setblocking(False)
+        dialed = Client.__new__(Client)
+        dialed.sock, dialed.data, dialed.eof = conn, bytearray(), False
+        clients = [np, sp, dialed]
+        for c in clients:
+            c.wait_for(PROMPT)
+        sp.send_line("echo everywhere-$((6*7))")
+        for c in clients:
+            c.wait_for(rb"\r\neverywhere-42\r\n")
+        check(re.search(rb"\(spipe [^)]*\) via repeater \(ssl 127\.0\.0\.1:\d+\): echo every",
+                        bytes(np.data)), "the typist's name over spipe and ssl: %r"
+              % bytes(np.data[-600:]))
+        # A native client over the pipe, too.
+        r = subprocess.run([harness.BIN, "-remote", "npipe:server=.,pipe=rep_np", "-quiet", "500"],
+                           input=b"echo native-pipe-$((6*7))\n", capture_output=True, timeout=30,
+                           env=env)
+        check(r.returncode == 0 and re.search(rb"\nnative-pipe-42\r?\n", r.stdout),
+              "a native client on the repeater's pipe: rc %d %r %r"
+              % (r.returncode, r.stdout[-300:], r.stderr[-300:]))
+        # A repeater does not take another repeater.
+        r2 = subprocess.run([harness.BIN, "-repeater", "-c", "npipe:server=.,pipe=rep_np",
+                             "-s", "tcp:port=%d" % free_port()], capture_output=True, timeout=30,
+                            env=env)
+        check(r2.returncode == 1 and b"this server is a repeater" in r2.stderr,
+              "a repeater of a repeater: rc %d %r" % (r2.returncode, r2.stderr[-400:]))
+    finally:
+        for c in clients:
+            c.close()
+        listen.close()
         stop_all(rep, origin)
 
 
