@@ -225,6 +225,15 @@ void repeater_down_lost(struct repeater *rep)
 		struct client *c = rs->c;
 
 		rs->registered = false;
+		/* A raw client's password is not kept across an outage: it
+		 * types it again once the origin is back. */
+		if (!c->native && (rs->state == RSUB_QUEUED || rs->state == RSUB_HELLO)) {
+			repeater_auth_done(c);
+			client_private(c, "\r\nringside: the repeater lost its connection to the "
+				       "session; try again in a moment\r\nPassword: ");
+			rsub_remove(rep, rs);
+			continue;
+		}
 		switch (rs->state) {
 		case RSUB_HELLO:
 			/* Nothing was said to it yet: it asks again. */
@@ -427,6 +436,14 @@ static void gate_password(struct hub *h, struct client *c, const char *pw, size_
 
 	if (rs)
 		rsub_remove(rep, rs);
+	/* A password is kept only while the origin is there to be asked:
+	 * never across an outage. */
+	if (!rlink_relaying(&rep->up.link)) {
+		repeater_auth_done(c);
+		client_private(c, "\r\nringside: the repeater is not connected to the session; try "
+			       "again in a moment\r\nPassword: ");
+		return;
+	}
 	/* What no password can be is wrong without asking (a NUL would
 	 * also cut it short, and a cut one could match). */
 	if (len > SPEC_PASSWORD_MAX || memchr(pw, '\0', len)) {
