@@ -209,6 +209,34 @@ def test_repeater_200_clients_identical_output_and_identity(workdir):
         stop_all(rep, origin)
 
 
+GDB = ["gdb", "-q", "-nx", "-iex", "set pagination off", "-iex", "set confirm off"]
+
+
+@test
+def test_repeater_gdb_hears_the_typist(workdir):
+    """gdb at the origin: a breakpoint set by a client of the repeater is gdb's, run by everyone,
+    and the origin names who set it, behind the repeater."""
+    exe = harness.build_debuggee(workdir)
+    oport, rport = free_port(), free_port()
+    origin = start(["tcp:port=%d" % oport], GDB + [exe], noio=True)
+    rep = Repeater(oport, rport)
+    try:
+        rep.wait_log(r"repeating session")
+        wait_listening(rport)
+        direct = Client(oport)
+        a = Client(rport)
+        for c in (direct, a):
+            c.wait_for(r"\(gdb\) ")
+        a.send_line("break add")
+        a.send_line("run")
+        for c in (direct, a):
+            c.wait_for(r"Breakpoint 1, add \(a=0, b=0\)", timeout=20)
+        check(re.search(rb"\\client\d+ " + VIA + rb": break add\r\n", bytes(direct.data)),
+              "gdb's other clients do not see who set the breakpoint: %r" % bytes(direct.data))
+    finally:
+        stop_all(rep, origin)
+
+
 @test
 def test_repeater_native_clients_share_the_origins_session_and_offsets(workdir):
     """A native client of the repeater gets the origin's SESSION and the origin's offsets:
