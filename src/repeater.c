@@ -119,10 +119,8 @@ int repeater_session_for(struct repeater *rep, const struct proto_msg *welcome)
 	struct ringside_callbacks cb = { .log = session_log };
 	struct ringside_params params = rep->opt->params;
 	struct session *s = calloc(1, sizeof(*s));
-	char err[512], id[33];
+	char err[512];
 	struct hub *h;
-	const char *p;
-	size_t n;
 	int res;
 
 	if (!s)
@@ -143,9 +141,31 @@ int repeater_session_for(struct repeater *rep, const struct proto_msg *welcome)
 	rep->down = s;
 	rep->based = false;
 	rep->ending = false;
+	rep->serving = false;
 	rep->mirror.end = 0;
 	repeater_down_attach(rep);
 	rep->gate.need_password = welcome->auth == 1;
+	return 0;
+}
+
+/*
+ * Clients may come once there is something for them: at once on a session
+ * with a password (one of them must prove it before anything is read), else
+ * once the origin has said where its transcript starts.  Always before the
+ * first jump there, so that what starting a server says into the transcript
+ * is never at the origin's offsets.
+ */
+int repeater_serve(struct repeater *rep)
+{
+	struct hub *h = &rep->down->hub;
+	char err[512], id[33];
+	const char *p;
+	size_t n;
+	int res;
+
+	if (rep->serving)
+		return 0;
+	rep->serving = true;
 	for (unsigned i = 0; i < rep->opt->nservers; i++) {
 		res = server_start(h, rep->specs[i], err, sizeof(err));
 		if (res < 0) {
@@ -153,16 +173,13 @@ int repeater_session_for(struct repeater *rep, const struct proto_msg *welcome)
 
 			spec_redact(rep->opt->servers[i], shown, sizeof(shown));
 			repeater_log(rep, "-s %s: %s", shown, err);
-			rep->down = NULL;
-			session_destroy(s);
-			free(s);
 			return res;
 		}
 	}
 	format_id(h->id, id);
 	repeater_log(rep, "repeating session %s of %s (%s); clients can connect with any of "
 		     "these command lines:", id, rep->up.where,
-		     welcome->has_program ? welcome->program : "no program");
+		     rep->program[0] ? rep->program : "no program");
 	for (unsigned i = 0; i < h->nservers; i++) {
 		char remote[SPEC_TEXT_MAX];
 
@@ -176,7 +193,6 @@ int repeater_session_for(struct repeater *rep, const struct proto_msg *welcome)
 		n = transcript_span(&h->tr, off, &p);
 		outq_put(&rep->up.err, p, n);
 	}
-	rep->down_inflight = false;
 	return 0;
 }
 
@@ -234,7 +250,7 @@ static void down_finished(struct repeater *rep)
 	rsub_free_all(rep);
 	repeater_mirror_free(&rep->mirror);
 	rep->up.relay_backlog = 0;
-	rep->based = rep->ending = false;
+	rep->based = rep->ending = rep->serving = false;
 	if (!rep->opt->persist || rep->stopping || rep->end_code) {
 		rep->done = true;
 		rep->exit_code = rep->end_code;

@@ -96,6 +96,7 @@ struct repeater {
 	struct ring_op down_op;		/* POLLIN on the session's eventfd */
 	bool down_inflight;
 	bool based;			/* the transcript starts where the origin's does */
+	bool serving;			/* its servers have started */
 	bool ending;			/* the local session drains */
 	int end_code;			/* exit status once it has */
 	char program[PROTO_TEXT_MAX + 1];
@@ -133,6 +134,8 @@ struct repeater {
 void repeater_log(struct repeater *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The origin said WELCOME for SESSION: have a local session for it. */
 int repeater_session_for(struct repeater *rep, const struct proto_msg *welcome);
+/* Start its servers (once): clients may come. */
+int repeater_serve(struct repeater *rep);
 /* End the local session: its clients are told WHY (if any) and that it
  * ended with STATUS (native clients get STATE), and get the flush time to
  * read the rest.  CODE is the process's exit status once it has drained

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "src/client.h"
 #include "src/repeater_internal.h"
 
 static struct repeater *of(struct remote_link *l)
@@ -23,6 +24,15 @@ static struct repeater *of(struct remote_link *l)
 void repeater_up_send(struct repeater *rep, const void *p, size_t n)
 {
 	conn_send(&rep->up, p, n);
+}
+
+/* Nothing more can be done for this session: take nothing more from the
+ * connection, and end (repeater.c's loop sees done). */
+static void fatal(struct repeater *rep)
+{
+	rep->new_session = true;
+	rep->done = true;
+	rep->exit_code = 1;
 }
 
 /*
@@ -64,6 +74,11 @@ static void link_live(struct remote_link *l)
 	 * is where the transcript begins; after a resume it is where the
 	 * mirror (with what waits to go in) already ends, since that is
 	 * where we asked to resume. */
+	/* Its servers start before the first jump (repeater_serve()). */
+	if (repeater_serve(rep) < 0) {
+		fatal(rep);
+		return;
+	}
 	if (!rep->based || rep->mirror.end != l->next) {
 		if (rep->based)
 			repeater_log(rep, "the origin resumed at offset %llu, not %llu; the "
@@ -92,6 +107,30 @@ static const struct rlink_ops link_ops = {
  * What only a relay hears.
  */
 
+/*
+ * Back after an outage, but locked: the ticket was too old (or the origin
+ * forgot it).  Someone must prove the password again before the session
+ * goes on here.  Native clients do that by themselves when they reconnect,
+ * so they are let go to reconnect; raw ones are told.
+ */
+static void reprove(struct repeater *rep)
+{
+	repeater_log(rep, "the origin wants the password proven again (the repeater was away "
+		     "too long): waiting for a client to prove it");
+	for (unsigned i = 0; i < rep->nsubs; i++) {
+		struct rsub *rs = rep->subs[i];
+
+		if (rs->state != RSUB_ADMITTED || rs->c->state != CLIENT_LIVE)
+			continue;
+		if (rs->c->native)
+			client_close(rs->c, "the origin wants the password proven again");
+		else
+			client_private(rs->c, "\r\n[ringside: the origin wants the password proven "
+				       "again before the session goes on here: connect once more to "
+				       "prove it]\r\n");
+	}
+}
+
 static void relay_welcome(struct remote_link *l, const struct proto_msg *m)
 {
 	struct repeater *rep = of(l);
@@ -106,9 +145,7 @@ static void relay_welcome(struct remote_link *l, const struct proto_msg *m)
 		return;
 	}
 	if (!rep->down && repeater_session_for(rep, m) < 0) {
-		rep->new_session = true;	/* take nothing more */
-		rep->done = true;
-		rep->exit_code = 1;
+		fatal(rep);
 		return;
 	}
 	rep->gate.need_password = m->auth == 1;
@@ -116,7 +153,15 @@ static void relay_welcome(struct remote_link *l, const struct proto_msg *m)
 		/* Taken, but reading nothing until one of our clients proves
 		 * the password: heartbeats keep the place meanwhile. */
 		conn_live(&rep->up);
-		repeater_log(rep, "the session has a password: waiting for a client to prove it");
+		if (repeater_serve(rep) < 0) {
+			fatal(rep);
+			return;
+		}
+		if (rep->based)
+			reprove(rep);
+		else
+			repeater_log(rep, "the session has a password: waiting for a client to "
+				     "prove it");
 		repeater_down_relaying(rep, false);
 	}
 }

@@ -518,6 +518,72 @@ def test_repeater_password_resume_after_cut_needs_no_new_proof(workdir):
         stop_all(rep, origin)
 
 
+class LoseAnswerRelay(Relay):
+    """A relay whose connection number LOSE passes the client's bytes on but dies when the
+    server's native answer (its preamble) comes: what the server was told, it was told; what
+    it answered is lost."""
+
+    def __init__(self, target_port, lose):
+        self.lose, self.count = lose, 0
+        super().__init__(target_port)
+
+    def _pipe(self, c, s):
+        self.count += 1
+        if self.count != self.lose:
+            return super()._pipe(c, s)
+        answer = b""
+        while not self.stop:
+            r, _, _ = select.select([c, s], [], [], 0.2)
+            for x in r:
+                d = x.recv(65536)
+                if not d:
+                    self._close(c, s)
+                    return
+                if x is c:
+                    s.sendall(d)
+                    continue
+                answer += d         # the raw view's "Password: " first, then the answer
+                if PREAMBLE[:7] in answer:
+                    self._close(c, s)
+                    return
+
+
+@test
+def test_repeater_proves_again_when_its_ticket_is_lost(workdir):
+    """The repeater's ticket is spent on a connection whose answer (with the next ticket) is
+    lost: back, it is locked.  Its raw client is told someone must prove the password again;
+    a client that does unlocks it, and the first one reads on without having reconnected."""
+    oport, rport = free_port(), free_port()
+    origin = start(["tcp:port=%d,password=s3cret" % oport], BASH, noio=True)
+    relay = LoseAnswerRelay(oport, lose=2)
+    rep = Repeater(None, rport, upstream="tcp:server=127.0.0.1,port=%d" % relay.port)
+    a = b = None
+    try:
+        rep.wait_log(r"waiting for a client to prove it")
+        wait_listening(rport)
+        a = Client(rport)
+        a.wait_for(r"Password: ")
+        a.send_line("s3cret")
+        a.wait_for(PROMPT)
+        relay.cut()
+        rep.wait_log(r"the origin wants the password proven again", timeout=20)
+        a.wait_for(r"\[ringside: the origin wants the password proven again", timeout=10)
+        b = Client(rport)
+        b.wait_for(r"Password: ")
+        b.send_line("s3cret")
+        b.wait_for(PROMPT)
+        b.send_line("echo unlocked-again-$((6*7))")
+        for c in (a, b):
+            c.wait_for(rb"\r\nunlocked-again-42\r\n")
+        check(not a.eof, "the first client was dropped")
+    finally:
+        for c in (a, b):
+            if c:
+                c.close()
+        relay.close()
+        stop_all(rep, origin)
+
+
 # ---- roles -------------------------------------------------------------------
 
 @test
