@@ -37,8 +37,8 @@ quiet     = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 # libringside: the session, servers, clients and transports.  The CLI adds
-# its option parser, the interactive client (-remote) and the repeater, which are not part
-# of the library.
+# its option parser, the interactive client (-remote) and the repeater
+# (-repeater), which are not part of the library.
 CLI_SRC  := src/config.c $(wildcard src/remote*.c) $(wildcard src/repeater*.c)
 LIB_SRC  := $(wildcard ring/*.c tls/*.c serial/*.c) \
             $(filter-out src/main.c $(CLI_SRC),$(wildcard src/*.c))

@@ -90,8 +90,9 @@ struct hub_gate {
 	/* Its PROOF, to be checked by the origin. */
 	void (*proof)(struct hub *h, struct client *c, const uint8_t *a, size_t a_len,
 		      const uint8_t *m1, size_t m1_len);
-	/* A raw client typed its password: LEN bytes, wiped by the caller
-	 * once this returns (the owner must not keep them). */
+	/* A raw client typed its password (LEN bytes, in the caller's
+	 * buffer): the owner keeps a copy only until it has used it, then
+	 * wipes it. */
 	void (*password)(struct hub *h, struct client *c, const char *pw, size_t len);
 	/* C is being freed: forget it (every client passes here). */
 	void (*gone)(struct hub *h, struct client *c);
