@@ -34,8 +34,8 @@ BENCH_PY    := python3 $(BENCH_DIR)/run.py --build $(BENCH_OUT) --ringside $(BUI
 bench-bins: $(BENCH_BINS)
 
 $(BENCH_OUT)/fanout-client: $(BENCH_DIR)/fanout-client.c $(BENCH_DIR)/hist.c \
-		$(BENCH_DIR)/parse.c $(BENCH_DIR)/util.c $(BENCH_DIR)/xport.c $(BENCH_COMMON_H) \
-		$(BENCH_DIR)/xport.h
+		$(BENCH_DIR)/parse.c $(BENCH_DIR)/util.c $(BENCH_DIR)/xport.c $(BENCH_DIR)/storm.c \
+		$(BENCH_COMMON_H) $(BENCH_DIR)/xport.h $(BENCH_DIR)/storm.h
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) $(BENCH_SSL) -lm
 

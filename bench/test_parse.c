@@ -1,7 +1,7 @@
 /* test_parse.c: cmocka tests of the harness's parsing: record format, the
  * per-client line scanner (split reads, "\r\n", long lines), line
- * classification (records, end markers, gap markers, stats, RESP framing)
- * and command-line options. */
+ * classification (records, end markers, gap markers, stats, RESP framing),
+ * command-line options and /proc/net/netstat counters. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -319,6 +319,69 @@ static void test_args_errors(void **state)
 	assert_non_null(strstr(err, "--slow-secs"));
 }
 
+static void test_args_limit_modes(void **state)
+{
+	(void)state;
+	struct harness_opts o;
+	char err[256];
+	const char *st[] = {"fc", "--port", "1", "--clients", "10000", "--storm", "--ready", "first",
+			    "--settle-secs", "0.3", "--probe-ms", "20", NULL};
+	assert_int_equal(parse(&o, err, st), 0);
+	assert_true(o.storm && !o.idle);
+	assert_int_equal(o.ready, READY_FIRST);
+	assert_true(o.settle_secs == 0.3);
+	assert_int_equal(o.probe_ms, 20);
+	const char *id[] = {"fc", "--port", "1", "--clients", "100", "--idle", "--warm-clients", "20", NULL};
+	assert_int_equal(parse(&o, err, id), 0);
+	assert_true(o.idle && !o.storm);
+	assert_int_equal(o.warm_clients, 20);
+	assert_true(o.settle_secs == 0.5);   /* defaults restored */
+	assert_int_equal(o.probe_ms, 10);
+
+	/* A storm needs a signal per client: .stats counts, "none" says nothing. */
+	const char *nosig[] = {"fc", "--port", "1", "--storm", "--ready", "stats", NULL};
+	assert_int_equal(parse(&o, err, nosig), -1);
+	assert_non_null(strstr(err, "registration signal"));
+	const char *none[] = {"fc", "--port", "1", "--storm", NULL};
+	assert_int_equal(parse(&o, err, none), -1);
+	const char *tls[] = {"fc", "--port", "1", "--storm", "--ready", "first", "--tls", "--tls-ca", "c", NULL};
+	assert_int_equal(parse(&o, err, tls), -1);
+	assert_non_null(strstr(err, "TLS"));
+	const char *two[] = {"fc", "--port", "1", "--storm", "--ready", "first", "--tput", NULL};
+	assert_int_equal(parse(&o, err, two), -1);
+	assert_non_null(strstr(err, "exclude"));
+	const char *warm[] = {"fc", "--port", "1", "--clients", "50", "--idle", "--warm-clients", "50", NULL};
+	assert_int_equal(parse(&o, err, warm), -1);
+	assert_non_null(strstr(err, "--warm-clients"));
+	const char *probe[] = {"fc", "--port", "1", "--probe-ms", "0", NULL};
+	assert_int_equal(parse(&o, err, probe), -1);
+}
+
+static void test_netstat_value(void **state)
+{
+	(void)state;
+	const char *t =
+		"TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPSynRetrans\n"
+		"TcpExt: 3 0 4638 4640 3911\n"
+		"IpExt: InNoRoutes ListenOverflows\n"
+		"IpExt: 7 99\n";
+	uint64_t v = 0;
+	assert_int_equal(netstat_value(t, "TcpExt", "ListenOverflows", &v), 0);
+	assert_int_equal(v, 4638);
+	assert_int_equal(netstat_value(t, "TcpExt", "SyncookiesSent", &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(netstat_value(t, "TcpExt", "TCPSynRetrans", &v), 0);
+	assert_int_equal(v, 3911);
+	/* the same name in another group is that group's */
+	assert_int_equal(netstat_value(t, "IpExt", "ListenOverflows", &v), 0);
+	assert_int_equal(v, 99);
+	assert_int_equal(netstat_value(t, "TcpExt", "ListenDropsX", &v), -1);
+	assert_int_equal(netstat_value(t, "Ext", "ListenOverflows", &v), -1);
+	/* a names line without its values line */
+	assert_int_equal(netstat_value("TcpExt: A B\n", "TcpExt", "B", &v), -1);
+	assert_int_equal(netstat_value("TcpExt: A B\nTcpExt: 1\n", "TcpExt", "B", &v), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +396,8 @@ int main(void)
 		cmocka_unit_test(test_args_ok),
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_args_transport),
+		cmocka_unit_test(test_args_limit_modes),
+		cmocka_unit_test(test_netstat_value),
 	};
 	return cmocka_run_group_tests_name("bench_parse", tests, NULL, NULL);
 }
