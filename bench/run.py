@@ -82,12 +82,13 @@ SERVER_CPU, HARNESS_CPU = "0", "1"
 #   storm: settle = s of counting bytes after the last registration,
 #          timeout = s (+ N/1000) before unregistered clients are given up
 #   mem:   warm = clients connected before the baseline
-#   ceil:  open-loop steps from `start` records/s, x `factor`, `secs` each
+#   ceil:  open-loop steps from `start` records/s, x `factor`, `secs` each;
+#          the producer wakes at most every `tick_us` (limits.py says why)
 #   embed: records per embed-bench run
 # cell_contenders: per scenario, the contenders it runs (default: all).
 STORM = dict(settle=0.5, timeout=15)
 MEM = dict(warm=50)
-CEIL = dict(start=400, factor=2 ** 0.5, secs=1.5, max_steps=14, max_deliv=4e7, lat_secs=1.0)
+CEIL = dict(start=400, factor=2 ** 0.5, secs=1.5, max_steps=14, max_deliv=4e7, lat_secs=1.0, tick_us=1000)
 EMBED = dict(records=20000, timeout=120)
 LIMIT_CONTENDERS = {"ceil": ["ringside", "floor-uring", "floor-send", "redis"], "embed": ["ringside"]}
 PROFILES = {
@@ -295,7 +296,7 @@ class Skip(Exception):
     pass
 
 
-def contender_cmd(name, a, port, n, size, tmp, transport, scenario="lat"):
+def contender_cmd(name, a, port, n, size, tmp, transport, scenario="lat", prod_extra=()):
     """How one contender runs in one cell: a dict with
     srv     the server argv (pinned to SERVER_CPU),
     env     extra environment for it (or None),
@@ -307,7 +308,7 @@ def contender_cmd(name, a, port, n, size, tmp, transport, scenario="lat"):
     if name not in SUPPORTS[transport]:
         raise Skip(f"no {TRANSPORT_NAME[transport]} mode in this suite")
     greet = ["--greet"] if limits.needs_greeting(scenario, name) else []
-    prod = [a.producer, "--size", str(size)]
+    prod = [a.producer, "--size", str(size)] + list(prod_extra)
     taskset = ["taskset", "-c", SERVER_CPU]
     upath = os.path.join(tmp, "sock", CERT_NAME)
     if transport == "unix":
@@ -433,7 +434,8 @@ def run_one(a, prof, name, scenario, n, size, transport, logdir, tag):
                 os.unlink(log_path)
     try:
         try:
-            how = contender_cmd(name, a, port, n, size, tmp, transport, scenario)
+            how = contender_cmd(name, a, port, n, size, tmp, transport, scenario,
+                                limits.producer_args(scenario, prof))
         except Skip as e:
             res["skipped"] = str(e)
             return res

@@ -357,6 +357,54 @@ static void test_args_limit_modes(void **state)
 	assert_int_equal(parse(&o, err, probe), -1);
 }
 
+/* Numbers at the edge of 64 bits: the fast path must not let an overflow
+ * through, nor refuse the largest value. */
+static void test_classify_u64_edges(void **state)
+{
+	(void)state;
+	struct line_info li;
+	const char *max = "@RS 18446744073709551615 1 xx";
+	classify_line(max, strlen(max), strlen(max), &li);
+	assert_int_equal(li.kind, LK_RECORD);
+	assert_true(li.seq == UINT64_MAX);
+	const char *over = "@RS 18446744073709551616 1 xx";
+	classify_line(over, strlen(over), strlen(over), &li);
+	assert_int_not_equal(li.kind, LK_RECORD);
+	const char *big = "@RS 1 99999999999999999999 xx";
+	classify_line(big, strlen(big), strlen(big), &li);
+	assert_int_not_equal(li.kind, LK_RECORD);
+	const char *nineteen = "@RS 9999999999999999999 1234567890123456789 xx";
+	classify_line(nineteen, strlen(nineteen), strlen(nineteen), &li);
+	assert_int_equal(li.kind, LK_RECORD);
+	assert_true(li.seq == 9999999999999999999ull && li.t_ns == 1234567890123456789ull);
+	/* eight at a time: runs of 8, 16 and 17 digits, and 8-byte windows that
+	 * end in a byte just outside '0'..'9' (':' and '/') or hold a space */
+	static const struct {
+		const char *line;
+		bool record;
+		uint64_t seq, t;
+	} cases[] = {
+		{"@RS 12345678 87654321 x", true, 12345678, 87654321},
+		{"@RS 1234567890123456 12345678901234567 x", true, 1234567890123456ull, 12345678901234567ull},
+		{"@RS 1234567: 1 x", false, 0, 0},
+		{"@RS 1234567/ 1 x", false, 0, 0},
+		{"@RS 123 4567890 x", true, 123, 4567890},
+		{"@RS 00000000000000000042 7 x", true, 42, 7},
+		{"@RS 9876543210 0 x", true, 9876543210ull, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *l = cases[i].line;
+		classify_line(l, strlen(l), strlen(l), &li);
+		assert_int_equal(li.kind == LK_RECORD, cases[i].record);
+		if (cases[i].record)
+			assert_true(li.seq == cases[i].seq && li.t_ns == cases[i].t);
+	}
+	/* a digit run cut by the end of the kept head is a number that ends there */
+	const char *cut = "@RS 12";
+	classify_line(cut, 5, 6, &li);
+	assert_int_not_equal(li.kind, LK_RECORD);
+}
+
 static void test_netstat_value(void **state)
 {
 	(void)state;
@@ -398,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_args_transport),
 		cmocka_unit_test(test_args_limit_modes),
 		cmocka_unit_test(test_netstat_value),
+		cmocka_unit_test(test_classify_u64_edges),
 	};
 	return cmocka_run_group_tests_name("bench_parse", tests, NULL, NULL);
 }
