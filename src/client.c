@@ -206,7 +206,8 @@ const char *client_ident(const struct client *c, char *buf)
 			snprintf(where, sizeof(where), "(%s %s:%u)", transport, addr, c->peer.port);
 		snprintf(name, sizeof(name), "%s\\client%u", loopback ? h->host : addr, c->id);
 	}
-	snprintf(buf, IDENT_MAX, "%s %s", claimed && claimed[0] ? claimed : name, where);
+	/* A very long name or pipe name is cut, never the line. */
+	snprintf(buf, IDENT_MAX, "%.95s %.63s", claimed && claimed[0] ? claimed : name, where);
 	return buf;
 }
 

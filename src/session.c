@@ -37,6 +37,9 @@
 #define RECV_BGID 1
 /* fds kept for everything that is not a client. */
 #define FD_RESERVE 64
+/* Registered-file slots: clients beyond this many use plain fds.  The
+ * kernel's table costs 8 bytes a slot; ours grows only with use. */
+#define SESSION_FILE_SLOTS 65536
 #define KILL_GRACE_NS (2ull * 1000000000u)
 /* Client deadlines, once a second (client_check_deadlines). */
 #define SWEEP_NS 1000000000ull
@@ -527,6 +530,9 @@ int session_init(struct session *s, const struct ringside_params *params,
 			 "needed)", strerror(-res));
 		return res;
 	}
+	/* Registered sockets: optional (kernels without sparse tables, or
+	 * ENOMEM, just mean plain fds). */
+	ring_files_init(&h->ring, SESSION_FILE_SLOTS);
 	h->links.ring = &h->ring;
 	h->links.bufs = &h->bufs;
 	h->links.ev = &client_link_events;
