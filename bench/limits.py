@@ -79,6 +79,13 @@ def harness_args(scenario, prof, n):
     raise ValueError(scenario)
 
 
+def embed_batch(size):
+    """Records the API host writes per loop turn: 256 KiB, what the pty path
+    reads per readiness (src/program.c's READ_BUDGET), so that both paths
+    hand the clients the same amount per turn."""
+    return max(1, (256 << 10) // size)
+
+
 def run_embed(a, prof, n, size, log):
     """One run of embed-bench (API path, then pty path), pinned as the suite
     pins: session on CPU 0, reader and hosted program on CPU 1.  Returns
@@ -88,7 +95,7 @@ def run_embed(a, prof, n, size, log):
         return [], f"{exe} not built (make {os.path.relpath(exe)})"
     e = prof["embed"]
     cmd = [exe, "--clients", str(n), "--records", str(e["records"]), "--size", str(size), "--mode", "both",
-           "--cpus", "0,1"]
+           "--batch", str(embed_batch(size)), "--cpus", "0,1"]
     log.write(("$ " + " ".join(cmd) + "\n").encode())
     log.flush()
     try:
@@ -346,11 +353,12 @@ def ceil_section(prof, results, contenders, cells):
 
 def embed_section(prof, results, cells):
     L = ["## The embedding API against the pty path (no harness)\n"]
-    L.append(f"`embed-bench --size S --records {prof['embed']['records']} --cpus 0,1`: ringside's library on "
-             "CPU 0 writes records as fast as it can to N raw clients, through `ringside_write()` (no pty) or "
-             "as a hosted program on a pty (the CLI's path, the program on CPU 1); one reader process on CPU 1 "
-             "reads every byte and only counts lines. Closed loop: the rate is what the pair sustains. CPU: "
-             "the session process's user + system time.\n")
+    L.append(f"`embed-bench --size S --records {prof['embed']['records']} --batch 256KiB/S --cpus 0,1`: "
+             "ringside's library on CPU 0 writes records as fast as it can to N raw clients, through "
+             "`ringside_write()` (no pty; a loop turn after every 256 KiB, as much as the pty path reads per "
+             "readiness) or as a hosted program on a pty (the CLI's path, the program on CPU 1); one reader "
+             "process on CPU 1 reads every byte and only counts lines. Closed loop: the rate is what the pair "
+             "sustains. CPU: the session process's user + system time.\n")
     L.append("| N | size | path | deliveries/s | CPU ns per delivery |")
     L.append("|---|---|---|---|---|")
     for (_, n, size, _) in cells:

@@ -89,7 +89,7 @@ SERVER_CPU, HARNESS_CPU = "0", "1"
 STORM = dict(settle=0.5, timeout=15)
 MEM = dict(warm=50)
 CEIL = dict(start=400, factor=2 ** 0.5, secs=1.5, max_steps=14, max_deliv=4e7, lat_secs=1.0, tick_us=1000)
-EMBED = dict(records=20000, timeout=120)
+EMBED = dict(records=50000, timeout=120)
 LIMIT_CONTENDERS = {"ceil": ["ringside", "floor-uring", "floor-send", "redis"], "embed": ["ringside"]}
 PROFILES = {
     # A CI gate: results and no loss over every transport, and the storm and
