@@ -378,6 +378,52 @@ def embed_section(prof, results, cells):
     return L
 
 
+def write_plots(outdir, prof, results, contenders, gp, term, ext):
+    """The ceiling search, one plot per cell: deliveries/s achieved and the
+    server's and the harness core's CPU share against the offered rate
+    (medians over repetitions of the steps each run made)."""
+    made = []
+    for (sc, n, size, _) in prof["cells"]:
+        if sc != "ceil":
+            continue
+        series = []
+        for ci, c in enumerate(contenders):
+            steps = {}
+            for r in _runs(results, "ceil", n, c, size):
+                for p in _phases(r):
+                    steps.setdefault(round(p["rate"]), []).append(p)
+            if not steps:
+                continue
+            dat = os.path.join(outdir, f"ceiling-{n}-{size}-{c}.dat")
+            with open(dat, "w") as f:
+                for rate in sorted(steps):
+                    ps = steps[rate]
+                    f.write(f"{rate} {med([p['achieved_dps'] for p in ps])[0]} "
+                            f"{med([_share(p, 'server_cpu_s') for p in ps])[0]} "
+                            f"{med([_share(p, 'core1_busy_s') for p in ps])[0]}\n")
+            series.append((c, dat, ci))
+        if not series:
+            continue
+        png = os.path.join(outdir, f"ceiling-N{n}-{size}B.{ext}")
+        script = [term.replace("800,480", "800,800"), f"set output '{png}'", "set multiplot layout 2,1",
+                  f"set title 'ceiling search, N = {n}, {size_label(size)} records: deliveries/s kept vs offered'",
+                  "set logscale x", "set logscale y", "set grid", "set key top left",
+                  "set xlabel 'offered records/s'", "set ylabel 'deliveries/s received'",
+                  "plot " + ", ".join(f"'{d}' using 1:2 with linespoints lc {ci + 1} title '{c}'"
+                                      for c, d, ci in series) +
+                  f", x*{n} with lines lc rgb 'gray' dt 2 title 'offered'",
+                  "set title 'CPU share: server (solid), harness core (dashed)'", "unset logscale y",
+                  "set yrange [0:1.1]", "set ylabel 'share of one CPU'",
+                  "plot " + ", ".join(f"'{d}' using 1:3 with linespoints lc {ci + 1} title '{c}', "
+                                      f"'{d}' using 1:4 with lines lc {ci + 1} dt 2 notitle"
+                                      for c, d, ci in series),
+                  "unset multiplot"]
+        r = subprocess.run([gp], input="\n".join(script), text=True, capture_output=True, timeout=30)
+        if r.returncode == 0:
+            made.append(os.path.basename(png))
+    return made
+
+
 def report_sections(prof, results, contenders):
     cells = prof["cells"]
     L = []

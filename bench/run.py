@@ -998,6 +998,7 @@ def write_plots(outdir, prof, results, contenders):
             r = subprocess.run([gp], input="\n".join(script), text=True, capture_output=True, timeout=30)
             if r.returncode == 0:
                 made.append(os.path.basename(svg))
+    made += limits.write_plots(outdir, prof, results, contenders, gp, term, ext)
     return made
 
 # ---------------------------------------------------------------- main
