@@ -206,12 +206,6 @@ int cpu_times_read(int cpu, struct cpu_times *t)
 	return 0;
 }
 
-uint64_t cpu_busy_ns(int cpu)
-{
-	struct cpu_times t;
-	return cpu_times_read(cpu, &t) ? 0 : t.busy;
-}
-
 int proc_io_read(pid_t pid, struct proc_io *io)
 {
 	char path[64], buf[4096];

@@ -47,10 +47,7 @@ struct proc_mem {
 };
 int proc_mem_kib(pid_t pid, struct proc_mem *m);
 
-/* Busy jiffies (everything except idle and iowait) of one CPU from /proc/stat, in ns. */
-uint64_t cpu_busy_ns(int cpu);
-
-/* One CPU's /proc/stat times in ns: busy as cpu_busy_ns(), and within it the
+/* One CPU's /proc/stat times in ns: busy (everything except idle and iowait), and within it the
  * softirq (the loopback receive path) and irq parts; steal is time the
  * hypervisor ran something else while this vCPU wanted to run. */
 struct cpu_times {
