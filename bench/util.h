@@ -47,9 +47,10 @@ struct proc_mem {
 };
 int proc_mem_kib(pid_t pid, struct proc_mem *m);
 
-/* One CPU's /proc/stat times in ns: busy (everything except idle and iowait), and within it the
- * softirq (the loopback receive path) and irq parts; steal is time the
- * hypervisor ran something else while this vCPU wanted to run. */
+/* One CPU's /proc/stat times in ns: busy (everything except idle and
+ * iowait), and within it the softirq (the loopback receive path) and irq
+ * parts; steal is time the hypervisor ran something else while this vCPU
+ * wanted to run. */
 struct cpu_times {
 	uint64_t busy, softirq, irq, steal;
 };
