@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ring/ring.h"
 
@@ -57,8 +58,22 @@ void ring_exit(struct ring *r)
 
 int ring_files_init(struct ring *r, unsigned count)
 {
-	int res = io_uring_register_files_sparse(&r->uring, count);
+	struct rlimit rl;
+	int res;
 
+	if (r->files.next)
+		return -EBUSY;
+	if (r->files.count) {
+		io_uring_unregister_files(&r->uring);
+		r->files.count = 0;
+	}
+	/* The kernel refuses a table larger than the open-file limit (EMFILE):
+	 * a smaller table still serves that many sockets, and no more can be
+	 * open anyway until the limit is raised. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    count > rl.rlim_cur)
+		count = (unsigned)rl.rlim_cur;
+	res = io_uring_register_files_sparse(&r->uring, count);
 	if (res < 0)
 		return res;
 	r->files.count = count;

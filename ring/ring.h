@@ -121,8 +121,10 @@ int ring_timer_cancel(struct ring *r, struct ring_timer *t);
  */
 int ring_run_once(struct ring *r, uint64_t timeout_nsec);
 
-/* A sparse file table of COUNT slots.  0 or -errno (the ring then works
- * without one: ring_file_add() fails and callers use plain fds). */
+/* A sparse file table of COUNT slots, or of as many as the open-file limit
+ * allows if that is fewer.  Again after the limit was raised: a new table,
+ * as long as no slot was ever handed out (-EBUSY).  0 or -errno (the ring
+ * then works without one: ring_file_add() fails and callers use plain fds). */
 int ring_files_init(struct ring *r, unsigned count);
 /* Put FD in a free slot: the slot (>= 0), or -ENOSPC / -errno.  The slot
  * holds its own reference to the file until ring_file_remove(). */

@@ -382,6 +382,9 @@ int session_take_process(struct session *s, unsigned what, char *err, size_t err
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 		fit_clients(s, true);
+		/* The file table was sized by the old limit; before the first
+		 * client takes a slot it can still grow with it. */
+		ring_files_init(&s->hub.ring, SESSION_FILE_SLOTS);
 	}
 	if ((what & RINGSIDE_PROCESS_SIGNALS) && s->signal_fd < 0) {
 		sigset_t mask;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,6 +235,42 @@ static void test_ring_registered_files(void **state)
 	close(sv[0]);
 	close(sv[1]);
 	finish(&r);
+}
+
+/* A table asked larger than the open-file limit is cut to the limit rather
+ * than refused (the kernel's EMFILE left sessions with no table at all
+ * under a 20,000 limit), and it is made again once the limit is raised, as
+ * long as no slot is in use. */
+static void test_ring_files_follow_nofile_limit(void **state)
+{
+	struct rlimit old, rl;
+	struct ring r;
+	int sv[2];
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	if (old.rlim_max != RLIM_INFINITY && old.rlim_max < 256)
+		skip();
+	rl = old;
+	rl.rlim_cur = 128;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(ring_init(&r, 8, 16), 0);
+	assert_int_equal(ring_files_init(&r, 65536), 0);
+	assert_int_equal(r.files.count, 128);
+
+	rl.rlim_cur = 256;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(ring_files_init(&r, 65536), 0);
+	assert_int_equal(r.files.count, 256);
+
+	make_socketpair(sv);
+	assert_int_equal(ring_file_add(&r, sv[0]), 0);
+	assert_int_equal(ring_files_init(&r, 65536), -EBUSY);
+	assert_int_equal(r.files.count, 256);
+	ring_file_remove(&r, 0);
+	close(sv[0]);
+	close(sv[1]);
+	finish(&r);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 
 /* An op whose callback frees its owner: the dispatcher must not touch it
@@ -942,6 +979,7 @@ int main(void)
 		cmocka_unit_test(test_ring_timer_arm_armed_is_ebusy),
 		cmocka_unit_test(test_ring_timer_cancel_unarmed_is_noop),
 		cmocka_unit_test(test_ring_registered_files),
+		cmocka_unit_test(test_ring_files_follow_nofile_limit),
 		cmocka_unit_test(test_ring_multishot_recv_recycles_buffers),
 		cmocka_unit_test(test_ring_multishot_enobufs_rearm_delivers_everything),
 		cmocka_unit_test(test_ring_bufs_init_rejects_bad_counts),
