@@ -491,7 +491,7 @@ void client_maybe_free(struct client *c)
 	    (c->x && c->x->delay_timer.armed) || c->dead)
 		return;
 	c->dead = true;
-	c->hub->ndead++;
+	client_reap_later(c);
 }
 
 void client_free(struct client *c)

@@ -123,7 +123,7 @@ struct client {
 	uint64_t cursor;		/* next transcript offset to send */
 	uint64_t send_from;		/* SEND_TRANSCRIPT: the cursor it was sent from */
 	uint32_t id;
-	int32_t idle_index;		/* slot in hub->idle, or -1 */
+	int32_t idle_index;		/* slot in hub->idle (hub->woken if woken), or -1 */
 	uint32_t send_len;		/* bytes lent by the send in flight */
 	uint32_t join_generation;	/* notice batch holding its join */
 	uint32_t born;			/* hub clock (s): accepted */
@@ -150,6 +150,7 @@ struct client {
 	bool detecting : 1;		/* first bytes not seen yet: raw or native? */
 	bool native : 1;		/* speaks the native protocol (native.c) */
 	bool readonly : 1;		/* an observer: its commands are refused */
+	bool woken : 1;			/* waits in hub->woken, not hub->idle */
 	struct client_addr peer;	/* remote clients: for per-source penalties */
 	struct native_state *nat;	/* native clients only */
 	struct client_privq *privq;	/* while private bytes wait or are sent */
@@ -230,6 +231,8 @@ void client_wake(struct client *c);
 /* C is caught up: it waits in the idle list for output / no longer. */
 void client_idle_add(struct client *c);
 void client_idle_remove(struct client *c);
+/* C is closed and unused: freed at the end of the turn (client_end_turn). */
+void client_reap_later(struct client *c);
 /* The end of a loop turn: run the deferred sends, then free the clients
  * closed during it.  Freeing only here means no loop over clients can find
  * the one after it freed under its feet. */

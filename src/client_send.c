@@ -370,87 +370,148 @@ void client_sent(struct link *l, int res)
 /*
  * Clients caught up with the head wait in the idle list; new output wakes
  * them all at the end of the loop turn, so many appends cost one send each.
+ * A client with something of its own to send (a join's history, a private
+ * message, a close) is woken alone into the woken list: a storm of joins
+ * then costs each turn the clients it woke, not every idle one.
  */
+
+static bool grow(struct hub *s, struct client ***list, unsigned n, unsigned *cap)
+{
+	unsigned want = *cap ? *cap * 2 : 256;
+	struct client **grown;
+
+	if (n < *cap)
+		return true;
+	grown = realloc(*list, want * sizeof(*grown));
+	if (!grown) {
+		hub_log(s, "out of memory growing a list of clients");
+		return false;
+	}
+	*list = grown;
+	*cap = want;
+	return true;
+}
 
 void client_idle_add(struct client *c)
 {
 	struct hub *s = c->hub;
 
 	if (c->idle_index >= 0)
+		return;		/* idle already, or woken: served either way */
+	if (!grow(s, &s->idle, s->nidle, &s->idle_cap))
 		return;
-	if (s->nidle == s->idle_cap) {
-		unsigned cap = s->idle_cap ? s->idle_cap * 2 : 256;
-		struct client **n = realloc(s->idle, cap * sizeof(*n));
-
-		if (!n) {
-			hub_log(s, "out of memory growing the idle list");
-			return;
-		}
-		s->idle = n;
-		s->idle_cap = cap;
-	}
 	c->idle_index = (int)s->nidle;
 	s->idle[s->nidle++] = c;
 }
 
 void client_idle_remove(struct client *c)
 {
+	struct hub *s = c->hub;
+
 	if (c->idle_index < 0)
 		return;
-	c->hub->idle[c->idle_index] = NULL;
+	(c->woken ? s->woken : s->idle)[c->idle_index] = NULL;
 	c->idle_index = -1;
+	c->woken = false;
 }
 
 void client_wake(struct client *c)
 {
-	if (c->state == CLIENT_CLOSING || client_sending(c))
+	struct hub *s = c->hub;
+
+	if (c->state == CLIENT_CLOSING || client_sending(c) || c->woken)
 		return;
-	client_idle_add(c);
-	c->hub->kick_pending = true;
+	if (!grow(s, &s->woken, s->nwoken, &s->woken_cap))
+		return;
+	client_idle_remove(c);
+	c->woken = true;
+	c->idle_index = (int)s->nwoken;
+	s->woken[s->nwoken++] = c;
+	s->kick_pending = true;
 }
 
-static void run_kicks(struct hub *s)
+/* Serve the first N clients of *LIST (from START on, round the first N),
+ * then move those added behind them meanwhile to the front.  *LIST is read
+ * afresh each time: serving a client may grow either list. */
+static void serve(struct client ***list, unsigned *len, unsigned n, unsigned start)
 {
-	unsigned n = s->nidle, keep = 0;
-	unsigned start;
+	unsigned keep = 0;
 
-	s->kick_pending = false;
-	if (n == 0)
-		return;
-	/* Rotate who is served first so the same clients are not always last. */
-	start = s->idle_rotor++ % n;
 	for (unsigned i = 0; i < n; i++) {
-		struct client *c = s->idle[(start + i) % n];
+		struct client *c = (*list)[(start + i) % n];
 
 		if (!c)
 			continue;
-		s->idle[c->idle_index] = NULL;
+		(*list)[c->idle_index] = NULL;
 		c->idle_index = -1;
+		c->woken = false;
 		client_send_next(c);
 	}
-	/* client_send_next() may have re-queued clients behind the first n. */
-	for (unsigned i = n; i < s->nidle; i++) {
-		struct client *c = s->idle[i];
+	for (unsigned i = n; i < *len; i++) {
+		struct client *c = (*list)[i];
 
 		if (!c)
 			continue;
 		c->idle_index = (int)keep;
-		s->idle[keep++] = c;
+		(*list)[keep++] = c;
 	}
-	s->nidle = keep;
+	*len = keep;
+}
+
+static void run_kicks(struct hub *s)
+{
+	s->kick_pending = false;
+	if (s->wake_idle) {
+		unsigned n = s->nidle;
+
+		s->wake_idle = false;
+		/* Rotate who is served first so the same clients are not
+		 * always last. */
+		if (n)
+			serve(&s->idle, &s->nidle, n, s->idle_rotor++ % n);
+	}
+	if (s->nwoken) {
+		serve(&s->woken, &s->nwoken, s->nwoken, 0);
+		if (s->nwoken)
+			s->kick_pending = true;
+	}
+}
+
+/*
+ * Closed clients are freed at the end of the turn, when no caller up the
+ * stack can still hold them (a walk of the clients list, say).  They are
+ * listed as they die, so freeing a few among many thousands does not walk
+ * them all.
+ */
+void client_reap_later(struct client *c)
+{
+	struct hub *s = c->hub;
+
+	if (!s->dead_unlisted && grow(s, &s->dead, s->ndead, &s->dead_cap))
+		s->dead[s->ndead] = c;
+	else
+		s->dead_unlisted = true;
+	s->ndead++;
 }
 
 static void reap(struct hub *s)
 {
-	struct client *c = s->clients, *next;
+	struct client *c, *next;
 
-	for (; c && s->ndead; c = next) {
+	if (!s->dead_unlisted) {
+		for (unsigned i = 0; i < s->ndead; i++)
+			client_free(s->dead[i]);
+		s->ndead = 0;
+		return;
+	}
+	for (c = s->clients; c && s->ndead; c = next) {
 		next = c->next;
 		if (c->dead) {
 			s->ndead--;
 			client_free(c);
 		}
 	}
+	s->dead_unlisted = false;
 }
 
 void client_end_turn(struct hub *h)

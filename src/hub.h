@@ -133,12 +133,18 @@ struct hub {
 	unsigned nauthenticating;	/* remote clients before their password/handshake */
 	unsigned nrefusing;		/* connections being told why they were refused */
 	unsigned ndead;			/* clients waiting for client_end_turn() to free them */
+	struct client **dead;		/* the first ndead of them, if all fitted */
+	unsigned dead_cap;
+	bool dead_unlisted;		/* some did not fit: look for them in clients */
 	uint32_t next_client_id;
 	struct client *console;
 
 	struct client **idle;		/* caught up, waiting for output */
 	unsigned nidle, idle_cap, idle_rotor;
-	bool kick_pending;		/* output arrived: wake the idle at the turn's end */
+	struct client **woken;		/* woken one by one (client_wake) */
+	unsigned nwoken, woken_cap;
+	bool wake_idle;			/* output arrived: every idle client is woken */
+	bool kick_pending;		/* client_end_turn() has clients to wake */
 
 	struct notice_batch notices;
 	struct penalty_table penalties;	/* wrong passwords per source */

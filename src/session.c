@@ -720,6 +720,8 @@ void session_destroy(struct session *s)
 	if (h->reserve_fd >= 0)
 		close(h->reserve_fd);
 	free(h->idle);
+	free(h->woken);
+	free(h->dead);
 	free(h->backlog);
 	free(s->program_name);
 	penalty_free(&h->penalties);

@@ -35,7 +35,7 @@ void writer_appended(struct hub *h, uint64_t old_head)
 			}
 		}
 	}
-	h->kick_pending = true;
+	h->wake_idle = h->kick_pending = true;
 }
 
 static void append_or_backlog(struct hub *h, enum transcript_kind kind, const char *p, size_t n)
@@ -167,5 +167,5 @@ void writer_jump(struct hub *h, uint64_t to)
 			link_cancel_send(&c->link);
 		}
 	}
-	h->kick_pending = true;
+	h->wake_idle = h->kick_pending = true;
 }

@@ -93,6 +93,8 @@ static int teardown(void **state)
 	server_free_all(s);
 	free(s->backlog);
 	free(s->idle);
+	free(s->woken);
+	free(s->dead);
 	ring_exit(&s->ring);
 	transcript_free(&s->tr);
 	free(f);

@@ -232,6 +232,8 @@ static int teardown(void **state)
 		close(f->prog[1]);
 	free(s->backlog);
 	free(s->idle);
+	free(s->woken);
+	free(s->dead);
 	penalty_free(&s->penalties);
 	ring_bufs_exit(&s->ring, &s->bufs);
 	ring_exit(&s->ring);
@@ -822,7 +824,7 @@ static void test_native_join_without_password(void **state)
 	/* Program output is OUTPUT, right after. */
 	mark = s->tr.head;
 	assert_int_equal(transcript_append(&s->tr, "(gdb) ", 6), 6);
-	s->kick_pending = true;
+	s->wake_idle = s->kick_pending = true;
 	expect_record(f, p, PROTO_OUTPUT, &r);
 	assert_int_equal(r.h.seq, mark);
 	assert_int_equal(r.h.length, 6);
