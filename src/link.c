@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "src/link.h"
+#include "src/link_serial.h"
 #include "src/link_tls.h"
 
 /* The console reads at most this much per readiness. */
@@ -135,6 +136,8 @@ int link_recv(struct link *l)
 	struct io_uring_sqe *sqe;
 	int res;
 
+	if (l->kind == LINK_SERIAL)
+		return link_serial_recv(l);
 	if (l->receiving)
 		return -EBUSY;
 	if (l->kind == LINK_CONSOLE) {
@@ -161,6 +164,8 @@ int link_send(struct link *l, const void *p, size_t len)
 
 	if (l->tls)
 		return link_tls_send(l, p, len);
+	if (l->kind == LINK_SERIAL)
+		return link_serial_send(l, p, len);
 	if (l->sending)
 		return -EBUSY;
 	if (l->kind == LINK_CONSOLE) {
@@ -189,6 +194,8 @@ int link_sendmsg(struct link *l, struct msghdr *m)
 
 	if (l->tls)
 		return link_tls_sendmsg(l, m);
+	if (l->kind == LINK_SERIAL)
+		return link_serial_sendmsg(l, m);
 	if (l->sending)
 		return -EBUSY;
 	if (l->kind == LINK_CONSOLE)
@@ -204,6 +211,10 @@ int link_sendmsg(struct link *l, struct msghdr *m)
 
 void link_cancel(struct link *l)
 {
+	if (l->kind == LINK_SERIAL) {
+		link_serial_cancel(l);
+		return;
+	}
 	l->stopped = true;
 	if (l->tls)
 		link_tls_cancel(l);
@@ -215,7 +226,9 @@ void link_cancel(struct link *l)
 
 void link_cancel_send(struct link *l)
 {
-	if (l->tls)
+	if (l->kind == LINK_SERIAL)
+		link_serial_cancel_send(l);
+	else if (l->tls)
 		link_tls_cancel_send(l);
 	else if (l->sending)
 		ring_cancel(l->ctx->ring, &l->send_op);
@@ -225,19 +238,23 @@ void link_shutdown_write(struct link *l)
 {
 	if (l->tls)
 		link_tls_shutdown_write(l);
+	else if (l->kind == LINK_SERIAL)
+		link_serial_shutdown_write(l);
 	else if (l->kind != LINK_CONSOLE && l->out_fd >= 0)
 		shutdown(l->out_fd, SHUT_WR);
 }
 
 void link_shutdown(struct link *l)
 {
-	if (l->kind != LINK_CONSOLE && l->in_fd >= 0)
+	if (l->kind != LINK_CONSOLE && l->kind != LINK_SERIAL && l->in_fd >= 0)
 		shutdown(l->in_fd, SHUT_RDWR);
 }
 
 void link_close(struct link *l)
 {
 	assert(!link_busy(l));
+	if (l->kind == LINK_SERIAL)
+		link_serial_close(l);
 	if (l->tls)
 		link_tls_free(l);
 	if (l->in_fd >= 0)
