@@ -4,6 +4,7 @@
  * SQE allocation tied to completion objects, and the single dispatch point.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ring/ring.h"
@@ -50,6 +51,63 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_entries)
 void ring_exit(struct ring *r)
 {
 	io_uring_queue_exit(&r->uring);
+	free(r->files.free);
+	memset(&r->files, 0, sizeof(r->files));
+}
+
+int ring_files_init(struct ring *r, unsigned count)
+{
+	int res = io_uring_register_files_sparse(&r->uring, count);
+
+	if (res < 0)
+		return res;
+	r->files.count = count;
+	return 0;
+}
+
+/* Back on the free list.  Failing to grow it loses the slot for reuse,
+ * never correctness. */
+static void slot_release(struct ring_files *f, int slot)
+{
+	if (f->nfree == f->cap) {
+		unsigned cap = f->cap ? f->cap * 2 : 64;
+		int32_t *grown = realloc(f->free, cap * sizeof(*grown));
+
+		if (!grown)
+			return;
+		f->free = grown;
+		f->cap = cap;
+	}
+	f->free[f->nfree++] = slot;
+}
+
+int ring_file_add(struct ring *r, int fd)
+{
+	struct ring_files *f = &r->files;
+	int slot, res;
+
+	if (f->nfree)
+		slot = f->free[--f->nfree];
+	else if (f->next < f->count)
+		slot = (int)f->next++;
+	else
+		return f->count ? -ENOSPC : -ENXIO;
+	res = io_uring_register_files_update(&r->uring, (unsigned)slot, &fd, 1);
+	if (res < 0) {
+		slot_release(f, slot);
+		return res;
+	}
+	return slot;
+}
+
+void ring_file_remove(struct ring *r, int slot)
+{
+	int none = -1;
+
+	if (slot < 0 || (unsigned)slot >= r->files.count)
+		return;
+	io_uring_register_files_update(&r->uring, (unsigned)slot, &none, 1);
+	slot_release(&r->files, slot);
 }
 
 struct io_uring_sqe *ring_get_sqe(struct ring *r, struct ring_op *op)

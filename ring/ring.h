@@ -39,8 +39,23 @@ struct ring_stats {
 	uint64_t cq_dropped;	/* CQEs the kernel dropped (kernels without NODROP) */
 };
 
+/*
+ * Registered files: a slot in the ring's file table lets an SQE name a
+ * socket by index (IOSQE_FIXED_FILE), which spares the kernel a file
+ * lookup and reference per operation; for a fan-out that is a send per
+ * client per record.  Slots are handed out from a free list; when the table
+ * is full (or the kernel has none), callers keep using plain fds.
+ */
+struct ring_files {
+	int32_t *free;		/* slots given back, a stack (grows as they are) */
+	unsigned nfree, cap;
+	unsigned next;		/* slots from here on were never used */
+	unsigned count;		/* the table's size; 0: no table */
+};
+
 struct ring {
 	struct io_uring uring;
+	struct ring_files files;
 	unsigned inflight;	/* ops whose last CQE has not arrived yet */
 	unsigned features;	/* IORING_FEAT_* reported by the kernel */
 	unsigned setup_flags;	/* IORING_SETUP_* actually in use */
@@ -105,6 +120,15 @@ int ring_timer_cancel(struct ring *r, struct ring_timer *t);
  * error: the caller just loops).
  */
 int ring_run_once(struct ring *r, uint64_t timeout_nsec);
+
+/* A sparse file table of COUNT slots.  0 or -errno (the ring then works
+ * without one: ring_file_add() fails and callers use plain fds). */
+int ring_files_init(struct ring *r, unsigned count);
+/* Put FD in a free slot: the slot (>= 0), or -ENOSPC / -errno.  The slot
+ * holds its own reference to the file until ring_file_remove(). */
+int ring_file_add(struct ring *r, int fd);
+/* Empty SLOT (only once no op in flight uses it). */
+void ring_file_remove(struct ring *r, int slot);
 
 /* Submit queued SQEs without waiting.  Returns the count or -errno. */
 int ring_flush(struct ring *r);

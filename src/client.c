@@ -34,7 +34,7 @@ static struct client *client_alloc(struct hub *s)
 	c->hub = s;
 	c->idle_index = -1;
 	c->link.in_fd = c->link.out_fd = -1;
-	c->connected_at = c->last_active = time(NULL);
+	c->connected_at = c->last_active = (uint32_t)time(NULL);
 	c->born = c->heard_at = s->now;
 	c->next = s->clients;
 	if (s->clients)
@@ -94,8 +94,14 @@ void client_set_state(struct client *c, enum client_state state)
 		c->server->nauthenticating--;
 		c->counted_auth = false;
 	}
-	if (state != CLIENT_AUTH)
-		penalty_pending_done(&s->penalties, &c->peer, &c->auth_held);
+	if (state != CLIENT_AUTH && c->auth_held) {
+		struct sockaddr_storage ss;
+		bool held = true;
+
+		client_peer_sockaddr(c, &ss);
+		penalty_pending_done(&s->penalties, &ss, &held);
+		c->auth_held = held;
+	}
 	if (state == CLIENT_AUTH && !client_is_console(c)) {
 		s->nauthenticating++;
 		c->server->nauthenticating++;
@@ -126,35 +132,123 @@ static void go_live(struct client *c)
 
 static void let_in(struct client *c);
 
-static void format_peer(const struct hub *s, const char *transport,
-			const struct sockaddr_storage *peer, char *ident, size_t len, uint32_t id)
+static void addr_set(struct client_addr *a, const struct sockaddr_storage *ss)
 {
-	char addr[INET6_ADDRSTRLEN] = "?";
-	const char *host = addr;
-	unsigned port = 0;
-	bool loopback = false;
+	memset(a, 0, sizeof(*a));
+	a->family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
 
-	if (peer->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+		memcpy(a->ip, &in->sin_addr, 4);
+		a->port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 
-		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
-		port = ntohs(in->sin_port);
-		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	} else if (peer->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
-		port = ntohs(in6->sin6_port);
-		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		memcpy(a->ip, &in6->sin6_addr, 16);
+		a->port = ntohs(in6->sin6_port);
 	}
-	/* A raw client does not say who it is: name the machine it came from
-	 * (this one for loopback) and number it. */
-	if (loopback)
-		host = s->host;
-	if (peer->ss_family == AF_INET6)
-		snprintf(ident, len, "%s\\client%u (%s [%s]:%u)", host, id, transport, addr, port);
-	else
-		snprintf(ident, len, "%s\\client%u (%s %s:%u)", host, id, transport, addr, port);
+}
+
+void client_peer_sockaddr(const struct client *c, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = c->peer.family;
+	if (c->peer.family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		memcpy(&in->sin_addr, c->peer.ip, 4);
+		in->sin_port = htons(c->peer.port);
+	} else if (c->peer.family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		memcpy(&in6->sin6_addr, c->peer.ip, 16);
+		in6->sin6_port = htons(c->peer.port);
+	}
+}
+
+/*
+ * "NAME (TRANSPORT WHERE)".  NAME is what a native client said it is, else
+ * for a pipe the peer's login name on this host, else (a raw client does
+ * not say who it is) the machine it came from, this one for loopback, and
+ * a number.
+ */
+const char *client_ident(const struct client *c, char *buf)
+{
+	const struct hub *h = c->hub;
+	const char *claimed = c->nat ? native_name(c) : NULL;
+	char name[IDENT_MAX], where[IDENT_MAX], addr[INET6_ADDRSTRLEN] = "?";
+	const char *transport;
+
+	if (!c->server) {
+		snprintf(buf, IDENT_MAX, "%s", h->console_ident);
+		return buf;
+	}
+	transport = spec_transport_name(c->server->spec.transport);
+	if (c->peer.family == AF_UNIX) {
+		struct npipe_peer who = { .pid = c->peer.local.pid };
+
+		npipe_identity(transport, c->server->spec.pipe, &who, where, sizeof(where));
+		snprintf(name, sizeof(name), "%.63s\\%.63s", h->host,
+			 c->x && c->x->pipe_user ? c->x->pipe_user : "?");
+	} else {
+		bool loopback = false;
+
+		if (c->peer.family == AF_INET) {
+			inet_ntop(AF_INET, c->peer.ip, addr, sizeof(addr));
+			loopback = c->peer.ip[0] == 127;
+		} else if (c->peer.family == AF_INET6) {
+			inet_ntop(AF_INET6, c->peer.ip, addr, sizeof(addr));
+			loopback = IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)c->peer.ip);
+		}
+		if (c->peer.family == AF_INET6)
+			snprintf(where, sizeof(where), "(%s [%s]:%u)", transport, addr, c->peer.port);
+		else
+			snprintf(where, sizeof(where), "(%s %s:%u)", transport, addr, c->peer.port);
+		snprintf(name, sizeof(name), "%s\\client%u", loopback ? h->host : addr, c->id);
+	}
+	/* A very long name or pipe name is cut, never the line. */
+	snprintf(buf, IDENT_MAX, "%.95s %.63s", claimed && claimed[0] ? claimed : name, where);
+	return buf;
+}
+
+struct client_extra *client_x(struct client *c)
+{
+	if (!c->x && (c->x = calloc(1, sizeof(*c->x))))
+		c->x->c = c;
+	return c->x;
+}
+
+void client_extra_tidy(struct client *c)
+{
+	struct client_extra *x = c->x;
+
+	if (!x)
+		return;
+	if (x->line && !x->line_len) {
+		/* A line typed in pieces is rare; its buffer is not kept. */
+		free(x->line);
+		x->line = NULL;
+	}
+	if (x->line || x->line_discard || x->auth_waiting || x->delay_timer.armed ||
+	    (x->auth_failures && c->state == CLIENT_AUTH) || x->telnet || x->refusal ||
+	    x->pipe_user || c->input_ended)
+		return;
+	free(x);
+	c->x = NULL;
+}
+
+static void extra_free(struct client *c)
+{
+	struct client_extra *x = c->x;
+
+	if (!x)
+		return;
+	free(x->line);
+	free(x->telnet);
+	free(x->refusal);
+	free(x->pipe_user);
+	free(x);
+	c->x = NULL;
 }
 
 /*
@@ -183,13 +277,12 @@ static struct client *client_new_socket(struct hub *s, struct server *srv, int f
 					const struct sockaddr_storage *peer)
 {
 	struct client *c = client_alloc(s);
-	const char *transport = spec_transport_name(srv->spec.transport);
 	int one = 1;
 
 	if (!c)
 		return NULL;
 	c->id = s->next_client_id++;	/* the console has none: remote clients count from 1 */
-	c->peer = *peer;
+	addr_set(&c->peer, peer);
 	c->server = srv;
 	if (srv->tls) {
 		if (link_init_tls(&c->link, &s->links, srv->link_kind, fd, srv->tls) < 0) {
@@ -207,17 +300,15 @@ static struct client *client_new_socket(struct hub *s, struct server *srv, int f
 		/* A pipe's peer is known by its credentials, not an address;
 		 * a vanished local peer closes its socket. */
 		struct npipe_peer who;
-		char where[NPIPE_NAME_MAX + 48];
+		struct client_extra *x = client_x(c);
 
-		if (npipe_peer(fd, &who) < 0)
-			snprintf(who.user, sizeof(who.user), "?");
-		npipe_identity(transport, srv->spec.pipe, &who, where, sizeof(where));
-		/* "HOST\user (npipe NAME pid N)"; a very long pipe name is cut. */
-		int n = snprintf(c->ident, sizeof(c->ident), "%.63s\\%.63s ", s->host, who.user);
-		size_t len = strlen(where), room = sizeof(c->ident) - (size_t)n - 1;
-
-		memcpy(c->ident + n, where, len < room ? len : room);
-		c->ident[n + (len < room ? len : room)] = '\0';
+		c->peer.family = AF_UNIX;
+		if (npipe_peer(fd, &who) == 0) {
+			c->peer.local.uid = who.uid;
+			c->peer.local.pid = who.pid;
+			if (x)
+				x->pipe_user = strdup(who.user);
+		}
 		return c;
 	}
 	/* Nagle plus delayed ACK would hold a short line back for tens of ms. */
@@ -226,7 +317,6 @@ static struct client *client_new_socket(struct hub *s, struct server *srv, int f
 	 * telnet filter takes it out with the rest of the negotiation. */
 	setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 	set_dead_peer_limits(fd, s->cfg->peer_timeout_s);
-	format_peer(s, transport, peer, c->ident, sizeof(c->ident), c->id);
 	return c;
 }
 
@@ -284,7 +374,13 @@ struct client *client_new_refusing(struct hub *s, struct server *srv, int fd,
 		free(refusal);
 		return NULL;
 	}
-	c->refusal = refusal;
+	if (!client_x(c)) {
+		free(refusal);
+		c->link.in_fd = c->link.out_fd = -1;
+		client_free(c);
+		return NULL;
+	}
+	c->x->refusal = refusal;
 	c->state = CLIENT_REFUSING;
 	s->nrefusing++;
 	link_recv(&c->link);
@@ -298,7 +394,6 @@ struct client *client_new_console(struct hub *s, int in_fd, int out_fd)
 	if (!c)
 		return NULL;
 	link_init_console(&c->link, &s->links, in_fd, out_fd);
-	snprintf(c->ident, sizeof(c->ident), "%s", s->console_ident);
 	link_recv(&c->link);
 	go_live(c);
 	return c;
@@ -307,19 +402,27 @@ struct client *client_new_console(struct hub *s, int in_fd, int out_fd)
 void client_auth_failed(struct client *c)
 {
 	struct hub *s = c->hub;
+	struct sockaddr_storage ss;
 
-	penalty_failure(&s->penalties, &c->peer, s->now);
-	hub_log(s, "wrong password from %s", c->ident);
+	client_peer_sockaddr(c, &ss);
+	penalty_failure(&s->penalties, &ss, s->now);
+	hub_log(s, "wrong password from %s", CLIENT_IDENT(c));
 }
 
 void client_auth_passed(struct client *c)
 {
-	penalty_success(&c->hub->penalties, &c->peer, c->hub->now);
+	struct sockaddr_storage ss;
+
+	client_peer_sockaddr(c, &ss);
+	penalty_success(&c->hub->penalties, &ss, c->hub->now);
 }
 
 unsigned client_auth_wait(struct client *c, char *why, size_t len)
 {
-	return client_source_wait(c->hub, &c->peer, why, len);
+	struct sockaddr_storage ss;
+
+	client_peer_sockaddr(c, &ss);
+	return client_source_wait(c->hub, &ss, why, len);
 }
 
 const struct link_events client_link_events = {
@@ -345,10 +448,10 @@ static void log_close(struct hub *s, const struct client *c, const char *why)
 		return;
 	}
 	if (s->closes_unlogged)
-		hub_log(s, "%s dropped: %s (and %u more in the last second)", c->ident, why,
+		hub_log(s, "%s dropped: %s (and %u more in the last second)", CLIENT_IDENT(c), why,
 			    s->closes_unlogged);
 	else
-		hub_log(s, "%s dropped: %s", c->ident, why);
+		hub_log(s, "%s dropped: %s", CLIENT_IDENT(c), why);
 	s->last_close_log = now;
 	s->closes_unlogged = 0;
 }
@@ -375,7 +478,8 @@ void client_close(struct client *c, const char *why)
 	else if (s->console == c)
 		s->console = NULL;
 	link_cancel(&c->link);
-	ring_timer_cancel(&s->ring, &c->delay_timer);
+	if (c->x && c->x->delay_timer.armed)
+		ring_timer_cancel(&s->ring, &c->x->delay_timer);
 	link_shutdown(&c->link);
 	client_maybe_free(c);
 }
@@ -383,7 +487,7 @@ void client_close(struct client *c, const char *why)
 void client_maybe_free(struct client *c)
 {
 	if (c->state != CLIENT_CLOSING || client_sending(c) || link_busy(&c->link) ||
-	    c->delay_timer.armed || c->dead)
+	    (c->x && c->x->delay_timer.armed) || c->dead)
 		return;
 	c->dead = true;
 	c->hub->ndead++;
@@ -400,11 +504,12 @@ void client_free(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	link_close(&c->link);
-	free(c->line);
-	free(c->privq.sending);
-	free(c->privq.pending);
-	free(c->telnet);
-	free(c->refusal);
+	if (c->privq) {
+		free(c->privq->sending);
+		free(c->privq->pending);
+		free(c->privq);
+	}
+	extra_free(c);
 	native_free(c);
 	free(c);
 }

@@ -71,58 +71,89 @@ struct telnet;
 #define CLIENT_LINGER_S 2		/* after a last word: the peer's FIN */
 #define CLIENT_REFUSE_LISTEN_S 1	/* a refused peer shows how it speaks */
 
+/*
+ * A remote peer, kept small (a sockaddr_storage is 128 bytes): an IP
+ * address and port, or a local pipe peer's uid and pid.
+ */
+struct client_addr {
+	uint16_t family;		/* AF_INET, AF_INET6, AF_UNIX; 0: the console */
+	uint16_t port;			/* host order */
+	union {
+		uint8_t ip[16];		/* the first 4 for AF_INET */
+		struct {
+			uint32_t uid;
+			int32_t pid;	/* 0: not known */
+		} local;
+	};
+};
+
+/*
+ * What only some clients need, some of the time: a line being typed, a
+ * password being guessed, a telnet, a refusal, a pipe peer's name, a
+ * half-closed client's last look.  Allocated on first need and freed as
+ * soon as none of it is left (client_extra_tidy), so an idle client
+ * carries only struct client.
+ */
+struct client_extra {
+	struct client *c;		/* whose */
+	struct ring_timer delay_timer;	/* throttles wrong passwords */
+	char *line;			/* partial input line */
+	unsigned line_len;
+	bool line_discard;		/* dropping the rest of a too-long line */
+	bool auth_waiting;		/* failure delay running: input ignored */
+	unsigned auth_failures;
+	struct telnet *telnet;		/* raw clients that spoke telnet (IAC) */
+	char *refusal;			/* CLIENT_REFUSING: why */
+	char *pipe_user;		/* npipe, spipe: the peer's login name */
+	uint64_t quiet_head;		/* half-closed: transcript head at the last look */
+};
+
+/*
+ * Every connected client pays for this struct and nothing else while idle
+ * (RSS per client is what high-client-count sessions pay), so fields that
+ * only some states need live in client_extra, private bytes in privq only
+ * while they wait, and the identity is formatted when shown
+ * (client_ident), not stored.
+ */
 struct client {
 	struct hub *hub;
 	struct server *server;		/* NULL for the host console */
 	struct client *prev, *next;	/* hub->clients */
-	uint32_t id;
-	enum client_state state;
-	bool announced;			/* a join notice went out */
-	unsigned join_generation;	/* notice batch holding its join */
 	struct link link;		/* how its bytes travel; the console is a link kind */
-
 	uint64_t cursor;		/* next transcript offset to send */
-	int idle_index;			/* slot in hub->idle, or -1 */
-
-	struct ring_timer delay_timer;	/* throttles wrong passwords */
-	uint8_t send_kind;		/* enum client_send of the op in flight */
-	bool close_after_flush;		/* close once the private queue is sent */
-	bool lingering;			/* said its last word; waiting for the peer's FIN */
-	bool counted_auth;		/* counted in the authenticating caps */
-	bool auth_held;			/* holds a place of its source's share */
-	bool lagging;			/* skip ahead when the send in flight ends */
-	bool heard;			/* has sent at least one byte */
-	bool input_ended;		/* the peer closed its sending side */
-	bool dead;			/* closed and returned by the kernel: freed at the turn's end */
-	bool private_overflowed;	/* private messages were dropped (logged once) */
-	uint32_t send_len;		/* bytes lent by the send in flight */
 	uint64_t send_from;		/* SEND_TRANSCRIPT: the cursor it was sent from */
+	uint32_t id;
+	int32_t idle_index;		/* slot in hub->idle, or -1 */
+	uint32_t send_len;		/* bytes lent by the send in flight */
+	uint32_t join_generation;	/* notice batch holding its join */
 	uint32_t born;			/* hub clock (s): accepted */
 	uint32_t heard_at;		/* hub clock: last byte received */
 	uint32_t send_started;		/* hub clock: the send in flight was submitted */
-	uint32_t linger_since;		/* hub clock: lingering began */
-	uint32_t quiet_at;		/* hub clock: half-closed, the last look */
-	uint64_t quiet_head;		/* half-closed: transcript head at the last look */
-	struct client_privq privq;
-
-	bool detecting;			/* first bytes not seen yet: raw or native? */
-	bool native;			/* speaks the native protocol (native.c) */
-	bool readonly;			/* an observer: its commands are refused */
+	uint32_t since;			/* hub clock: lingering began, or (half-closed)
+					 * the last look at the transcript */
+	uint32_t connected_at;		/* wall clock (s): for .clients */
+	uint32_t last_active;		/* wall clock (s): last line or interrupt */
+	uint8_t state;			/* enum client_state */
+	uint8_t send_kind;		/* enum client_send of the op in flight */
 	uint8_t preamble_got;
 	uint8_t peer_version;		/* last preamble byte of a native client */
+	bool announced : 1;		/* a join notice went out */
+	bool close_after_flush : 1;	/* close once the private queue is sent */
+	bool lingering : 1;		/* said its last word; waiting for the peer's FIN */
+	bool counted_auth : 1;		/* counted in the authenticating caps */
+	bool auth_held : 1;		/* holds a place of its source's share */
+	bool lagging : 1;		/* skip ahead when the send in flight ends */
+	bool heard : 1;			/* has sent at least one byte */
+	bool input_ended : 1;		/* the peer closed its sending side */
+	bool dead : 1;			/* closed and returned by the kernel: freed at the turn's end */
+	bool private_overflowed : 1;	/* private messages were dropped (logged once) */
+	bool detecting : 1;		/* first bytes not seen yet: raw or native? */
+	bool native : 1;		/* speaks the native protocol (native.c) */
+	bool readonly : 1;		/* an observer: its commands are refused */
+	struct client_addr peer;	/* remote clients: for per-source penalties */
 	struct native_state *nat;	/* native clients only */
-	struct telnet *telnet;		/* raw clients that spoke telnet (IAC) */
-	char *refusal;			/* CLIENT_REFUSING: why */
-
-	char *line;			/* partial input line, allocated on demand */
-	unsigned line_len;
-	bool line_discard;		/* dropping the rest of a too-long line */
-	unsigned auth_failures;
-	bool auth_waiting;		/* failure delay running: input ignored */
-
-	time_t connected_at, last_active;
-	struct sockaddr_storage peer;	/* remote clients: for per-source penalties */
-	char ident[IDENT_MAX];
+	struct client_privq *privq;	/* while private bytes wait or are sent */
+	struct client_extra *x;		/* see struct client_extra; usually NULL */
 };
 
 static inline bool client_sending(const struct client *c)
@@ -137,6 +168,19 @@ static inline bool client_is_console(const struct client *c)
 
 /* What the clients of a session want to hear from their links. */
 extern const struct link_events client_link_events;
+
+/* "HOST\user (tcp 127.0.0.1:63141)": C's identity, formatted into BUF
+ * (IDENT_MAX bytes) from what C keeps; returns BUF. */
+const char *client_ident(const struct client *c, char *buf);
+/* The same in a buffer that lives until the end of the caller's statement's
+ * block, for one-off use in a message. */
+#define CLIENT_IDENT(c) client_ident((c), (char[IDENT_MAX]){ 0 })
+/* C's client_extra, allocated on first need (NULL when out of memory). */
+struct client_extra *client_x(struct client *c);
+/* Free C's client_extra once nothing in it is needed any more. */
+void client_extra_tidy(struct client *c);
+/* The peer's address as a sockaddr (for penalties and logs). */
+void client_peer_sockaddr(const struct client *c, struct sockaddr_storage *ss);
 
 /* client.c: a client's life: creation, state, deadlines, the two-phase close */
 /* A connection accepted by SRV.  AUTH_HELD: it has a place among the

@@ -54,14 +54,15 @@ static void half_closed_deadline(struct client *c, uint32_t now)
 {
 	struct hub *s = c->hub;
 
-	if (now - c->quiet_at < CLIENT_HALF_CLOSED_QUIET_S)
+	if (now - c->since < CLIENT_HALF_CLOSED_QUIET_S)
 		return;
-	if (s->tr.head == c->quiet_head && c->cursor == s->tr.head && !client_sending(c)) {
+	if (!c->x || (s->tr.head == c->x->quiet_head && c->cursor == s->tr.head &&
+		      !client_sending(c))) {
 		client_close(c, NULL);
 		return;
 	}
-	c->quiet_head = s->tr.head;
-	c->quiet_at = now;
+	c->x->quiet_head = s->tr.head;
+	c->since = now;
 }
 
 void client_check_deadlines(struct client *c, uint32_t now)
@@ -73,7 +74,7 @@ void client_check_deadlines(struct client *c, uint32_t now)
 	if (client_is_console(c) || c->state == CLIENT_CLOSING)
 		return;
 	if (c->lingering) {
-		if (now - c->linger_since >= CLIENT_LINGER_S)
+		if (now - c->since >= CLIENT_LINGER_S)
 			client_close(c, NULL);
 		return;
 	}
@@ -88,7 +89,8 @@ void client_check_deadlines(struct client *c, uint32_t now)
 			/* Said nothing (or half a preamble): a raw client that
 			 * only listens. */
 			c->detecting = false;
-			client_private(c, "ringside: connection refused: %s\r\n", c->refusal);
+			client_private(c, "ringside: connection refused: %s\r\n",
+				       c->x && c->x->refusal ? c->x->refusal : "refused");
 			client_finish(c);
 		}
 		return;

@@ -41,14 +41,14 @@ static bool password_matches(const struct spec *sp, const char *line, size_t len
 
 static void on_auth_delay(struct ring_timer *t, int res)
 {
-	struct client *c = container_of(t, struct client, delay_timer);
+	struct client *c = container_of(t, struct client_extra, delay_timer)->c;
 
 	if (c->state == CLIENT_CLOSING) {
 		client_maybe_free(c);
 		return;
 	}
-	c->auth_waiting = false;
-	if (c->auth_failures >= AUTH_MAX_TRIES) {
+	c->x->auth_waiting = false;
+	if (c->x->auth_failures >= AUTH_MAX_TRIES) {
 		client_private(c, "Error 0x80004005: wrong password; closing the connection\r\n");
 		client_finish(c);
 		return;
@@ -59,9 +59,10 @@ static void on_auth_delay(struct ring_timer *t, int res)
 static void check_password(struct client *c, const char *line, size_t len)
 {
 	struct hub *s = c->hub;
+	struct client_extra *x;
 	char why[128];
 
-	if (c->auth_waiting || c->close_after_flush)
+	if ((c->x && c->x->auth_waiting) || c->close_after_flush)
 		return;
 	/* A source under a penalty gets no guess, on this connection or any
 	 * other it already had open. */
@@ -74,13 +75,20 @@ static void check_password(struct client *c, const char *line, size_t len)
 		client_auth_passed(c);
 		client_go_live_at(c, transcript_history_start(&s->tr, s->cfg->history_bytes,
 							      s->cfg->history_lines));
+		if (c->x)
+			c->x->auth_failures = 0;
 		return;
 	}
-	c->auth_failures++;
-	c->auth_waiting = true;
 	client_auth_failed(c);
+	x = client_x(c);
+	if (!x) {
+		client_close(c, "out of memory");
+		return;
+	}
+	x->auth_failures++;
+	x->auth_waiting = true;
 	/* Answer late so guessing costs the guesser time, not the loop. */
-	if (ring_timer_arm(&s->ring, &c->delay_timer, AUTH_DELAY_NS, on_auth_delay) < 0) {
+	if (ring_timer_arm(&s->ring, &x->delay_timer, AUTH_DELAY_NS, on_auth_delay) < 0) {
 		client_private(c, "Error 0x80004005: wrong password; closing the connection\r\n");
 		client_finish(c);
 	}
@@ -92,7 +100,7 @@ void client_handle_line(struct client *c, const char *line, size_t len)
 
 	if (c->state != CLIENT_LIVE)
 		return;
-	c->last_active = time(NULL);
+	c->last_active = (uint32_t)time(NULL);
 	if (client_is_console(c))
 		s->console_active = c->last_active;
 	if (c->readonly && !s->cfg->readonly_lines) {
@@ -125,7 +133,7 @@ void client_interrupt(struct client *c)
 				  "interrupts are not accepted\r\n");
 		return;
 	}
-	c->last_active = time(NULL);
+	c->last_active = (uint32_t)time(NULL);
 	c->hub->ops->interrupt(c->hub, c);
 }
 
@@ -139,19 +147,20 @@ static size_t telnet_input(struct client *c, char *data, size_t n, struct telnet
 {
 	uint8_t reply[TELNET_REPLY_CAP];
 	size_t reply_len = 0;
+	struct client_extra *x = c->x;
 
 	memset(ev, 0, sizeof(*ev));
-	if (!c->telnet && !memchr(data, 0xff, n))
+	if (!(x && x->telnet) && !memchr(data, 0xff, n))
 		return n;
-	if (!c->telnet && !(c->telnet = calloc(1, sizeof(*c->telnet)))) {
+	if (!(x = client_x(c)) || (!x->telnet && !(x->telnet = calloc(1, sizeof(*x->telnet))))) {
 		client_close(c, "out of memory");
 		return 0;
 	}
-	n = telnet_filter(c->telnet, (uint8_t *)data, n, reply, sizeof(reply), &reply_len, ev);
+	n = telnet_filter(x->telnet, (uint8_t *)data, n, reply, sizeof(reply), &reply_len, ev);
 	client_queue_private(c, reply, reply_len);
 	if (ev->erase_line)
-		c->line_len = 0;
-	if (c->telnet->active) {
+		x->line_len = 0;
+	if (x->telnet->active) {
 		size_t kept = 0;
 
 		for (size_t i = 0; i < n; i++) {
@@ -180,8 +189,12 @@ static void refuse_long_line(struct client *c)
 	struct hub *s = c->hub;
 
 	s->stats.lines_refused++;
-	c->line_len = 0;
-	c->line_discard = true;
+	if (!client_x(c)) {
+		client_close(c, "out of memory");
+		return;
+	}
+	c->x->line_len = 0;
+	c->x->line_discard = true;
 	if (client_is_console(c))
 		hub_log(s, "console line longer than %u bytes was not sent", s->cfg->line_max);
 	else
@@ -199,29 +212,34 @@ static void raw_input(struct client *c, const char *data, size_t n)
 		size_t seg = nl ? (size_t)(nl - data) : n;
 		size_t step = nl ? seg + 1 : seg;
 
-		if (c->line_discard) {
+		struct client_extra *x = c->x;
+		unsigned have = x ? x->line_len : 0;
+
+		if (x && x->line_discard) {
 			if (nl)
-				c->line_discard = false;
-		} else if (c->line_len + seg > max) {
+				x->line_discard = false;
+		} else if (have + seg > max) {
 			refuse_long_line(c);
-			if (nl)
-				c->line_discard = false;
-		} else if (nl && c->line_len == 0) {
+			if (nl && c->x)
+				c->x->line_discard = false;
+		} else if (nl && have == 0) {
 			/* The common case: a whole line inside one receive. */
 			raw_line(c, data, seg);
 		} else {
-			if (!c->line && !(c->line = malloc(max))) {
-				hub_log(s, "out of memory for %s's input line", c->ident);
+			if (!(x = client_x(c)) || (!x->line && !(x->line = malloc(max)))) {
+				hub_log(s, "out of memory for %s's input line", CLIENT_IDENT(c));
 				client_close(c, "out of memory");
 				return;
 			}
-			memcpy(c->line + c->line_len, data, seg);
-			c->line_len += (unsigned)seg;
+			memcpy(x->line + x->line_len, data, seg);
+			x->line_len += (unsigned)seg;
 			if (nl) {
-				unsigned len = c->line_len;
+				unsigned len = x->line_len;
 
-				c->line_len = 0;
-				raw_line(c, c->line, len);
+				/* The line is handed up from its buffer, which
+				 * client_extra_tidy() may free only afterwards. */
+				x->line_len = 0;
+				raw_line(c, x->line, len);
 			}
 		}
 		if (c->state == CLIENT_CLOSING || c->close_after_flush)
@@ -252,15 +270,17 @@ static void client_input(struct client *c, char *data, size_t n)
 		return;
 	}
 	if (c->state == CLIENT_REFUSING) {
-		client_private(c, "ringside: connection refused: %s\r\n", c->refusal);
+		client_private(c, "ringside: connection refused: %s\r\n",
+			       c->x && c->x->refusal ? c->x->refusal : "refused");
 		client_finish(c);
 		return;
 	}
 	if (client_is_console(c)) {
 		raw_input(c, data, n);
+		client_extra_tidy(c);
 		return;
 	}
-	c->last_active = time(NULL);
+	c->last_active = (uint32_t)time(NULL);
 	{
 		struct telnet_events ev;
 
@@ -269,6 +289,7 @@ static void client_input(struct client *c, char *data, size_t n)
 		raw_input(c, data, n);
 		if (c->state == CLIENT_CLOSING)
 			return;
+		client_extra_tidy(c);
 		if (ev.are_you_there)
 			client_queue_private(c, TELNET_AYT_ANSWER, sizeof(TELNET_AYT_ANSWER) - 1);
 		if (ev.interrupt && c->state == CLIENT_LIVE)
@@ -293,11 +314,12 @@ void client_recv_ended(struct link *l, int res)
 		client_maybe_free(c);
 	} else if (client_is_console(c)) {
 		/* The console's input ended; its output and the session go on. */
-		if (c->line_len) {
-			unsigned len = c->line_len;
+		if (c->x && c->x->line_len) {
+			unsigned len = c->x->line_len;
 
-			c->line_len = 0;
-			raw_line(c, c->line, len);
+			c->x->line_len = 0;
+			raw_line(c, c->x->line, len);
+			client_extra_tidy(c);
 		}
 	} else if (c->lingering) {
 		/* The peer has closed too: nothing is left unread. */
@@ -311,11 +333,13 @@ void client_recv_ended(struct link *l, int res)
 		 * It may still be reading; the sweep lets it go once the
 		 * session is quiet (client_check_deadlines). */
 		c->input_ended = true;
-		c->quiet_head = s->tr.head;
-		c->quiet_at = s->now;
+		c->since = s->now;
+		if (client_x(c))
+			c->x->quiet_head = s->tr.head;
 		if (c->state == CLIENT_REFUSING && !c->close_after_flush) {
 			/* Said nothing and stopped: still told why. */
-			client_private(c, "ringside: connection refused: %s\r\n", c->refusal);
+			client_private(c, "ringside: connection refused: %s\r\n",
+				       c->x && c->x->refusal ? c->x->refusal : "refused");
 			client_finish(c);
 		} else if (c->state != CLIENT_LIVE) {
 			client_close(c, NULL);

@@ -26,28 +26,49 @@
 
 static uint32_t privq_unsent(const struct client_privq *q)
 {
-	return q->sending_len - q->sending_off;
+	return q ? q->sending_len - q->sending_off : 0;
 }
 
 bool client_private_empty(const struct client *c)
 {
-	return privq_unsent(&c->privq) == 0 && c->privq.pending_len == 0;
+	return !c->privq || (privq_unsent(c->privq) == 0 && c->privq->pending_len == 0);
+}
+
+/* Private bytes are rare after a join: their queue exists only while some
+ * wait or are being sent, so an idle client holds none.  Only with no
+ * private send in flight (SENDING is lent until its completion). */
+static void privq_tidy(struct client *c)
+{
+	struct client_privq *q = c->privq;
+
+	if (!q || c->send_kind == SEND_PRIVATE || privq_unsent(q) || q->pending_len)
+		return;
+	free(q->sending);
+	free(q->pending);
+	free(q);
+	c->privq = NULL;
 }
 
 void client_queue_private(struct client *c, const void *p, size_t n)
 {
 	struct hub *s = c->hub;
-	struct client_privq *q = &c->privq;
+	struct client_privq *q;
 
 	/* After its last word (client_finish) a client is told nothing more. */
 	if (c->state == CLIENT_CLOSING || c->close_after_flush || n == 0)
 		return;
+	if (!c->privq && !(c->privq = calloc(1, sizeof(*c->privq)))) {
+		hub_log(s, "%s: out of memory for a private message", CLIENT_IDENT(c));
+		return;
+	}
+	q = c->privq;
 	/* A flood of refusals must not grow without bound. */
 	if (privq_unsent(q) + q->pending_len + n > CLIENT_PRIVATE_MAX) {
 		/* Once per client: a peer that floods us with requests for
 		 * answers must not flood the log as well. */
 		if (!c->private_overflowed)
-			hub_log(s, "%s: private messages dropped (client not reading)", c->ident);
+			hub_log(s, "%s: private messages dropped (client not reading)",
+				CLIENT_IDENT(c));
 		c->private_overflowed = true;
 		return;
 	}
@@ -60,7 +81,7 @@ void client_queue_private(struct client *c, const void *p, size_t n)
 		/* PENDING is never lent to the kernel, so it may move. */
 		grown = realloc(q->pending, cap);
 		if (!grown) {
-			hub_log(s, "%s: out of memory for a private message", c->ident);
+			hub_log(s, "%s: out of memory for a private message", CLIENT_IDENT(c));
 			return;
 		}
 		q->pending = grown;
@@ -101,11 +122,13 @@ void client_finish(struct client *c)
  * only time SENDING is not lent. */
 static bool privq_ready(struct client *c)
 {
-	struct client_privq *q = &c->privq;
+	struct client_privq *q = c->privq;
 	char *buf;
 	uint32_t cap;
 
 	assert(!client_sending(c));
+	if (!q)
+		return false;
 	if (privq_unsent(q))
 		return true;
 	if (q->pending_len == 0)
@@ -135,7 +158,7 @@ static void linger(struct client *c)
 	}
 	link_shutdown_write(&c->link);
 	c->lingering = true;
-	c->linger_since = s->now;
+	c->since = s->now;
 }
 
 void client_apply_lag(struct client *c)
@@ -197,8 +220,8 @@ static struct piece next_piece(struct client *c)
 		}
 		if (privq_ready(c)) {
 			pc.kind = SEND_PRIVATE;
-			pc.p = c->privq.sending + c->privq.sending_off;
-			pc.len = privq_unsent(&c->privq);
+			pc.p = c->privq->sending + c->privq->sending_off;
+			pc.len = privq_unsent(c->privq);
 			return pc;
 		}
 		if (c->close_after_flush) {
@@ -284,7 +307,7 @@ static void account(struct client *c, enum client_send kind, size_t n)
 
 	switch (kind) {
 	case SEND_PRIVATE:
-		c->privq.sending_off += (uint32_t)n;
+		c->privq->sending_off += (uint32_t)n;
 		s->stats.private_bytes += n;
 		break;
 	case SEND_TRANSCRIPT:
@@ -322,6 +345,8 @@ void client_sent(struct link *l, int res)
 		assert((uint32_t)res <= c->send_len);
 		account(c, kind, (size_t)res);
 	}
+	if (kind == SEND_PRIVATE)
+		privq_tidy(c);
 	if (c->state == CLIENT_CLOSING) {
 		client_maybe_free(c);
 	} else if (res < 0 && res != -ECANCELED && res != -EINTR) {

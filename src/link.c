@@ -99,6 +99,11 @@ void link_init_socket(struct link *l, const struct link_ctx *ctx, enum link_kind
 	l->ctx = ctx;
 	l->kind = (uint8_t)kind;
 	l->in_fd = l->out_fd = fd;
+	/* A registered slot when the table has one: every op then skips the
+	 * kernel's file lookup.  Without one the fd serves. */
+	l->slot = ring_file_add(ctx->ring, fd);
+	if (l->slot < 0)
+		l->slot = -1;
 	l->send_op.cb = on_socket_send;
 	l->recv_op.cb = on_socket_recv;
 }
@@ -124,6 +129,7 @@ void link_init_console(struct link *l, const struct link_ctx *ctx, int in_fd, in
 {
 	l->ctx = ctx;
 	l->kind = LINK_CONSOLE;
+	l->slot = -1;
 	l->in_fd = in_fd;
 	l->out_fd = out_fd;
 	l->send_op.cb = on_console_writable;
@@ -148,8 +154,12 @@ int link_recv(struct link *l)
 	sqe = ring_get_sqe(r, &l->recv_op);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_recv_multishot(sqe, l->in_fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
+	{
+		uint8_t flags = IOSQE_BUFFER_SELECT;
+
+		io_uring_prep_recv_multishot(sqe, link_sqe_fd(l, &flags), NULL, 0, 0);
+		sqe->flags |= flags;
+	}
 	sqe->buf_group = l->ctx->bufs->bgid;
 	ring_sqe_set_op(sqe, &l->recv_op);
 	l->receiving = true;
@@ -182,7 +192,12 @@ int link_send(struct link *l, const void *p, size_t len)
 	sqe = ring_get_sqe(r, &l->send_op);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_send(sqe, l->out_fd, p, len, MSG_NOSIGNAL);
+	{
+		uint8_t flags = 0;
+
+		io_uring_prep_send(sqe, link_sqe_fd(l, &flags), p, len, MSG_NOSIGNAL);
+		sqe->flags |= flags;
+	}
 	ring_sqe_set_op(sqe, &l->send_op);
 	l->sending = true;
 	return 0;
@@ -203,7 +218,12 @@ int link_sendmsg(struct link *l, struct msghdr *m)
 	sqe = ring_get_sqe(l->ctx->ring, &l->send_op);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_sendmsg(sqe, l->out_fd, m, MSG_NOSIGNAL);
+	{
+		uint8_t flags = 0;
+
+		io_uring_prep_sendmsg(sqe, link_sqe_fd(l, &flags), m, MSG_NOSIGNAL);
+		sqe->flags |= flags;
+	}
 	ring_sqe_set_op(sqe, &l->send_op);
 	l->sending = true;
 	return 0;
@@ -257,6 +277,11 @@ void link_close(struct link *l)
 		link_serial_close(l);
 	if (l->tls)
 		link_tls_free(l);
+	/* The slot holds a reference to the socket: without this, close()
+	 * would not close it. */
+	if (l->slot >= 0)
+		ring_file_remove(l->ctx->ring, l->slot);
+	l->slot = -1;
 	if (l->in_fd >= 0)
 		close(l->in_fd);
 	if (l->out_fd >= 0 && l->out_fd != l->in_fd)

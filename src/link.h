@@ -65,7 +65,7 @@ struct link {
 	const struct link_ctx *ctx;
 	struct ring_op send_op, recv_op;
 	int in_fd, out_fd;		/* the same socket for socket kinds */
-	uint8_t kind;			/* enum link_kind */
+	int32_t slot;			/* sockets: its registered-file slot, or -1 */
 	bool sending, receiving;	/* the owner's send; the receive op */
 	bool wire_sending;		/* TLS: send_op carries ciphertext (or a no-op) */
 	bool stopped;			/* cancelled: no receive is re-armed */
@@ -73,6 +73,7 @@ struct link {
 	struct link_serial *serial;	/* LINK_SERIAL: its conversation's state */
 	const void *lent;		/* the console: what the pending write lends */
 	uint32_t lent_len;
+	uint8_t kind;			/* enum link_kind */
 };
 
 void link_init_socket(struct link *l, const struct link_ctx *ctx, enum link_kind kind, int fd);
@@ -119,6 +120,17 @@ void link_shutdown_write(struct link *l);
 void link_shutdown(struct link *l);
 /* Release the descriptors.  Only once nothing is in flight. */
 void link_close(struct link *l);
+
+/* For an SQE on the link's socket: its registered slot (and
+ * IOSQE_FIXED_FILE in *FLAGS), or the fd. */
+static inline int link_sqe_fd(const struct link *l, uint8_t *flags)
+{
+	if (l->slot >= 0) {
+		*flags |= IOSQE_FIXED_FILE;
+		return l->slot;
+	}
+	return l->out_fd;
+}
 
 static inline bool link_busy(const struct link *l)
 {

@@ -140,7 +140,7 @@ static void cmd_clients(struct hub *s, const char *arg, size_t len)
 		if (client_is_console(c) || c->state != CLIENT_LIVE)
 			continue;
 		meta_format_time(c->last_active, when, sizeof(when));
-		writer_emitf(s, "%s, last active %s (%s, %s, %llu bytes behind)", c->ident, when,
+		writer_emitf(s, "%s, last active %s (%s, %s, %llu bytes behind)", CLIENT_IDENT(c), when,
 			      c->native ? "native" : "raw", c->readonly ? "read-only" : "read-write",
 			      (unsigned long long)(s->tr.head - c->cursor));
 		n++;
@@ -192,7 +192,7 @@ static void echo_command(struct hub *s, struct client *c, const char *line, size
 	text[len] = '\0';
 	spec_redact(text, shown, sizeof(shown));
 	if (c && !client_is_console(c))
-		writer_typedf(s, "%s: %s", c->ident, shown);
+		writer_typedf(s, "%s: %s", CLIENT_IDENT(c), shown);
 	else
 		writer_emit_as(s, TRANSCRIPT_TYPED, shown, strlen(shown));
 }

@@ -38,6 +38,7 @@ struct native_state {
 	uint64_t rec_end;
 	struct msghdr msg;
 	struct iovec iov[2];
+	char name[96];			/* the identity it claimed, cleaned */
 };
 
 /* What the reader takes at each step: before ACCEPT only the next
@@ -64,7 +65,7 @@ static void queue_record_seq(struct client *c, uint8_t type, uint64_t seq,
 	int n = proto_record_encode(type, seq, m, buf, sizeof(buf));
 
 	if (n < 0) {
-		hub_log(c->hub, "%s: cannot encode a %s record: %s", c->ident,
+		hub_log(c->hub, "%s: cannot encode a %s record: %s", CLIENT_IDENT(c),
 			    proto_type_name(type), strerror(-n));
 		return;
 	}
@@ -92,6 +93,8 @@ static void refuse(struct client *c, const char *reason)
 static void begin(struct client *c)
 {
 	struct hub *s = c->hub;
+	struct sockaddr_storage peer;
+	bool held = c->auth_held;
 	char why[128];
 
 	c->nat = calloc(1, sizeof(*c->nat));
@@ -105,7 +108,7 @@ static void begin(struct client *c)
 	/* Our preamble goes out at once, so even a refusal can be read. */
 	client_queue_private(c, proto_preamble, PROTO_PREAMBLE_SIZE);
 	if (c->state == CLIENT_REFUSING) {
-		refuse(c, c->refusal);
+		refuse(c, c->x && c->x->refusal ? c->x->refusal : "refused");
 		return;
 	}
 	if (c->state == CLIENT_AUTH)
@@ -115,10 +118,12 @@ static void begin(struct client *c)
 	client_idle_remove(c);
 	s->ops->retracted(s, c);
 	c->born = s->now;
-	if (!client_claim_auth(s, c->server, &c->peer, &c->auth_held, why, sizeof(why))) {
+	client_peer_sockaddr(c, &peer);
+	if (!client_claim_auth(s, c->server, &peer, &held, why, sizeof(why))) {
 		refuse(c, why);
 		return;
 	}
+	c->auth_held = held;
 	client_set_state(c, CLIENT_AUTH);
 }
 
@@ -152,22 +157,21 @@ size_t native_detect(struct client *c, const char *data, size_t n)
 	return i;
 }
 
-/* "HOST\user" from the client, kept to printable text, plus our view of
- * the transport: "HOST\user (tcp 127.0.0.1:63141)". */
+/* "HOST\user" from the client, kept to printable text; client_ident()
+ * adds our view of the transport: "HOST\user (tcp 127.0.0.1:63141)". */
 static void set_identity(struct client *c, const char *claimed)
 {
-	char transport[64] = "";
-	const char *paren = strstr(c->ident, " (");
-	char name[96];
+	char *name = c->nat->name;
 	size_t i;
 
-	if (paren)
-		snprintf(transport, sizeof(transport), "%s", paren);
-	for (i = 0; claimed[i] && i + 1 < sizeof(name); i++)
+	for (i = 0; claimed[i] && i + 1 < sizeof(c->nat->name); i++)
 		name[i] = claimed[i] == ' ' || claimed[i] == '(' ? '_' : claimed[i];
 	name[i] = '\0';
-	if (name[0])
-		snprintf(c->ident, sizeof(c->ident), "%s%s", name, transport);
+}
+
+const char *native_name(const struct client *c)
+{
+	return c->nat ? c->nat->name : NULL;
 }
 
 static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
@@ -207,13 +211,13 @@ static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
 
 static void on_refuse_delay(struct ring_timer *t, int res)
 {
-	struct client *c = container_of(t, struct client, delay_timer);
+	struct client *c = container_of(t, struct client_extra, delay_timer)->c;
 
 	if (c->state == CLIENT_CLOSING) {
 		client_maybe_free(c);
 		return;
 	}
-	c->auth_waiting = false;
+	c->x->auth_waiting = false;
 	refuse(c, "wrong password");
 }
 
@@ -261,7 +265,7 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 	}
 	res = auth_server_challenge(c->server->verifier, &nat->auth, B, &B_len);
 	if (res < 0) {
-		hub_log(s, "%s: SRP challenge failed: %s", c->ident, strerror(-res));
+		hub_log(s, "%s: SRP challenge failed: %s", CLIENT_IDENT(c), strerror(-res));
 		refuse(c, "the server could not start authentication");
 		return;
 	}
@@ -302,8 +306,12 @@ static void on_proof(struct client *c, const struct proto_msg *m)
 		return;
 	}
 	client_auth_failed(c);
-	c->auth_waiting = true;
-	if (ring_timer_arm(&s->ring, &c->delay_timer, REFUSE_DELAY_NS, on_refuse_delay) < 0)
+	if (!client_x(c)) {
+		refuse(c, "wrong password");
+		return;
+	}
+	c->x->auth_waiting = true;
+	if (ring_timer_arm(&s->ring, &c->x->delay_timer, REFUSE_DELAY_NS, on_refuse_delay) < 0)
 		refuse(c, "wrong password");
 }
 
@@ -347,7 +355,7 @@ static void on_record(struct client *c, const struct proto_header *h, const uint
 		return;
 	}
 	if ((nat->hs == HS_HELLO && h->type != PROTO_HELLO) ||
-	    (nat->hs == HS_PROOF && h->type != PROTO_PROOF) || c->auth_waiting) {
+	    (nat->hs == HS_PROOF && h->type != PROTO_PROOF) || (c->x && c->x->auth_waiting)) {
 		refuse(c, "protocol error: unexpected record during the handshake");
 		return;
 	}

@@ -29,6 +29,8 @@ void native_gap(struct client *c, uint64_t from, uint64_t to);
 void native_private_text(struct client *c, const char *text, size_t len);
 void native_session_ended(struct hub *s, int status);
 void native_free(struct client *c);
+/* The identity a native client claimed (cleaned), or NULL / "" before HELLO. */
+const char *native_name(const struct client *c);
 /* Refuse a native client (REFUSE record, Error 0x80004005) and close it. */
 void native_refuse(struct client *c, const char *reason);
 

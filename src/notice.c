@@ -33,7 +33,7 @@ static void record(struct hub *s, struct client *c, const char *what, bool join)
 	if (nb->nfirst < NOTICE_SINGLE_MAX) {
 		nb->first_id[nb->nfirst] = join ? c->id : 0;
 		meta_format_time(time(NULL), when, sizeof(when));
-		snprintf(nb->first[nb->nfirst++], sizeof(nb->first[0]), "%s %s at %s", c->ident,
+		snprintf(nb->first[nb->nfirst++], sizeof(nb->first[0]), "%s %s at %s", CLIENT_IDENT(c),
 			 what, when);
 	}
 	if (s->cfg->notice_ms == 0 || s->draining) {

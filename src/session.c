@@ -37,6 +37,9 @@
 #define RECV_BGID 1
 /* fds kept for everything that is not a client. */
 #define FD_RESERVE 64
+/* Registered-file slots: clients beyond this many use plain fds.  The
+ * kernel's table costs 8 bytes a slot; ours grows only with use. */
+#define SESSION_FILE_SLOTS 65536
 #define KILL_GRACE_NS (2ull * 1000000000u)
 /* Client deadlines, once a second (client_check_deadlines). */
 #define SWEEP_NS 1000000000ull
@@ -47,7 +50,8 @@ static struct session *of(struct hub *h)
 }
 
 /* What a callback is told about C. */
-static void describe(const struct client *c, struct ringside_client *who)
+/* IDENT (IDENT_MAX bytes) holds the identity while WHO is in use. */
+static void describe(const struct client *c, struct ringside_client *who, char *ident)
 {
 	static const char *const names[] = {
 		[SPEC_TCP] = "tcp", [SPEC_NPIPE] = "npipe", [SPEC_COM] = "com",
@@ -56,7 +60,7 @@ static void describe(const struct client *c, struct ringside_client *who)
 	unsigned t = c->server ? (unsigned)c->server->spec.transport : 0;
 
 	who->id = c->id;
-	who->identity = c->ident;
+	who->identity = client_ident(c, ident);
 	who->transport = !c->server ? "console" :
 			 t < sizeof(names) / sizeof(names[0]) && names[t] ? names[t] : "?";
 	who->readonly = c->readonly;
@@ -95,13 +99,14 @@ static void to_program(struct session *s, struct client *c, const char *line, si
 	/* Who typed it, for everyone; the console types anonymously (its
 	 * terminal echoes it). */
 	if (!client_is_console(c))
-		writer_typedf(h, "%s: %.*s", c->ident, (int)len, line);
+		writer_typedf(h, "%s: %.*s", CLIENT_IDENT(c), (int)len, line);
 }
 
 static void to_host(struct session *s, struct client *c, const char *line, size_t len)
 {
 	struct hub *h = &s->hub;
 	struct ringside_client who;
+	char ident[IDENT_MAX];
 	int res;
 
 	if (!s->cb.command) {
@@ -112,8 +117,8 @@ static void to_host(struct session *s, struct client *c, const char *line, size_
 	if (client_is_console(c))
 		writer_emit_as(h, TRANSCRIPT_TYPED, line, len);
 	else
-		writer_typedf(h, "%s: %.*s", c->ident, (int)len, line);
-	describe(c, &who);
+		writer_typedf(h, "%s: %.*s", CLIENT_IDENT(c), (int)len, line);
+	describe(c, &who, ident);
 	res = s->cb.command(s->cb_arg, &who, line, len);
 	if (res < 0) {
 		h->stats.lines_refused++;
@@ -127,8 +132,9 @@ static void on_line(struct hub *h, struct client *c, const char *line, size_t le
 
 	if (s->cb.typed) {
 		struct ringside_client who;
+		char ident[IDENT_MAX];
 
-		describe(c, &who);
+		describe(c, &who, ident);
 		s->cb.typed(s->cb_arg, &who, line, len);
 	}
 	if (meta_execute(h, c, line, len))
@@ -144,18 +150,19 @@ static void on_line(struct hub *h, struct client *c, const char *line, size_t le
 static void interrupt(struct session *s, struct client *c)
 {
 	struct ringside_client who;
+	char ident[IDENT_MAX];
 
 	if (s->prog.pid > 0) {
 		program_interrupt(&s->prog);
 	} else if (s->cb.interrupt) {
-		describe(c, &who);
+		describe(c, &who, ident);
 		s->cb.interrupt(s->cb_arg, &who);
 	}
 }
 
 static void on_interrupt(struct hub *h, struct client *c)
 {
-	writer_typedf(h, "%s: ^C (interrupt)", c->ident);
+	writer_typedf(h, "%s: ^C (interrupt)", CLIENT_IDENT(c));
 	interrupt(of(h), c);
 }
 
@@ -163,10 +170,11 @@ static void on_joined(struct hub *h, struct client *c)
 {
 	struct session *s = of(h);
 	struct ringside_client who;
+	char ident[IDENT_MAX];
 
 	notice_joined(h, c);
 	if (s->cb.joined) {
-		describe(c, &who);
+		describe(c, &who, ident);
 		s->cb.joined(s->cb_arg, &who);
 	}
 }
@@ -175,10 +183,11 @@ static void on_left(struct hub *h, struct client *c)
 {
 	struct session *s = of(h);
 	struct ringside_client who;
+	char ident[IDENT_MAX];
 
 	notice_left(h, c);
 	if (s->cb.left) {
-		describe(c, &who);
+		describe(c, &who, ident);
 		s->cb.left(s->cb_arg, &who);
 	}
 }
@@ -521,6 +530,9 @@ int session_init(struct session *s, const struct ringside_params *params,
 			 "needed)", strerror(-res));
 		return res;
 	}
+	/* Registered sockets: optional (kernels without sparse tables, or
+	 * ENOMEM, just mean plain fds). */
+	ring_files_init(&h->ring, SESSION_FILE_SLOTS);
 	h->links.ring = &h->ring;
 	h->links.bufs = &h->bufs;
 	h->links.ev = &client_link_events;

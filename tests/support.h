@@ -69,14 +69,14 @@ static inline void test_line(struct hub *h, struct client *c, const char *line, 
 		return;
 	}
 	if (!client_is_console(c))
-		writer_typedf(h, "%s: %.*s", c->ident, (int)len, line);
+		writer_typedf(h, "%s: %.*s", CLIENT_IDENT(c), (int)len, line);
 	if (write(test_program_fd, line, len) < 0 || write(test_program_fd, "\n", 1) < 0)
 		test_log(h, "writing to the program failed");
 }
 
 static inline void test_interrupt(struct hub *h, struct client *c)
 {
-	writer_typedf(h, "%s: ^C (interrupt)", c->ident);
+	writer_typedf(h, "%s: ^C (interrupt)", CLIENT_IDENT(c));
 	if (test_program_fd >= 0 && write(test_program_fd, "\003", 1) < 0)
 		test_log(h, "interrupting the program failed");
 }

@@ -255,22 +255,39 @@ static void test_meta_case_insensitive(void **state)
 			      "not available in this build\r\n"));
 }
 
+/* A raw TCP client of a tcp server as seen from IP:PORT.  Its identity is
+ * derived: "testhost\\clientID (tcp IP:PORT)" for loopback, else
+ * "IP\\clientID (tcp IP:PORT)". */
+static struct server fake_tcp_server;
+
+static void fake_client(struct client *c, struct hub *h, uint32_t id, const char *ip,
+			unsigned port)
+{
+	memset(c, 0, sizeof(*c));
+	c->hub = h;
+	c->server = &fake_tcp_server;
+	c->id = id;
+	c->state = CLIENT_LIVE;
+	c->idle_index = -1;
+	c->peer.family = AF_INET;
+	c->peer.port = (uint16_t)port;
+	assert_int_equal(inet_pton(AF_INET, ip, c->peer.ip), 1);
+}
+
 static void test_meta_client_command_shows_author(void **state)
 {
 	struct fixture *f = *state;
 	struct client bob, console;
 
-	memset(&bob, 0, sizeof(bob));
-	snprintf(bob.ident, sizeof(bob.ident), "otherbox\\bob (tcp 127.0.0.1:40000)");
-	bob.state = CLIENT_LIVE;
+	fake_client(&bob, &f->s, 7, "127.0.0.1", 40000);
 	assert_true(meta_execute(&f->s, &bob, ".echo hi", 8));
 	assert_string_equal(text_from(&f->s, 0),
-			    "otherbox\\bob (tcp 127.0.0.1:40000): .echo hi\r\nhi\r\n");
+			    "testhost\\client7 (tcp 127.0.0.1:40000): .echo hi\r\nhi\r\n");
 
 	/* The console types anonymously. */
 	memset(&console, 0, sizeof(console));
+	console.hub = &f->s;
 	console.link.kind = LINK_CONSOLE;
-	snprintf(console.ident, sizeof(console.ident), "%s", f->s.console_ident);
 	f->mark = f->s.tr.head;
 	assert_true(meta_execute(&f->s, &console, ".echo yo", 8));
 	assert_string_equal(text_from(&f->s, f->mark), ".echo yo\r\nyo\r\n");
@@ -347,9 +364,7 @@ static void test_meta_server_command_echo_hides_password(void **state)
 	char line[128];
 
 	start_server(f, ",password=s3cret", 0);
-	memset(&bob, 0, sizeof(bob));
-	snprintf(bob.ident, sizeof(bob.ident), "otherbox\\bob (tcp 127.0.0.1:40000)");
-	bob.state = CLIENT_LIVE;
+	fake_client(&bob, &f->s, 7, "127.0.0.1", 40000);
 	snprintf(line, sizeof(line), ".server tcp:port=%u,Password=hunter2", free_port(INADDR_ANY));
 	assert_true(meta_execute(&f->s, &bob, line, strlen(line)));
 	assert_null(strstr(text_from(&f->s, 0), "s3cret"));
@@ -536,9 +551,11 @@ static void test_meta_clients(void **state)
 	console.connected_at = 1015257921;		/* Mon Mar 04 16:05:21 2002 */
 	a.state = b.state = CLIENT_LIVE;
 	pending.state = CLIENT_AUTH;
-	snprintf(a.ident, sizeof(a.ident), "boxa\\alice (tcp 10.0.0.1:1000)");
-	snprintf(b.ident, sizeof(b.ident), "boxb\\bob (tcp 10.0.0.2:2000)");
-	snprintf(pending.ident, sizeof(pending.ident), "boxc\\carol (tcp 10.0.0.3:3000)");
+	fake_client(&a, s, 1, "10.0.0.1", 1000);
+	fake_client(&b, s, 2, "10.0.0.2", 2000);
+	fake_client(&pending, s, 3, "10.0.0.3", 3000);
+	console.hub = s;
+	pending.state = CLIENT_AUTH;
 	a.last_active = 1545200587;			/* Wed Dec 19 06:23:07 2018 */
 	b.last_active = 1545200588;
 	/* Newest first: pending, b, console, a. */
@@ -562,12 +579,12 @@ static void test_meta_clients(void **state)
 
 		assert_non_null(strstr(out, "testhost\\tester, last active Mon Mar 04 16:05:21 2002"
 					    " (console, read-write, "));
-		assert_non_null(strstr(out, "boxa\\alice (tcp 10.0.0.1:1000), last active "
+		assert_non_null(strstr(out, "10.0.0.1\\client1 (tcp 10.0.0.1:1000), last active "
 					    "Wed Dec 19 06:23:07 2018 (native, read-write, "));
-		assert_non_null(strstr(out, "boxb\\bob (tcp 10.0.0.2:2000), last active "
+		assert_non_null(strstr(out, "10.0.0.2\\client2 (tcp 10.0.0.2:2000), last active "
 					    "Wed Dec 19 06:23:08 2018 (raw, read-only, "));
-		assert_null(strstr(out, "carol"));
-		assert_true(strstr(out, "alice") < strstr(out, "bob"));
+		assert_null(strstr(out, "client3"));
+		assert_true(strstr(out, "client1") < strstr(out, "client2"));
 	}
 	/* Once the console has typed, its last activity is shown. */
 	s->console_active = 1545200600;
@@ -628,14 +645,6 @@ static void check_time_between(const char *text, const char *suffix, time_t t0, 
 	fail_msg("no time between %lld and %lld in \"%s\"", (long long)t0, (long long)t1, text);
 }
 
-static void fake_client(struct client *c, const char *ident)
-{
-	memset(c, 0, sizeof(*c));
-	c->state = CLIENT_LIVE;
-	c->idle_index = -1;
-	snprintf(c->ident, sizeof(c->ident), "%s", ident);
-}
-
 static void test_meta_notice_immediate(void **state)
 {
 	struct fixture *f = *state;
@@ -644,12 +653,12 @@ static void test_meta_notice_immediate(void **state)
 	const char *got;
 	time_t t0, t1;
 
-	fake_client(&c, "boxa\\alice (tcp 127.0.0.1:63141)");
+	fake_client(&c, s, 1, "127.0.0.1", 63141);
 	t0 = time(NULL);
 	notice_joined(s, &c);
 	t1 = time(NULL);
 	got = text_from(s, 0);
-	assert_true(matches(got, "^boxa\\\\alice \\(tcp 127\\.0\\.0\\.1:63141\\) connected at "
+	assert_true(matches(got, "^testhost\\\\client1 \\(tcp 127\\.0\\.0\\.1:63141\\) connected at "
 			    TIME_RE "\r\n$"));
 	check_time_between(got, "\r\n", t0, t1);
 	assert_true(c.announced);
@@ -660,7 +669,7 @@ static void test_meta_notice_immediate(void **state)
 	notice_left(s, &c);
 	t1 = time(NULL);
 	got = text_from(s, f->mark);
-	assert_true(matches(got, "^boxa\\\\alice \\(tcp 127\\.0\\.0\\.1:63141\\) disconnected at "
+	assert_true(matches(got, "^testhost\\\\client1 \\(tcp 127\\.0\\.0\\.1:63141\\) disconnected at "
 			    TIME_RE "\r\n$"));
 	check_time_between(got, "\r\n", t0, t1);
 	assert_int_equal(s->notices.joins + s->notices.leaves + s->notices.nfirst, 0);
@@ -675,8 +684,8 @@ static void test_meta_notice_few_events_wait_for_timer(void **state)
 	const char *got;
 
 	f->cfg.notice_ms = 20;
-	fake_client(&a, "boxa\\alice (tcp 127.0.0.1:1)");
-	fake_client(&b, "boxb\\bob (tcp 127.0.0.1:2)");
+	fake_client(&a, s, 1, "127.0.0.1", 1);
+	fake_client(&b, s, 2, "127.0.0.1", 2);
 	notice_joined(s, &a);
 	notice_joined(s, &b);
 	notice_left(s, &a);
@@ -688,9 +697,9 @@ static void test_meta_notice_few_events_wait_for_timer(void **state)
 	assert_false(s->notices.timer.armed);
 	got = text_from(s, 0);
 	/* Three events: one line each, in order. */
-	assert_true(matches(got, "^boxa\\\\alice \\(tcp 127\\.0\\.0\\.1:1\\) connected at " TIME_RE
-				 "\r\nboxb\\\\bob \\(tcp 127\\.0\\.0\\.1:2\\) connected at " TIME_RE
-				 "\r\nboxa\\\\alice \\(tcp 127\\.0\\.0\\.1:1\\) disconnected at "
+	assert_true(matches(got, "^testhost\\\\client1 \\(tcp 127\\.0\\.0\\.1:1\\) connected at " TIME_RE
+				 "\r\ntesthost\\\\client2 \\(tcp 127\\.0\\.0\\.1:2\\) connected at " TIME_RE
+				 "\r\ntesthost\\\\client1 \\(tcp 127\\.0\\.0\\.1:1\\) disconnected at "
 				 TIME_RE "\r\n$"));
 	assert_int_equal(s->ring.inflight, 0);
 }
@@ -706,10 +715,7 @@ static void test_meta_notice_batch_summary(void **state)
 
 	f->cfg.notice_ms = 50;
 	for (int i = 0; i < 5; i++) {
-		char ident[64];
-
-		snprintf(ident, sizeof(ident), "box%d\\user%d (tcp 127.0.0.1:%d)", i, i, 1000 + i);
-		fake_client(&c[i], ident);
+		fake_client(&c[i], s, (uint32_t)i + 1, "127.0.0.1", 1000 + i);
 	}
 	for (int i = 0; i < 4; i++)
 		notice_joined(s, &c[i]);
@@ -726,7 +732,7 @@ static void test_meta_notice_batch_summary(void **state)
 	assert_true(matches(got, "^ringside: 4 clients connected and 2 disconnected by " TIME_RE
 				 "; 3 connected now \\(\\.clients lists them\\)\r\n$"));
 	check_time_between(got, "; 3 connected now", t0, t1);
-	assert_null(strstr(got, "user1"));
+	assert_null(strstr(got, "client2 "));
 
 	/* The window's timer still fires, and finds nothing left to say. */
 	head = s->tr.head;
@@ -739,7 +745,7 @@ static void test_meta_notice_batch_summary(void **state)
 	/* A later small batch is told line by line again. */
 	notice_joined(s, &c[1]);
 	notice_flush(s);
-	assert_true(matches(text_from(s, head), "^box1\\\\user1 \\(tcp 127\\.0\\.0\\.1:1001\\) "
+	assert_true(matches(text_from(s, head), "^testhost\\\\client2 \\(tcp 127\\.0\\.0\\.1:1001\\) "
 						"connected at " TIME_RE "\r\n$"));
 	s->nclients = 0;
 }

@@ -802,7 +802,7 @@ static void test_native_join_without_password(void **state)
 	assert_true(transcript_has(s, history, p->buf, p->raw_len));
 	assert_int_equal(start, history);
 	assert_int_equal(p->c->state, CLIENT_LIVE);
-	assert_string_equal(p->c->ident, IDENTITY TRANSPORT);
+	assert_string_equal(CLIENT_IDENT(p->c), IDENTITY TRANSPORT);
 	assert_int_equal(s->nclients, nclients);
 
 	/* The history, then whatever is said next, as records at their offsets. */
@@ -1025,11 +1025,11 @@ static void test_native_identity(void **state)
 
 	settle(f, p1);
 	join(f, p1, NULL, NULL, NULL, &j);
-	assert_string_equal(p1->c->ident, "10.1.2.3\\client1" TRANSPORT);
+	assert_string_equal(CLIENT_IDENT(p1->c), "10.1.2.3\\client1" TRANSPORT);
 	p2 = peer_connect(f);
 	settle(f, p2);
 	join(f, p2, "BOX\\a b(c)", NULL, NULL, &j);
-	assert_string_equal(p2->c->ident, "BOX\\a_b_c)" TRANSPORT);
+	assert_string_equal(CLIENT_IDENT(p2->c), "BOX\\a_b_c)" TRANSPORT);
 	finish(f);
 }
 

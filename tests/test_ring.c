@@ -191,6 +191,51 @@ static void test_ring_socketpair_send_recv(void **state)
 	finish(&r);
 }
 
+/* Registered files: a slot names the socket for a send, slots are reused
+ * after removal, a full table says so, and no table at all is not an error
+ * for callers (they keep their fds). */
+static void test_ring_registered_files(void **state)
+{
+	static const char msg[] = "by slot";
+	struct ring r;
+	struct rec snd;
+	struct io_uring_sqe *sqe;
+	char buf[16];
+	int sv[2], a, b;
+
+	assert_int_equal(ring_init(&r, 8, 16), 0);
+	make_socketpair(sv);
+	assert_int_equal(ring_file_add(&r, sv[0]), -ENXIO);
+	assert_int_equal(ring_files_init(&r, 2), 0);
+	a = ring_file_add(&r, sv[0]);
+	b = ring_file_add(&r, sv[1]);
+	assert_int_equal(a, 0);
+	assert_int_equal(b, 1);
+	assert_int_equal(ring_file_add(&r, sv[0]), -ENOSPC);
+
+	rec_init(&snd);
+	sqe = ring_get_sqe(&r, &snd.op);
+	io_uring_prep_send(sqe, a, msg, sizeof(msg) - 1, 0);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	ring_sqe_set_op(sqe, &snd.op);
+	run_until(&r, &snd.calls, 1);
+	assert_int_equal(snd.res, (int)sizeof(msg) - 1);
+	assert_int_equal(read(sv[1], buf, sizeof(buf)), (ssize_t)sizeof(msg) - 1);
+	assert_memory_equal(buf, msg, sizeof(msg) - 1);
+
+	/* A removed slot is the next one handed out; the file it held is
+	 * released (the fd still works on its own). */
+	ring_file_remove(&r, a);
+	assert_int_equal(ring_file_add(&r, sv[0]), a);
+	ring_file_remove(&r, a);
+	ring_file_remove(&r, b);
+	ring_file_remove(&r, 7);		/* out of range: ignored */
+	assert_int_equal(write(sv[0], "x", 1), 1);
+	close(sv[0]);
+	close(sv[1]);
+	finish(&r);
+}
+
 /* An op whose callback frees its owner: the dispatcher must not touch it
  * afterwards (ASan builds catch a use after free). */
 struct owned {
@@ -896,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_ring_timer_rearm_from_callback),
 		cmocka_unit_test(test_ring_timer_arm_armed_is_ebusy),
 		cmocka_unit_test(test_ring_timer_cancel_unarmed_is_noop),
+		cmocka_unit_test(test_ring_registered_files),
 		cmocka_unit_test(test_ring_multishot_recv_recycles_buffers),
 		cmocka_unit_test(test_ring_multishot_enobufs_rearm_delivers_everything),
 		cmocka_unit_test(test_ring_bufs_init_rejects_bad_counts),
