@@ -64,6 +64,12 @@ static void check_password(struct client *c, const char *line, size_t len)
 
 	if ((c->x && c->x->auth_waiting) || c->close_after_flush)
 		return;
+	/* Someone arriving at a raw serial line's terminal presses Enter to
+	 * see the prompt (it went out before they came): not a guess. */
+	if (len == 0 && link_serial_raw(&c->link)) {
+		client_private(c, "Password: ");
+		return;
+	}
 	/* A source under a penalty gets no guess, on this connection or any
 	 * other it already had open. */
 	if (client_auth_wait(c, why, sizeof(why))) {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,9 +58,11 @@ struct comline {
 	int fail_res;
 	char why[SERIAL_PATH_MAX * 2 + 128];
 	bool closing;			/* no users left: stop, then free */
+	bool ringless;			/* comline_free_all: the ring is gone */
 	uint16_t next_id;
 	struct comchan *chans[256];	/* framed channels by number */
 	struct comchan *rawchan;	/* a raw line's one channel */
+	unsigned nchans;		/* channels open: with none, nothing is read */
 	struct link_serial *sender[256];	/* whose send serial_out holds, per channel */
 	struct link_serial *owed_head, **owed_tail;
 	uint64_t told[4];		/* channels answered NOCONN this second */
@@ -83,7 +86,7 @@ static void arm_kick(struct comline *cl)
 {
 	struct io_uring_sqe *sqe;
 
-	if (cl->kick_armed || cl->in_turn)
+	if (cl->kick_armed || cl->in_turn || cl->ringless)
 		return;
 	sqe = ring_get_sqe(cl->ring, &cl->kick_op);
 	if (!sqe)
@@ -274,7 +277,7 @@ static void remove_chan(struct comchan *ch);
  * unless negative, is sent to the peer in a CLOSE.  The link attached to it
  * gets its owed events; its send stops being read.
  */
-static void end_conv(struct comchan *ch, int res, int reason)
+static void end_conv(struct comchan *ch, int res, int reason, const char *why)
 {
 	struct comline *cl = ch->line;
 	struct link_serial *ls = ch->conv;
@@ -287,6 +290,7 @@ static void end_conv(struct comchan *ch, int res, int reason)
 	}
 	if (ls) {
 		ls->chan = NULL;
+		ls->why = why;
 		ls->end_res = res ? res : -EPIPE;
 		owe_recv_ended(ls, res);
 		if (ls->link->sending && !ls->owe_sent)
@@ -310,13 +314,13 @@ static void server_open(struct comchan *ch, uint16_t id)
 
 	if (ch->closing) {
 		send_ctl(cl, ch->channel, SERIAL_CTL_CLOSE, id, SERIAL_CLOSE_ENDED);
-		if (ch->conv)
-			end_conv(ch, -ECONNRESET, -1);	/* the channel goes with it */
+		if (ch->conv)		/* the channel goes with it */
+			end_conv(ch, -ECONNRESET, -1, "the peer started a new connection");
 		return;
 	}
 	/* The peer started over: what it had before is gone. */
 	if (ch->conv)
-		end_conv(ch, -ECONNRESET, -1);
+		end_conv(ch, -ECONNRESET, -1, "the peer started a new connection");
 	ch->conv_id = id;
 	send_ctl(cl, ch->channel, SERIAL_CTL_OPEN, id, 0);
 	ch->state = CH_OPEN;
@@ -341,7 +345,9 @@ static void on_control(struct comline *cl, struct comchan *ch, const struct seri
 		if (c.op == SERIAL_CTL_OPEN)
 			server_open(ch, c.id);
 		else if (ch->state == CH_OPEN && (c.id == ch->conv_id || c.id == 0))
-			end_conv(ch, c.reason == SERIAL_CLOSE_DONE ? 0 : -ECONNRESET, -1);
+			end_conv(ch, c.reason == SERIAL_CLOSE_DONE ? 0 : -ECONNRESET, -1,
+				 c.reason == SERIAL_CLOSE_DONE ? NULL :
+								 serial_close_reason_text(c.reason));
 		return;
 	}
 	/* A client: only the answer to its latest OPEN counts. */
@@ -356,7 +362,8 @@ static void on_control(struct comline *cl, struct comchan *ch, const struct seri
 		}
 	} else if (ch->state == CH_OPEN && c.op == SERIAL_CTL_CLOSE &&
 		   (c.id == ch->conv_id || c.id == 0)) {
-		end_conv(ch, c.reason == SERIAL_CLOSE_DONE ? 0 : -ECONNRESET, -1);
+		end_conv(ch, c.reason == SERIAL_CLOSE_DONE ? 0 : -ECONNRESET, -1,
+			 c.reason == SERIAL_CLOSE_DONE ? NULL : serial_close_reason_text(c.reason));
 	}
 }
 
@@ -379,7 +386,7 @@ static void on_frame(struct comline *cl, struct serial_frame *f)
 	if (f->gap) {
 		/* Frames were lost or repeated: this stream cannot go on. */
 		cl->stats.breaks++;
-		end_conv(ch, -ECONNRESET, SERIAL_CLOSE_BROKEN);
+		end_conv(ch, -EPROTO, SERIAL_CLOSE_BROKEN, "frames were lost on the line");
 		return;
 	}
 	if (ch->conv)
@@ -399,7 +406,7 @@ static void fail(struct comline *cl, int res)
 		struct comchan *ch = i < 256 ? cl->chans[i] : cl->rawchan;
 
 		if (ch && ch->conv)
-			end_conv(ch, res, -1);
+			end_conv(ch, res, -1, cl->why);
 	}
 	cl->fail_due = true;
 	arm_kick(cl);
@@ -558,7 +565,8 @@ static void lend_piece(struct link_serial *ls)
 
 static void arm_rx(struct comline *cl)
 {
-	if (cl->rx_armed || cl->paused || cl->failed || cl->closing)
+	if (cl->rx_armed || cl->paused || cl->failed || cl->closing || !cl->nchans ||
+	    cl->ringless)
 		return;
 	if (ring_poll(cl->ring, &cl->rx_op, serial_line_fd(cl->line), POLLIN) == 0)
 		cl->rx_armed = true;
@@ -566,7 +574,7 @@ static void arm_rx(struct comline *cl)
 
 static void arm_tx(struct comline *cl)
 {
-	if (cl->tx_armed || cl->failed || cl->closing)
+	if (cl->tx_armed || cl->failed || cl->closing || cl->ringless)
 		return;
 	if (ring_poll(cl->ring, &cl->tx_op, serial_line_fd(cl->line), POLLOUT) == 0)
 		cl->tx_armed = true;
@@ -712,7 +720,7 @@ void comline_detach(struct link_serial *ls, unsigned reason, int res)
 	struct comchan *ch = ls->chan;
 
 	if (ch && ch->conv == ls) {
-		end_conv(ch, res, ch->channel == SERIAL_CHANNEL_RAW ? -1 : (int)reason);
+		end_conv(ch, res, ch->channel == SERIAL_CHANNEL_RAW ? -1 : (int)reason, NULL);
 		return;
 	}
 	if (!ls->end_res)
@@ -728,8 +736,10 @@ void comline_unref(struct comline *cl)
 	maybe_free(cl);
 }
 
-void comline_pause(struct comline *cl, bool pause)
+void comchan_pause(struct comchan *ch, bool pause)
 {
+	struct comline *cl = ch->line;
+
 	cl->paused = pause;
 	if (!pause)
 		arm_rx(cl);
@@ -758,6 +768,10 @@ static void remove_chan(struct comchan *ch)
 		cl->chans[ch->channel] = NULL;
 	release(cl, ch->channel);
 	free(ch);
+	/* Nobody to read for: the links left (ended conversations) only wait
+	 * for their owners to let them go. */
+	if (--cl->nchans == 0 && cl->rx_armed && !cl->ringless)
+		ring_cancel(cl->ring, &cl->rx_op);
 	comline_unref(cl);
 }
 
@@ -794,6 +808,8 @@ static void maybe_free(struct comline *cl)
 	if (!cl->closing) {
 		tx_step(cl);
 		cl->closing = true;
+		if (cl->ringless)
+			return;		/* comline_free_all has it */
 		if (cl->rx_armed)
 			ring_cancel(cl->ring, &cl->rx_op);
 		if (cl->tx_armed)
@@ -884,6 +900,7 @@ int comchan_open(struct comchan **out, struct ring *ring, struct comline **list,
 		cl->chans[channel] = ch;
 	}
 	cl->refs++;
+	cl->nchans++;
 	arm_rx(cl);
 	*out = ch;
 	return 0;
@@ -909,7 +926,7 @@ void comchan_connect(struct comchan *ch)
 	struct comline *cl = ch->line;
 
 	if (ch->conv)
-		end_conv(ch, -ECONNRESET, SERIAL_CLOSE_DONE);
+		end_conv(ch, -ECONNRESET, SERIAL_CLOSE_DONE, NULL);
 	if (++cl->next_id == 0)
 		cl->next_id = 1;
 	ch->conv_id = cl->next_id;
@@ -917,16 +934,53 @@ void comchan_connect(struct comchan *ch)
 	send_ctl(cl, ch->channel, SERIAL_CTL_OPEN, ch->conv_id, 0);
 }
 
+dev_t comchan_rdev(const struct comchan *ch)
+{
+	return ch->line->line->rdev;
+}
+
 void comchan_describe(const struct comchan *ch, char *buf, size_t len)
 {
 	serial_line_describe(ch->line->line, buf, len);
 }
 
-void comline_free_all(struct comline **list)
+/* Writes what is queued, waiting up to MS for the line and then for the
+ * tty's own queue (TIOCOUTQ) to empty: only where the loop is over. */
+static void drain(struct comline *cl, unsigned ms)
 {
+	struct timespec t0, t;
+	int fd = serial_line_fd(cl->line), queued;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long spent;
+		bool more = cl->rawchan ? raw_pending(cl) : serial_out_pending(out_of(cl));
+
+		if (more && !cl->failed) {
+			cl->closing = false;
+			tx_step(cl);
+			cl->closing = true;
+			more = cl->rawchan ? raw_pending(cl) : serial_out_pending(out_of(cl));
+		}
+		if (cl->failed || (!more && (ioctl(fd, TIOCOUTQ, &queued) < 0 || queued == 0)))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (spent >= (long)ms)
+			return;
+		poll(&(struct pollfd){ .fd = fd, .events = POLLOUT }, 1, 10);
+	}
+}
+
+void comline_free_all(struct comline **list, unsigned drain_ms)
+{
+	for (struct comline *cl = *list; cl; cl = cl->next)
+		cl->ringless = true;
 	while (*list) {
 		struct comline *cl = *list;
 
+		if (drain_ms)
+			drain(cl, drain_ms);
 		for (unsigned i = 0; i <= 256; i++) {
 			struct comchan *ch = i < 256 ? cl->chans[i] : cl->rawchan;
 

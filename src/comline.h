@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "ring/ring.h"
@@ -88,6 +89,7 @@ struct link_serial {
 	bool stop;			/* cancelled: no further piece is lent */
 	bool waiting;			/* the channel's output slot is still another's */
 	int end_res;			/* why the conversation ended (owed events) */
+	const char *why;		/* ... in words, for link_error(); NULL: it has not */
 	/* Events owed to the owner, paid by the comline. */
 	bool owe_sent, owe_recv;
 	int sent_res, recv_res;
@@ -129,20 +131,25 @@ void comchan_refuse(struct comchan *ch, unsigned reason);
  * answer, if it comes, is ignored).  ops->answered() tells the outcome. */
 void comchan_connect(struct comchan *ch);
 
+/* The device number of CH's line: one per device, whatever its name. */
+dev_t comchan_rdev(const struct comchan *ch);
+
 /* The line's description: "/dev/pts/3 115200 8N1 flow=none (termios)". */
 void comchan_describe(const struct comchan *ch, char *buf, size_t len);
 
-/* Stop or go on reading the line (a client whose stdout is behind). */
-void comline_pause(struct comline *cl, bool pause);
+/* Stop or go on reading CH's line (a client whose stdout is behind). */
+void comchan_pause(struct comchan *ch, bool pause);
 
 const struct comline_stats *comline_stats(const struct comline *cl);
 
 /*
  * Frees every comline on *LIST and every channel still on them, closing
  * the lines, without touching the ring: only once the ring is gone and no
- * link on them is left.
+ * link on them is left.  What is still queued for a line (a last record, a
+ * CLOSE) is written first, waiting up to DRAIN_MS for the line to take it
+ * and for the tty to send it: a process's last words on its way out.
  */
-void comline_free_all(struct comline **list);
+void comline_free_all(struct comline **list, unsigned drain_ms);
 
 /* link_serial.c's needs, met by comline.c. */
 /* Attach LS as CH's conversation (link_init_serial). */

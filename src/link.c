@@ -122,6 +122,8 @@ bool link_secured(const struct link *l)
 
 const char *link_error(const struct link *l)
 {
+	if (l->kind == LINK_SERIAL)
+		return link_serial_error(l);
 	return l->tls ? link_tls_error(l) : NULL;
 }
 

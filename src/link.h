@@ -95,7 +95,8 @@ bool link_serial_raw(const struct link *l);
 
 /* True unless a TLS handshake is still to finish. */
 bool link_secured(const struct link *l);
-/* Why a TLS link failed (the handshake or a record), or NULL. */
+/* Why a TLS link failed (the handshake or a record), or why a serial
+ * link's conversation ended (frames lost, a hang-up), or NULL. */
 const char *link_error(const struct link *l);
 
 /* Start receiving (a multishot receive into the provided buffers for a

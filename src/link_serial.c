@@ -23,6 +23,7 @@ int link_init_serial(struct link *l, const struct link_ctx *ctx, struct comchan 
 
 	l->ctx = ctx;
 	l->kind = LINK_SERIAL;
+	l->slot = -1;
 	l->in_fd = l->out_fd = -1;
 	l->serial = ls;
 	if (!ls)
@@ -109,4 +110,9 @@ void link_serial_close(struct link *l)
 		comline_unref(ls->line);
 	free(ls);
 	l->serial = NULL;
+}
+
+const char *link_serial_error(const struct link *l)
+{
+	return l->serial ? l->serial->why : NULL;
 }

@@ -18,5 +18,8 @@ void link_serial_cancel(struct link *l);
 void link_serial_cancel_send(struct link *l);
 void link_serial_shutdown_write(struct link *l);
 void link_serial_close(struct link *l);
+/* Why the conversation ended, in words (lost frames, a hang-up...), or
+ * NULL when it has not or ended plainly. */
+const char *link_serial_error(const struct link *l);
 
 #endif

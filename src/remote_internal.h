@@ -6,6 +6,7 @@
  *                  in flight, reconnecting
  *   remote_clock.c deadlines, heartbeats, the read timeout
  *   remote_tls.c   ssl and spipe: TLS between the socket and the protocol
+ *   remote_com.c   com: a channel of a serial line instead of a socket
  *   remote_trust.c deciding whether the server is the right one
  *   remote_link.c  the protocol state machine (no I/O)
  *   remote_term.c  the terminal: raw mode, keys, output above the input row
@@ -162,6 +163,25 @@ struct remote_term {
 	void (*answered)(struct remote *r, const char *answer);
 };
 
+struct comline;
+struct comchan;
+struct rcom_io;
+
+/* com: the line, its channel, and the link of the conversation on it. */
+struct remote_com {
+	bool on;		/* the spec is com: */
+	struct comline *lines;	/* the one line (comline.h keeps a list) */
+	struct comchan *ch;
+	struct rcom_io *io;	/* the conversation's link (remote_com.c) */
+	bool attached;		/* the link is initialised and not closed yet */
+	bool ending;		/* cancelled: waiting for its last events */
+	struct ring_timer retry;	/* OPEN again until answered */
+	uint64_t answer_by;	/* an attempt with no answer by then fails */
+};
+
+/* One send over a line lends at most this much of 'sending'. */
+#define RCOM_SEND_MAX (64u << 10)
+
 #define REMOTE_ALLOWED_MAX 8
 
 struct remote {
@@ -186,6 +206,7 @@ struct remote {
 
 	struct remote_conn conn;
 	struct remote_tls tls;
+	struct remote_com com;
 	struct remote_link link;
 	struct remote_term term;
 	struct outq out, err;
@@ -239,6 +260,8 @@ void conn_init(struct remote *r);
 bool conn_next_plain(struct remote_conn *c);
 /* Send what waits and receive again if nothing stops it. */
 void conn_kick(struct remote *r);
+/* Connect now if one is wanted and nothing of the last one is in flight. */
+void conn_try(struct remote *r);
 /* TLS has proven the server: the protocol starts. */
 void conn_secured(struct remote *r);
 void conn_start(struct remote *r);
@@ -289,6 +312,22 @@ const char *rtls_why(const struct remote *r, const char *otherwise);
 void rtls_free(struct remote *r);
 /* A refusal: the connection ends, the client exits 1, nothing is retried. */
 void rtls_refuse(struct remote *r);
+
+/* remote_com.c */
+/* Opens the line and the channel; messages go to stderr. */
+int rcom_setup(struct remote *r);
+/* A connection attempt: OPEN, again every second until answered. */
+void rcom_connect(struct remote *r);
+/* Lend what waits in 'sending' to the conversation's link. */
+void rcom_flush(struct remote *r);
+/* Read the line, or stop while stdout is behind. */
+void rcom_reading(struct remote *r, bool on);
+/* The connection is over: the conversation ends (a CLOSE goes out). */
+void rcom_end(struct remote *r);
+/* The last conversation's link still waits for its events. */
+bool rcom_busy(const struct remote *r);
+/* After the loop: what is queued is written, the line closed. */
+void rcom_free(struct remote *r);
 
 /* remote_trust.c */
 /* The handshake is over: prove the server (conn_secured()), ask the user,

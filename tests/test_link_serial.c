@@ -446,7 +446,8 @@ static void test_gap_ends_conversation(void **state)
 	RUN_UNTIL(c->ended == 1 && F->far_nctl[4] == 2);
 	assert_memory_equal(c->got, "one", 3);
 	assert_int_equal(c->got_len, 3);
-	assert_int_equal(c->ended_res, -ECONNRESET);
+	assert_int_equal(c->ended_res, -EPROTO);
+	assert_string_equal(link_error(&c->link), "frames were lost on the line");
 	assert_int_equal(F->far_ctl[4][1].op, SERIAL_CTL_CLOSE);
 	assert_int_equal(F->far_ctl[4][1].id, 5);
 	assert_int_equal(F->far_ctl[4][1].reason, SERIAL_CLOSE_BROKEN);
