@@ -21,6 +21,7 @@ struct config {
 	unsigned nservers;
 	char *remote;		/* -remote SPEC (client mode) */
 	bool query_servers;	/* -QR */
+	bool serial_list;	/* -serial-list */
 	const char *query_host;	/* -QR HOST (in argv), or NULL */
 	bool noio;		/* no host console */
 	unsigned clines;	/* history for joiners in lines; 0 = use history_bytes */
