@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/com.h"
 #include "src/native.h"
 #include "src/server.h"
 #include "src/client.h"
@@ -287,6 +288,20 @@ static void client_input(struct client *c, char *data, size_t n)
 		return;
 	}
 	c->last_active = (uint32_t)time(NULL);
+	if (link_serial_raw(&c->link)) {
+		/* A terminal on a raw serial line: erase, kill, ^C and echo
+		 * are ours to do, as a tty's line discipline would (com.c). */
+		bool intr = false;
+
+		n = com_terminal_input(c, data, n, &intr);
+		raw_input(c, data, n);
+		if (c->state == CLIENT_CLOSING)
+			return;
+		client_extra_tidy(c);
+		if (intr && c->state == CLIENT_LIVE)
+			client_interrupt(c);
+		return;
+	}
 	{
 		struct telnet_events ev;
 

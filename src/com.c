@@ -139,6 +139,85 @@ static void com_client_closed(struct server *srv, const char *why)
 		ring_timer_arm(&srv->hub->ring, &cs->again, RAW_AGAIN_NS, on_again);
 }
 
+#define CTRL_C 0x03
+#define CTRL_H 0x08
+#define CTRL_U 0x15
+#define DEL 0x7f
+
+/* Erases the last character of the line being typed: in DATA before OUT,
+ * else in what the line reader holds from earlier reads.  False when the
+ * line is empty. */
+static bool erase_one(struct client *c, const char *data, size_t *out)
+{
+	if (*out > 0 && data[*out - 1] != '\n') {
+		(*out)--;
+		return true;
+	}
+	if (*out == 0 && c->x && c->x->line_len > 0) {
+		c->x->line_len--;
+		return true;
+	}
+	return false;
+}
+
+size_t com_terminal_input(struct client *c, char *data, size_t n, bool *interrupt)
+{
+	char echo[512];
+	size_t out = 0, e = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char b = (unsigned char)data[i];
+		/* A password is not shown; the state is read per byte, for the
+		 * line that lets the client in ends it. */
+		bool secret = c->state == CLIENT_AUTH;
+
+		if (e + 8 > sizeof(echo)) {
+			client_queue_private(c, echo, e);
+			e = 0;
+		}
+		switch (b) {
+		case '\n':
+			data[out++] = '\n';
+			memcpy(echo + e, "\r\n", 2);
+			e += 2;
+			break;
+		case CTRL_H:
+		case DEL:
+			if (erase_one(c, data, &out) && !secret) {
+				memcpy(echo + e, "\b \b", 3);
+				e += 3;
+			}
+			break;
+		case CTRL_U:
+			while (erase_one(c, data, &out))
+				if (!secret) {
+					memcpy(echo + e, "\b \b", 3);
+					e += 3;
+					if (e + 8 > sizeof(echo)) {
+						client_queue_private(c, echo, e);
+						e = 0;
+					}
+				}
+			break;
+		case CTRL_C:
+			/* As a tty: the line so far goes, the program is told. */
+			while (erase_one(c, data, &out))
+				;
+			memcpy(echo + e, "^C\r\n", 4);
+			e += 4;
+			*interrupt = true;
+			break;
+		default:
+			data[out++] = (char)b;
+			if (!secret)
+				echo[e++] = (char)b;
+			break;
+		}
+	}
+	client_queue_private(c, echo, e);
+	return out;
+}
+
 int com_where(const struct server *srv, char *buf, size_t len)
 {
 	if (srv->spec.raw)

@@ -6,8 +6,10 @@
 #ifndef RINGSIDE_COM_H
 #define RINGSIDE_COM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+struct client;
 struct client_addr;
 struct comchan;
 struct hub;
@@ -27,6 +29,15 @@ void com_server_free(struct server *srv);
 void com_free_all(struct hub *h);
 /* "com COM3 channel 3" or "com /dev/pts/4": how a client of SRV came. */
 int com_where(const struct server *srv, char *buf, size_t len);
+/*
+ * What a terminal on a raw line typed (N bytes at DATA, its Enter already a
+ * LF: the link maps CR and CR LF), cooked in place as a tty's line
+ * discipline would for a plain terminal: backspace and DEL erase, ^U kills
+ * the line, ^C is an interrupt (*INTERRUPT) that drops the line typed so
+ * far, and everything is echoed, except a password.  Returns the bytes
+ * left for the line reader.
+ */
+size_t com_terminal_input(struct client *c, char *data, size_t n, bool *interrupt);
 /* The source a client on CH counts as for wrong-password penalties. */
 void com_peer(const struct comchan *ch, struct client_addr *a);
 

@@ -580,6 +580,25 @@ static void arm_tx(struct comline *cl)
 		cl->tx_armed = true;
 }
 
+/* A terminal's Enter is CR (some send CR LF): a line end, once, as a
+ * tty's ICRNL makes it; across reads too. */
+static size_t icrnl(struct link_serial *ls, uint8_t *p, size_t n)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = p[i];
+
+		if (b == '\n' && ls->cr_last) {
+			ls->cr_last = false;
+			continue;
+		}
+		ls->cr_last = b == '\r';
+		p[out++] = b == '\r' ? '\n' : b;
+	}
+	return out;
+}
+
 static void decode(struct comline *cl, const uint8_t *p, size_t n)
 {
 	struct serial_frame f;
@@ -620,8 +639,11 @@ static void on_rx(struct ring_op *op, int res, unsigned flags)
 			total += (size_t)n;
 			cl->stats.bytes_in += (size_t)n;
 			if (cl->rawchan) {
-				if (cl->rawchan->conv)
-					deliver(cl->rawchan->conv, buf, (size_t)n);
+				struct link_serial *ls = cl->rawchan->conv;
+				size_t m = ls ? icrnl(ls, buf, (size_t)n) : 0;
+
+				if (m)
+					deliver(ls, buf, m);
 			} else {
 				decode(cl, buf, (size_t)n);
 			}
@@ -736,6 +758,18 @@ void comline_unref(struct comline *cl)
 	maybe_free(cl);
 }
 
+bool comchan_draining(const struct comchan *ch)
+{
+	struct comline *cl = ch->line;
+	int queued = 0;
+
+	if (cl->failed)
+		return false;
+	if (cl->rawchan ? raw_pending(cl) : serial_out_pending(out_of(cl)))
+		return true;
+	return ioctl(serial_line_fd(cl->line), TIOCOUTQ, &queued) == 0 && queued > 0;
+}
+
 void comchan_pause(struct comchan *ch, bool pause)
 {
 	struct comline *cl = ch->line;
@@ -743,6 +777,11 @@ void comchan_pause(struct comchan *ch, bool pause)
 	cl->paused = pause;
 	if (!pause)
 		arm_rx(cl);
+}
+
+size_t comline_frame_payload(const struct comline *cl)
+{
+	return cl->line->out.frame_payload;
 }
 
 const struct comline_stats *comline_stats(const struct comline *cl)

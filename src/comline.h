@@ -87,6 +87,7 @@ struct link_serial {
 	size_t iovcnt, iov_i, piece_off, done;
 	bool lent;			/* iov[iov_i] is lent to serial_out, or (raw) waits */
 	bool stop;			/* cancelled: no further piece is lent */
+	bool cr_last;			/* raw: the last byte in was a CR */
 	bool waiting;			/* the channel's output slot is still another's */
 	int end_res;			/* why the conversation ended (owed events) */
 	const char *why;		/* ... in words, for link_error(); NULL: it has not */
@@ -137,10 +138,16 @@ dev_t comchan_rdev(const struct comchan *ch);
 /* The line's description: "/dev/pts/3 115200 8N1 flow=none (termios)". */
 void comchan_describe(const struct comchan *ch, char *buf, size_t len);
 
+/* Output for CH's line is still queued: in the line's frames or in the
+ * tty's own queue (TIOCOUTQ). */
+bool comchan_draining(const struct comchan *ch);
+
 /* Stop or go on reading CH's line (a client whose stdout is behind). */
 void comchan_pause(struct comchan *ch, bool pause);
 
 const struct comline_stats *comline_stats(const struct comline *cl);
+/* Payload bytes per frame on CL's line (serial_out_frame_size). */
+size_t comline_frame_payload(const struct comline *cl);
 
 /*
  * Frees every comline on *LIST and every channel still on them, closing

@@ -120,6 +120,11 @@ bool link_secured(const struct link *l)
 	return !l->tls || link_tls_secured(l);
 }
 
+size_t link_record_max(const struct link *l)
+{
+	return l->kind == LINK_SERIAL ? link_serial_record_max(l) : 0;
+}
+
 const char *link_error(const struct link *l)
 {
 	if (l->kind == LINK_SERIAL)

@@ -93,6 +93,12 @@ int link_init_serial(struct link *l, const struct link_ctx *ctx, struct comchan 
  * for as long as it likes and is the one client its line can have. */
 bool link_serial_raw(const struct link *l);
 
+/* The longest native record worth sending at once on L (0: no limit of
+ * its own).  A serial channel's conversation breaks at the first lost
+ * frame and a client resumes from its last whole record, so there a record
+ * is a few frames long. */
+size_t link_record_max(const struct link *l);
+
 /* True unless a TLS handshake is still to finish. */
 bool link_secured(const struct link *l);
 /* Why a TLS link failed (the handshake or a record), or why a serial

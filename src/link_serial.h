@@ -18,6 +18,8 @@ void link_serial_cancel(struct link *l);
 void link_serial_cancel_send(struct link *l);
 void link_serial_shutdown_write(struct link *l);
 void link_serial_close(struct link *l);
+/* A few frames' worth: see link_record_max(). */
+size_t link_serial_record_max(const struct link *l);
 /* Why the conversation ended, in words (lost frames, a hang-up...), or
  * NULL when it has not or ended plainly. */
 const char *link_serial_error(const struct link *l);

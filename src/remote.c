@@ -504,6 +504,7 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 	outq_restore(&r->out);
 	outq_restore(&r->err);
 	code = r->exit_code;
+	rcom_close(r);
 	ring_exit(&r->ring);
 	rcom_free(r);
 	rtls_free(r);

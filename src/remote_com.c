@@ -75,6 +75,8 @@ static void rc_recv_ended(struct link *l, int res)
 	}
 	if (!why)
 		why = res == 0 ? "the server closed the connection" : strerror(-res);
+	/* Lost frames, ours or the server's: the line, not the server. */
+	r->com.noise = res == -EPROTO || res == -ECONNRESET;
 	conn_lost(r, why);
 	release_link(r);
 }
@@ -91,12 +93,13 @@ static void rc_sent(struct link *l, int res)
 		release_link(r);
 		return;
 	}
-	if (res > 0) {
-		c->sent += (size_t)res;
-		if (c->sent == c->sending.len)
-			c->sending.len = c->sent = 0;
-	}
-	/* A failed send ends the conversation too: recv_ended says why. */
+	/* A failed send means the conversation is over: recv_ended follows
+	 * and says why; sending again would only fail again. */
+	if (res < 0)
+		return;
+	c->sent += (size_t)res;
+	if (c->sent == c->sending.len)
+		c->sending.len = c->sent = 0;
 	rcom_flush(r);
 	if (r->leaving && conn_idle(r))
 		remote_finish(r, r->exit_code);
@@ -256,6 +259,11 @@ void rcom_end(struct remote *r)
 	release_link(r);
 }
 
+bool rcom_noise(const struct remote *r)
+{
+	return r->com.on && r->com.noise;
+}
+
 bool rcom_busy(const struct remote *r)
 {
 	return r->com.attached;
@@ -291,6 +299,24 @@ int rcom_setup(struct remote *r)
 	}
 	snprintf(r->where, sizeof(r->where), "%.*s", (int)sizeof(r->where) - 1, rc->ch->where);
 	return 0;
+}
+
+void rcom_close(struct remote *r)
+{
+	struct remote_com *rc = &r->com;
+	uint64_t until = remote_now() + 500 * 1000000ull;
+
+	if (!rc->on || !rc->ch)
+		return;
+	/* The BYE and the CLOSE go out first, as far as the line takes them. */
+	while (comchan_draining(rc->ch) && remote_now() < until)
+		ring_run_once(&r->ring, 10 * 1000000ull);
+	comchan_close(rc->ch);
+	rc->ch = NULL;
+	/* The line's polls hold its file, and with it the lock the next user
+	 * checks: the fd is closed once they are back, before we exit. */
+	while (rc->lines && remote_now() < until)
+		ring_run_once(&r->ring, 10 * 1000000ull);
 }
 
 void rcom_free(struct remote *r)

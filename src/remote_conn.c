@@ -480,7 +480,9 @@ void conn_lost(struct remote *r, const char *why)
 	 * decides what happens next (remote_tls.c). */
 	if (r->tls.asking || rtrust_retry_after_consent(r))
 		return;
-	if (!r->link.joined) {
+	/* (Line noise that broke a first handshake over com: says nothing
+	 * about the server, so it is tried again like a lost connection.) */
+	if (!r->link.joined && !rcom_noise(r)) {
 		remote_say(r, "ringside: %s: %s before the handshake was over", r->where, why);
 		remote_finish(r, 1);
 		return;

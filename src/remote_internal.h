@@ -175,6 +175,7 @@ struct remote_com {
 	struct rcom_io *io;	/* the conversation's link (remote_com.c) */
 	bool attached;		/* the link is initialised and not closed yet */
 	bool ending;		/* cancelled: waiting for its last events */
+	bool noise;		/* the last conversation ended in lost frames */
 	struct ring_timer retry;	/* OPEN again until answered */
 	uint64_t answer_by;	/* an attempt with no answer by then fails */
 };
@@ -326,7 +327,12 @@ void rcom_reading(struct remote *r, bool on);
 void rcom_end(struct remote *r);
 /* The last conversation's link still waits for its events. */
 bool rcom_busy(const struct remote *r);
-/* After the loop: what is queued is written, the line closed. */
+/* The connection that just ended was broken by line noise (lost frames). */
+bool rcom_noise(const struct remote *r);
+/* The loop is over: what is queued goes out (briefly), the line closes
+ * with its polls back.  Before ring_exit. */
+void rcom_close(struct remote *r);
+/* After ring_exit: whatever rcom_close could not finish. */
 void rcom_free(struct remote *r);
 
 /* remote_trust.c */
