@@ -1,8 +1,10 @@
 # bench/bench.mk: fan-out benchmark suite targets, included by the top Makefile.
 #   make bench-deps    install missing Debian packages the suite needs (idempotent)
 #   make bench-test    unit tests of the histogram and the harness parsers (cmocka)
-#   make bench-smoke   one small cell per contender and transport (~25 s; CI gate on loss/no result)
-#   make bench-quick   reduced matrix + slow clients (~8 min), writes bench/results/
+#   make bench-smoke   one small cell per contender and transport, a 200-client join storm and
+#                      a 100-client idle-memory cell (~35 s; CI gate on loss/no result)
+#   make bench-quick   reduced matrix, join storms, idle memory, ceiling search, embedding API
+#                      and slow clients, 3 interleaved repetitions (~25 min), writes bench/results/
 #   make bench-transport  TCP, Unix socket and TLS at N = 100, 1000 (~15 min), writes bench/results/
 #   make bench         full matrix (5 interleaved runs per cell; ~3-4 hours)
 # The bench binaries need liburing and OpenSSL (the harness's TLS client and the
@@ -34,8 +36,8 @@ BENCH_PY    := python3 $(BENCH_DIR)/run.py --build $(BENCH_OUT) --ringside $(BUI
 bench-bins: $(BENCH_BINS)
 
 $(BENCH_OUT)/fanout-client: $(BENCH_DIR)/fanout-client.c $(BENCH_DIR)/hist.c \
-		$(BENCH_DIR)/parse.c $(BENCH_DIR)/util.c $(BENCH_DIR)/xport.c $(BENCH_COMMON_H) \
-		$(BENCH_DIR)/xport.h
+		$(BENCH_DIR)/parse.c $(BENCH_DIR)/util.c $(BENCH_DIR)/xport.c $(BENCH_DIR)/storm.c \
+		$(BENCH_COMMON_H) $(BENCH_DIR)/xport.h $(BENCH_DIR)/storm.h
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) $(BENCH_SSL) -lm
 
@@ -84,13 +86,14 @@ bench-ringside:
 bench-smoke: bench-deps bench-bins bench-ringside
 	$(Q)$(BENCH_PY) --profile smoke
 
-bench-quick: bench-deps bench-bins bench-ringside
+# embed-bench's rule is the top Makefile's (it links the static library).
+bench-quick: bench-deps bench-bins bench-ringside $(BENCH_OUT)/embed-bench
 	$(Q)$(BENCH_PY) --profile quick
 
 bench-transport: bench-deps bench-bins bench-ringside
 	$(Q)$(BENCH_PY) --profile transport
 
-bench: bench-deps bench-bins bench-ringside
+bench: bench-deps bench-bins bench-ringside $(BENCH_OUT)/embed-bench
 	$(Q)$(BENCH_PY) --profile full
 
 bench-clean:

@@ -7,6 +7,11 @@
  * binary through the public API of the static library:
  *
  *   embed-bench [--clients N] [--records R] [--batch B] [--mode api|pty|both]
+ *               [--size BYTES] [--cpus S,R]
+ *
+ * --size sets the record size (default 1024).  --cpus pins the session to
+ * CPU S and the reader, and the hosted program of the pty path, to CPU R: the
+ * placement of bench/run.py, whose ceiling search runs this.
  *
  * The API host runs a loop turn after every B records it writes (or when a
  * write is refused because sends in flight hold the transcript): B decides
@@ -25,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +45,11 @@
 
 #include "include/ringside.h"
 
-#define RECORD 1024
+#define RECORD_MAX 65536
 #define READ_LIMIT_S 120
 
-static unsigned nclients = 1000, nrecords = 5000, batch = 256;
+static unsigned nclients = 1000, nrecords = 5000, batch = 256, record = 1024;
+static int cpu_session = -1, cpu_reader = -1;
 
 static double now_s(void)
 {
@@ -61,6 +68,18 @@ static double cpu_s(int who)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		perror("sched_setaffinity");
+}
+
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -71,12 +90,12 @@ static void raise_nofile(void)
 	}
 }
 
-/* One record: "R<seq> xxx...\r\n", RECORD bytes on the wire.  Without CRLF
- * it ends in "\n" alone (RECORD - 1 bytes), to which the pty adds the "\r". */
+/* One record: "R<seq> xxx...\r\n", record bytes on the wire.  Without CRLF
+ * it ends in "\n" alone (record - 1 bytes), to which the pty adds the "\r". */
 static void make_record(char *buf, unsigned seq, bool crlf)
 {
-	size_t body = RECORD - 2;
-	int n = snprintf(buf, RECORD, "R%08u ", seq);
+	size_t body = record - 2;
+	int n = snprintf(buf, record, "R%08u ", seq);
 
 	memset(buf + n, 'x', body - (size_t)n);
 	memcpy(buf + body, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
@@ -85,13 +104,15 @@ static void make_record(char *buf, unsigned seq, bool crlf)
 /* The hosted program of the pty path: waits for "go", then writes. */
 static int produce(void)
 {
-	char rec[RECORD], line[64];
+	static char rec[RECORD_MAX];
+	char line[64];
 
+	pin(cpu_reader);
 	if (!fgets(line, sizeof(line), stdin))
 		return 1;
 	for (unsigned i = 0; i < nrecords; i++) {
 		make_record(rec, i, false);
-		fwrite(rec, 1, RECORD - 1, stdout);
+		fwrite(rec, 1, record - 1, stdout);
 	}
 	fputs("END\n", stdout);
 	fflush(stdout);
@@ -123,6 +144,7 @@ static int read_all(unsigned port, int report_fd)
 	int ep = epoll_create1(0);
 
 	raise_nofile();
+	pin(cpu_reader);
 	for (unsigned i = 0; i < nclients; i++) {
 		r[i].fd = socket(AF_INET, SOCK_STREAM, 0);
 		if (connect(r[i].fd, (struct sockaddr *)&in, sizeof(in)) < 0) {
@@ -235,7 +257,8 @@ static int run(bool pty, const char *self)
 	struct ringside_callbacks cb = { .command = on_command, .typed = on_typed };
 	struct ringside_params p;
 	struct host h = { 0 };
-	char spec[64], err[256], rec[RECORD], report[128] = "";
+	static char rec[RECORD_MAX];
+	char spec[64], err[256], report[128] = "";
 	unsigned port = free_port(), written = 0;
 	unsigned long long deliveries;
 	double seconds, cpu0 = 0, cpu;
@@ -254,11 +277,14 @@ static int run(bool pty, const char *self)
 	if (ringside_server_start(h.s, spec, NULL, err, sizeof(err)) < 0)
 		goto fail;
 	if (pty) {
-		char n[16], r[16];
-		char *argv[] = { (char *)self, "--produce", "--records", r, "--clients", n, NULL };
+		char n[16], r[16], sz[16], cpus[32];
+		char *argv[] = { (char *)self, "--produce", "--records", r, "--clients", n, "--size", sz,
+				 "--cpus", cpus, NULL };
 
 		snprintf(n, sizeof(n), "%u", nclients);
 		snprintf(r, sizeof(r), "%u", nrecords);
+		snprintf(sz, sizeof(sz), "%u", record);
+		snprintf(cpus, sizeof(cpus), "%d,%d", cpu_session, cpu_reader);
 		if (ringside_spawn(h.s, argv, err, sizeof(err)) < 0)
 			goto fail;
 	}
@@ -281,7 +307,7 @@ static int run(bool pty, const char *self)
 			if (!cpu0)
 				cpu0 = cpu_s(RUSAGE_SELF);
 			make_record(rec, written, true);
-			if (ringside_write(h.s, rec, RECORD) == RECORD) {
+			if (ringside_write(h.s, rec, record) == (ssize_t)record) {
 				if (++written == nrecords)
 					ringside_write(h.s, "END\r\n", 5);
 				if (written % batch)
@@ -307,7 +333,7 @@ static int run(bool pty, const char *self)
 	printf("{\"bench\":\"embed\",\"path\":\"%s\",\"clients\":%u,\"records\":%u,\"batch\":%u,"
 	       "\"record_bytes\":%u,\"deliveries\":%llu,\"seconds\":%.3f,"
 	       "\"deliveries_per_s\":%.0f,\"server_cpu_s\":%.3f,\"cpu_ns_per_delivery\":%.1f}\n",
-	       pty ? "pty" : "api", nclients, nrecords, pty ? 0 : batch, RECORD, deliveries, seconds,
+	       pty ? "pty" : "api", nclients, nrecords, pty ? 0 : batch, record, deliveries, seconds,
 	       seconds > 0 ? (double)deliveries / seconds : 0, cpu,
 	       deliveries ? cpu * 1e9 / (double)deliveries : 0);
 	fflush(stdout);
@@ -334,16 +360,25 @@ int main(int argc, char **argv)
 			mode = argv[++i];
 		else if (!strcmp(argv[i], "--produce"))
 			producer = true;
+		else if (!strcmp(argv[i], "--size") && i + 1 < argc)
+			record = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--cpus") && i + 1 < argc &&
+			 sscanf(argv[++i], "%d,%d", &cpu_session, &cpu_reader) == 2)
+			;
 		else {
-			fprintf(stderr, "usage: %s [--clients N] [--records R] [--batch B] [--mode api|pty|both]\n",
+			fprintf(stderr, "usage: %s [--clients N] [--records R] [--batch B] [--mode api|pty|both]\n"
+					"       [--size BYTES] [--cpus SESSION,READER]\n",
 				argv[0]);
 			return 2;
 		}
 	}
 	if (producer)
 		return produce();
-	if (nclients == 0 || nrecords == 0 || batch == 0)
+	if (nclients == 0 || nrecords == 0 || batch == 0 || record < 16 || record > RECORD_MAX) {
+		fprintf(stderr, "embed-bench: want N, R, B > 0 and 16 <= size <= %d\n", RECORD_MAX);
 		return 2;
+	}
+	pin(cpu_session);
 	if (strcmp(mode, "pty"))
 		res |= run(false, argv[0]);
 	if (strcmp(mode, "api"))

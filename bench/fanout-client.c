@@ -15,9 +15,13 @@
  * Phases: warm-up (discarded), latency (open loop, well under saturation),
  * then optionally throughput steps (rate x factor until not sustainable), or,
  * with --slow, a no-stall phase and a phase in which 1% of the clients stop
- * reading for --stall-secs. */
+ * reading for --stall-secs.
+ *
+ * Two modes without phases: --idle (what an idle connected client costs the
+ * server in RSS, see run_idle()) and --storm (all connects at once, storm.c). */
 #include "hist.h"
 #include "parse.h"
+#include "storm.h"
 #include "util.h"
 #include "xport.h"
 
@@ -95,6 +99,7 @@ static char rbuf[256 * 1024];
 static SSL_CTX *tls_ctx;
 static uint32_t *again_list;      /* clients with c->again set */
 static int nagain;
+static uint64_t last_rx;          /* when any client last received bytes */
 
 static void cleanup(void)
 {
@@ -299,7 +304,11 @@ static void read_client(struct client *c)
 	for (;;) {
 		ssize_t r = xport_recv(c->fd, c->ssl, rbuf, sizeof rbuf);
 		if (r > 0) {
-			g_now = now_ns();
+			g_now = last_rx = now_ns();
+			if (o.ready == READY_FIRST && !c->ready) {
+				c->ready = true;
+				ready_count++;
+			}
 			ls_feed(&c->ls, rbuf, (size_t)r, on_line, c);
 			got += (size_t)r;
 			if (!c->ssl)
@@ -450,16 +459,17 @@ static bool advance(int cep, struct client *c)
 	return true;
 }
 
-/* Connects in batches of --connect-batch; with TLS a batch is done when its
- * handshakes are, which keeps the number of handshakes in flight (what a
- * server limits per source, like ringside's -maxauth share) at one batch. */
-static void connect_all(void)
+/* Connects clients [lo, end) in batches of --connect-batch; with TLS a batch
+ * is done when its handshakes are, which keeps the number of handshakes in
+ * flight (what a server limits per source, like ringside's -maxauth share) at
+ * one batch. */
+static void connect_range(int lo, int end)
 {
 	int cep = epoll_create1(EPOLL_CLOEXEC);
 	int step = o.stall_frac > 0 ? (int)lround(1.0 / o.stall_frac) : 0;
 
-	for (int base = 0; base < o.clients; base += o.connect_batch) {
-		int hi = base + o.connect_batch < o.clients ? base + o.connect_batch : o.clients;
+	for (int base = lo; base < end; base += o.connect_batch) {
+		int hi = base + o.connect_batch < end ? base + o.connect_batch : end;
 		for (int attempt = 0;; attempt++) {
 			int pending = 0;
 			for (int i = base; i < hi; i++) {
@@ -510,24 +520,26 @@ static void connect_all(void)
 	close(cep);
 }
 
-static void wait_ready(void)
+/* Until the server has registered clients [0, target). */
+static void wait_ready(int target)
 {
-	uint64_t until = now_ns() + (uint64_t)(20e9 + o.clients * 2e6);
+	uint64_t until = now_ns() + (uint64_t)(20e9 + target * 2e6);
 	uint64_t last_probe = 0;
 	for (;;) {
 		uint64_t t = now_ns();
 		bool ok = false;
 		switch (o.ready) {
 		case READY_NONE: ok = true; break;
-		case READY_STATS: ok = stats_clients >= o.clients; break;
-		case READY_SUBSCRIBE: ok = ready_count >= o.clients; break;
-		case READY_SYNC: ok = ready_count >= o.clients - 1; break;
+		case READY_STATS: ok = stats_clients >= target; break;
+		case READY_SUBSCRIBE: ok = ready_count >= target; break;
+		case READY_SYNC: ok = ready_count >= target - 1; break;
+		case READY_FIRST: ok = ready_count >= target; break;
 		}
 		if (ok)
 			break;
 		if (t > until || t > run_deadline)
 			fail("server never reported all %d clients ready (stats clients=%ld, ready=%d, live=%d)",
-			     o.clients, stats_clients, ready_count, live);
+			     target, stats_clients, ready_count, live);
 		if (t - last_probe > 200000000ull) {
 			if (o.ready == READY_STATS)
 				send_line(&cl[0], ".stats\n");
@@ -536,8 +548,8 @@ static void wait_ready(void)
 			last_probe = t;
 		}
 		poll_once(20);
-		if (live < o.clients)
-			fail("%d clients disconnected before the start", o.clients - live);
+		if (live < target)
+			fail("%d clients disconnected before the start", target - live);
 	}
 	/* Let the tail of the readiness chatter drain before timing anything. */
 	uint64_t settle = now_ns() + 100000000ull;
@@ -648,6 +660,15 @@ static void print_agg(const char *pfx, const struct agg *a)
 	       (unsigned long long)a->undelivered);
 }
 
+/* The producer's pid: our own child, or the hosting server's (ringside, the
+ * floor and the naive server fork it); 0 if not found. */
+static pid_t producer_of(void)
+{
+	if (o.go == GO_PRODUCER)
+		return producer_pid;
+	return o.server_pid ? proc_first_child(o.server_pid) : 0;
+}
+
 /* Runs one phase to completion (or its deadline) and prints its JSON line.
  * Returns true if the phase was sustainable (throughput verdict). */
 static double last_harness_busy;   /* harness CPU / wall of the last phase */
@@ -697,7 +718,19 @@ static bool run_phase(const char *name, double rate, double secs, bool stall)
 		proc_rss_kib(o.server_pid, &rss_start, &hwm);
 		rss_max = rss_start;
 	}
-	uint64_t core0_a = cpu_busy_ns(0), self_a = self_cpu_ns();
+	uint64_t self_a = self_cpu_ns();
+	struct cpu_times core_a[2], core_b[2];
+	struct proc_cpu prod_a = {0}, prod_b = {0};
+	pid_t prod = producer_of();
+	cpu_times_read(0, &core_a[0]);
+	cpu_times_read(1, &core_a[1]);
+	struct proc_io sio_a = {0}, sio_b = {0}, pio_a = {0}, pio_b = {0};
+	if (prod) {
+		proc_cpu_read(prod, &prod_a);
+		proc_io_read(prod, &pio_a);
+	}
+	if (o.server_pid)
+		proc_io_read(o.server_pid, &sio_a);
 
 	cur = &ph;
 	char go[128];
@@ -756,7 +789,15 @@ static bool run_phase(const char *name, double rate, double secs, bool stall)
 		if (rss_end > rss_max)
 			rss_max = rss_end;
 	}
-	uint64_t core0_b = cpu_busy_ns(0), self_b = self_cpu_ns();
+	uint64_t self_b = self_cpu_ns();
+	cpu_times_read(0, &core_b[0]);
+	cpu_times_read(1, &core_b[1]);
+	if (prod) {
+		proc_cpu_read(prod, &prod_b);
+		proc_io_read(prod, &pio_b);
+	}
+	if (o.server_pid)
+		proc_io_read(o.server_pid, &sio_b);
 	cur = NULL;
 
 	/* Clients that had not seen the end marker by the deadline: what they
@@ -786,8 +827,16 @@ static bool run_phase(const char *name, double rate, double secs, bool stall)
 	uint64_t fq, lq;
 	bool stat_ok = stationary(&ph, &fq, &lq);
 	uint64_t cmp99 = hist_percentile(ph.compl_h, 99);
+	/* Kept up: the records were out by the end of the offered time plus a
+	 * quarter of it (and 100 ms).  Completion latencies alone can miss a
+	 * backlog that is large from the first quarter on: a step that took 2.1 s
+	 * to deliver 1.5 s of records had last-quarter latencies < 2 x its
+	 * first quarter's. */
+	double offered_s = (double)ph.count / rate;
+	double drain_s = span - offered_s;
+	bool drained = drain_s <= 0.25 * offered_s + 0.1;
 	bool sustainable = !ph.timed_out && ph.agg[0].missing == 0 && ph.agg[0].disconnects == 0 &&
-			   incomplete == 0 && cmp99 <= 1000000000ull && stat_ok;
+			   incomplete == 0 && cmp99 <= 1000000000ull && stat_ok && drained;
 
 	printf("{\"label\":\"%s\",\"phase\":\"%s\",\"id\":%llu,\"n\":%d,\"size\":%llu,\"rate\":%.6g,\"count\":%llu"
 	       ",\"offered_dps\":%.1f",
@@ -798,14 +847,31 @@ static bool run_phase(const char *name, double rate, double secs, bool stall)
 	       (unsigned long long)incomplete);
 	print_hist("lat", ph.lat[0]);
 	print_hist("cmp", ph.compl_h);
-	printf(",\"cmp_first_quarter_p50_us\":%.1f,\"cmp_last_quarter_p50_us\":%.1f,\"stationary\":%s",
-	       us(fq), us(lq), stat_ok ? "true" : "false");
+	printf(",\"cmp_first_quarter_p50_us\":%.1f,\"cmp_last_quarter_p50_us\":%.1f,\"stationary\":%s"
+	       ",\"drain_s\":%.3f,\"drained\":%s",
+	       us(fq), us(lq), stat_ok ? "true" : "false", drain_s, drained ? "true" : "false");
 	printf(",\"achieved_dps\":%.1f,\"wall_s\":%.3f,\"server_cpu_s\":%.4f,\"server_cpu_us_per_deliv\":%.3f"
 	       ",\"server_sched_s\":%.4f,\"server_tick_s\":%.4f,\"core0_busy_s\":%.3f,\"harness_cpu_s\":%.3f",
 	       span > 0 ? (double)ph.agg[0].deliveries / span : 0, (double)(t_done - ph.t_go) / 1e9,
 	       (double)cpu_ns / 1e9, deliv ? (double)cpu_ns / 1e3 / (double)deliv : 0,
 	       (double)(cpu_b.sched_ns - cpu_a.sched_ns) / 1e9, (double)(cpu_b.tick_ns - cpu_a.tick_ns) / 1e9,
-	       (double)(core0_b - core0_a) / 1e9, (double)(self_b - self_a) / 1e9);
+	       (double)(core_b[0].busy - core_a[0].busy) / 1e9, (double)(self_b - self_a) / 1e9);
+	/* Where a ceiling comes from: both cores, their softirq and steal, the
+	 * producer (on the harness core). */
+	printf(",\"core1_busy_s\":%.3f,\"core0_softirq_s\":%.3f,\"core1_softirq_s\":%.3f"
+	       ",\"core0_steal_s\":%.3f,\"core1_steal_s\":%.3f,\"producer_cpu_s\":%.4f",
+	       (double)(core_b[1].busy - core_a[1].busy) / 1e9,
+	       (double)(core_b[0].softirq - core_a[0].softirq) / 1e9,
+	       (double)(core_b[1].softirq - core_a[1].softirq) / 1e9,
+	       (double)(core_b[0].steal - core_a[0].steal) / 1e9, (double)(core_b[1].steal - core_a[1].steal) / 1e9,
+	       prod ? (double)proc_cpu_delta(&prod_a, &prod_b) / 1e9 : 0.0);
+	/* The pty path: the producer's write()s, the server's read()s (its pty
+	 * reads for a hosting server) and how often the server slept. */
+	printf(",\"producer_writes\":%llu,\"producer_write_bytes\":%llu,\"server_reads\":%llu"
+	       ",\"server_read_bytes\":%llu,\"server_wakeups\":%llu,\"server_preempted\":%llu",
+	       (unsigned long long)(pio_b.syscw - pio_a.syscw), (unsigned long long)(pio_b.wchar - pio_a.wchar),
+	       (unsigned long long)(sio_b.syscr - sio_a.syscr), (unsigned long long)(sio_b.rchar - sio_a.rchar),
+	       (unsigned long long)(sio_b.vcsw - sio_a.vcsw), (unsigned long long)(sio_b.ivcsw - sio_a.ivcsw));
 	printf(",\"rss_kib_start\":%llu,\"rss_kib_max\":%llu,\"rss_kib_end\":%llu,\"rss_growth_kib\":%lld",
 	       (unsigned long long)rss_start, (unsigned long long)rss_max, (unsigned long long)rss_end,
 	       (long long)rss_max - (long long)rss_start);
@@ -839,6 +905,55 @@ static void quiet(double secs)
 		poll_once(10);
 }
 
+/* Until no client has received anything for 300 ms (at most 5 s): the server
+ * has sent the history, greetings and join notices it had for them. */
+static void drain(void)
+{
+	uint64_t t0 = now_ns(), until = t0 + 5000000000ull;
+	last_rx = t0;
+	while (now_ns() < until && now_ns() - last_rx < 300000000ull)
+		poll_once(10);
+}
+
+/* --idle: what an idle connected client costs the server in RSS.  W warm
+ * clients first (the server's one-off costs of its first clients: allocator
+ * arenas, code paths paged in), ready and drained; then the other N - W,
+ * ready and drained.  Per client = (RSS(N) - RSS(W)) / (N - W); the old
+ * figure, (RSS(N) - RSS(0)) / N, is printed too. */
+static int run_idle(void)
+{
+	struct proc_mem m0, mw, mn;
+	if (!o.server_pid)
+		fail("--idle needs --server-pid");
+	proc_mem_kib(o.server_pid, &m0);
+	connect_range(0, o.warm_clients);
+	wait_ready(o.warm_clients);
+	drain();
+	proc_mem_kib(o.server_pid, &mw);
+	uint64_t t0 = now_ns();
+	connect_range(o.warm_clients, o.clients);
+	wait_ready(o.clients);
+	double join_s = (double)(now_ns() - t0) / 1e9;
+	drain();
+	proc_mem_kib(o.server_pid, &mn);
+	int k = o.clients - o.warm_clients;
+	printf("{\"label\":\"%s\",\"summary\":1,\"idle\":1,\"n\":%d,\"warm_clients\":%d,\"transport\":\"%s%s\""
+	       ",\"rss0_kib\":%llu,\"rss_warm_kib\":%llu,\"rss_n_kib\":%llu"
+	       ",\"anon0_kib\":%llu,\"anon_warm_kib\":%llu,\"anon_n_kib\":%llu"
+	       ",\"file_warm_kib\":%llu,\"file_n_kib\":%llu,\"shmem_warm_kib\":%llu,\"shmem_n_kib\":%llu"
+	       ",\"rss_b_per_client\":%.1f,\"anon_b_per_client\":%.1f,\"rss_b_per_client_from0\":%.1f"
+	       ",\"join_s\":%.3f,\"live\":%d}\n",
+	       o.label, o.clients, o.warm_clients, o.unix_path ? "unix" : "tcp", o.tls ? "+tls" : "",
+	       (unsigned long long)m0.rss, (unsigned long long)mw.rss, (unsigned long long)mn.rss,
+	       (unsigned long long)m0.anon, (unsigned long long)mw.anon, (unsigned long long)mn.anon,
+	       (unsigned long long)mw.file, (unsigned long long)mn.file, (unsigned long long)mw.shmem,
+	       (unsigned long long)mn.shmem, ((double)mn.rss - (double)mw.rss) * 1024.0 / k,
+	       ((double)mn.anon - (double)mw.anon) * 1024.0 / k,
+	       ((double)mn.rss - (double)m0.rss) * 1024.0 / o.clients, join_s, live);
+	fflush(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char err[256];
@@ -869,6 +984,21 @@ int main(int argc, char **argv)
 	for (int i = 0; i < o.clients; i++)
 		cl[i].fd = -1;
 	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (o.storm) {
+		int r = storm_run(&o, err, sizeof err);
+		if (r < 0)
+			fail("%s", err);
+		return r;
+	}
+	if (o.idle) {
+		run_idle();
+		if (o.go == GO_CLIENT0 && !cl[0].dead) {
+			send_line(&cl[0], "quit\n");
+			quiet(0.05);
+		}
+		cleanup();
+		return 0;
+	}
 
 	/* Joining: the server's RSS and CPU from before the first connect to
 	 * when every client is ready (TLS: handshakes included) and idle. */
@@ -878,9 +1008,9 @@ int main(int argc, char **argv)
 		proc_rss_kib(o.server_pid, &rss_base, &hwm);
 		proc_cpu_read(o.server_pid, &join_a);
 	}
-	connect_all();
+	connect_range(0, o.clients);
 	uint64_t t_conn = now_ns();
-	wait_ready();
+	wait_ready(o.clients);
 	uint64_t t_ready = now_ns();
 	if (o.server_pid) {
 		proc_rss_kib(o.server_pid, &rss_conn, &hwm);

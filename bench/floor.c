@@ -11,6 +11,10 @@
  *                 SINGLE_ISSUER|DEFER_TASKRUN), one submit-and-wait per chunk
  *
  *   --unix PATH   listen on a Unix socket instead of 127.0.0.1:PORT
+ *   --greet       send each client a short line as soon as it is accepted
+ *                 (send() or an io_uring SEND, as the mode says): the floor
+ *                 of the join-storm cell, where a client counts as registered
+ *                 at its first byte from the server
  *   --tls-cert C --tls-key K   (send mode only) TLS with OpenSSL: a blocking
  *                 handshake per accepted connection, then one SSL_write()
  *                 per client per chunk: every TLS server must encrypt each
@@ -133,6 +137,28 @@ static void bcast_uring(const char *buf, size_t len)
 
 static pid_t child;
 
+#define GREETING "floor: hello\n"
+
+/* The greeting of a just-accepted client: blocking send(), or one io_uring
+ * SEND (waited for at once: a storm's accepts are the floor's only work). */
+static void greet(int fd, bool uring)
+{
+	if (!uring) {
+		if (send(fd, GREETING, sizeof GREETING - 1, MSG_NOSIGNAL) < 0)
+			die("send greeting");
+		return;
+	}
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send(sqe, fd, GREETING, sizeof GREETING - 1, MSG_NOSIGNAL | MSG_WAITALL);
+	int r = io_uring_submit_and_wait(&ring, 1);
+	struct io_uring_cqe *cqe;
+	if (r < 0 || io_uring_peek_cqe(&ring, &cqe)) {
+		errno = r < 0 ? -r : EIO;
+		die("io_uring greeting");
+	}
+	io_uring_cqe_seen(&ring, cqe);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -143,9 +169,11 @@ int main(int argc, char **argv)
 		{"unix", required_argument, 0, 'u'},
 		{"tls-cert", required_argument, 0, 'C'},
 		{"tls-key", required_argument, 0, 'K'},
+		{"greet", no_argument, 0, 'g'},
 		{0, 0, 0, 0},
 	};
 	int port = 0, cpu = -1, c;
+	bool greeting = false;
 	const char *mode = "send", *upath = NULL, *cert = NULL, *key = NULL;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
@@ -156,14 +184,15 @@ int main(int argc, char **argv)
 		case 'u': upath = optarg; break;
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;
+		case 'g': greeting = true; break;
 		default: goto usage;
 		}
 	}
 	bool uring = !strcmp(mode, "uring");
 	if ((port <= 0) == !upath || nclients <= 0 || optind >= argc || (!uring && strcmp(mode, "send")) ||
-	    !cert != !key || (cert && uring)) {
+	    !cert != !key || (cert && uring) || (cert && greeting)) {
 usage:
-		fprintf(stderr, "usage: floor {--port P|--unix PATH} --clients N [--mode send|uring] [--cpu C]\n"
+		fprintf(stderr, "usage: floor {--port P|--unix PATH} --clients N [--mode send|uring] [--cpu C] [--greet]\n"
 				"             [--tls-cert CRT --tls-key KEY (send mode)] -- PRODUCER ARGS...\n");
 		return 2;
 	}
@@ -233,6 +262,8 @@ usage:
 				continue;
 			}
 		}
+		if (greeting)
+			greet(fds[i], uring);
 	}
 	close(lfd);
 	if (upath)

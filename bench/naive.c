@@ -10,7 +10,9 @@
  * pubsub hard limit) is disconnected; below that its buffer just grows.
  * Lines clients send are typed into the producer's terminal; ".stats" instead
  * broadcasts "naive stats: clients=N disconnected=D" so the harness can wait
- * for registration the same way it does with ringside. */
+ * for registration the same way it does with ringside.  With --greet each
+ * client gets a line as soon as it is accepted (the join-storm cell times
+ * registration by a client's first byte). */
 #include "util.h"
 
 #include <errno.h>
@@ -46,6 +48,7 @@ static long disconnects;
 static size_t limit = 32u << 20;
 static size_t peak_buffered;
 static pid_t child;
+static bool greeting;
 
 #define TAG_LISTEN ((uint64_t)-1)
 #define TAG_PTY    ((uint64_t)-2)
@@ -182,6 +185,11 @@ static void on_accept(void)
 		nconns++;
 		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)fd};
 		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+		static const char hello[] = "naive: hello\n";
+		if (greeting && (enqueue(c, hello, sizeof hello - 1) || flush(c))) {
+			disconnects++;
+			drop(c);
+		}
 	}
 }
 
@@ -191,6 +199,7 @@ int main(int argc, char **argv)
 		{"port", required_argument, 0, 'p'},
 		{"limit", required_argument, 0, 'l'},
 		{"cpu", required_argument, 0, 'c'},
+		{"greet", no_argument, 0, 'g'},
 		{0, 0, 0, 0},
 	};
 	int port = 0, cpu = -1, c;
@@ -199,12 +208,13 @@ int main(int argc, char **argv)
 		case 'p': port = atoi(optarg); break;
 		case 'l': limit = (size_t)strtoull(optarg, NULL, 10); break;
 		case 'c': cpu = atoi(optarg); break;
+		case 'g': greeting = true; break;
 		default: goto usage;
 		}
 	}
 	if (port <= 0 || optind >= argc) {
 usage:
-		fprintf(stderr, "usage: naive --port P [--limit BYTES] [--cpu C] -- PRODUCER ARGS...\n");
+		fprintf(stderr, "usage: naive --port P [--limit BYTES] [--cpu C] [--greet] -- PRODUCER ARGS...\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -77,15 +77,47 @@ void ls_feed(struct linescan *ls, const char *buf, size_t n, line_fn fn, void *a
 	}
 }
 
-/* Parses an unsigned decimal at *p (within end); advances *p. */
+/* The value of the 8 ASCII digits at P in *V, or false if one is not a
+ * digit.  One 64-bit load: the first digit is the lowest byte.  A byte is a
+ * digit when its high nibble is 3 and adding 6 leaves it 3.  Then digits are
+ * joined in place: pairs (10 a + b) in every other byte, fours (100 ab + cd)
+ * in 16-bit lanes, and the two fours (10000 abcd + efgh). */
+static bool eight_digits(const char *p, uint64_t *v)
+{
+	const uint64_t hi = 0xF0F0F0F0F0F0F0F0ull;
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	if (((x & hi) | (((x + 0x0606060606060606ull) & hi) >> 4)) != 0x3333333333333333ull)
+		return false;
+	x -= 0x3030303030303030ull;
+	x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;
+	x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;
+	*v = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;
+	return true;
+}
+
+/* Parses an unsigned decimal at *p (within end); advances *p.  The harness
+ * runs this twice per delivery (tens of millions a second at the ceiling):
+ * eight digits at a time while there are, no isdigit() (a locale table per
+ * call), and no overflow check for the first 19 digits, which always fit. */
 static bool parse_u64(const char **p, const char *end, uint64_t *out)
 {
-	const char *q = *p;
-	uint64_t v = 0;
-	if (q >= end || !isdigit((unsigned char)*q))
+	const char *q = *p, *safe = end - q > 19 ? q + 19 : end;
+	uint64_t v = 0, x;
+	unsigned d;
+
+	if (q >= end || (unsigned)(*q - '0') > 9)
 		return false;
-	while (q < end && isdigit((unsigned char)*q)) {
-		unsigned d = (unsigned)(*q - '0');
+	for (int k = 0; k < 2 && end - q >= 8 && eight_digits(q, &x); k++) {
+		v = v * 100000000u + x;
+		q += 8;
+	}
+	while (q < safe && (d = (unsigned)(*q - '0')) <= 9) {
+		v = v * 10 + d;
+		q++;
+	}
+	while (q < end && (d = (unsigned)(*q - '0')) <= 9) {
 		if (v > (UINT64_MAX - d) / 10)
 			return false;
 		v = v * 10 + d;
@@ -176,6 +208,45 @@ void classify_line(const char *head, size_t hlen, uint64_t len, struct line_info
 	}
 }
 
+int netstat_value(const char *text, const char *group, const char *field, uint64_t *out)
+{
+	size_t gl = strlen(group), fl = strlen(field);
+	const char *p = text;
+
+	while ((p = strstr(p, group))) {
+		/* A group's name line starts the file or a line, and ends in ':'. */
+		if ((p != text && p[-1] != '\n') || p[gl] != ':') {
+			p += gl;
+			continue;
+		}
+		const char *names = p + gl + 1, *nl = strchr(names, '\n');
+		if (!nl)
+			return -1;
+		const char *vals = nl + 1;
+		if (strncmp(vals, group, gl) || vals[gl] != ':')
+			return -1;
+		vals += gl + 1;
+		/* Walk names and values together, one space-separated token each. */
+		const char *n = names;
+		for (;;) {
+			while (*n == ' ')
+				n++;
+			while (*vals == ' ')
+				vals++;
+			if (n >= nl || *n == '\n' || !*vals || *vals == '\n')
+				return -1;
+			size_t k = strcspn(n, " \n");
+			if (k == fl && !memcmp(n, field, fl)) {
+				const char *q = vals;
+				return parse_u64(&q, q + strcspn(q, " \n"), out) ? 0 : -1;
+			}
+			n += k;
+			vals += strcspn(vals, " \n");
+		}
+	}
+	return -1;
+}
+
 int parse_size(const char *s, uint64_t *out)
 {
 	char *end;
@@ -231,7 +302,8 @@ enum {
 	O_LABEL = 256, O_PORT, O_CLIENTS, O_SIZE, O_READY, O_GO, O_SERVER_PID, O_WARM, O_RATE,
 	O_SECS, O_TPUT, O_TPUT_START, O_TPUT_FACTOR, O_TPUT_SECS, O_TPUT_MAX, O_TPUT_STEPS,
 	O_SLOW, O_STALL_FRAC, O_STALL_AT, O_STALL_SECS, O_SLOW_SECS, O_STALL_RCVBUF, O_TIMEOUT,
-	O_BATCH, O_PAUSE, O_UNIX, O_TLS, O_TLS_CA, O_TLS_SUITES,
+	O_BATCH, O_PAUSE, O_UNIX, O_TLS, O_TLS_CA, O_TLS_SUITES, O_STORM, O_SETTLE, O_PROBE_MS,
+	O_IDLE, O_WARM_CLIENTS,
 };
 
 static const struct option longopts[] = {
@@ -264,6 +336,11 @@ static const struct option longopts[] = {
 	{"tls", no_argument, 0, O_TLS},
 	{"tls-ca", required_argument, 0, O_TLS_CA},
 	{"tls-suites", required_argument, 0, O_TLS_SUITES},
+	{"storm", no_argument, 0, O_STORM},
+	{"settle-secs", required_argument, 0, O_SETTLE},
+	{"probe-ms", required_argument, 0, O_PROBE_MS},
+	{"idle", no_argument, 0, O_IDLE},
+	{"warm-clients", required_argument, 0, O_WARM_CLIENTS},
 	{0, 0, 0, 0},
 };
 
@@ -291,6 +368,9 @@ int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err,
 	o->timeout = 120;
 	o->connect_batch = 256;
 	o->tls_suites = TLS_SUITES_DEFAULT;
+	o->settle_secs = 0.5;
+	o->probe_ms = 10;
+	o->warm_clients = 50;
 
 	optind = 1;
 	opterr = 0;
@@ -317,7 +397,8 @@ int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err,
 			else if (!strcmp(a, "stats")) o->ready = READY_STATS;
 			else if (!strcmp(a, "subscribe")) o->ready = READY_SUBSCRIBE;
 			else if (!strcmp(a, "sync")) o->ready = READY_SYNC;
-			else return errf(err, errlen, "--ready: want none|stats|subscribe|sync, got '%s'", a);
+			else if (!strcmp(a, "first")) o->ready = READY_FIRST;
+			else return errf(err, errlen, "--ready: want none|stats|subscribe|sync|first, got '%s'", a);
 			break;
 		case O_GO:
 			if (!strcmp(a, "client0")) o->go = GO_CLIENT0;
@@ -387,6 +468,18 @@ int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err,
 		case O_TLS_SUITES:
 			if (!*a) return errf(err, errlen, "--tls-suites: empty");
 			o->tls_suites = a; break;
+		case O_STORM: o->storm = true; break;
+		case O_SETTLE:
+			if (num(a, 0, 60, &d)) return errf(err, errlen, "--settle-secs: want 0..60, got '%s'", a);
+			o->settle_secs = d; break;
+		case O_PROBE_MS:
+			if (num(a, 1, 1000, &d)) return errf(err, errlen, "--probe-ms: want 1..1000, got '%s'", a);
+			o->probe_ms = (int)d; break;
+		case O_IDLE: o->idle = true; break;
+		case O_WARM_CLIENTS:
+			if (num(a, 1, 100000, &d) || d != (int)d)
+				return errf(err, errlen, "--warm-clients: want an integer 1..100000, got '%s'", a);
+			o->warm_clients = (int)d; break;
 		default:
 			return errf(err, errlen, "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -404,6 +497,15 @@ int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err,
 	o->producer_argv = optind < argc ? &argv[optind] : NULL;
 	if (o->go == GO_PRODUCER && !o->producer_argv)
 		return errf(err, errlen, "--go producer needs the producer command after --");
+	if (o->storm + o->idle + o->slow + o->tput > 1)
+		return errf(err, errlen, "--storm, --idle, --slow and --tput exclude each other");
+	if (o->storm && o->tls)
+		return errf(err, errlen, "--storm: TLS handshakes are not part of the join storm (use TCP or --unix)");
+	if (o->storm && (o->ready == READY_NONE || o->ready == READY_STATS))
+		return errf(err, errlen, "--storm needs a per-client registration signal: --ready first|subscribe|sync");
+	if (o->idle && o->warm_clients >= o->clients)
+		return errf(err, errlen, "--idle: --warm-clients (%d) must be below --clients (%d)",
+			    o->warm_clients, o->clients);
 	if (o->slow && o->stall_at + o->stall_secs >= o->slow_secs)
 		return errf(err, errlen, "--slow-secs (%.1f) must exceed --stall-at + --stall-secs (%.1f)",
 			    o->slow_secs, o->stall_at + o->stall_secs);

@@ -67,7 +67,14 @@ struct line_info {
 void classify_line(const char *head, size_t hlen, uint64_t len, struct line_info *li);
 
 /* ---- command line ---- */
-enum ready_mode { READY_NONE, READY_STATS, READY_SUBSCRIBE, READY_SYNC };
+/* How the harness tells that the server has registered a client:
+ *   none       at once (the floor without --greet)
+ *   stats      ringside's / the naive server's ".stats" says clients=N
+ *   subscribe  Redis confirmed the client's SUBSCRIBE
+ *   sync       ncat relayed client 0's "@SYNC" line to it
+ *   first      the first byte from the server reached it (ringside's history,
+ *              a greeting) */
+enum ready_mode { READY_NONE, READY_STATS, READY_SUBSCRIBE, READY_SYNC, READY_FIRST };
 enum go_mode { GO_CLIENT0, GO_PRODUCER };
 
 struct harness_opts {
@@ -97,6 +104,11 @@ struct harness_opts {
 	bool tls;                 /* TLS (OpenSSL) over the TCP or Unix stream */
 	const char *tls_ca;       /* the server certificate the harness trusts (required with --tls) */
 	const char *tls_suites;   /* TLS 1.3 suites offered, OpenSSL syntax */
+	bool storm;               /* join storm instead of phases (storm.c) */
+	double settle_secs;       /* storm: bytes still counted this long after the last registration */
+	int probe_ms;             /* storm, ready sync: the probe's "@SYNC" interval */
+	bool idle;                /* idle memory per client instead of phases */
+	int warm_clients;         /* idle: connected first; RSS growth counts from them */
 	char **producer_argv;     /* after "--", for GO_PRODUCER */
 };
 
@@ -104,6 +116,11 @@ struct harness_opts {
 
 /* Parses argv into o (defaults first).  Returns 0, or -1 with a message in err. */
 int harness_parse_args(int argc, char **argv, struct harness_opts *o, char *err, size_t errlen);
+
+/* One counter of /proc/net/netstat or /proc/net/snmp (TEXT: the file's
+ * contents), e.g. group "TcpExt", field "ListenOverflows".  Each group is a
+ * line of names followed by a line of values.  Returns 0, or -1 if absent. */
+int netstat_value(const char *text, const char *group, const char *field, uint64_t *out);
 
 /* "64", "1k", "1KiB", "16K", "2M" -> bytes.  Returns 0 or -1. */
 int parse_size(const char *s, uint64_t *out);

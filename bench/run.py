@@ -10,6 +10,11 @@ the harness prints, and stops everything it started.  At the end it writes a
 Markdown report (median and min-max over repetitions, ratios computed pair by
 pair within a repetition), raw JSON lines and gnuplot SVG plots.
 
+Scenarios: lat (latency mode), tput (latency, then throughput steps), slow
+(slow clients), and the limit cells of limits.py: storm (join storm), mem
+(idle memory per client), ceil (ceiling search), embed (the embedding API
+against the pty path).
+
 Python stdlib only.  Every process is started in its own session with a
 deadline and is killed by pid (and its descendants by pid) on exit or signal.
 """
@@ -24,11 +29,13 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchstats import fmt_med, fmt_num, med, size_label
+import limits
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -71,18 +78,40 @@ SERVER_CPU, HARNESS_CPU = "0", "1"
 # lat_dps: offered deliveries/s in latency mode (rate = lat_dps / N records/s,
 # capped at lat_max_rate); well under the floor's saturation on this machine
 # (research note §4.4: 70k-1.3M deliveries/s depending on coalescing).
+# The limit cells (limits.py) take their settings from these:
+#   storm: settle = s of counting bytes after the last registration,
+#          timeout = s (+ N/1000) before unregistered clients are given up
+#   mem:   warm = clients connected before the baseline
+#   ceil:  open-loop steps from `start` records/s, x `factor`, `secs` each;
+#          the producer wakes at most every `tick_us` (limits.py says why)
+#   embed: records per embed-bench run
+# cell_contenders: per scenario, the contenders it runs (default: all).
+STORM = dict(settle=0.5, timeout=15)
+MEM = dict(warm=50)
+CEIL = dict(start=400, factor=2 ** 0.5, secs=1.5, max_steps=14, max_deliv=4e7, lat_secs=1.0, tick_us=1000)
+EMBED = dict(records=50000, timeout=120)
+LIMIT_CONTENDERS = {"ceil": ["ringside", "floor-uring", "floor-send", "redis"], "embed": ["ringside"]}
 PROFILES = {
+    # A CI gate: results and no loss over every transport, and the storm and
+    # idle-memory cells working (ncat sits the storm out: its backlog of 10
+    # strands silent clients until the storm's timeout, see limits.py).
     "smoke": dict(
-        cells=[("lat", 10, 1024, t) for t in TRANSPORTS],
+        cells=[("lat", 10, 1024, t) for t in TRANSPORTS] + [("storm", 200, 64, "tcp"), ("mem", 100, 64, "tcp")],
         reps=1, warm=0.2, lat_secs=1.0, min_records=20, tput=False, tput_start_x=2,
         tput_secs=1.0, slow=None, lat_dps=5000, lat_max_rate=500,
         contenders=ALL_CONTENDERS, run_timeout=40,
+        storm=dict(STORM, settle=0.3, timeout=5), mem=dict(warm=20), ceil=CEIL, embed=EMBED,
+        cell_contenders=dict(LIMIT_CONTENDERS, storm=[c for c in ALL_CONTENDERS if c != "ncat"]),
     ),
     "quick": dict(
         cells=[("tput", 100, 1024, "tcp"), ("tput", 1000, 1024, "tcp"),
                ("lat", 10, 64, "tcp"), ("lat", 100, 64, "tcp"), ("lat", 1000, 64, "tcp"),
-               ("lat", 10000, 64, "tcp")],
-        reps=2, warm=0.3, lat_secs=1.5, min_records=12, tput=True, tput_secs=1.0, tput_start_x=4,
+               ("lat", 10000, 64, "tcp"),
+               ("storm", 1000, 64, "tcp"), ("storm", 10000, 64, "tcp"),
+               ("mem", 1000, 64, "tcp"), ("mem", 10000, 64, "tcp"),
+               ("ceil", 1000, 64, "tcp"), ("embed", 1000, 64, "tcp")],
+        storm=STORM, mem=MEM, ceil=CEIL, embed=EMBED, cell_contenders=LIMIT_CONTENDERS,
+        reps=3, warm=0.3, lat_secs=1.5, min_records=12, tput=True, tput_secs=1.0, tput_start_x=4,
         tput_max_steps=8, tput_max_deliv=1.6e7,
         slow=dict(n=1000, size=16384, rate=40, nostall_secs=3, slow_secs=14, stall_at=2,
                   stall_secs=10, reps=1),
@@ -91,7 +120,10 @@ PROFILES = {
     ),
     "full": dict(
         cells=[("tput", n, s, "tcp") for s in (64, 1024, 16384) for n in (1, 10, 100, 1000, 10000)] +
-              [("tput", n, 1024, t) for t in ("unix", "tls") for n in (100, 1000)],
+              [("tput", n, 1024, t) for t in ("unix", "tls") for n in (100, 1000)] +
+              [(sc, n, 64, "tcp") for sc in ("storm", "mem") for n in (1000, 10000)] +
+              [("ceil", 1000, s, "tcp") for s in (64, 1024)] + [("embed", 1000, s, "tcp") for s in (64, 1024)],
+        storm=STORM, mem=MEM, ceil=CEIL, embed=EMBED, cell_contenders=LIMIT_CONTENDERS,
         reps=5, warm=1.0, lat_secs=3.0, min_records=20, tput=True, tput_secs=2.0, tput_start_x=2,
         tput_max_steps=10, tput_max_deliv=1.6e7,
         slow=dict(n=1000, size=16384, rate=40, nostall_secs=5, slow_secs=15, stall_at=2,
@@ -107,6 +139,7 @@ PROFILES = {
         reps=3, warm=0.3, lat_secs=4.0, min_records=40, tput=True, tput_secs=1.0, tput_start_x=4,
         tput_max_steps=6, tput_max_deliv=1.6e7, slow=None, lat_dps=20000, lat_max_rate=1000,
         contenders=["ringside", "floor-send", "floor-uring", "redis"], run_timeout=90,
+        storm=STORM, mem=MEM, ceil=CEIL, embed=EMBED, cell_contenders=LIMIT_CONTENDERS,
     ),
 }
 
@@ -263,7 +296,7 @@ class Skip(Exception):
     pass
 
 
-def contender_cmd(name, a, port, n, size, tmp, transport):
+def contender_cmd(name, a, port, n, size, tmp, transport, scenario="lat", prod_extra=()):
     """How one contender runs in one cell: a dict with
     srv     the server argv (pinned to SERVER_CPU),
     env     extra environment for it (or None),
@@ -274,7 +307,8 @@ def contender_cmd(name, a, port, n, size, tmp, transport):
     always uses plain TCP, so only the fan-out side changes with the transport."""
     if name not in SUPPORTS[transport]:
         raise Skip(f"no {TRANSPORT_NAME[transport]} mode in this suite")
-    prod = [a.producer, "--size", str(size)]
+    greet = ["--greet"] if limits.needs_greeting(scenario, name) else []
+    prod = [a.producer, "--size", str(size)] + list(prod_extra)
     taskset = ["taskset", "-c", SERVER_CPU]
     upath = os.path.join(tmp, "sock", CERT_NAME)
     if transport == "unix":
@@ -310,20 +344,20 @@ def contender_cmd(name, a, port, n, size, tmp, transport):
         out["srv"] = taskset + [a.ringside, "-server", spec, "-noio"] + opts + ["--"] + prod + \
             ["--cpu", HARNESS_CPU]
         out["mode"] = ["--ready", "stats", "--go", "client0"]
-        return out
+        return ready_for(out, scenario, name)
     if name in ("floor-send", "floor-uring"):
         mode = name.split("-")[1]
         where = ["--unix", upath] if transport == "unix" else ["--port", str(port)]
         if transport == "tls":
             where += ["--tls-cert", a.cert[0], "--tls-key", a.cert[1]]
-        out["srv"] = taskset + [a.floor] + where + ["--clients", str(n), "--mode", mode, "--"] + prod + \
-            ["--cpu", HARNESS_CPU]
+        out["srv"] = taskset + [a.floor] + where + ["--clients", str(n), "--mode", mode] + greet + ["--"] + \
+            prod + ["--cpu", HARNESS_CPU]
         out["mode"] = ["--ready", "none", "--go", "client0"]
-        return out
+        return ready_for(out, scenario, name)
     if name == "naive":
-        out["srv"] = taskset + [a.naive, "--port", str(port), "--"] + prod + ["--cpu", HARNESS_CPU]
+        out["srv"] = taskset + [a.naive, "--port", str(port)] + greet + ["--"] + prod + ["--cpu", HARNESS_CPU]
         out["mode"] = ["--ready", "stats", "--go", "client0"]
-        return out
+        return ready_for(out, scenario, name)
     if name == "redis":
         exe = shutil.which("redis-server")
         if not exe:
@@ -333,7 +367,11 @@ def contender_cmd(name, a, port, n, size, tmp, transport):
         srv = [exe, "--bind", "127.0.0.1", "--protected-mode", "yes",
                "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", tmp,
                "--logfile", "", "--io-threads", "1", "--maxclients", str(n + 100),
-               "--client-output-buffer-limit", "pubsub 32mb 8mb 60"]
+               "--client-output-buffer-limit", "pubsub 32mb 8mb 60",
+               # Redis's default backlog is 511; every other listener here
+               # gets 4096 (somaxconn), and a join storm would otherwise
+               # measure the default (see the README).
+               "--tcp-backlog", "4096"]
         if transport == "unix":
             srv += ["--unixsocket", upath, "--unixsocketperm", "700"]
             out["listen"] = [upath, pport]
@@ -344,7 +382,7 @@ def contender_cmd(name, a, port, n, size, tmp, transport):
             out["listen"] = [port, pport]
         out["srv"] = taskset + srv + ["--port", str(pport)]
         out["mode"] = ["--ready", "subscribe", "--go", "producer", "--"] + prod + ["--out", f"redis:{pport}"]
-        return out
+        return ready_for(out, scenario, name)
     if name == "ncat":
         exe = shutil.which("ncat")
         if not exe:
@@ -357,8 +395,17 @@ def contender_cmd(name, a, port, n, size, tmp, transport):
         # batches or connections sit half-open in the kernel for seconds.
         out["mode"] = ["--ready", "sync", "--connect-batch", "8", "--connect-pause-ms", "2", "--go", "producer",
                        "--"] + prod + ["--out", f"tcp:{port}"]
-        return out
+        return ready_for(out, scenario, name)
     raise ValueError(name)
+
+
+def ready_for(out, scenario, name):
+    """The harness's readiness signal as a limit cell wants it."""
+    want = limits.ready_mode(scenario, name)
+    if want:
+        i = out["mode"].index("--ready")
+        out["mode"][i + 1] = want
+    return out
 
 
 def lat_rate(prof, n, size):
@@ -375,9 +422,20 @@ def run_one(a, prof, name, scenario, n, size, transport, logdir, tag):
     log_path = os.path.join(logdir, f"{tag}-{name}.log")
     log = open(log_path, "wb")
     srv = harness = None
+    if scenario == "embed":
+        try:
+            res["embed"], res["error"] = limits.run_embed(a, prof, n, size, log)
+            res["server_exit"] = "embed-bench (no server)"
+            return res
+        finally:
+            log.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not res["error"]:
+                os.unlink(log_path)
     try:
         try:
-            how = contender_cmd(name, a, port, n, size, tmp, transport)
+            how = contender_cmd(name, a, port, n, size, tmp, transport, scenario,
+                                limits.producer_args(scenario, prof))
         except Skip as e:
             res["skipped"] = str(e)
             return res
@@ -390,7 +448,11 @@ def run_one(a, prof, name, scenario, n, size, transport, logdir, tag):
         if not wait_listening(how["listen"], srv):
             res["error"] = f"server did not listen (exit {srv.poll()}); see {log_path}"
             return res
-        if scenario == "slow":
+        timeout = prof["run_timeout"] + (n / 500.0)
+        if scenario in limits.SCENARIOS:
+            rate = lat_rate(prof, n, size)
+            extra, timeout = limits.harness_args(scenario, prof, n)
+        elif scenario == "slow":
             s = prof["slow"]
             res["slow_cfg"] = s
             rate, extra = s["rate"], ["--slow", "--secs", str(s["nostall_secs"]), "--slow-secs",
@@ -406,7 +468,6 @@ def run_one(a, prof, name, scenario, n, size, transport, logdir, tag):
                           "--tput-secs", str(prof["tput_secs"]), "--tput-factor", "2",
                           "--tput-max-steps", str(prof["tput_max_steps"]),
                           "--tput-max-deliv", f"{prof['tput_max_deliv']:g}"]
-        timeout = prof["run_timeout"] + (n / 500.0)
         h_cmd = ["taskset", "-c", HARNESS_CPU, a.client, "--label", name] + how["conn"] + ["--clients",
                  str(n), "--size", str(size), "--server-pid", str(srv.pid), "--rate", f"{rate:g}",
                  "--warm-secs", str(prof["warm"]), "--timeout", f"{timeout:g}"] + extra
@@ -441,7 +502,10 @@ def run_one(a, prof, name, scenario, n, size, transport, logdir, tag):
             res["error"] = f"harness exit {harness.returncode}; see {log_path}"
         # The producer was told to quit: hosting servers should now exit by
         # themselves; Redis and ncat are standalone and are stopped by us.
-        if name in HOSTING:
+        # After a storm nobody told the producer anything.
+        if scenario == "storm":
+            res["server_exit"] = "stopped by the suite after the storm"
+        elif name in HOSTING:
             try:
                 res["server_exit"] = srv.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -467,35 +531,6 @@ def phase(res, name):
         if p["phase"] == name:
             return p
     return None
-
-
-def med(vals):
-    vals = [v for v in vals if v is not None]
-    if not vals:
-        return None
-    return (statistics.median(vals), min(vals), max(vals), len(vals))
-
-
-def fmt_num(v, digits=3):
-    if v is None:
-        return "n/a"
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 100:
-        return f"{v:,.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    return f"{v:.{digits - 1}f}" if a >= 1 else f"{v:.{digits}g}"
-
-
-def fmt_med(m, unit=""):
-    if m is None:
-        return "n/a"
-    v, lo, hi, k = m
-    if k == 1 or lo == hi:
-        return f"{fmt_num(v)}{unit}"
-    return f"{fmt_num(v)}{unit} ({fmt_num(lo)}–{fmt_num(hi)})"
 
 
 def us_to_ms(v):
@@ -578,6 +613,19 @@ def busy_others(interval=0.5, threshold=0.10):
     return ", ".join(busy) or "none"
 
 
+def wait_quiet(limit):
+    """Waits (up to limit s) until no process but ours uses over 10% of a
+    CPU; returns (seconds waited, what was still busy or None)."""
+    t0 = time.time()
+    while True:
+        busy = busy_others()
+        if busy == "none":
+            return time.time() - t0, None
+        if time.time() - t0 >= limit:
+            return time.time() - t0, busy
+        time.sleep(2.0)
+
+
 def machine_info(a):
     def sh(cmd):
         try:
@@ -606,10 +654,6 @@ def machine_info(a):
         "load": rd("/proc/loadavg"),
         "others": busy_others(),
     }
-
-
-def size_label(s):
-    return f"{s // 1024} KiB" if s >= 1024 else f"{s} B"
 
 
 def cell_runs(results, cell, contender, rep=None):
@@ -718,7 +762,7 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
     for n in notes:
         L.append(f"> {n}\n")
 
-    cells = [c for c in prof["cells"]]
+    cells = [c for c in prof["cells"] if c[0] not in limits.SCENARIOS]
     sizes = sorted({c[2] for c in cells})
     trs = [t for t in TRANSPORTS if any(c[3] == t for c in cells)]
     for size, tr in [(s_, t_) for t_ in trs for s_ in sizes if any(c[2] == s_ and c[3] == t_ for c in cells)]:
@@ -756,8 +800,9 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
     if tcells and prof["tput"]:
         L.append("## Throughput mode: last sustainable rate\n")
         L.append("Rate doubled from twice the latency-mode rate (then one bisection step) until a step lost "
-                 "records, missed its deadline, had all-clients p99 > 1 s or showed a growing backlog "
-                 "(last-quarter median completion > 2 × first-quarter + 25 ms).\n")
+                 "records, missed its deadline, had all-clients p99 > 1 s, showed a growing backlog "
+                 "(last-quarter median completion > 2 × first-quarter + 25 ms) or delivered its last record "
+                 "more than a quarter of the step (+ 0.1 s) after the offered time.\n")
         L.append("'≥' marks a lower bound: either no step failed before the step limit, or the harness itself "
                  "was > 90% busy in the failing step (then the failure may be the harness's, not the "
                  "server's). 'harness busy' is the harness's CPU share at the last sustainable step.\n")
@@ -780,7 +825,7 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
     # Ratios, pair by pair: same cell, same repetition.
     base = "ringside"
     others = [c for c in contenders if c != base]
-    if base in contenders:
+    if base in contenders and cells:
         L.append(f"## Ratios {base} / X (per repetition, then median (min–max))\n")
         L.append("Below 1 is better for ringside in latency and CPU; above 1 is better in throughput.\n")
         L.append("| N | size | transport | X | deliv p99 | all-clients p99 | CPU µs/deliv | deliveries/s (tput) |")
@@ -797,6 +842,8 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
 
     if any(t != "tcp" for t in trs):
         L.extend(transport_section(prof, results, contenders, cells, trs))
+
+    L.extend(limits.report_sections(prof, results, contenders))
 
     slow = [r for r in results if r["scenario"] == "slow"]
     if slow:
@@ -864,6 +911,18 @@ def write_report(path, prof_name, prof, info, results, contenders, elapsed, note
                      f"{fmt_med(olost)} | {'; '.join(what)} |")
         L.append("")
 
+    noisy = [r for r in results if r.get("others")]
+    waited = sum(r.get("waited_s") or 0 for r in results)
+    if noisy or waited > 1:
+        L.append("## Other load on the machine\n")
+        L.append(f"Before each run the suite waited for the machine to be quiet (no other process over 10% of a "
+                 f"CPU), {waited / 60:.1f} min in all. Runs that started with other work still busy:\n")
+        for r in noisy:
+            L.append(f"- {r['contender']} {r['scenario']} N={r['n']} S={r['size']} {r.get('transport', 'tcp')} "
+                     f"rep {r['rep']}: {r['others']}")
+        if not noisy:
+            L.append("- none")
+        L.append("")
     errs = [r for r in results if r["error"]]
     if errs:
         L.append("## Failed runs\n")
@@ -891,11 +950,12 @@ def write_plots(outdir, prof, results, contenders):
     else:
         term, ext = "set terminal svg size 800,480 dynamic font 'Helvetica,12'", "svg"
     made = []
-    sizes = sorted({c[2] for c in prof["cells"]})
+    pcells = [c for c in prof["cells"] if c[0] not in limits.SCENARIOS]
+    sizes = sorted({c[2] for c in pcells})
     plots = [("latency", "deliv p99 (ms)", "lat_p99", True), ("cpu", "server CPU µs per delivery", "cpu_us", True),
              ("rss", "server RSS KiB per client", "rss_client_kib", True)]
     for size in sizes:
-        ns = sorted({c[1] for c in prof["cells"] if c[2] == size})
+        ns = sorted({c[1] for c in pcells if c[2] == size})
         if len(ns) < 2:
             continue
         for (kind, ylabel, key, logy) in plots:
@@ -906,7 +966,7 @@ def write_plots(outdir, prof, results, contenders):
                     pts = []
                     for n in ns:
                         ms = [run_metrics(r) for r in results if r["contender"] == c and r["n"] == n and
-                              r["size"] == size and r["scenario"] != "slow" and not r["skipped"] and
+                              r["size"] == size and r["scenario"] in ("lat", "tput") and not r["skipped"] and
                               r["transport"] == tr]
                         mm = med([m.get(key) for m in ms])
                         if mm and mm[0] is not None and (mm[0] > 0 or not logy):
@@ -938,6 +998,7 @@ def write_plots(outdir, prof, results, contenders):
             r = subprocess.run([gp], input="\n".join(script), text=True, capture_output=True, timeout=30)
             if r.returncode == 0:
                 made.append(os.path.basename(svg))
+    made += limits.write_plots(outdir, prof, results, contenders, gp, term, ext)
     return made
 
 # ---------------------------------------------------------------- main
@@ -964,7 +1025,8 @@ def main():
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--cells", default=None,
                     help="override the cells: comma-separated SCENARIO:N:SIZE[:TRANSPORT], "
-                         "e.g. tput:1000:64,lat:10:1k:tls (transport tcp|unix|tls, default tcp)")
+                         "e.g. tput:1000:64,lat:10:1k:tls,storm:10000:64 (scenario lat|tput|storm|mem|ceil|"
+                         "embed; transport tcp|unix|tls, default tcp)")
     ap.add_argument("--transport", default=None,
                     help="comma-separated tcp,unix,tls: run every cell (except slow clients) over each of these "
                          "instead of the transport it names")
@@ -972,6 +1034,10 @@ def main():
                     help=f"TLS 1.3 cipher suites the harness offers, OpenSSL syntax (default {TLS_SUITES})")
     ap.add_argument("--no-slow", action="store_true", help="skip the slow-client scenario")
     ap.add_argument("--slow-only", action="store_true", help="only the slow-client scenario")
+    ap.add_argument("--wait-quiet", type=float, metavar="S", default=None,
+                    help="before each run, wait up to S seconds until no other process uses over 10%% of a CPU "
+                         "(a shared machine); runs that started with others busy are listed in the report "
+                         "(default: 180 for quick, full and transport, 0 for smoke)")
     ap.add_argument("--report-only", metavar="DIR", default=None,
                     help="rebuild report.md and plots of an earlier run from DIR/raw.jsonl")
     args = ap.parse_args()
@@ -985,18 +1051,21 @@ def main():
                 parts = c.split(":")
                 sc, n, sz = parts[:3]
                 tr = parts[3] if len(parts) == 4 else "tcp"
-                assert len(parts) in (3, 4) and sc in ("lat", "tput") and tr in TRANSPORTS
+                assert len(parts) in (3, 4) and sc in ("lat", "tput") + limits.SCENARIOS and tr in TRANSPORTS
                 mult = 1024 if sz.lower().endswith("k") else 1
                 cells.append((sc, int(n), int(sz.rstrip("kK")) * mult, tr))
             except (ValueError, AssertionError):
-                ap.error(f"bad cell '{c}': want lat|tput:N:SIZE[:tcp|unix|tls]")
+                ap.error(f"bad cell '{c}': want lat|tput|storm|mem|ceil|embed:N:SIZE[:tcp|unix|tls]")
         prof["cells"] = cells
     if args.transport:
         trs = [t for t in args.transport.split(",") if t]
         bad = [t for t in trs if t not in TRANSPORTS]
         if bad or not trs:
             ap.error(f"--transport: unknown {bad}; known: {TRANSPORTS}")
-        prof["cells"] = list(dict.fromkeys((sc, n, s, t) for (sc, n, s, _) in prof["cells"] for t in trs))
+        # The limit cells keep their transport (a storm is about accepting,
+        # not about TLS handshakes).
+        prof["cells"] = list(dict.fromkeys((sc, n, s, t) for (sc, n, s, t0) in prof["cells"]
+                                           for t in (trs if sc not in limits.SCENARIOS else [t0])))
     if args.no_slow:
         prof["slow"] = None
     if args.slow_only:
@@ -1009,6 +1078,8 @@ def main():
             ap.error(f"unknown contender(s) {bad}; known: {ALL_CONTENDERS}")
     if args.report_only:
         return rebuild_report(args.report_only, args.profile, prof, contenders)
+    if args.wait_quiet is None:
+        args.wait_quiet = 0 if args.profile == "smoke" else 180
     args.build = os.path.abspath(args.build)
     args.ringside = os.path.abspath(args.ringside)
     args.client = os.path.join(args.build, "fanout-client")
@@ -1051,8 +1122,9 @@ def main():
     for rep in range(prof["reps"]):
         for ci, (sc, n, s, tr) in enumerate(prof["cells"]):
             order = contenders[rep % len(contenders):] + contenders[:rep % len(contenders)]
+            only = prof.get("cell_contenders", {}).get(sc)
             for c in order:
-                if c in SUPPORTS[tr]:
+                if c in SUPPORTS[tr] and (only is None or c in only):
                     jobs.append((sc, n, s, tr, rep, c))
     if prof.get("slow"):
         sl = prof["slow"]
@@ -1070,8 +1142,16 @@ def main():
     raw = open(os.path.join(outdir, "raw.jsonl"), "w")
     for i, (sc, n, s, tr, rep, c) in enumerate(jobs):
         progress(i, len(jobs), t0, f"{sc} N={n} S={size_label(s)} {tr} rep {rep + 1} {c}", tty)
+        waited, others = 0.0, None
+        if args.wait_quiet:
+            # At most ten full waits in all: a machine busy for good is
+            # reported, not waited out.
+            budget = 10 * args.wait_quiet - sum(r.get("waited_s") or 0 for r in results)
+            waited, others = wait_quiet(min(args.wait_quiet, budget)) if budget > 0 else (0.0, busy_others())
+            others = None if others == "none" else others
         res = run_one(args, prof, c, sc, n, s, tr, logdir, f"{sc}-n{n}-s{s}-{tr}-r{rep}")
         res["rep"] = rep
+        res["waited_s"], res["others"] = waited, others
         results.append(res)
         raw.write(json.dumps(res) + "\n")
         raw.flush()
@@ -1143,6 +1223,18 @@ def gate(results, contenders):
             if not runs:
                 continue   # not part of this run's jobs (e.g. the floor in --slow-only)
             who = c if tr == "tcp" else f"{c} over {tr}"
+            # Storm, idle memory and embed runs have no phases (a ceiling
+            # search has, and is checked like a throughput cell).
+            lruns = [r for r in runs if r["scenario"] in limits.SCENARIOS and r["scenario"] != "ceil"]
+            runs = [r for r in runs if r not in lruns]
+            for sc in sorted({r["scenario"] for r in lruns}):
+                sr = [r for r in lruns if r["scenario"] == sc]
+                ok = [r for r in sr if limits.good(r)]
+                if not ok and not (c == "ncat" and all(r["skipped"] and r["n"] > NCAT_MAX_N for r in sr)):
+                    failed.append(f"{who}: no {sc} result ({sr[0]['skipped'] or sr[0]['error']})")
+                failed.extend(limits.gate(ok, who))
+            if not runs:
+                continue
             good = [r for r in runs if not r["skipped"] and not r["error"] and
                     (phase(r, "latency") or phase(r, "nostall"))]
             # A latency phase that hit its deadline is no result (throughput steps

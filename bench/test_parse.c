@@ -1,7 +1,7 @@
 /* test_parse.c: cmocka tests of the harness's parsing: record format, the
  * per-client line scanner (split reads, "\r\n", long lines), line
- * classification (records, end markers, gap markers, stats, RESP framing)
- * and command-line options. */
+ * classification (records, end markers, gap markers, stats, RESP framing),
+ * command-line options and /proc/net/netstat counters. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -319,6 +319,117 @@ static void test_args_errors(void **state)
 	assert_non_null(strstr(err, "--slow-secs"));
 }
 
+static void test_args_limit_modes(void **state)
+{
+	(void)state;
+	struct harness_opts o;
+	char err[256];
+	const char *st[] = {"fc", "--port", "1", "--clients", "10000", "--storm", "--ready", "first",
+			    "--settle-secs", "0.3", "--probe-ms", "20", NULL};
+	assert_int_equal(parse(&o, err, st), 0);
+	assert_true(o.storm && !o.idle);
+	assert_int_equal(o.ready, READY_FIRST);
+	assert_true(o.settle_secs == 0.3);
+	assert_int_equal(o.probe_ms, 20);
+	const char *id[] = {"fc", "--port", "1", "--clients", "100", "--idle", "--warm-clients", "20", NULL};
+	assert_int_equal(parse(&o, err, id), 0);
+	assert_true(o.idle && !o.storm);
+	assert_int_equal(o.warm_clients, 20);
+	assert_true(o.settle_secs == 0.5);   /* defaults restored */
+	assert_int_equal(o.probe_ms, 10);
+
+	/* A storm needs a signal per client: .stats counts, "none" says nothing. */
+	const char *nosig[] = {"fc", "--port", "1", "--storm", "--ready", "stats", NULL};
+	assert_int_equal(parse(&o, err, nosig), -1);
+	assert_non_null(strstr(err, "registration signal"));
+	const char *none[] = {"fc", "--port", "1", "--storm", NULL};
+	assert_int_equal(parse(&o, err, none), -1);
+	const char *tls[] = {"fc", "--port", "1", "--storm", "--ready", "first", "--tls", "--tls-ca", "c", NULL};
+	assert_int_equal(parse(&o, err, tls), -1);
+	assert_non_null(strstr(err, "TLS"));
+	const char *two[] = {"fc", "--port", "1", "--storm", "--ready", "first", "--tput", NULL};
+	assert_int_equal(parse(&o, err, two), -1);
+	assert_non_null(strstr(err, "exclude"));
+	const char *warm[] = {"fc", "--port", "1", "--clients", "50", "--idle", "--warm-clients", "50", NULL};
+	assert_int_equal(parse(&o, err, warm), -1);
+	assert_non_null(strstr(err, "--warm-clients"));
+	const char *probe[] = {"fc", "--port", "1", "--probe-ms", "0", NULL};
+	assert_int_equal(parse(&o, err, probe), -1);
+}
+
+/* Numbers at the edge of 64 bits: the fast path must not let an overflow
+ * through, nor refuse the largest value. */
+static void test_classify_u64_edges(void **state)
+{
+	(void)state;
+	struct line_info li;
+	const char *max = "@RS 18446744073709551615 1 xx";
+	classify_line(max, strlen(max), strlen(max), &li);
+	assert_int_equal(li.kind, LK_RECORD);
+	assert_true(li.seq == UINT64_MAX);
+	const char *over = "@RS 18446744073709551616 1 xx";
+	classify_line(over, strlen(over), strlen(over), &li);
+	assert_int_not_equal(li.kind, LK_RECORD);
+	const char *big = "@RS 1 99999999999999999999 xx";
+	classify_line(big, strlen(big), strlen(big), &li);
+	assert_int_not_equal(li.kind, LK_RECORD);
+	const char *nineteen = "@RS 9999999999999999999 1234567890123456789 xx";
+	classify_line(nineteen, strlen(nineteen), strlen(nineteen), &li);
+	assert_int_equal(li.kind, LK_RECORD);
+	assert_true(li.seq == 9999999999999999999ull && li.t_ns == 1234567890123456789ull);
+	/* eight at a time: runs of 8, 16 and 17 digits, and 8-byte windows that
+	 * end in a byte just outside '0'..'9' (':' and '/') or hold a space */
+	static const struct {
+		const char *line;
+		bool record;
+		uint64_t seq, t;
+	} cases[] = {
+		{"@RS 12345678 87654321 x", true, 12345678, 87654321},
+		{"@RS 1234567890123456 12345678901234567 x", true, 1234567890123456ull, 12345678901234567ull},
+		{"@RS 1234567: 1 x", false, 0, 0},
+		{"@RS 1234567/ 1 x", false, 0, 0},
+		{"@RS 123 4567890 x", true, 123, 4567890},
+		{"@RS 00000000000000000042 7 x", true, 42, 7},
+		{"@RS 9876543210 0 x", true, 9876543210ull, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *l = cases[i].line;
+		classify_line(l, strlen(l), strlen(l), &li);
+		assert_int_equal(li.kind == LK_RECORD, cases[i].record);
+		if (cases[i].record)
+			assert_true(li.seq == cases[i].seq && li.t_ns == cases[i].t);
+	}
+	/* a digit run cut by the end of the kept head is a number that ends there */
+	const char *cut = "@RS 12";
+	classify_line(cut, 5, 6, &li);
+	assert_int_not_equal(li.kind, LK_RECORD);
+}
+
+static void test_netstat_value(void **state)
+{
+	(void)state;
+	const char *t =
+		"TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPSynRetrans\n"
+		"TcpExt: 3 0 4638 4640 3911\n"
+		"IpExt: InNoRoutes ListenOverflows\n"
+		"IpExt: 7 99\n";
+	uint64_t v = 0;
+	assert_int_equal(netstat_value(t, "TcpExt", "ListenOverflows", &v), 0);
+	assert_int_equal(v, 4638);
+	assert_int_equal(netstat_value(t, "TcpExt", "SyncookiesSent", &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(netstat_value(t, "TcpExt", "TCPSynRetrans", &v), 0);
+	assert_int_equal(v, 3911);
+	/* the same name in another group is that group's */
+	assert_int_equal(netstat_value(t, "IpExt", "ListenOverflows", &v), 0);
+	assert_int_equal(v, 99);
+	assert_int_equal(netstat_value(t, "TcpExt", "ListenDropsX", &v), -1);
+	assert_int_equal(netstat_value(t, "Ext", "ListenOverflows", &v), -1);
+	/* a names line without its values line */
+	assert_int_equal(netstat_value("TcpExt: A B\n", "TcpExt", "B", &v), -1);
+	assert_int_equal(netstat_value("TcpExt: A B\nTcpExt: 1\n", "TcpExt", "B", &v), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +444,9 @@ int main(void)
 		cmocka_unit_test(test_args_ok),
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_args_transport),
+		cmocka_unit_test(test_args_limit_modes),
+		cmocka_unit_test(test_netstat_value),
+		cmocka_unit_test(test_classify_u64_edges),
 	};
 	return cmocka_run_group_tests_name("bench_parse", tests, NULL, NULL);
 }

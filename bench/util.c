@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -155,24 +156,89 @@ int proc_rss_kib(pid_t pid, uint64_t *rss_kib, uint64_t *hwm_kib)
 	return p ? 0 : -1;
 }
 
-uint64_t cpu_busy_ns(int cpu)
+int proc_mem_kib(pid_t pid, struct proc_mem *m)
+{
+	char path[64], buf[4096];
+	static const struct {
+		const char *tag;
+		size_t off;
+	} f[] = {
+		{"VmRSS:", offsetof(struct proc_mem, rss)},
+		{"RssAnon:", offsetof(struct proc_mem, anon)},
+		{"RssFile:", offsetof(struct proc_mem, file)},
+		{"RssShmem:", offsetof(struct proc_mem, shmem)},
+	};
+	memset(m, 0, sizeof *m);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (read_small(path, buf, sizeof buf) <= 0)
+		return -1;
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		char *p = strstr(buf, f[i].tag);
+		if (!p)
+			return -1;
+		*(uint64_t *)((char *)m + f[i].off) = strtoull(p + strlen(f[i].tag), NULL, 10);
+	}
+	return 0;
+}
+
+int cpu_times_read(int cpu, struct cpu_times *t)
 {
 	static char buf[16384];
+	memset(t, 0, sizeof *t);
 	if (read_small("/proc/stat", buf, sizeof buf) <= 0)
-		return 0;
+		return -1;
 	char tag[16];
 	snprintf(tag, sizeof tag, "\ncpu%d ", cpu);
 	char *p = strstr(buf, tag);
 	if (!p)
-		return 0;
+		return -1;
 	p += strlen(tag);
 	/* user nice system idle iowait irq softirq steal ... */
 	unsigned long long v[8] = {0};
 	for (int i = 0; i < 8; i++)
 		v[i] = strtoull(p, &p, 10);
-	unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6];
 	long hz = sysconf(_SC_CLK_TCK);
-	return busy * (1000000000ull / (unsigned long long)(hz > 0 ? hz : 100));
+	unsigned long long tick = 1000000000ull / (unsigned long long)(hz > 0 ? hz : 100);
+	t->busy = (v[0] + v[1] + v[2] + v[5] + v[6]) * tick;
+	t->irq = v[5] * tick;
+	t->softirq = v[6] * tick;
+	t->steal = v[7] * tick;
+	return 0;
+}
+
+int proc_io_read(pid_t pid, struct proc_io *io)
+{
+	char path[64], buf[4096];
+	memset(io, 0, sizeof *io);
+	snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+	if (read_small(path, buf, sizeof buf) <= 0)
+		return -1;
+	char *p;
+	if ((p = strstr(buf, "rchar:")))
+		io->rchar = strtoull(p + 6, NULL, 10);
+	if ((p = strstr(buf, "wchar:")))
+		io->wchar = strtoull(p + 6, NULL, 10);
+	if ((p = strstr(buf, "syscr:")))
+		io->syscr = strtoull(p + 6, NULL, 10);
+	if ((p = strstr(buf, "syscw:")))
+		io->syscw = strtoull(p + 6, NULL, 10);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (read_small(path, buf, sizeof buf) <= 0)
+		return -1;
+	if ((p = strstr(buf, "\nvoluntary_ctxt_switches:")))
+		io->vcsw = strtoull(p + 26, NULL, 10);
+	if ((p = strstr(buf, "nonvoluntary_ctxt_switches:")))
+		io->ivcsw = strtoull(p + 27, NULL, 10);
+	return 0;
+}
+
+pid_t proc_first_child(pid_t pid)
+{
+	char path[96], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	if (read_small(path, buf, sizeof buf) <= 0)
+		return 0;
+	return (pid_t)strtol(buf, NULL, 10);
 }
 
 uint64_t self_cpu_ns(void)

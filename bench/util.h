@@ -39,8 +39,34 @@ uint64_t proc_cpu_delta(const struct proc_cpu *a, const struct proc_cpu *b);
 /* VmRSS and VmHWM of a process in KiB (0 on error). */
 int proc_rss_kib(pid_t pid, uint64_t *rss_kib, uint64_t *hwm_kib);
 
-/* Busy jiffies (everything except idle and iowait) of one CPU from /proc/stat, in ns. */
-uint64_t cpu_busy_ns(int cpu);
+/* Resident memory of a process from /proc/P/status, KiB: VmRSS and its parts
+ * (RssAnon: heap and anonymous maps; RssFile: mapped files, the binary and
+ * libraries; RssShmem: shared memory, e.g. a memfd-backed ring). */
+struct proc_mem {
+	uint64_t rss, anon, file, shmem;
+};
+int proc_mem_kib(pid_t pid, struct proc_mem *m);
+
+/* One CPU's /proc/stat times in ns: busy (everything except idle and
+ * iowait), and within it the softirq (the loopback receive path) and irq
+ * parts; steal is time the hypervisor ran something else while this vCPU
+ * wanted to run. */
+struct cpu_times {
+	uint64_t busy, softirq, irq, steal;
+};
+int cpu_times_read(int cpu, struct cpu_times *t);
+
+/* A process's I/O syscalls and scheduling from /proc/P/io and /proc/P/status:
+ * read()/write() calls and their bytes (io_uring operations are not
+ * counted: ringside's socket sends are not in here, its pty read()s are), and
+ * voluntary context switches (how often it slept: its wake-ups). */
+struct proc_io {
+	uint64_t rchar, wchar, syscr, syscw, vcsw, ivcsw;
+};
+int proc_io_read(pid_t pid, struct proc_io *io);
+
+/* The first child of PID (/proc/PID/task/PID/children), or 0. */
+pid_t proc_first_child(pid_t pid);
 
 /* This process's own CPU (getrusage), ns. */
 uint64_t self_cpu_ns(void);
