@@ -148,8 +148,15 @@ static void close_device(struct serial_line *l)
 	if (l->fd < 0)
 		return;
 	/* A serial close waits for queued output to drain (closing_wait,
-	 * 30 s by default, forever with flow control stuck): drop it. */
-	tcflush(l->fd, TCOFLUSH);
+	 * 30 s by default, forever with flow control stuck): drop it.  Only
+	 * when there is some: a pty reports none, and flushing it would throw
+	 * away what the other side has not taken in yet (a last CLOSE). */
+	{
+		int queued = 1;
+
+		if (ioctl(l->fd, TIOCOUTQ, &queued) < 0 || queued > 0)
+			tcflush(l->fd, TCOFLUSH);
+	}
 	if (l->restore)
 		tcsetattr(l->fd, TCSANOW, &l->saved);
 	if (l->exclusive)

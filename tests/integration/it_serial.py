@@ -18,7 +18,7 @@ import threading
 import time
 
 import harness
-from harness import BASH, Client, TestFailure, check, free_port, test, wait_listening
+from harness import BASH, Client, TestFailure, check, free_port, slow, test, wait_listening
 
 PROMPT = r"bash-[\d.]+[#$] "
 SANITIZER_MARKERS = (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:")
@@ -81,8 +81,13 @@ class Relay:
     directions), or replaces every byte (SCRAMBLE, what a wrong baud rate
     does to a line).  Counts what it did."""
 
-    def __init__(self, left, right, rate=0.0, seed=1, scramble=False, record=False):
+    def __init__(self, left, right, rate=0.0, seed=1, scramble=False, record=False, bps=None):
         self.fds = [open_raw(left), open_raw(right)]
+        # BPS: at most this many bytes a second each way, as a real line
+        # at BPS * 10 baud would carry (a pty has no baud rate of its own).
+        self.bps = bps
+        self.budget = [0.0, 0.0]
+        self.budget_at = time.monotonic()
         self.rate = rate
         self.scramble = scramble
         self.rng = random.Random(seed)
@@ -113,16 +118,28 @@ class Relay:
                 out.append(b)
         return bytes(out)
 
+    def _refill(self):
+        now = time.monotonic()
+        for i in (0, 1):
+            self.budget[i] = min(self.budget[i] + (now - self.budget_at) * self.bps,
+                                 self.bps / 50.0)
+        self.budget_at = now
+
     def _run(self):
         pending = [b"", b""]        # what waits to be written to fds[i]
         while not self.stop:
-            want_w = [fd for i, fd in enumerate(self.fds) if pending[i]]
+            if self.bps:
+                self._refill()
+            want_w = [fd for i, fd in enumerate(self.fds)
+                      if pending[i] and (not self.bps or self.budget[i] >= 1)]
             try:
-                r, w, _ = select.select(self.fds, want_w, [], 0.1)
+                r, w, _ = select.select(self.fds, want_w, [], 0.002 if self.bps else 0.1)
             except (OSError, ValueError):
                 return
             for i, fd in enumerate(self.fds):
-                if fd in r and len(pending[1 - i]) < (1 << 20):
+                # A paced line holds what a UART and its tty would: a
+                # little, so that back-pressure reaches the writer.
+                if fd in r and len(pending[1 - i]) < (4096 if self.bps else 1 << 20):
                     try:
                         d = os.read(fd, 65536)
                     except BlockingIOError:
@@ -133,12 +150,17 @@ class Relay:
                         self.seen[i] += d
                     pending[1 - i] += self._noisy(d)
                 if fd in w and pending[i]:
+                    chunk = pending[i]
+                    if self.bps:
+                        chunk = chunk[:int(self.budget[i])]
                     try:
-                        n = os.write(fd, pending[i])
+                        n = os.write(fd, chunk)
                     except BlockingIOError:
                         n = 0
                     except OSError:
                         return
+                    if self.bps:
+                        self.budget[i] -= n
                     pending[i] = pending[i][n:]
 
     def close(self):
@@ -623,3 +645,201 @@ def test_com_nothing_answers(workdir):
             s.close()
         pair1.close()
         pair2.close()
+
+
+@test
+def test_com_runtime_server_and_endsrv(workdir):
+    pair = PtyPair()
+    port = free_port()
+    s = c = None
+    try:
+        s = start_session(["tcp:port=%d" % port])
+        s.console_type(".server " + com(pair.a, "channel=5"))
+        s.console_wait(r"1: ringside -remote com:Port=%s,Baud=115200,Channel=5" % pair.a)
+        c = subprocess.Popen([harness.BIN, "-remote", com(pair.b, "channel=5")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        s.console_wait(r"\(com %s channel 5\) connected" % pair.a, timeout=20)
+        # .endsrv: no new connections, the one connected stays.
+        s.console_type(".endsrv 1")
+        s.console_wait(r"Server told to exit")
+        c.stdin.write(b"echo after-endsrv-$((6*7))\n")
+        c.stdin.flush()
+        s.console_wait(r"\r\nafter-endsrv-42")
+        out, err = c.communicate(timeout=20)
+        check_clean(err, "client")
+        check(b"after-endsrv-42" in out, "the client lost its server: %r" % out[-300:])
+        c = None
+        s.console_wait(r"\(com %s channel 5\) disconnected" % pair.a)
+        # Its client gone, so is the channel: the far end is told nobody
+        # serves it, and it can be served again.
+        # (No com server uses the line any more: it is closed, nobody
+        # answers on it.)
+        rc, out, err = run_client(com(pair.b, "channel=5"), b"")
+        check(rc == 1 and b"no ringside server answered on channel 5" in err,
+              "%d %r" % (rc, err))
+        s.console_type(".server " + com(pair.a, "channel=5"))
+        s.console_wait(r"2: ringside -remote com:Port=%s,Baud=115200,Channel=5" % pair.a)
+        rc, out, err = run_client(com(pair.b, "channel=5"), b"echo served-again\n")
+        check(rc == 0 and b"served-again" in out, "%d %r %r" % (rc, out[-300:], err))
+    finally:
+        if c:
+            c.kill()
+            c.wait()
+        if s:
+            s.close()
+        pair.close()
+
+
+@test
+def test_com_slow_line_is_skipped_ahead(workdir):
+    # A line at 115200 baud (paced) is a slow client: a burst of output
+    # skips it ahead with a gap shown; a TCP client next to it is not held
+    # up, and memory stays within the ring.
+    p1, p2 = PtyPair(), PtyPair()
+    port = free_port()
+    relay = s = None
+    try:
+        s = start_session([com(p1.a, "channel=2"), "tcp:port=%d" % port],
+                          extra=["-ring", "1M", "-lag", "256K"])
+        wait_listening(port)
+        relay = Relay(p1.b, p2.a, bps=11520)
+        fast = Client(port)
+        c = subprocess.Popen([harness.BIN, "-remote", com(p2.b, "channel=2")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        joined = read_until(c, rb"bash-[\d.]+[#$] ", 30)
+        check(joined, "the slow client never joined")
+        t0 = time.monotonic()
+        fast.send_line("seq -f 'burst-%g' 1 300000; echo burst-end-$((6*7))")
+        fast.wait_for(r"burst-end-42\r\n", timeout=60)
+        fast_took = time.monotonic() - t0
+        # It falls behind, is let go, resumes: the burst's end after a gap.
+        caught_up = read_until(c, rb"burst-end-42\r\n", 120)
+        check(caught_up, "the slow client never caught up")
+        c.stdin.write(b"echo slow-end-$((7*7))\n")
+        c.stdin.flush()
+        out, err = c.communicate(timeout=120)
+        out = joined + caught_up + out
+        check_clean(err, "client")
+        check(b"slow-end-49" in out, "the slow client's command: %r" % out[-300:])
+        check(re.search(rb"\[ringside: \d+ bytes of output were dropped before you could see "
+                        rb"them\]", err), "no gap shown to the slow client: %r" % err[-600:])
+        rss = s.rss_kib()
+        print("    fast client: 2.6 MB in %.1f s; slow line's gap shown; peak RSS %d KiB"
+              % (fast_took, rss))
+        check(fast_took < 30, "the TCP client waited for the line: %.1f s" % fast_took)
+        check(rss < 64 * 1024, "peak RSS %d KiB" % rss)
+        fast.close()
+    finally:
+        if relay:
+            relay.close()
+        if s:
+            s.close()
+        p1.close()
+        p2.close()
+
+
+def read_until(proc, pattern, timeout):
+    """What PROC has written to stdout once PATTERN is in it (b"" if it never
+    is within TIMEOUT); its stdout stays readable afterwards."""
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    got, deadline = bytearray(), time.monotonic() + timeout
+    while not re.search(pattern, got) and time.monotonic() < deadline:
+        select.select([fd], [], [], 0.1)
+        try:
+            got += os.read(fd, 65536) or b""
+        except BlockingIOError:
+            pass
+    os.set_blocking(fd, True)
+    return bytes(got) if re.search(pattern, got) else b""
+
+
+def cpu_ms(pid):
+    """User + system CPU of PID so far, in milliseconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def transfer(spec, nbytes, timeout):
+    """A native client over SPEC runs a command printing NBYTES of text and
+    reads it all: (seconds from the command to the last byte, the client)."""
+    c = subprocess.Popen([harness.BIN, "-remote", spec], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.set_blocking(c.stdout.fileno(), False)
+    got = bytearray()
+    deadline = time.monotonic() + 20
+    while b"connected at" not in got and time.monotonic() < deadline:
+        select.select([c.stdout], [], [], 0.1)
+        try:
+            got += os.read(c.stdout.fileno(), 65536) or b""
+        except BlockingIOError:
+            pass
+    check(b"connected at" in got, "the client never joined: %r" % bytes(got[-300:]))
+    got.clear()
+    t0 = time.monotonic()
+    c.stdin.write(b"head -c %d /dev/zero | tr '\\0' x | fold -w 79; echo; echo END-$((6*7))\n"
+                  % nbytes)
+    c.stdin.flush()
+    deadline = t0 + timeout
+    while b"END-42" not in got and time.monotonic() < deadline:
+        select.select([c.stdout], [], [], 0.1)
+        try:
+            got += os.read(c.stdout.fileno(), 1 << 20) or b""
+        except BlockingIOError:
+            pass
+    took = time.monotonic() - t0
+    check(b"END-42" in got, "the transfer did not finish in %ds" % timeout)
+    check(got.count(b"x") >= nbytes, "only %d of %d bytes arrived" % (got.count(b"x"), nbytes))
+    return took, c
+
+
+@test
+@slow
+def test_com_throughput_and_idle_cpu(workdir):
+    """Measured, printed, not judged, except that an idle line must cost next
+    to nothing: 115200 baud paced by a relay (11,520 bytes a second each
+    way, as a real line carries at 8N1), then the pty pair at full speed with
+    the line set to 115200 and to 4000000 baud (a pty ignores the rate; it
+    only sets the frame size), then both ends idle for 10 s."""
+    results = []
+    for label, baud, bps, nbytes in (("115200 baud, paced", 115200, 11520, 120000),
+                                     ("115200 baud, pty speed", 115200, None, 20 << 20),
+                                     ("4000000 baud, pty speed", 4000000, None, 20 << 20)):
+        p1, p2 = PtyPair(), PtyPair()
+        relay = s = c = None
+        try:
+            s = start_session(["com:port=%s,baud=%d,channel=1" % (p1.a, baud)],
+                              extra=["-ring", "64M"])
+            if bps:
+                relay = Relay(p1.b, p2.a, bps=bps)
+                far = p2.b
+            else:
+                far = p1.b
+            took, c = transfer("com:port=%s,baud=%d,channel=1" % (far, baud), nbytes, 300)
+            results.append("%s: %.0f KB in %.1f s = %.1f KB/s of output"
+                           % (label, nbytes / 1000.0, took, nbytes / 1000.0 / took))
+            if bps is None and baud == 115200:
+                # Both ends idle: the pollers wait in the kernel.
+                time.sleep(1)
+                s0, c0 = cpu_ms(s.proc.pid), cpu_ms(c.pid)
+                time.sleep(10)
+                ds, dc = cpu_ms(s.proc.pid) - s0, cpu_ms(c.pid) - c0
+                results.append("idle for 10 s: server %.0f ms CPU, client %.0f ms CPU"
+                               % (ds, dc))
+                check(ds < 100 and dc < 100, "an idle line costs CPU: server %.0f ms, "
+                      "client %.0f ms in 10 s" % (ds, dc))
+        finally:
+            if c:
+                c.kill()
+                c.wait()
+            if relay:
+                relay.close()
+            if s:
+                s.close()
+            p1.close()
+            p2.close()
+    for line in results:
+        print("    " + line)
