@@ -3,9 +3,9 @@
  * A serial line in the loop: one POLLIN and one POLLOUT poller per line
  * (a tty is never read or written by io_uring READ/WRITE, which can stall
  * the ring), non-blocking read(2) into the frame decoder and write(2) from
- * serial_out's lent wire buffer, and the conversations of the channels that
- * share the line (see comline.h for the model, serial/frame.h for the
- * control messages).
+ * serial_out's lent wire buffer, the events owed to links, and the line's
+ * life from its first channel to its last user (see comline.h for the
+ * model).  The conversations on its channels are comconv.c's.
  *
  * Ownership: a link's send is lent to serial_out until its completion is
  * reaped (sender[] says whose it is), or, on a raw line, is written from
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "serial/frame.h"
-#include "src/comline.h"
+#include "src/comline_internal.h"
 
 /* Bytes read, and written, per completion: a busy line yields to the
  * rest of the loop after this much. */
@@ -32,53 +32,10 @@
 #define TX_BUDGET (64u * 1024)
 #define READ_CHUNK 4096
 
-enum chan_state {
-	CH_LISTEN,		/* server: waiting for an OPEN */
-	CH_IDLE,		/* client: no conversation */
-	CH_CONNECTING,		/* client: OPEN sent, waiting for its answer */
-	CH_OPEN,		/* a conversation is on */
-};
-
-struct comline {
-	struct ring *ring;
-	struct serial_line *line;
-	struct serial_registry *reg;	/* where the line came from; NULL: ours alone */
-	struct comline **list;
-	struct comline *next;
-	unsigned refs;			/* channels, links, and a turn in progress */
-	struct ring_op rx_op, tx_op, kick_op;
-	bool rx_armed, tx_armed, kick_armed;
-	bool paused;
-	bool in_turn;			/* owed events wait for the turn's end */
-	bool tx_due;			/* output was queued during the turn */
-	bool reap_due;			/* a send was cancelled: its completion waits */
-	size_t tx_turn;			/* bytes written this turn */
-	bool failed;
-	bool fail_due;			/* owners still to be told */
-	int fail_res;
-	char why[SERIAL_PATH_MAX * 2 + 128];
-	bool closing;			/* no users left: stop, then free */
-	bool ringless;			/* comline_free_all: the ring is gone */
-	uint16_t next_id;
-	struct comchan *chans[256];	/* framed channels by number */
-	struct comchan *rawchan;	/* a raw line's one channel */
-	unsigned nchans;		/* channels open: with none, nothing is read */
-	struct link_serial *sender[256];	/* whose send serial_out holds, per channel */
-	struct link_serial *owed_head, **owed_tail;
-	uint64_t told[4];		/* channels answered NOCONN this second */
-	time_t told_at;
-	struct comline_stats stats;
-};
-
 static void arm_rx(struct comline *cl);
 static void arm_tx(struct comline *cl);
 static void lend_piece(struct link_serial *ls);
 static void maybe_free(struct comline *cl);
-
-static struct serial_out *out_of(struct comline *cl)
-{
-	return &cl->line->out;
-}
 
 /* ---- owed events ------------------------------------------------------ */
 
@@ -153,7 +110,7 @@ static void owe_sent(struct link_serial *ls, int res)
 	comline_owe(ls);
 }
 
-static void owe_recv_ended(struct link_serial *ls, int res)
+void comline_owe_recv_ended(struct link_serial *ls, int res)
 {
 	if (!ls->link->receiving || ls->owe_recv)
 		return;
@@ -228,169 +185,12 @@ static void end_turn(struct comline *cl)
 	maybe_free(cl);
 }
 
-static void want_tx(struct comline *cl)
+void comline_want_tx(struct comline *cl)
 {
 	if (cl->in_turn)
 		cl->tx_due = true;
 	else
 		arm_tx(cl);
-}
-
-/* ---- control messages --------------------------------------------------- */
-
-static void send_ctl(struct comline *cl, unsigned channel, uint8_t op, uint16_t id,
-		     uint8_t reason)
-{
-	struct serial_ctl c = { .op = op, .id = id, .reason = reason };
-
-	if (cl->failed || channel > SERIAL_CHANNEL_MAX)
-		return;
-	serial_out_control(out_of(cl), channel, &c);
-	want_tx(cl);
-}
-
-/* Data for a channel with no conversation: the far end is told (once a
- * second at most per channel), so that one that thinks it has one learns
- * otherwise now rather than at its read timeout. */
-static void reply_noconn(struct comline *cl, unsigned channel)
-{
-	time_t now = time(NULL);
-
-	cl->stats.stray++;
-	if (now != cl->told_at) {
-		memset(cl->told, 0, sizeof(cl->told));
-		cl->told_at = now;
-	}
-	if (cl->told[channel >> 6] >> (channel & 63) & 1)
-		return;
-	cl->told[channel >> 6] |= 1ull << (channel & 63);
-	send_ctl(cl, channel, SERIAL_CTL_CLOSE, 0,
-		 cl->chans[channel] ? SERIAL_CLOSE_NOCONN : SERIAL_CLOSE_NOBODY);
-}
-
-/* ---- conversations ------------------------------------------------------ */
-
-static void remove_chan(struct comchan *ch);
-
-/*
- * The conversation on CH ends, for RES (0: the peer closed it).  REASON,
- * unless negative, is sent to the peer in a CLOSE.  The link attached to it
- * gets its owed events; its send stops being read.
- */
-static void end_conv(struct comchan *ch, int res, int reason, const char *why)
-{
-	struct comline *cl = ch->line;
-	struct link_serial *ls = ch->conv;
-
-	ch->conv = NULL;
-	if (ch->channel != SERIAL_CHANNEL_RAW) {
-		if (reason >= 0)
-			send_ctl(cl, ch->channel, SERIAL_CTL_CLOSE, ch->conv_id, (uint8_t)reason);
-		ch->state = ch->role == COMCHAN_SERVER ? CH_LISTEN : CH_IDLE;
-	}
-	if (ls) {
-		ls->chan = NULL;
-		ls->why = why;
-		ls->end_res = res ? res : -EPIPE;
-		owe_recv_ended(ls, res);
-		if (ls->link->sending && !ls->owe_sent)
-			comline_cancel_send(ls);
-	}
-	if (ch->closing)
-		remove_chan(ch);
-}
-
-static void deliver(struct link_serial *ls, uint8_t *p, size_t n)
-{
-	struct link *l = ls->link;
-
-	if (l->receiving && !ls->owe_recv && !l->stopped)
-		l->ctx->ev->received(l, (char *)p, n);
-}
-
-static void server_open(struct comchan *ch, uint16_t id)
-{
-	struct comline *cl = ch->line;
-
-	if (ch->closing) {
-		send_ctl(cl, ch->channel, SERIAL_CTL_CLOSE, id, SERIAL_CLOSE_ENDED);
-		if (ch->conv)		/* the channel goes with it */
-			end_conv(ch, -ECONNRESET, -1, "the peer started a new connection");
-		return;
-	}
-	/* The peer started over: what it had before is gone. */
-	if (ch->conv)
-		end_conv(ch, -ECONNRESET, -1, "the peer started a new connection");
-	ch->conv_id = id;
-	send_ctl(cl, ch->channel, SERIAL_CTL_OPEN, id, 0);
-	ch->state = CH_OPEN;
-	cl->stats.conversations++;
-	ch->ops->opened(ch);
-	if (ch->state == CH_OPEN && !ch->conv)
-		comchan_refuse(ch, SERIAL_CLOSE_FULL);
-}
-
-static void on_control(struct comline *cl, struct comchan *ch, const struct serial_frame *f)
-{
-	struct serial_ctl c;
-
-	if (serial_ctl_decode(f->payload, f->len, &c) < 0)
-		return;		/* a later version's message: nothing to do */
-	if (!ch) {
-		if (c.op == SERIAL_CTL_OPEN)
-			send_ctl(cl, f->channel, SERIAL_CTL_CLOSE, c.id, SERIAL_CLOSE_NOBODY);
-		return;
-	}
-	if (ch->role == COMCHAN_SERVER) {
-		if (c.op == SERIAL_CTL_OPEN)
-			server_open(ch, c.id);
-		else if (ch->state == CH_OPEN && (c.id == ch->conv_id || c.id == 0))
-			end_conv(ch, c.reason == SERIAL_CLOSE_DONE ? 0 : -ECONNRESET, -1,
-				 c.reason == SERIAL_CLOSE_DONE ? NULL :
-								 serial_close_reason_text(c.reason));
-		return;
-	}
-	/* A client: only the answer to its latest OPEN counts. */
-	if (ch->state == CH_CONNECTING && c.id == ch->conv_id) {
-		if (c.op == SERIAL_CTL_OPEN) {
-			ch->state = CH_OPEN;
-			cl->stats.conversations++;
-			ch->ops->answered(ch, 0, 0);
-		} else {
-			ch->state = CH_IDLE;
-			ch->ops->answered(ch, -ECONNREFUSED, c.reason);
-		}
-	} else if (ch->state == CH_OPEN && c.op == SERIAL_CTL_CLOSE &&
-		   (c.id == ch->conv_id || c.id == 0)) {
-		end_conv(ch, c.reason == SERIAL_CLOSE_DONE ? 0 : -ECONNRESET, -1,
-			 c.reason == SERIAL_CLOSE_DONE ? NULL : serial_close_reason_text(c.reason));
-	}
-}
-
-static void on_frame(struct comline *cl, struct serial_frame *f)
-{
-	struct comchan *ch = f->channel <= SERIAL_CHANNEL_MAX ? cl->chans[f->channel] : NULL;
-
-	if (f->channel > SERIAL_CHANNEL_MAX)
-		return;		/* line control: nothing defined yet */
-	if (f->control) {
-		on_control(cl, ch, f);
-		return;
-	}
-	if (!ch || ch->state != CH_OPEN) {
-		/* A client ignores what an older conversation left behind. */
-		if (!ch || ch->role == COMCHAN_SERVER)
-			reply_noconn(cl, f->channel);
-		return;
-	}
-	if (f->gap) {
-		/* Frames were lost or repeated: this stream cannot go on. */
-		cl->stats.breaks++;
-		end_conv(ch, -EPROTO, SERIAL_CLOSE_BROKEN, "frames were lost on the line");
-		return;
-	}
-	if (ch->conv)
-		deliver(ch->conv, f->payload, f->len);
 }
 
 /* ---- failure ------------------------------------------------------------ */
@@ -406,7 +206,7 @@ static void fail(struct comline *cl, int res)
 		struct comchan *ch = i < 256 ? cl->chans[i] : cl->rawchan;
 
 		if (ch && ch->conv)
-			end_conv(ch, res, -1, cl->why);
+			comconv_end(ch, res, -1, cl->why);
 	}
 	cl->fail_due = true;
 	arm_kick(cl);
@@ -418,7 +218,7 @@ static void reap(struct comline *cl)
 {
 	struct serial_out_completion c;
 
-	while (serial_out_reap(out_of(cl), &c)) {
+	while (serial_out_reap(comline_out(cl), &c)) {
 		struct link_serial *ls = cl->sender[c.channel];
 		struct comchan *ch;
 
@@ -487,7 +287,7 @@ static bool raw_pending(const struct comline *cl)
 
 static void tx_step(struct comline *cl)
 {
-	struct serial_out *o = out_of(cl);
+	struct serial_out *o = comline_out(cl);
 	size_t budget = TX_BUDGET > cl->tx_turn ? TX_BUDGET - cl->tx_turn : 0;
 	bool blocked = false;
 	int res = 0;
@@ -552,13 +352,21 @@ static void lend_piece(struct link_serial *ls)
 	}
 	ls->waiting = false;
 	v = &ls->iov[ls->iov_i];
-	if (serial_out_send(out_of(cl), ls->channel, v->iov_base, v->iov_len) < 0) {
+	if (serial_out_send(comline_out(cl), ls->channel, v->iov_base, v->iov_len) < 0) {
 		finish_send(ls, -EBUSY);
 		return;
 	}
 	ls->lent = true;
 	cl->sender[ls->channel] = ls;
-	want_tx(cl);
+	comline_want_tx(cl);
+}
+
+void comline_deliver(struct link_serial *ls, uint8_t *p, size_t n)
+{
+	struct link *l = ls->link;
+
+	if (l->receiving && !ls->owe_recv && !l->stopped)
+		l->ctx->ev->received(l, (char *)p, n);
 }
 
 /* ---- polls -------------------------------------------------------------- */
@@ -604,7 +412,7 @@ static void decode(struct comline *cl, const uint8_t *p, size_t n)
 	struct serial_frame f;
 
 	while (serial_dec_next(&cl->line->dec, &p, &n, &f))
-		on_frame(cl, &f);
+		comconv_frame(cl, &f);
 }
 
 static void on_rx(struct ring_op *op, int res, unsigned flags)
@@ -643,7 +451,7 @@ static void on_rx(struct ring_op *op, int res, unsigned flags)
 				size_t m = ls ? icrnl(ls, buf, (size_t)n) : 0;
 
 				if (m)
-					deliver(ls, buf, m);
+					comline_deliver(ls, buf, m);
 			} else {
 				decode(cl, buf, (size_t)n);
 			}
@@ -712,7 +520,7 @@ void comline_send(struct link_serial *ls)
 		finish_send(ls, ls->end_res ? ls->end_res : -ENOTCONN);
 	} else if (ls->channel == SERIAL_CHANNEL_RAW) {
 		ls->lent = true;
-		want_tx(cl);
+		comline_want_tx(cl);
 	} else {
 		lend_piece(ls);
 	}
@@ -728,28 +536,13 @@ void comline_cancel_send(struct link_serial *ls)
 	if (ls->lent && ls->channel != SERIAL_CHANNEL_RAW) {
 		/* No byte of it is read from now on; the completion (with
 		 * what was framed) comes when the slot is reaped. */
-		serial_out_cancel(out_of(cl), ls->channel);
+		serial_out_cancel(comline_out(cl), ls->channel);
 		cl->reap_due = true;
 		arm_kick(cl);
 		return;
 	}
 	/* Waiting, or raw: nothing of it is anywhere but where it lies. */
 	finish_send(ls, ls->chan ? -ECANCELED : ls->end_res);
-}
-
-void comline_detach(struct link_serial *ls, unsigned reason, int res)
-{
-	struct comchan *ch = ls->chan;
-
-	if (ch && ch->conv == ls) {
-		end_conv(ch, res, ch->channel == SERIAL_CHANNEL_RAW ? -1 : (int)reason, NULL);
-		return;
-	}
-	if (!ls->end_res)
-		ls->end_res = res ? res : -EPIPE;
-	owe_recv_ended(ls, res);
-	if (ls->link->sending && !ls->owe_sent)
-		comline_cancel_send(ls);
 }
 
 void comline_unref(struct comline *cl)
@@ -765,7 +558,7 @@ bool comchan_draining(const struct comchan *ch)
 
 	if (cl->failed)
 		return false;
-	if (cl->rawchan ? raw_pending(cl) : serial_out_pending(out_of(cl)))
+	if (cl->rawchan ? raw_pending(cl) : serial_out_pending(comline_out(cl)))
 		return true;
 	return ioctl(serial_line_fd(cl->line), TIOCOUTQ, &queued) == 0 && queued > 0;
 }
@@ -797,7 +590,7 @@ static void release(struct comline *cl, unsigned channel)
 		serial_registry_release(cl->reg, cl->line, channel);
 }
 
-static void remove_chan(struct comchan *ch)
+void comline_remove_chan(struct comchan *ch)
 {
 	struct comline *cl = ch->line;
 
@@ -949,28 +742,7 @@ void comchan_close(struct comchan *ch)
 {
 	ch->closing = true;
 	if (!ch->conv)
-		remove_chan(ch);
-}
-
-void comchan_refuse(struct comchan *ch, unsigned reason)
-{
-	if (ch->state != CH_OPEN || ch->conv || ch->channel == SERIAL_CHANNEL_RAW)
-		return;
-	send_ctl(ch->line, ch->channel, SERIAL_CTL_CLOSE, ch->conv_id, (uint8_t)reason);
-	ch->state = CH_LISTEN;
-}
-
-void comchan_connect(struct comchan *ch)
-{
-	struct comline *cl = ch->line;
-
-	if (ch->conv)
-		end_conv(ch, -ECONNRESET, SERIAL_CLOSE_DONE, NULL);
-	if (++cl->next_id == 0)
-		cl->next_id = 1;
-	ch->conv_id = cl->next_id;
-	ch->state = CH_CONNECTING;
-	send_ctl(cl, ch->channel, SERIAL_CTL_OPEN, ch->conv_id, 0);
+		comline_remove_chan(ch);
 }
 
 dev_t comchan_rdev(const struct comchan *ch)
@@ -993,13 +765,13 @@ static void drain(struct comline *cl, unsigned ms)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		long spent;
-		bool more = cl->rawchan ? raw_pending(cl) : serial_out_pending(out_of(cl));
+		bool more = cl->rawchan ? raw_pending(cl) : serial_out_pending(comline_out(cl));
 
 		if (more && !cl->failed) {
 			cl->closing = false;
 			tx_step(cl);
 			cl->closing = true;
-			more = cl->rawchan ? raw_pending(cl) : serial_out_pending(out_of(cl));
+			more = cl->rawchan ? raw_pending(cl) : serial_out_pending(comline_out(cl));
 		}
 		if (cl->failed || (!more && (ioctl(fd, TIOCOUTQ, &queued) < 0 || queued == 0)))
 			return;

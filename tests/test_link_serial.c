@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/comline.c and src/link_serial.c: serial channels as
+/* Unit tests for src/comline.c, comconv.c and link_serial.c: serial channels as
  * links, on a real io_uring loop and real pseudo-terminals (openpty).  The
  * test plays the far end on the pty master with the frame codec: it opens
  * and closes conversations, sends data with and without gaps, stops
