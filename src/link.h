@@ -70,8 +70,10 @@ struct link {
 	bool wire_sending;		/* TLS: send_op carries ciphertext (or a no-op) */
 	bool stopped;			/* cancelled: no receive is re-armed */
 	struct link_tls *tls;		/* TLS over the socket, or NULL */
-	struct link_serial *serial;	/* LINK_SERIAL: its conversation's state */
-	const void *lent;		/* the console: what the pending write lends */
+	union {				/* by kind: */
+		const void *lent;	/* the console: what the pending write lends */
+		struct link_serial *serial; /* LINK_SERIAL: its conversation's state */
+	};
 	uint32_t lent_len;
 	uint8_t kind;			/* enum link_kind */
 };
