@@ -37,9 +37,9 @@ quiet     = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
 # libringside: the session, servers, clients and transports.  The CLI adds
-# its option parser and the interactive client (-remote), which are not part
-# of the library.
-CLI_SRC  := src/config.c $(wildcard src/remote*.c)
+# its option parser, the interactive client (-remote) and the repeater
+# (-repeater), which are not part of the library.
+CLI_SRC  := src/config.c $(wildcard src/remote*.c) $(wildcard src/repeater*.c)
 LIB_SRC  := $(wildcard ring/*.c tls/*.c serial/*.c) \
             $(filter-out src/main.c $(CLI_SRC),$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -350,7 +350,8 @@ struct client *client_new(struct hub *s, struct server *srv, int fd,
 /* The transport is ready: ask for the password, or go straight in. */
 static void let_in(struct client *c)
 {
-	if (c->server->spec.has_password) {
+	/* Behind a gate (a repeater) the origin's password is asked for. */
+	if (c->server->spec.has_password || (c->hub->gate && c->hub->gate->need_password)) {
 		client_set_state(c, CLIENT_AUTH);
 		client_private(c, "Password: ");
 	} else {

@@ -78,6 +78,17 @@ static void check_password(struct client *c, const char *line, size_t len)
 		client_finish(c);
 		return;
 	}
+	if (s->gate) {
+		/* The origin checks it (the gate answers later); nothing more
+		 * is read as a password meanwhile. */
+		if (!(x = client_x(c))) {
+			client_close(c, "out of memory");
+			return;
+		}
+		x->auth_waiting = true;
+		s->gate->password(s, c, line, len);
+		return;
+	}
 	if (password_matches(&c->server->spec, line, len)) {
 		client_auth_passed(c);
 		client_go_live_at(c, transcript_history_start(&s->tr, s->cfg->history_bytes,

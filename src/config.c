@@ -40,6 +40,14 @@ static const struct opt options[] = {
 	  "start a server (repeatable), e.g. tcp:port=5005[,password=W]" },
 	{ "remote", OPT_SPEC, OFF(remote), 0, 0, 0, "SPEC",
 	  "join a session as a client, e.g. tcp:server=H,port=5005" },
+	{ "repeater", OPT_FLAG, OFF(repeater), 0, 0, 0, NULL,
+	  "relay a session: one connection to it (-c), servers for any number of clients (-s)" },
+	{ "c", OPT_SPEC, OFF(upstream), 0, 0, 0, "SPEC",
+	  "-repeater: how to reach the session, as for -remote (no password: clients prove it)" },
+	{ "s", OPT_SPECS, OFF(servers), 0, 0, 0, "SPEC",
+	  "a server, as -server (repeatable): -repeater's are always hidden" },
+	{ "p", OPT_FLAG, OFF(persist), 0, 0, 0, NULL,
+	  "-repeater: keep running when the session ends, for the next one" },
 	{ "QR", OPT_FLAG, OFF(query_servers), 0, 0, 0, NULL,
 	  "list the debugging servers on this machine (-QR HOST: on HOST, through ssh)" },
 	{ "serial-list", OPT_FLAG, OFF(serial_list), 0, 0, 0, NULL,
@@ -304,6 +312,27 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 		c->argv = NULL;
 		return 0;
 	}
+	if (c->repeater) {
+		if (c->remote || c->argv) {
+			snprintf(err, errlen, "-repeater takes no -remote and no program");
+			return -EINVAL;
+		}
+		if (!c->upstream) {
+			snprintf(err, errlen, "-repeater needs -c SPEC: how to reach the session, "
+				 "e.g. -c tcp:server=H,port=5005");
+			return -EINVAL;
+		}
+		if (!c->nservers) {
+			snprintf(err, errlen, "-repeater needs at least one -s SPEC for its clients, "
+				 "e.g. -s tcp:port=5006");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (c->upstream || c->persist) {
+		snprintf(err, errlen, "-c and -p go with -repeater");
+		return -EINVAL;
+	}
 	if (c->remote) {
 		if (c->argv || c->nservers) {
 			snprintf(err, errlen, "-remote takes no -server and no program");
@@ -324,6 +353,7 @@ void config_free(struct config *c)
 		free_spec(&c->servers[i]);
 	c->nservers = 0;
 	free_spec(&c->remote);
+	free_spec(&c->upstream);
 }
 
 /*
@@ -351,8 +381,9 @@ void config_usage(FILE *out, const char *prog)
 	fprintf(out,
 		"usage: %s [-server SPEC]... [options] -- PROGRAM [ARGS...]\n"
 		"       %s -remote SPEC\n"
+		"       %s -repeater -c SPEC -s SPEC [-s SPEC]... [-p] [options]\n"
 		"Hosts PROGRAM (a debugger) on a terminal and shares it with every client.\n\n",
-		prog, prog);
+		prog, prog, prog);
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct opt *o = &options[i];
 		char left[40];

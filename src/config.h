@@ -20,6 +20,9 @@ struct config {
 	char *servers[CONFIG_MAX_SERVERS]; /* -server SPEC, in order */
 	unsigned nservers;
 	char *remote;		/* -remote SPEC (client mode) */
+	bool repeater;		/* -repeater: relay a session (servers are -s / -server) */
+	char *upstream;		/* -c SPEC: the repeater's way to the session */
+	bool persist;		/* -p: the repeater outlives the session */
 	bool query_servers;	/* -QR */
 	bool serial_list;	/* -serial-list */
 	const char *query_host;	/* -QR HOST (in argv), or NULL */

@@ -75,8 +75,36 @@ struct hub_ops {
 	void (*unpinned)(struct hub *h);
 };
 
+/*
+ * Admission decided elsewhere: a repeater's clients prove the password to
+ * the origin, through the repeater, which never learns it.  Without a gate
+ * (hub->gate NULL) each server's own password decides.  The owner answers
+ * later, through native_gate_*() for native clients and client_go_live_at()
+ * or client_finish() for raw ones.
+ */
+struct hub_gate {
+	bool need_password;	/* clients must prove the origin's password */
+	bool readonly;		/* everyone here is read-only (the origin says so) */
+	/* A native client said HELLO (its identity is known); with a
+	 * password the owner fetches a challenge for it. */
+	void (*hello)(struct hub *h, struct client *c);
+	/* Its PROOF, to be checked by the origin. */
+	void (*proof)(struct hub *h, struct client *c, const uint8_t *a, size_t a_len,
+		      const uint8_t *m1, size_t m1_len);
+	/* A raw client typed its password (LEN bytes, in the caller's
+	 * buffer): the owner keeps a copy only until it has used it, then
+	 * wipes it. */
+	void (*password)(struct hub *h, struct client *c, const char *pw, size_t len);
+	/* C is being freed: forget it (every client passes here). */
+	void (*gone)(struct hub *h, struct client *c);
+};
+
+struct native_hub;
+
 struct hub {
 	const struct hub_ops *ops;
+	const struct hub_gate *gate;	/* NULL: servers' own passwords */
+	struct native_hub *native;	/* native.c's per-session state (relay tickets) */
 	const struct hub_limits *cfg;
 	uint8_t id[16];			/* random: lets a native client resume here only */
 	const char *program;		/* what native clients are told is hosted */
@@ -103,6 +131,7 @@ struct hub {
 
 	struct client *clients;		/* every client, the console included */
 	unsigned nclients;		/* remote clients only */
+	unsigned nrelayed;		/* clients behind repeaters (native_relay.c) */
 	unsigned nauthenticating;	/* remote clients before their password/handshake */
 	unsigned nrefusing;		/* connections being told why they were refused */
 	unsigned ndead;			/* clients waiting for client_end_turn() to free them */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ringside command: parse the command line, blank the passwords in it,
- * then either join a session (-remote) or host one through libringside's
- * public API, asking it for what only a whole process may do: signals,
- * SIGPIPE, the open-file limit, and the terminal on fds 0 and 1.
+ * then join a session (-remote), relay one (-repeater), or host one through
+ * libringside's public API, asking it for what only a whole process may do:
+ * signals, SIGPIPE, the open-file limit, and the terminal on fds 0 and 1.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 #include "src/config.h"
 #include "src/discovery.h"
 #include "src/remote.h"
+#include "src/repeater.h"
 
 static void log_line(void *arg, const char *line)
 {
@@ -84,6 +85,22 @@ static int start(struct ringside *s, const struct config *cfg)
 	return 0;
 }
 
+/* The session's limits, from the options. */
+static void params_of(const struct config *cfg, struct ringside_params *p)
+{
+	ringside_params_init(p);
+	p->ring_bytes = cfg->ring_bytes;
+	p->history_bytes = cfg->history_bytes;
+	p->history_lines = cfg->clines;
+	p->lag_bytes = cfg->lag_bytes;
+	p->max_clients = cfg->max_clients;
+	p->max_auth = cfg->max_auth;
+	p->line_max = cfg->line_max;
+	p->peer_timeout_s = cfg->peer_timeout_s;
+	p->flush_ms = cfg->flush_ms;
+	p->notice_ms = cfg->notice_ms;
+}
+
 static int host(const struct config *cfg)
 {
 	struct ringside_callbacks cb = { .log = log_line };
@@ -92,17 +109,7 @@ static int host(const struct config *cfg)
 	char err[512];
 	int res;
 
-	ringside_params_init(&p);
-	p.ring_bytes = cfg->ring_bytes;
-	p.history_bytes = cfg->history_bytes;
-	p.history_lines = cfg->clines;
-	p.lag_bytes = cfg->lag_bytes;
-	p.max_clients = cfg->max_clients;
-	p.max_auth = cfg->max_auth;
-	p.line_max = cfg->line_max;
-	p.peer_timeout_s = cfg->peer_timeout_s;
-	p.flush_ms = cfg->flush_ms;
-	p.notice_ms = cfg->notice_ms;
+	params_of(cfg, &p);
 	res = ringside_new(&s, &p, &cb, NULL, err, sizeof(err));
 	if (res < 0) {
 		fprintf(stderr, "ringside: %s\n", err);
@@ -151,6 +158,17 @@ static int run(const struct config *cfg)
 		return ringside_query_servers(cfg->query_host);
 	if (cfg->serial_list)
 		return list_serial_ports();
+	if (cfg->repeater) {
+		struct repeater_options ro = {
+			.upstream = cfg->upstream,
+			.servers = cfg->servers,
+			.nservers = cfg->nservers,
+			.persist = cfg->persist,
+		};
+
+		params_of(cfg, &ro.params);
+		return ringside_repeater(&ro);
+	}
 	return host(cfg);
 }
 

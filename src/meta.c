@@ -14,6 +14,7 @@
 #include "src/client.h"
 #include "src/hub.h"
 #include "src/meta.h"
+#include "src/native.h"
 #include "src/server.h"
 #include "src/spec.h"
 #include "src/writer.h"
@@ -146,6 +147,11 @@ static void cmd_clients(struct hub *s, const char *arg, size_t len)
 	for (; c; c = c->prev) {
 		if (client_is_console(c) || c->state != CLIENT_LIVE)
 			continue;
+		/* A repeater's connection: itself and the clients behind it. */
+		if (native_relay_clients(s, c)) {
+			n++;
+			continue;
+		}
 		meta_format_time(c->last_active, when, sizeof(when));
 		writer_emitf(s, "%s, last active %s (%s, %s, %llu bytes behind)", CLIENT_IDENT(c), when,
 			      c->native ? "native" : "raw", c->readonly ? "read-only" : "read-write",

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The native protocol on the server side (src/PROTOCOL.md): telling a native
- * client from a raw one by its first bytes, the handshake with SRP-6a, and
- * framing the shared transcript into records without copying it.
+ * client from a raw one by its first bytes, the version, the handshake with
+ * SRP-6a (or, behind a gate, the origin's answer), and framing the shared
+ * transcript into records without copying it.  A repeater's connection and
+ * the clients it carries are native_relay.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,53 +15,41 @@
 #include "src/client.h"
 #include "src/hub.h"
 #include "src/native.h"
+#include "src/native_internal.h"
 #include "src/proto.h"
 #include "src/server.h"
 
 /* A wrong proof is answered this late: one guess per connection, slowly. */
 #define REFUSE_DELAY_NS (1ull * 1000000000u)
 
-enum handshake {
-	HS_HELLO,	/* waiting for HELLO */
-	HS_PROOF,	/* CHALLENGE sent, waiting for PROOF */
-	HS_LIVE,	/* ACCEPT sent: records flow */
-};
-
-struct native_state {
-	struct proto_reader reader;
-	enum handshake hs;
-	struct auth_server *auth;
-	bool has_resume;
-	uint64_t resume;
-	/* The record being sent: its header and where its payload ends. */
-	uint8_t hdr[PROTO_HEADER_SIZE];
-	uint8_t hdr_sent;
-	bool in_record;
-	uint64_t rec_end;
-	struct msghdr msg;
-	struct iovec iov[2];
-	char name[96];			/* the identity it claimed, cleaned */
-};
-
 /* What the reader takes at each step: before ACCEPT only the next
  * handshake record, at the control size, so an unauthenticated peer cannot
  * make us buffer more than that; afterwards only what a client may send. */
-static void expect(struct native_state *nat, enum handshake hs)
+void native_expect(struct native_state *nat, enum handshake hs)
 {
+	static const uint64_t relay_common = PROTO_TYPE_BIT(PROTO_SUB_HELLO) |
+		PROTO_TYPE_BIT(PROTO_SUB_PROOF) | PROTO_TYPE_BIT(PROTO_SUB_BYE) |
+		PROTO_TYPE_BIT(PROTO_HEARTBEAT);
 	static const uint64_t allowed[] = {
 		[HS_HELLO] = PROTO_TYPE_BIT(PROTO_HELLO),
 		[HS_PROOF] = PROTO_TYPE_BIT(PROTO_PROOF),
+		/* Anything while the gate decides is the client's mistake. */
+		[HS_GATE] = 0,
+		[HS_LOCKED] = relay_common,
 		[HS_LIVE] = PROTO_TYPE_BIT(PROTO_INPUT) | PROTO_TYPE_BIT(PROTO_INTERRUPT) |
 			    PROTO_TYPE_BIT(PROTO_BYE) | PROTO_TYPE_BIT(PROTO_HEARTBEAT),
+		[HS_RELAY_LIVE] = relay_common | PROTO_TYPE_BIT(PROTO_SUB_INPUT) |
+				  PROTO_TYPE_BIT(PROTO_SUB_INTERRUPT) | PROTO_TYPE_BIT(PROTO_BYE),
 	};
 
 	nat->hs = hs;
-	nat->reader.allowed = allowed[hs];
+	/* 0 would mean "every type": HS_GATE takes none, so it names type 0,
+	 * which the header check refuses anyway. */
+	nat->reader.allowed = allowed[hs] ? allowed[hs] : PROTO_TYPE_BIT(0);
 	nat->reader.max_length = PROTO_MAX_CONTROL;
 }
 
-static void queue_record_seq(struct client *c, uint8_t type, uint64_t seq,
-			     const struct proto_msg *m)
+void native_queue(struct client *c, uint8_t type, uint64_t seq, const struct proto_msg *m)
 {
 	uint8_t buf[PROTO_HEADER_SIZE + 1024];
 	int n = proto_record_encode(type, seq, m, buf, sizeof(buf));
@@ -74,7 +64,7 @@ static void queue_record_seq(struct client *c, uint8_t type, uint64_t seq,
 
 static void queue_record(struct client *c, uint8_t type, const struct proto_msg *m)
 {
-	queue_record_seq(c, type, 0, m);
+	native_queue(c, type, 0, m);
 }
 
 static void refuse(struct client *c, const char *reason)
@@ -93,6 +83,7 @@ static void refuse(struct client *c, const char *reason)
 static void begin(struct client *c)
 {
 	struct hub *s = c->hub;
+	uint8_t preamble[PROTO_PREAMBLE_SIZE];
 	struct sockaddr_storage peer;
 	bool held = c->auth_held;
 	char why[128];
@@ -103,10 +94,15 @@ static void begin(struct client *c)
 		return;
 	}
 	proto_reader_init(&c->nat->reader);
-	expect(c->nat, HS_HELLO);
+	native_expect(c->nat, HS_HELLO);
 	c->native = true;
+	/* The client's version if we speak it, else our newest: the client
+	 * then knows which it could use (PROTOCOL.md 9). */
+	c->nat->version = c->peer_version >= PROTO_VERSION && c->peer_version <= PROTO_VERSION_MAX ?
+				  c->peer_version : PROTO_VERSION_MAX;
 	/* Our preamble goes out at once, so even a refusal can be read. */
-	client_queue_private(c, proto_preamble, PROTO_PREAMBLE_SIZE);
+	proto_preamble_of(c->nat->version, preamble);
+	client_queue_private(c, preamble, PROTO_PREAMBLE_SIZE);
 	if (c->state == CLIENT_REFUSING) {
 		refuse(c, c->x && c->x->refusal ? c->x->refusal : "refused");
 		return;
@@ -147,7 +143,7 @@ size_t native_detect(struct client *c, const char *data, size_t n)
 	if (c->preamble_got == PROTO_PREAMBLE_SIZE) {
 		c->detecting = false;
 		begin(c);
-		if (c->nat && c->peer_version != PROTO_VERSION) {
+		if (c->nat && c->peer_version != c->nat->version) {
 			char why[64];
 
 			snprintf(why, sizeof(why), "unsupported protocol version %u", c->peer_version);
@@ -171,10 +167,16 @@ static void set_identity(struct client *c, const char *claimed)
 
 const char *native_name(const struct client *c)
 {
-	return c->nat ? c->nat->name : NULL;
+	const char *spoken;
+
+	if (!c->nat)
+		return NULL;
+	/* A relay speaking for one of its clients is named as that client. */
+	spoken = relay_speaking_name(c);
+	return spoken ? spoken : c->nat->name;
 }
 
-static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
+void native_accept(struct client *c, const uint8_t *m2, size_t m2_len)
 {
 	struct hub *s = c->hub;
 	struct native_state *nat = c->nat;
@@ -188,6 +190,9 @@ static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
 		else if (nat->resume < transcript_oldest(&s->tr))
 			gap = true;	/* offset 0 can be too old as well */
 	}
+	/* Behind a gate the origin may make everyone read-only. */
+	if (s->gate && s->gate->readonly)
+		c->readonly = true;
 	memset(&m, 0, sizeof(m));
 	if (m2_len) {
 		memcpy(m.srp_m2, m2, m2_len);
@@ -199,13 +204,15 @@ static void accept_client(struct client *c, const uint8_t *m2, size_t m2_len)
 	m.has_role = true;
 	m.start = gap ? nat->resume : start;
 	m.has_start = true;
+	if (nat->relay)
+		relay_accept_fields(c, &m);
 	queue_record(c, PROTO_ACCEPT, &m);
 	if (gap) {
 		s->stats.gaps++;
 		s->stats.skipped_bytes += start - nat->resume;
 		native_gap(c, nat->resume, start);
 	}
-	expect(nat, HS_LIVE);
+	native_expect(nat, nat->relay ? HS_RELAY_LIVE : HS_LIVE);
 	client_go_live_at(c, start);
 }
 
@@ -221,6 +228,40 @@ static void on_refuse_delay(struct ring_timer *t, int res)
 	refuse(c, "wrong password");
 }
 
+void native_welcome_fields(struct client *c, struct proto_msg *w)
+{
+	struct hub *s = c->hub;
+
+	memset(w, 0, sizeof(*w));
+	w->version = c->nat->version;
+	w->has_version = true;
+	snprintf(w->host, sizeof(w->host), "%s", s->host);
+	w->has_host = true;
+	snprintf(w->program, sizeof(w->program), "%s", s->program ? s->program : "");
+	w->has_program = w->program[0] != '\0';
+	memcpy(w->session, s->id, sizeof(w->session));
+	w->has_session = true;
+}
+
+/* Behind a gate: WELCOME says what the origin wants, and the origin
+ * answers (native_gate_*()). */
+static void gate_hello(struct client *c)
+{
+	struct hub *s = c->hub;
+	struct proto_msg w;
+
+	native_welcome_fields(c, &w);
+	w.auth = s->gate->need_password ? 1 : 0;
+	w.has_auth = true;
+	queue_record(c, PROTO_WELCOME, &w);
+	if (!s->gate->need_password) {
+		native_accept(c, NULL, 0);
+		return;
+	}
+	native_expect(c->nat, HS_GATE);
+	s->gate->hello(s, c);
+}
+
 static void on_hello(struct client *c, const struct proto_msg *m)
 {
 	struct hub *s = c->hub;
@@ -231,7 +272,7 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 	char why[128];
 	int res;
 
-	if (!m->has_version || m->version != PROTO_VERSION) {
+	if (!m->has_version || m->version != nat->version) {
 		snprintf(why, sizeof(why), "unsupported protocol version %u",
 			 m->has_version ? m->version : 0);
 		refuse(c, why);
@@ -243,24 +284,29 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 		nat->has_resume = true;
 		nat->resume = m->resume;
 	}
+	if (s->gate) {
+		/* A repeater's clients carry no clients of their own. */
+		if (m->has_relay && m->relay) {
+			refuse(c, "this server is a repeater; a repeater connects to the origin");
+			return;
+		}
+		gate_hello(c);
+		return;
+	}
 	if (c->server->verifier && client_auth_wait(c, why, sizeof(why))) {
 		refuse(c, why);
 		return;
 	}
-	memset(&w, 0, sizeof(w));
-	w.version = PROTO_VERSION;
-	w.has_version = true;
-	snprintf(w.host, sizeof(w.host), "%s", s->host);
-	w.has_host = true;
-	snprintf(w.program, sizeof(w.program), "%s", s->program ? s->program : "");
-	w.has_program = w.program[0] != '\0';
-	memcpy(w.session, s->id, sizeof(w.session));
-	w.has_session = true;
+	if (m->has_relay && m->relay && nat->version >= PROTO_VERSION_RELAY) {
+		relay_hello(c, m);
+		return;
+	}
+	native_welcome_fields(c, &w);
 	w.auth = c->server->verifier ? 1 : 0;
 	w.has_auth = true;
 	queue_record(c, PROTO_WELCOME, &w);
 	if (!c->server->verifier) {
-		accept_client(c, NULL, 0);
+		native_accept(c, NULL, 0);
 		return;
 	}
 	res = auth_server_challenge(c->server->verifier, &nat->auth, B, &B_len);
@@ -275,7 +321,7 @@ static void on_hello(struct client *c, const struct proto_msg *m)
 	memcpy(w.srp_b, B, B_len);
 	w.srp_b_len = B_len;
 	queue_record(c, PROTO_CHALLENGE, &w);
-	expect(nat, HS_PROOF);
+	native_expect(nat, HS_PROOF);
 }
 
 static void on_proof(struct client *c, const struct proto_msg *m)
@@ -290,6 +336,12 @@ static void on_proof(struct client *c, const struct proto_msg *m)
 		refuse(c, "protocol error: PROOF needs SRP_A and SRP_M1");
 		return;
 	}
+	if (s->gate) {
+		/* The origin checks it; the client waits for its answer. */
+		native_expect(c->nat, HS_GATE);
+		s->gate->proof(s, c, m->srp_a, m->srp_a_len, m->srp_m1, m->srp_m1_len);
+		return;
+	}
 	/* A source that earned a penalty on another connection meanwhile gets
 	 * no guess on this one either. */
 	if (client_auth_wait(c, why, sizeof(why))) {
@@ -302,7 +354,7 @@ static void on_proof(struct client *c, const struct proto_msg *m)
 	c->nat->auth = NULL;
 	if (res == 0) {
 		client_auth_passed(c);
-		accept_client(c, m2, m2_len);
+		native_accept(c, m2, m2_len);
 		return;
 	}
 	client_auth_failed(c);
@@ -337,7 +389,7 @@ static void on_live_record(struct client *c, const struct proto_header *h, const
 		client_close(c, NULL);
 		return;
 	case PROTO_HEARTBEAT:
-		queue_record_seq(c, PROTO_HEARTBEAT_ACK, h->seq, NULL);
+		native_queue(c, PROTO_HEARTBEAT_ACK, h->seq, NULL);
 		return;
 	default:
 		refuse(c, "protocol error: unexpected record");
@@ -354,8 +406,13 @@ static void on_record(struct client *c, const struct proto_header *h, const uint
 		on_live_record(c, h, p);
 		return;
 	}
+	if (nat->relay) {
+		relay_record(c, h, p);
+		return;
+	}
 	if ((nat->hs == HS_HELLO && h->type != PROTO_HELLO) ||
-	    (nat->hs == HS_PROOF && h->type != PROTO_PROOF) || (c->x && c->x->auth_waiting)) {
+	    (nat->hs == HS_PROOF && h->type != PROTO_PROOF) || nat->hs == HS_GATE ||
+	    (c->x && c->x->auth_waiting)) {
 		refuse(c, "protocol error: unexpected record during the handshake");
 		return;
 	}
@@ -504,6 +561,8 @@ void native_private_text(struct client *c, const char *text, size_t len)
 	uint8_t buf[PROTO_HEADER_SIZE + 512];
 	struct proto_header h = { .type = PROTO_PRIVATE, .length = (uint32_t)len };
 
+	if (relay_private_text(c, text, len))
+		return;
 	if (len > sizeof(buf) - PROTO_HEADER_SIZE)
 		len = h.length = sizeof(buf) - PROTO_HEADER_SIZE;
 	proto_header_encode(&h, buf);
@@ -530,10 +589,50 @@ void native_refuse(struct client *c, const char *reason)
 	refuse(c, reason);
 }
 
+void native_gate_challenge(struct client *c, const uint8_t *salt, size_t salt_len,
+			   const uint8_t *b, size_t b_len)
+{
+	struct proto_msg m;
+
+	if (!native_gate_waiting(c) || c->nat->auth_sent)
+		return;
+	memset(&m, 0, sizeof(m));
+	if (salt_len > sizeof(m.salt) || b_len > sizeof(m.srp_b)) {
+		refuse(c, "the origin's challenge is not valid");
+		return;
+	}
+	memcpy(m.salt, salt, salt_len);
+	m.salt_len = salt_len;
+	memcpy(m.srp_b, b, b_len);
+	m.srp_b_len = b_len;
+	c->nat->auth_sent = true;
+	queue_record(c, PROTO_CHALLENGE, &m);
+	native_expect(c->nat, HS_PROOF);
+}
+
+void native_gate_accept(struct client *c, const uint8_t *m2, size_t m2_len)
+{
+	if (!native_gate_waiting(c))
+		return;
+	native_accept(c, m2, m2_len);
+}
+
+bool native_gate_waiting(const struct client *c)
+{
+	return c->nat && c->nat->hs == HS_GATE && c->state == CLIENT_AUTH &&
+	       !c->close_after_flush;
+}
+
 void native_free(struct client *c)
 {
+	struct hub *s = c->hub;
+
+	/* Every client's end passes here: a gate may hold on to it. */
+	if (s->gate && s->gate->gone)
+		s->gate->gone(s, c);
 	if (!c->nat)
 		return;
+	relay_free(c);
 	proto_reader_free(&c->nat->reader);
 	auth_server_free(c->nat->auth);
 	free(c->nat);

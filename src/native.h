@@ -34,4 +34,25 @@ const char *native_name(const struct client *c);
 /* Refuse a native client (REFUSE record, Error 0x80004005) and close it. */
 void native_refuse(struct client *c, const char *reason);
 
+/*
+ * The gate's answers (hub->gate: a repeater, whose origin decides) for a
+ * native client waiting in its handshake: the origin's challenge for it,
+ * and its admission with the origin's M2 (M2_LEN 0 without a password).
+ * A refusal is native_refuse().  Ignored for a client not waiting.
+ */
+void native_gate_challenge(struct client *c, const uint8_t *salt, size_t salt_len,
+			   const uint8_t *b, size_t b_len);
+void native_gate_accept(struct client *c, const uint8_t *m2, size_t m2_len);
+/* Whether C is waiting for the gate's answer to its HELLO / PROOF. */
+bool native_gate_waiting(const struct client *c);
+
+/* A client left (hub_ops.left): if it was a relay, the clients it carried
+ * leave with it. */
+void native_relay_left(struct hub *s, struct client *c);
+/* .clients: the lines for C if it is a relay (itself, then the clients it
+ * carries), and true; false for any other client. */
+bool native_relay_clients(struct hub *s, const struct client *c);
+/* Free the session's native state (relay tickets). */
+void native_hub_free(struct hub *s);
+
 #endif

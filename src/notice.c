@@ -74,7 +74,7 @@ void notice_flush(struct hub *s)
 		meta_format_time(time(NULL), when, sizeof(when));
 		writer_emitf(s, "ringside: %u clients connected and %u disconnected by %s; "
 			      "%u connected now (.clients lists them)",
-			      nb->joins, nb->leaves, when, s->nclients);
+			      nb->joins, nb->leaves, when, s->nclients + s->nrelayed);
 	}
 	nb->joins = nb->leaves = nb->nfirst = 0;
 	nb->generation++;

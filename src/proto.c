@@ -16,6 +16,12 @@ const uint8_t proto_preamble[PROTO_PREAMBLE_SIZE] = {
 	0x00, 'R', 'I', 'N', 'G', 'S', 'D', PROTO_VERSION,
 };
 
+void proto_preamble_of(uint8_t version, uint8_t out[PROTO_PREAMBLE_SIZE])
+{
+	memcpy(out, proto_preamble, PROTO_PREAMBLE_SIZE - 1);
+	out[PROTO_PREAMBLE_SIZE - 1] = version;
+}
+
 /* The first payload allocation; smaller control records never realloc. */
 #define READER_MIN_CAP 256
 /* proto_reader_next() drops a buffer bigger than this, so one large output
@@ -66,6 +72,7 @@ static uint32_t type_limit(uint8_t type)
 	case PROTO_NOTICE:
 	case PROTO_TYPED:
 	case PROTO_PRIVATE:
+	case PROTO_SUB_PRIVATE:
 		return PROTO_MAX_OUTPUT;
 	case PROTO_WELCOME:
 	case PROTO_CHALLENGE:
@@ -80,6 +87,14 @@ static uint32_t type_limit(uint8_t type)
 	case PROTO_BYE:
 	case PROTO_HEARTBEAT:
 	case PROTO_HEARTBEAT_ACK:
+	case PROTO_SUB_CHALLENGE:
+	case PROTO_SUB_ACCEPT:
+	case PROTO_SUB_REFUSE:
+	case PROTO_SUB_HELLO:
+	case PROTO_SUB_PROOF:
+	case PROTO_SUB_INPUT:
+	case PROTO_SUB_INTERRUPT:
+	case PROTO_SUB_BYE:
 		return PROTO_MAX_CONTROL;
 	default:
 		return 0;
@@ -94,6 +109,8 @@ bool proto_type_tlv(uint8_t type)
 	case PROTO_TYPED:
 	case PROTO_PRIVATE:
 	case PROTO_INPUT:
+	case PROTO_SUB_PRIVATE:
+	case PROTO_SUB_INPUT:
 		return false;
 	default:
 		return type_limit(type) != 0;
@@ -120,6 +137,15 @@ const char *proto_type_name(uint8_t type)
 	case PROTO_BYE: return "BYE";
 	case PROTO_HEARTBEAT: return "HEARTBEAT";
 	case PROTO_HEARTBEAT_ACK: return "HEARTBEAT_ACK";
+	case PROTO_SUB_CHALLENGE: return "SUB_CHALLENGE";
+	case PROTO_SUB_ACCEPT: return "SUB_ACCEPT";
+	case PROTO_SUB_REFUSE: return "SUB_REFUSE";
+	case PROTO_SUB_PRIVATE: return "SUB_PRIVATE";
+	case PROTO_SUB_HELLO: return "SUB_HELLO";
+	case PROTO_SUB_PROOF: return "SUB_PROOF";
+	case PROTO_SUB_INPUT: return "SUB_INPUT";
+	case PROTO_SUB_INTERRUPT: return "SUB_INTERRUPT";
+	case PROTO_SUB_BYE: return "SUB_BYE";
 	default: return "UNKNOWN";
 	}
 }
@@ -142,8 +168,8 @@ int proto_header_decode(const uint8_t in[PROTO_HEADER_SIZE], struct proto_header
 	h->flags = in[1];
 	h->length = get32(in + 4);
 	h->seq = get64(in + 8);
-	/* Version 1 defines no flags: a peer setting one expects a meaning we
-	 * do not have, so guessing would be worse than refusing. */
+	/* No version defines flags yet: a peer setting one expects a meaning
+	 * we do not have, so guessing would be worse than refusing. */
 	if (limit == 0 || in[1] != 0 || in[2] != 0 || in[3] != 0)
 		return -EPROTO;
 	if (h->length > limit)
@@ -293,6 +319,10 @@ static const struct field fields[] = {
 	U32(PROTO_T_STATE, state),
 	U32(PROTO_T_STATUS, status),
 	TEXT(PROTO_T_TEXT, text),
+	U32(PROTO_T_RELAY, relay),
+	BYTES(PROTO_T_TICKET, ticket),
+	U32(PROTO_T_LOCKED, locked),
+	U32(PROTO_T_REJOIN, rejoin),
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 

@@ -16,8 +16,18 @@
  * types text) from ever sending it by accident; the last byte is the version. */
 #define PROTO_PREAMBLE_SIZE 8
 extern const uint8_t proto_preamble[PROTO_PREAMBLE_SIZE]; /* "\0RINGSD\2" */
-/* Version 2 added HEARTBEAT and HEARTBEAT_ACK (PROTOCOL.md 6.1). */
+/*
+ * Version 2 added HEARTBEAT and HEARTBEAT_ACK (PROTOCOL.md 6.1); version 3
+ * adds relays (a repeater's connection carrying its own clients, PROTOCOL.md
+ * 11).  A client speaks the oldest version that has what it needs, so that
+ * it works with every server that does: PROTO_VERSION unless it relays.  A
+ * server speaks every version from PROTO_VERSION to PROTO_VERSION_MAX.
+ */
 #define PROTO_VERSION 2
+#define PROTO_VERSION_RELAY 3
+#define PROTO_VERSION_MAX 3
+/* The preamble of VERSION (PROTO_VERSION's is proto_preamble). */
+void proto_preamble_of(uint8_t version, uint8_t out[PROTO_PREAMBLE_SIZE]);
 
 #define PROTO_HEADER_SIZE 16
 /* The largest payload a reader accepts: output records carry at most one
@@ -39,6 +49,11 @@ enum proto_type {
 	PROTO_STATE = 20,	/* session state changes (the program ended, ...) */
 	PROTO_PRIVATE = 21,	/* a message for this client only (refusals) */
 	PROTO_HEARTBEAT_ACK = 22, /* the answer to a HEARTBEAT; seq echoes its seq */
+	/* server to a relay (version 3); seq names the sub-client */
+	PROTO_SUB_CHALLENGE = 23, /* SRP-6a for one of the relay's clients */
+	PROTO_SUB_ACCEPT = 24,	/* that client is in: role, M2 */
+	PROTO_SUB_REFUSE = 25,	/* that client is not; the relay connection goes on */
+	PROTO_SUB_PRIVATE = 26,	/* a message for that client only */
 	/* client to server */
 	PROTO_HELLO = 32,	/* identity, session to resume and where */
 	PROTO_PROOF = 33,	/* SRP-6a: A and M1 */
@@ -46,7 +61,16 @@ enum proto_type {
 	PROTO_INTERRUPT = 35,	/* Ctrl+C: interrupt the hosted program */
 	PROTO_BYE = 36,		/* leaving on purpose; do not expect a reconnect */
 	PROTO_HEARTBEAT = 37,	/* "still here": sent when idle, answered at once */
+	/* a relay to the server (version 3); seq names the sub-client */
+	PROTO_SUB_HELLO = 38,	/* one of the relay's clients arrives */
+	PROTO_SUB_PROOF = 39,	/* its SRP-6a proof */
+	PROTO_SUB_INPUT = 40,	/* a line it typed */
+	PROTO_SUB_INTERRUPT = 41, /* its Ctrl+C */
+	PROTO_SUB_BYE = 42,	/* it has gone */
 };
+
+/* The largest sub-client id: seq carries it, but ids are 32-bit. */
+#define PROTO_SUB_MAX 0xffffffffu
 
 /* Heartbeats (PROTOCOL.md 6.1): a client sends HEARTBEAT after this long
  * without sending anything; a peer that has received nothing for
@@ -61,11 +85,21 @@ enum proto_type {
 	 PROTO_TYPE_BIT(PROTO_ACCEPT) | PROTO_TYPE_BIT(PROTO_REFUSE) |                        \
 	 PROTO_TYPE_BIT(PROTO_OUTPUT) | PROTO_TYPE_BIT(PROTO_NOTICE) |                        \
 	 PROTO_TYPE_BIT(PROTO_TYPED) | PROTO_TYPE_BIT(PROTO_GAP) | PROTO_TYPE_BIT(PROTO_STATE) | \
-	 PROTO_TYPE_BIT(PROTO_PRIVATE) | PROTO_TYPE_BIT(PROTO_HEARTBEAT_ACK))
+	 PROTO_TYPE_BIT(PROTO_PRIVATE) | PROTO_TYPE_BIT(PROTO_HEARTBEAT_ACK) |                 \
+	 PROTO_TYPE_BIT(PROTO_SUB_CHALLENGE) | PROTO_TYPE_BIT(PROTO_SUB_ACCEPT) |              \
+	 PROTO_TYPE_BIT(PROTO_SUB_REFUSE) | PROTO_TYPE_BIT(PROTO_SUB_PRIVATE))
+/* The types only a relay connection carries (version 3). */
+#define PROTO_RELAY_TYPES                                                                    \
+	(PROTO_TYPE_BIT(PROTO_SUB_CHALLENGE) | PROTO_TYPE_BIT(PROTO_SUB_ACCEPT) |              \
+	 PROTO_TYPE_BIT(PROTO_SUB_REFUSE) | PROTO_TYPE_BIT(PROTO_SUB_PRIVATE) |                \
+	 PROTO_TYPE_BIT(PROTO_SUB_HELLO) | PROTO_TYPE_BIT(PROTO_SUB_PROOF) |                   \
+	 PROTO_TYPE_BIT(PROTO_SUB_INPUT) | PROTO_TYPE_BIT(PROTO_SUB_INTERRUPT) |               \
+	 PROTO_TYPE_BIT(PROTO_SUB_BYE))
 
 /* seq: for OUTPUT, NOTICE and TYPED the transcript offset of the payload's
- * first byte, so records are addressed exactly like the transcript; for
- * other records 0. flags and the reserved half-word are 0 in version 1. */
+ * first byte, so records are addressed exactly like the transcript; for the
+ * SUB_ records the sub-client; for other records 0.  flags and the reserved
+ * half-word are 0 in every version so far. */
 struct proto_header {
 	uint8_t type;
 	uint8_t flags;
@@ -77,12 +111,14 @@ struct proto_header {
 void proto_header_encode(const struct proto_header *h, uint8_t out[PROTO_HEADER_SIZE]);
 /* 0, or -EPROTO for an unknown type or non-zero flags or reserved bits, or
  * -EMSGSIZE for a length over the type's limit (PROTO_MAX_OUTPUT for OUTPUT,
- * NOTICE, TYPED and PRIVATE; PROTO_MAX_CONTROL for INPUT and all the rest).
+ * NOTICE, TYPED, PRIVATE and SUB_PRIVATE; PROTO_MAX_CONTROL for INPUT,
+ * SUB_INPUT and all the rest).
  * *H is filled even on error, so the caller can name what it rejected. */
 int proto_header_decode(const uint8_t in[PROTO_HEADER_SIZE], struct proto_header *h);
 
 /* True for the record types whose payload is a TLV body (proto_msg); false
- * for OUTPUT, NOTICE, TYPED, PRIVATE and INPUT (raw bytes) and unknown types. */
+ * for OUTPUT, NOTICE, TYPED, PRIVATE, INPUT, SUB_PRIVATE and SUB_INPUT (raw
+ * bytes) and unknown types. */
 bool proto_type_tlv(uint8_t type);
 
 /*
@@ -150,7 +186,15 @@ enum proto_tag {
 	PROTO_T_STATE = 19,	/* u32: 0 running, 1 ended */
 	PROTO_T_STATUS = 20,	/* u32: exit status when ended */
 	PROTO_T_TEXT = 21,	/* text */
+	/* version 3 */
+	PROTO_T_RELAY = 22,	/* u32: HELLO: 1, a repeater's connection; WELCOME: 1, taken as one */
+	PROTO_T_TICKET = 23,	/* bytes: lets a relay resume without a sub-client's proof */
+	PROTO_T_LOCKED = 24,	/* u32: WELCOME to a relay: 1, ACCEPT waits for a sub-client's proof */
+	PROTO_T_REJOIN = 25,	/* u32: SUB_HELLO: 1, admitted on an earlier connection of the relay */
 };
+
+/* A relay ticket's size: 256 random bits. */
+#define PROTO_TICKET_SIZE 32
 
 #define PROTO_TEXT_MAX 255
 
@@ -165,6 +209,7 @@ bool proto_text_ok(const uint8_t *p, size_t n);
 struct proto_msg {
 	uint32_t version;
 	uint32_t role, code, auth, state, status;
+	uint32_t relay, locked, rejoin;
 	uint64_t resume, start, from, to;
 	uint8_t session[16];
 	char identity[PROTO_TEXT_MAX + 1];
@@ -173,10 +218,12 @@ struct proto_msg {
 	char program[PROTO_TEXT_MAX + 1];
 	char text[PROTO_TEXT_MAX + 1];
 	uint8_t salt[64], srp_b[PROTO_SRP_MAX], srp_a[PROTO_SRP_MAX], srp_m1[64], srp_m2[64];
-	size_t salt_len, srp_b_len, srp_a_len, srp_m1_len, srp_m2_len;
+	uint8_t ticket[64];
+	size_t salt_len, srp_b_len, srp_a_len, srp_m1_len, srp_m2_len, ticket_len;
 	bool has_version, has_role, has_code, has_auth, has_state, has_status;
 	bool has_resume, has_start, has_from, has_to, has_session;
 	bool has_identity, has_reason, has_host, has_program, has_text;
+	bool has_relay, has_locked, has_rejoin;
 };
 
 /*

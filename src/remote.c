@@ -344,7 +344,7 @@ static int resolve_pipe(struct remote *r)
 	return 0;
 }
 
-static int resolve(struct remote *r)
+int remote_resolve(struct remote *r)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	char port[8];
@@ -368,7 +368,7 @@ static int resolve(struct remote *r)
 }
 
 /* "HOST\user", kept to what a text field may carry (PROTOCOL.md 3.2). */
-static void identify(struct remote *r)
+void remote_identify(struct remote *r)
 {
 	struct passwd *pw = getpwuid(getuid());
 	char host[64], raw[128];
@@ -412,12 +412,12 @@ static int setup(struct remote *r, const char *spec_text)
 		r->have_password = true;
 	}
 	if (r->spec.transport != SPEC_COM &&
-	    (r->spec.clicon[0] ? rlisten_setup(r) < 0 : resolve(r) < 0))
+	    (r->spec.clicon[0] ? rlisten_setup(r) < 0 : remote_resolve(r) < 0))
 		return -EINVAL;
 	res = rtls_setup(r);
 	if (res < 0)
 		return res;
-	identify(r);
+	remote_identify(r);
 	res = ring_init(&r->ring, 64, 256);
 	if (res < 0) {
 		fprintf(stderr, "ringside: io_uring setup failed: %s\n", strerror(-res));

@@ -25,6 +25,12 @@
 
 static void try_connect(struct remote *r);
 
+/* Output received but not taken yet: stdout's queue, or a repeater's. */
+static size_t backlog(const struct remote *r)
+{
+	return outq_backlog(&r->out) + r->relay_backlog;
+}
+
 static bool ops_inflight(const struct remote *r)
 {
 	const struct remote_conn *c = &r->conn;
@@ -131,7 +137,7 @@ static void keep_unsent_lines(struct remote *r)
 		whole = PROTO_HEADER_SIZE + (size_t)h.length;
 		if (whole > b->len - i)
 			break;
-		if (h.type == PROTO_INPUT)
+		if (h.type == PROTO_INPUT || h.type == PROTO_SUB_INPUT)
 			bytes_put(&r->held, b->p + i, whole);
 		i += whole;
 	}
@@ -190,7 +196,7 @@ static void arm_recv(struct remote *r)
 
 	if (r->com.on) {
 		/* The line is read by its poller; a slow stdout pauses it. */
-		c->recv_paused = outq_backlog(&r->out) > OUTQ_HIGH;
+		c->recv_paused = backlog(r) > OUTQ_HIGH;
 		rcom_reading(r, !c->recv_paused);
 		return;
 	}
@@ -198,7 +204,7 @@ static void arm_recv(struct remote *r)
 		return;
 	/* Output waiting for a slow stdout: leave the bytes in the kernel,
 	 * where TCP makes the server wait (and the server skips us ahead). */
-	if (outq_backlog(&r->out) > OUTQ_HIGH) {
+	if (backlog(r) > OUTQ_HIGH) {
 		c->recv_paused = true;
 		return;
 	}
@@ -215,7 +221,7 @@ void conn_resume_reading(struct remote *r)
 {
 	struct remote_conn *c = &r->conn;
 
-	if (!c->recv_paused || outq_backlog(&r->out) > OUTQ_LOW)
+	if (!c->recv_paused || backlog(r) > OUTQ_LOW)
 		return;
 	c->recv_paused = false;
 	/* The silence was ours, not the server's. */

@@ -47,7 +47,7 @@
 /* Lines waiting for the connection: stdin is not read past this. */
 #define INPUT_BACKLOG_MAX (1u << 20)
 #define TAIL_MAX 1024		/* the program's unfinished line kept as the prompt */
-#define NOTICE_LINE_MAX 4096	/* an unfinished notice line */
+#define TERM_NOTICE_MAX 4096	/* an unfinished notice line */
 
 struct remote;
 
@@ -154,7 +154,7 @@ struct remote_term {
 	/* The transcript ended the program's unfinished line before a notice;
 	 * that line stays the prompt here, so the break is not shown. */
 	bool break_pending;
-	char notice[NOTICE_LINE_MAX];	/* an unfinished notice line */
+	char notice[TERM_NOTICE_MAX];	/* an unfinished notice line */
 	size_t notice_len;
 	/* A question on the input row (echoed, unlike the password). */
 	bool questioning;
@@ -212,6 +212,9 @@ struct remote {
 	struct remote_term term;
 	struct outq out, err;
 	struct bytes held;	/* INPUT records typed before the connection was live */
+	/* A repeater's output waiting for its own transcript: counted with
+	 * stdout's, it stops the socket being read. */
+	size_t relay_backlog;
 	bool told_held;		/* the user knows lines wait for a reconnect */
 
 	int signal_fd;
@@ -231,6 +234,11 @@ struct remote {
 
 /* remote.c */
 uint64_t remote_now(void);
+/* The server's address from r->spec (tcp, npipe, ssl, spipe), said on
+ * stderr when it cannot be had; 0 or -EINVAL. */
+int remote_resolve(struct remote *r);
+/* r->identity: "HOST\user". */
+void remote_identify(struct remote *r);
 void remote_send_line(struct remote *r, const char *line, size_t len);
 void remote_interrupt(struct remote *r);
 void remote_leave(struct remote *r);

@@ -6,6 +6,8 @@
  * the header; a client holding a password goes live only after a verified
  * SRP_M2; nothing but a refusal is shown before then; and after ACCEPT every
  * transcript record must continue exactly where the last one ended.
+ * A repeater's connection (l->relay) speaks version 3: it gets the
+ * transcript as records, and its clients' records, through rlink_relay_ops.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,6 +28,9 @@
 	 PROTO_TYPE_BIT(PROTO_TYPED) | PROTO_TYPE_BIT(PROTO_GAP) | PROTO_TYPE_BIT(PROTO_STATE) | \
 	 PROTO_TYPE_BIT(PROTO_PRIVATE) | PROTO_TYPE_BIT(PROTO_HEARTBEAT_ACK) |                  \
 	 PROTO_TYPE_BIT(PROTO_REFUSE))
+#define RELAY_SUB_TYPES                                                                       \
+	(PROTO_TYPE_BIT(PROTO_SUB_CHALLENGE) | PROTO_TYPE_BIT(PROTO_SUB_ACCEPT) |              \
+	 PROTO_TYPE_BIT(PROTO_SUB_REFUSE) | PROTO_TYPE_BIT(PROTO_SUB_PRIVATE))
 
 static void say(struct remote_link *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(struct remote_link *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -74,13 +79,18 @@ static void expect(struct remote_link *l, enum rlink_state state)
 		[RLINK_CHALLENGE] = PROTO_TYPE_BIT(PROTO_CHALLENGE) | PROTO_TYPE_BIT(PROTO_REFUSE),
 		[RLINK_PASSWORD] = PROTO_TYPE_BIT(PROTO_REFUSE),
 		[RLINK_ACCEPT] = PROTO_TYPE_BIT(PROTO_ACCEPT) | PROTO_TYPE_BIT(PROTO_REFUSE),
+		/* Its clients' handshakes go on while the relay waits. */
+		[RLINK_LOCKED] = PROTO_TYPE_BIT(PROTO_ACCEPT) | PROTO_TYPE_BIT(PROTO_REFUSE) |
+				 PROTO_TYPE_BIT(PROTO_HEARTBEAT_ACK) | RELAY_SUB_TYPES,
 		[RLINK_LIVE] = SERVER_LIVE_TYPES,
 	};
 
 	l->state = state;
 	l->reader.allowed = allowed[state];
-	/* Before ACCEPT nothing may be large; afterwards each type's own
-	 * limit applies. */
+	if (state == RLINK_LIVE && l->relay)
+		l->reader.allowed |= RELAY_SUB_TYPES;
+	/* Before ACCEPT nothing may be large (a locked relay's clients' text
+	 * is short too); afterwards each type's own limit applies. */
 	l->reader.max_length = state == RLINK_LIVE ? 0 : PROTO_MAX_CONTROL;
 }
 
@@ -89,6 +99,7 @@ void rlink_init(struct remote_link *l, const struct rlink_ops *ops, const char *
 	memset(l, 0, sizeof(*l));
 	l->ops = ops;
 	l->identity = identity;
+	l->version = PROTO_VERSION;
 	proto_reader_init(&l->reader);
 }
 
@@ -232,9 +243,18 @@ void rlink_start(struct remote_link *l)
 	rlink_stop(l);
 	l->state = RLINK_PREAMBLE;
 	l->preamble_got = 0;
+	l->version = l->relay ? PROTO_VERSION_RELAY : PROTO_VERSION;
 	memset(&m, 0, sizeof(m));
-	m.version = PROTO_VERSION;
+	m.version = l->version;
 	m.has_version = true;
+	if (l->relay) {
+		m.relay = 1;
+		m.has_relay = true;
+		if (l->have_ticket) {
+			memcpy(m.ticket, l->ticket, sizeof(l->ticket));
+			m.ticket_len = sizeof(l->ticket);
+		}
+	}
 	if (l->identity && l->identity[0]) {
 		snprintf(m.identity, sizeof(m.identity), "%s", l->identity);
 		m.has_identity = true;
@@ -245,7 +265,7 @@ void rlink_start(struct remote_link *l)
 		m.resume = l->shown;
 		m.has_resume = true;
 	}
-	memcpy(buf, proto_preamble, PROTO_PREAMBLE_SIZE);
+	proto_preamble_of(l->version, buf);
 	n = proto_record_encode(PROTO_HELLO, 0, &m, buf + PROTO_PREAMBLE_SIZE,
 				sizeof(buf) - PROTO_PREAMBLE_SIZE);
 	if (n == -EINVAL && m.has_identity) {
@@ -264,6 +284,10 @@ void rlink_start(struct remote_link *l)
 
 void rlink_stop(struct remote_link *l)
 {
+	if (rlink_relaying(l)) {
+		l->state = RLINK_PREAMBLE;
+		l->relay->lost(l);
+	}
 	auth_client_free(l->auth);
 	l->auth = NULL;
 	l->auth_required = false;
@@ -285,9 +309,9 @@ static void on_welcome(struct remote_link *l, const struct proto_msg *m)
 			       !m->has_session ? "SESSION" : !m->has_host ? "HOST" : "AUTH");
 		return;
 	}
-	if (m->version != PROTO_VERSION) {
+	if (m->version != l->version) {
 		protocol_error(l, "WELCOME says version %u after a version %u preamble", m->version,
-			       PROTO_VERSION);
+			       l->version);
 		return;
 	}
 	if (m->auth > 1) {
@@ -300,8 +324,27 @@ static void on_welcome(struct remote_link *l, const struct proto_msg *m)
 		fail(l, "Error 0x%08X: the server did not ask for the password", PROTO_REFUSAL_CODE);
 		return;
 	}
-	l->auth_required = m->auth == 1;
 	memcpy(l->welcome_session, m->session, sizeof(l->welcome_session));
+	if (l->relay) {
+		/* A relay proves nothing itself: its clients do, one by one. */
+		if (!m->has_relay || m->relay != 1) {
+			fail(l, "Error 0x%08X: the server does not take repeaters", PROTO_REFUSAL_CODE);
+			return;
+		}
+		if (!m->has_locked || m->locked > 1 || (m->locked && !m->auth)) {
+			protocol_error(l, "WELCOME to a relay with %s", !m->has_locked ?
+				       "no LOCKED" : "LOCKED without a password");
+			return;
+		}
+		expect(l, m->locked ? RLINK_LOCKED : RLINK_ACCEPT);
+		/* It may drop while it waits: that is a lost connection, to
+		 * be resumed, not a failed first attempt. */
+		if (m->locked)
+			l->joined = true;
+		l->relay->welcome(l, m);
+		return;
+	}
+	l->auth_required = m->auth == 1;
 	expect(l, l->auth_required ? RLINK_CHALLENGE : RLINK_ACCEPT);
 }
 
@@ -397,7 +440,8 @@ static void on_accept(struct remote_link *l, const struct proto_msg *m)
 		protocol_error(l, "ACCEPT with ROLE = %u", m->role);
 		return;
 	}
-	if (l->joined)
+	/* (A relay that waited, locked, is on its first connection still.) */
+	if (l->joined && l->state != RLINK_LOCKED)
 		say(l, "[ringside: reconnected]");
 	new_session = !l->have_session || memcmp(l->session, m->session, sizeof(l->session));
 	if (new_session) {
@@ -417,6 +461,14 @@ static void on_accept(struct remote_link *l, const struct proto_msg *m)
 	memcpy(l->session, m->session, sizeof(l->session));
 	l->have_session = true;
 	l->next = m->start;
+	if (l->relay) {
+		/* Each ticket is good once: the next connection uses this one. */
+		l->have_ticket = m->ticket_len == sizeof(l->ticket);
+		if (l->have_ticket)
+			memcpy(l->ticket, m->ticket, sizeof(l->ticket));
+		else
+			explicit_bzero(l->ticket, sizeof(l->ticket));
+	}
 	l->read_only = m->role == 1;
 	if (!l->joined && l->read_only)
 		say(l, "[ringside: read-only connection: you can watch but not type]");
@@ -451,6 +503,10 @@ static void on_transcript(struct remote_link *l, const struct proto_header *h, c
 		len -= l->shown - seq;
 	}
 	l->shown = l->next;
+	if (l->relay) {
+		l->relay->record(l, h->type, l->next - len, p, (size_t)len);
+		return;
+	}
 	if (h->type == PROTO_OUTPUT) {
 		/* The debugger's own output is shown as it is. */
 		flush_carry(l);
@@ -475,6 +531,13 @@ static void on_gap(struct remote_link *l, const struct proto_msg *m)
 	l->next = m->to;
 	if (m->to <= l->shown)
 		return;
+	if (l->relay) {
+		uint64_t from = m->from > l->shown ? m->from : l->shown;
+
+		l->shown = m->to;
+		l->relay->gap(l, from, m->to);
+		return;
+	}
 	flush_carry(l);
 	l->ops->jump(l);
 	say(l, "[ringside: %llu bytes of output were dropped before you could see them]",
@@ -503,8 +566,11 @@ static void on_state(struct remote_link *l, const struct proto_msg *m)
 			       m->state > 1 ? "with an unknown state" : "= 1 without STATUS");
 		return;
 	}
-	if (m->state == 1)
+	if (m->state == 1) {
 		l->ended = true;
+		if (l->relay)
+			l->relay->ended(l, m->status);
+	}
 }
 
 static void on_refuse(struct remote_link *l, const struct proto_msg *m)
@@ -525,6 +591,14 @@ static void on_record(struct remote_link *l, const struct proto_header *h, const
 		return;
 	case PROTO_PRIVATE:
 		on_private(l, p, h->length);
+		return;
+	case PROTO_SUB_PRIVATE:
+		/* expect() admits SUB_ records on a relay only. */
+		if (h->seq == 0 || h->seq > PROTO_SUB_MAX) {
+			protocol_error(l, "SUB_PRIVATE without a client id");
+			return;
+		}
+		l->relay->sub(l, h->type, (uint32_t)h->seq, NULL, p, h->length);
 		return;
 	default:
 		break;
@@ -554,6 +628,15 @@ static void on_record(struct remote_link *l, const struct proto_header *h, const
 		return;
 	case PROTO_HEARTBEAT_ACK:
 		return;		/* that it arrived is all it says */
+	case PROTO_SUB_CHALLENGE:
+	case PROTO_SUB_ACCEPT:
+	case PROTO_SUB_REFUSE:
+		if (h->seq == 0 || h->seq > PROTO_SUB_MAX) {
+			protocol_error(l, "%s without a client id", proto_type_name(h->type));
+			return;
+		}
+		l->relay->sub(l, h->type, (uint32_t)h->seq, &m, NULL, 0);
+		return;
 	default:
 		/* expect() lets no other type through. */
 		protocol_error(l, "record type %u", h->type);
@@ -597,9 +680,14 @@ static size_t scan_preamble(struct remote_link *l, const uint8_t *p, size_t n)
 		uint8_t c = p[i++];
 
 		if (l->preamble_got == PROTO_PREAMBLE_SIZE - 1) {
-			if (c != PROTO_VERSION) {
-				fail(l, "Error 0x%08X: the server speaks protocol version %u; this "
-				     "client speaks %u", PROTO_REFUSAL_CODE, c, PROTO_VERSION);
+			if (c != l->version) {
+				if (l->relay && c < PROTO_VERSION_RELAY)
+					fail(l, "Error 0x%08X: the server speaks protocol version %u, "
+					     "which has no repeaters (version %u has them): it needs a "
+					     "newer ringside", PROTO_REFUSAL_CODE, c, PROTO_VERSION_RELAY);
+				else
+					fail(l, "Error 0x%08X: the server speaks protocol version %u; "
+					     "this client speaks %u", PROTO_REFUSAL_CODE, c, l->version);
 				return i;
 			}
 			expect(l, RLINK_WELCOME);

@@ -25,6 +25,7 @@ enum rlink_state {
 	RLINK_CHALLENGE,		/* WELCOME asked for the password: CHALLENGE next */
 	RLINK_PASSWORD,		/* CHALLENGE held while the user types the password */
 	RLINK_ACCEPT,		/* ACCEPT (or REFUSE) next */
+	RLINK_LOCKED,		/* a relay: ACCEPT waits for one of its clients' proofs */
 	RLINK_LIVE,		/* records flow */
 	RLINK_FAILED,		/* refused, or the server broke the protocol: final */
 };
@@ -37,6 +38,33 @@ enum rlink_show {
 };
 
 struct remote_link;
+
+/*
+ * A relay's needs (a repeater's connection to its origin, PROTOCOL.md 11):
+ * the transcript as records rather than text to show, and its clients'
+ * records.  Set l->relay before rlink_start() for a version-3 connection
+ * with RELAY = 1.
+ */
+struct rlink_relay_ops {
+	/* WELCOME was checked: M has SESSION, HOST, PROGRAM, AUTH (the
+	 * session has a password its clients must prove) and LOCKED (ACCEPT
+	 * waits until one of them has). */
+	void (*welcome)(struct remote_link *l, const struct proto_msg *m);
+	/* A transcript record's new bytes, exactly: TYPE is OUTPUT, NOTICE
+	 * or TYPED, SEQ the offset of P's first byte (contiguity checked). */
+	void (*record)(struct remote_link *l, uint8_t type, uint64_t seq, const uint8_t *p,
+		       size_t n);
+	/* [FROM, TO) will never come: the transcript goes on at TO. */
+	void (*gap)(struct remote_link *l, uint64_t from, uint64_t to);
+	/* STATE = 1: the session is over (STATUS as the server says). */
+	void (*ended)(struct remote_link *l, uint32_t status);
+	/* A record about one of its clients (SUB): SUB_CHALLENGE, SUB_ACCEPT
+	 * and SUB_REFUSE decoded in M; SUB_PRIVATE's text in P (N bytes). */
+	void (*sub)(struct remote_link *l, uint8_t type, uint32_t sub, const struct proto_msg *m,
+		    const uint8_t *p, size_t n);
+	/* The connection the server had taken (locked or live) is gone. */
+	void (*lost)(struct remote_link *l);
+};
 
 struct rlink_ops {
 	/* Bytes for the server, in order. */
@@ -57,6 +85,7 @@ struct rlink_ops {
 
 struct remote_link {
 	const struct rlink_ops *ops;
+	const struct rlink_relay_ops *relay;	/* a repeater's connection, or NULL */
 	const char *identity;	/* "HOST\user" for HELLO */
 	const char *password;	/* NULL when none is held; the owner's buffer */
 	bool can_ask;		/* the user can be asked for a password */
@@ -68,9 +97,14 @@ struct remote_link {
 	bool joined;		/* some connection went live */
 	bool ended;		/* STATE = 1: the session is over */
 	bool read_only;
+	/* A relay's ticket from the last ACCEPT: it stands for the proof
+	 * that unlocked that connection, on the next one. */
+	uint8_t ticket[PROTO_TICKET_SIZE];
+	bool have_ticket;
 
 	/* This connection. */
 	enum rlink_state state;
+	uint8_t version;	/* PROTO_VERSION, or PROTO_VERSION_RELAY for a relay */
 	unsigned preamble_got;
 	struct proto_reader reader;
 	struct auth_client *auth;
@@ -108,6 +142,13 @@ static inline bool rlink_failed(const struct remote_link *l)
 static inline bool rlink_live(const struct remote_link *l)
 {
 	return l->state == RLINK_LIVE;
+}
+
+/* A relay connection that its server has taken: live, or locked until one
+ * of its clients proves the password.  SUB_ records may go. */
+static inline bool rlink_relaying(const struct remote_link *l)
+{
+	return l->relay && (l->state == RLINK_LIVE || l->state == RLINK_LOCKED);
 }
 
 /*

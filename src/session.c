@@ -190,6 +190,8 @@ static void on_left(struct hub *h, struct client *c)
 		describe(c, &who, ident);
 		s->cb.left(s->cb_arg, &who);
 	}
+	/* A repeater's clients leave with it. */
+	native_relay_left(h, c);
 }
 
 static void on_retracted(struct hub *h, struct client *c)
@@ -718,5 +720,6 @@ void session_destroy(struct session *s)
 	free(h->backlog);
 	free(s->program_name);
 	penalty_free(&h->penalties);
+	native_hub_free(h);
 	transcript_free(&h->tr);
 }

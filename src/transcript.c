@@ -121,16 +121,41 @@ uint64_t transcript_oldest(const struct transcript *t)
 {
 	uint64_t lost;
 
-	if (t->head <= t->cap)
-		return 0;
+	if (t->head - t->base <= t->cap)
+		return t->base;
 	/* Entering a slot destroys its previous chunk as a whole. */
 	lost = t->head - t->cap;
-	return (lost + t->chunk - 1) & ~((uint64_t)t->chunk - 1);
+	lost = (lost + t->chunk - 1) & ~((uint64_t)t->chunk - 1);
+	return lost > t->base ? lost : t->base;
+}
+
+bool transcript_pinned(const struct transcript *t)
+{
+	for (unsigned i = 0; i < t->nchunks; i++)
+		if (t->pins[i])
+			return true;
+	return false;
+}
+
+void transcript_restart(struct transcript *t, uint64_t base)
+{
+	t->head = t->base = base;
+	t->at_line_start = true;
+	t->marks_first = t->marks_len = 0;
+	/* Pins are counted per slot, whatever offset they were taken at: any
+	 * left now belong to the old bytes. */
+	t->held = transcript_pinned(t);
+}
+
+/* After a restart, the first write waits for the old sends to let go. */
+static bool held(const struct transcript *t)
+{
+	return t->held && transcript_pinned(t);
 }
 
 bool transcript_blocked(const struct transcript *t)
 {
-	return t->head % t->chunk == 0 && t->pins[slot_of(t, t->head)] > 0;
+	return held(t) || (t->head % t->chunk == 0 && t->pins[slot_of(t, t->head)] > 0);
 }
 
 size_t transcript_writable(const struct transcript *t, char **where)
@@ -141,6 +166,8 @@ size_t transcript_writable(const struct transcript *t, char **where)
 	uint64_t off = t->head;
 
 	*where = t->mem + pos;
+	if (held(t))
+		return 0;
 	while (n < room) {
 		size_t step;
 
@@ -159,6 +186,7 @@ void transcript_commit(struct transcript *t, size_t n)
 
 	if (n == 0)
 		return;
+	t->held = false;
 	for (const char *q = p; (q = memchr(q, '\n', (size_t)(p + n - q))) != NULL; q++)
 		t->lines++;
 	t->at_line_start = p[n - 1] == '\n';
@@ -265,8 +293,9 @@ uint64_t transcript_history_start(const struct transcript *t, size_t bytes, unsi
 	} else {
 		start = t->head - oldest > bytes ? t->head - bytes : oldest;
 	}
-	if (start == 0)
-		return 0;
+	/* The base is a line start by definition (transcript_restart). */
+	if (start == t->base)
+		return start;
 	/* Begin at a line boundary, unless no whole line is held. */
 	/* The byte before START tells, but only while the ring still holds it. */
 	if (t->head - (start - 1) <= t->cap && t->mem[(start - 1) % t->cap] == '\n')

@@ -38,8 +38,10 @@ struct transcript {
 	unsigned nchunks;
 	uint32_t *pins;		/* per slot: sends in flight starting in it */
 	uint64_t head;		/* absolute offset of the next byte written */
+	uint64_t base;		/* nothing before it is held (transcript_restart) */
 	uint64_t lines;		/* newlines written, for statistics */
 	bool at_line_start;	/* last byte written was '\n' (or nothing yet) */
+	bool held;		/* restarted: no writing while sends pin old chunks */
 	struct transcript_mark *marks;	/* ring of marks, oldest first */
 	unsigned marks_cap, marks_first, marks_len;
 };
@@ -50,6 +52,19 @@ void transcript_free(struct transcript *t);
 
 /* Oldest offset whose byte is still held. */
 uint64_t transcript_oldest(const struct transcript *t);
+
+/*
+ * Forget everything held and go on at offset BASE, as if it were a line
+ * start: a transcript that mirrors another one's offsets (a repeater's) does
+ * this when it starts and when its source says bytes are gone (a GAP).
+ * Readers whose cursor is below BASE then have nothing to read there (they
+ * are skipped ahead as lagging ones are).  Sends still in flight read the
+ * old bytes, and the writer, which now starts at an arbitrary slot, could
+ * land in them: it writes nothing until no send pins a chunk any more.
+ */
+void transcript_restart(struct transcript *t, uint64_t base);
+/* Whether a send in flight pins any chunk. */
+bool transcript_pinned(const struct transcript *t);
 
 /*
  * Where the writer may put up to the returned number of bytes without

@@ -137,3 +137,35 @@ void writer_flush(struct hub *h)
 	if (done)
 		writer_appended(h, old_head);
 }
+
+size_t writer_mirror(struct hub *h, enum transcript_kind kind, const void *p, size_t n)
+{
+	uint64_t old_head = h->tr.head;
+	size_t done = transcript_append(&h->tr, p, n);
+
+	transcript_mark(&h->tr, old_head, done, kind);
+	if (done)
+		writer_appended(h, old_head);
+	return done;
+}
+
+void writer_jump(struct hub *h, uint64_t to)
+{
+	transcript_restart(&h->tr, to);
+	for (struct client *c = h->clients; c; c = c->next) {
+		if (c->state != CLIENT_LIVE)
+			continue;
+		if (!client_sending(c)) {
+			/* Caught-up clients wait in the idle list: wake them
+			 * to find their cursor below the new base. */
+			client_wake(c);
+		} else if (c->send_kind != SEND_PRIVATE && !c->lagging) {
+			/* The writer waits for these old bytes to be let go:
+			 * end the sends, and skip each client once its send is
+			 * back (a cursor never moves under one). */
+			c->lagging = true;
+			link_cancel_send(&c->link);
+		}
+	}
+	h->kick_pending = true;
+}

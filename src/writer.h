@@ -32,4 +32,20 @@ void writer_appended(struct hub *h, uint64_t old_head);
 /* Move the backlog into the transcript as far as it is free. */
 void writer_flush(struct hub *h);
 
+/*
+ * A transcript that mirrors another one's (a repeater's, whose source says
+ * what each stretch is and where it goes): append N bytes of KIND exactly,
+ * with no line breaks of our own.  Returns the bytes taken (fewer when a
+ * pinned chunk stops the writer; the caller keeps the rest and tries again
+ * on hub_ops.unpinned).
+ */
+size_t writer_mirror(struct hub *h, enum transcript_kind kind, const void *p, size_t n);
+/*
+ * The mirrored transcript goes on at offset TO: what comes before it is
+ * gone.  Each client below TO gets a gap (a GAP record, or a skip marker)
+ * as a lagging one does; sends still reading old bytes are cancelled, and
+ * writing resumes once they are back (transcript_restart()).
+ */
+void writer_jump(struct hub *h, uint64_t to);
+
 #endif

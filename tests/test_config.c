@@ -242,6 +242,30 @@ static void test_config_remote_and_qr(void **state)
 	assert_null(c.argv);
 }
 
+static void test_config_repeater(void **state)
+{
+	struct config c;
+
+	PARSE_OK(&c, "-repeater", "-c", "tcp:server=box,port=5005", "-s", "tcp:port=6000",
+		 "-s", "npipe:pipe=rep", "-p", "-ring", "1M");
+	assert_true(c.repeater && c.persist);
+	assert_string_equal(c.upstream, "tcp:server=box,port=5005");
+	assert_int_equal(c.nservers, 2);
+	assert_string_equal(c.servers[1], "npipe:pipe=rep");
+	assert_int_equal(c.ring_bytes, MiB);
+	assert_null(c.argv);
+	/* -s and -server fill the same list. */
+	PARSE_OK(&c, "-repeater", "-c", "tcp:server=box,port=5005", "-server", "tcp:port=6000");
+	assert_int_equal(c.nservers, 1);
+	assert_false(c.persist);
+	REFUSED("-repeater needs -c SPEC", NULL, "-repeater", "-s", "tcp:port=6000");
+	REFUSED("-repeater needs at least one -s SPEC", NULL, "-repeater", "-c", "tcp:server=b,port=1");
+	REFUSED("-repeater takes no -remote and no program", NULL, "-repeater", "-c",
+		"tcp:server=b,port=1", "-s", "tcp:port=2", "--", "gdb");
+	REFUSED("-c and -p go with -repeater", NULL, "-c", "tcp:server=b,port=1", "--", "gdb");
+	REFUSED("-c and -p go with -repeater", NULL, "-p", "-server", "tcp:port=1", "gdb");
+}
+
 /* ---- numbers and sizes ------------------------------------------------ */
 
 static void test_config_sizes_with_suffixes(void **state)
@@ -507,6 +531,12 @@ static void test_config_scrub_blanks_spec_passwords(void **state)
 	MAKE_ARGV(&a, "-remote", "tcp:server=h,port=1,password=Sesame12", "-quiet", "100");
 	CHECK_SCRUB(&a, "-remote", "tcp:server=h,port=1,password=********", "-quiet", "100");
 
+	/* A repeater refuses passwords, but not before they are off the process list. */
+	MAKE_ARGV(&a, "-repeater", "-c", "tcp:server=h,port=1,password=abc", "-s",
+		  "tcp:port=2,password=de");
+	CHECK_SCRUB(&a, "-repeater", "-c", "tcp:server=h,port=1,password=***", "-s",
+		    "tcp:port=2,password=**");
+
 	/* What config_parse kept is untouched: the server still gets its password. */
 	MAKE_ARGV(&a, "-server", "tcp:port=1,password=abc123", "gdb");
 	parse_argv_ok(&c, &a);
@@ -567,7 +597,7 @@ static void test_config_usage_lists_every_option(void **state)
 		"-server SPEC", "-remote SPEC", "-QR", "-serial-list", "-noio", "-clines N",
 		"-history BYTES",
 		"-ring BYTES", "-lag BYTES", "-maxclients N", "-linemax BYTES", "-flushms MS",
-		"-noticems MS", "-h ", "-version",
+		"-noticems MS", "-h ", "-version", "-repeater", "-c SPEC", "-s SPEC", "-p ",
 	};
 	char *text = NULL;
 	size_t len = 0;
@@ -609,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_config_option_names_case_insensitive),
 		cmocka_unit_test(test_config_help_and_version_need_no_program),
 		cmocka_unit_test(test_config_remote_and_qr),
+		cmocka_unit_test(test_config_repeater),
 		cmocka_unit_test(test_config_sizes_with_suffixes),
 		cmocka_unit_test(test_config_numbers),
 		cmocka_unit_test(test_config_error_unknown_option),

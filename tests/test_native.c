@@ -422,7 +422,8 @@ static void scan_preamble(struct peer *p)
 	while (!p->preamble && p->pos < p->len) {
 		uint8_t c = p->buf[p->pos++];
 
-		if (c == proto_preamble[p->matched])
+		/* The last byte is the version, whichever it is. */
+		if (p->matched == PROTO_PREAMBLE_SIZE - 1 || c == proto_preamble[p->matched])
 			p->matched++;
 		else if (c == 0x00)
 			p->matched = 1;
@@ -1111,6 +1112,65 @@ static void test_native_preamble_split_across_reads(void **state)
 	finish(f);
 }
 
+/* 9: a server speaks versions 2 and 3 and answers each in kind; a version-3
+ * HELLO with RELAY = 1 is a relay, and on a session with a password it is
+ * locked until one of its clients proves the password (PROTOCOL.md 11.1). */
+static void test_native_version_3_relay_welcome(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *p = peer_connect(f);
+	struct rec r;
+	struct proto_msg m;
+
+	settle(f, p);
+	send_preamble_v(p, PROTO_VERSION_RELAY);
+	memset(&m, 0, sizeof(m));
+	m.version = PROTO_VERSION_RELAY;
+	m.has_version = true;
+	snprintf(m.identity, sizeof(m.identity), IDENTITY);
+	m.has_identity = true;
+	m.relay = 1;
+	m.has_relay = true;
+	send_record(p, PROTO_HELLO, &m);
+	assert_true(wait_preamble(f, p, 1000));
+	assert_int_equal(p->buf[p->pos - 1], PROTO_VERSION_RELAY);
+	expect_record(f, p, PROTO_WELCOME, &r);
+	assert_int_equal(r.m.version, PROTO_VERSION_RELAY);
+	assert_true(r.m.has_relay && r.m.relay == 1);
+	assert_true(r.m.has_auth && r.m.auth == 1);
+	assert_true(r.m.has_locked && r.m.locked == 1);
+	/* Locked: its own line is not expected here (nor anywhere). */
+	send_input(p, "x", 1);
+	assert_string_equal(expect_final_refuse(f, p, 2000),
+			    "protocol error: a record of type 34 (INPUT) is not expected here");
+	finish(f);
+}
+
+/* A version-2 client is answered in version 2 by the same server, RELAY or not. */
+static void test_native_version_2_stays_version_2(void **state)
+{
+	struct fixture *f = *state;
+	struct peer *p = peer_connect(f);
+	struct rec r;
+	struct proto_msg m;
+
+	settle(f, p);
+	send_preamble(p);
+	memset(&m, 0, sizeof(m));
+	m.version = PROTO_VERSION;
+	m.has_version = true;
+	m.relay = 1;
+	m.has_relay = true;
+	send_record(p, PROTO_HELLO, &m);
+	assert_true(wait_preamble(f, p, 1000));
+	assert_int_equal(p->buf[p->pos - 1], PROTO_VERSION);
+	expect_record(f, p, PROTO_WELCOME, &r);
+	assert_int_equal(r.m.version, PROTO_VERSION);
+	assert_false(r.m.has_relay);
+	expect_record(f, p, PROTO_ACCEPT, &r);
+	finish(f);
+}
+
 /* 1.2 and 9: a client preamble whose version the server does not speak is
  * still native; the server answers with its own preamble and REFUSE
  * "unsupported protocol version V". */
@@ -1122,20 +1182,21 @@ static void test_native_preamble_version_unsupported_refused(void **state)
 	struct proto_msg m;
 
 	settle(f, p);
-	send_preamble_v(p, 3);
+	send_preamble_v(p, 4);
 	memset(&m, 0, sizeof(m));
-	m.version = 3;
+	m.version = 4;
 	m.has_version = true;
 	snprintf(m.identity, sizeof(m.identity), IDENTITY);
 	m.has_identity = true;
 	send_record(p, PROTO_HELLO, &m);
 	if (!wait_preamble(f, p, 1000))
-		fail_msg("no server preamble after a version-3 client preamble; the client was "
+		fail_msg("no server preamble after a version-4 client preamble; the client was "
 			 "taken as %s", p->c->native ? "native" : "raw (its bytes became text input)");
-	assert_int_equal(p->buf[p->pos - 1], PROTO_VERSION);
+	/* Our newest version: the client learns what it could use. */
+	assert_int_equal(p->buf[p->pos - 1], PROTO_VERSION_MAX);
 	expect_record(f, p, PROTO_REFUSE, &r);
 	assert_int_equal(r.m.code, PROTO_REFUSAL_CODE);
-	assert_string_equal(r.m.reason, "unsupported protocol version 3");
+	assert_string_equal(r.m.reason, "unsupported protocol version 4");
 	assert_true(wait_eof(f, p, 2000));
 	finish(f);
 }
@@ -1896,6 +1957,8 @@ int main(void)
 		T(test_native_raw_client_not_native, setup_plain),
 		T(test_native_preamble_split_across_reads, setup_plain),
 		T(test_native_preamble_version_unsupported_refused, setup_plain),
+		T(test_native_version_3_relay_welcome, setup_password),
+		T(test_native_version_2_stays_version_2, setup_plain),
 		T(test_native_hello_version_unsupported_refused, setup_plain),
 		T(test_native_malformed_hello_refused, setup_plain),
 		T(test_native_bad_record_header_refused, setup_plain),

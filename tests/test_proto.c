@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for src/proto.c: preamble, record headers and their limits, the incremental
+/* Unit tests for src/proto.c: preambles, record headers and their limits, the incremental
  * reader under every split of its input and after errors, and TLV bodies: every field, and
- * every way a body can be malformed. */
+ * every way a body can be malformed; version 3's relay records and fields included. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +22,8 @@ static const uint8_t all_types[] = {
 	PROTO_NOTICE, PROTO_TYPED, PROTO_GAP, PROTO_STATE, PROTO_PRIVATE,
 	PROTO_HELLO, PROTO_PROOF, PROTO_INPUT, PROTO_INTERRUPT, PROTO_BYE,
 	PROTO_HEARTBEAT, PROTO_HEARTBEAT_ACK,
+	PROTO_SUB_CHALLENGE, PROTO_SUB_ACCEPT, PROTO_SUB_REFUSE, PROTO_SUB_PRIVATE,
+	PROTO_SUB_HELLO, PROTO_SUB_PROOF, PROTO_SUB_INPUT, PROTO_SUB_INTERRUPT, PROTO_SUB_BYE,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -40,6 +42,7 @@ static uint32_t limit_of(uint8_t t)
 	case PROTO_NOTICE:
 	case PROTO_TYPED:
 	case PROTO_PRIVATE:
+	case PROTO_SUB_PRIVATE:
 		return PROTO_MAX_OUTPUT;
 	default:
 		return PROTO_MAX_CONTROL;
@@ -101,6 +104,12 @@ static void full_msg(struct proto_msg *m)
 	m->srp_a_len = sizeof(m->srp_a);
 	m->srp_m1_len = sizeof(m->srp_m1);
 	m->srp_m2_len = sizeof(m->srp_m2);
+	m->relay = 1;
+	m->locked = 0;
+	m->rejoin = UINT32_MAX;
+	fill(m->ticket, sizeof(m->ticket), 7);
+	m->ticket_len = sizeof(m->ticket);
+	m->has_relay = m->has_locked = m->has_rejoin = true;
 	m->has_version = m->has_role = m->has_code = m->has_auth = true;
 	m->has_state = m->has_status = m->has_resume = m->has_start = true;
 	m->has_from = m->has_to = m->has_session = true;
@@ -119,10 +128,60 @@ static void assert_msg_equal(const struct proto_msg *a, const struct proto_msg *
 static void test_proto_preamble_bytes(void **state)
 {
 	static const uint8_t want[8] = { 0x00, 'R', 'I', 'N', 'G', 'S', 'D', 0x02 };
+	uint8_t v3[8];
 
 	assert_int_equal(PROTO_PREAMBLE_SIZE, 8);
 	assert_memory_equal(proto_preamble, want, 8);
 	assert_int_equal(proto_preamble[7], PROTO_VERSION);
+	/* A relay speaks version 3; only the last byte differs. */
+	assert_int_equal(PROTO_VERSION_RELAY, 3);
+	assert_int_equal(PROTO_VERSION_MAX, PROTO_VERSION_RELAY);
+	proto_preamble_of(PROTO_VERSION_RELAY, v3);
+	assert_memory_equal(v3, want, 7);
+	assert_int_equal(v3[7], 3);
+	proto_preamble_of(PROTO_VERSION, v3);
+	assert_memory_equal(v3, proto_preamble, 8);
+}
+
+/* The direction masks: what a relay's peer may see, per side. */
+static void test_proto_relay_types_and_directions(void **state)
+{
+	static const uint8_t to_server[] = {
+		PROTO_SUB_HELLO, PROTO_SUB_PROOF, PROTO_SUB_INPUT, PROTO_SUB_INTERRUPT, PROTO_SUB_BYE,
+	};
+	static const uint8_t to_relay[] = {
+		PROTO_SUB_CHALLENGE, PROTO_SUB_ACCEPT, PROTO_SUB_REFUSE, PROTO_SUB_PRIVATE,
+	};
+	uint64_t all = 0;
+
+	for (size_t i = 0; i < sizeof(to_server); i++) {
+		assert_true(to_server[i] < 64);
+		assert_true(PROTO_RELAY_TYPES & PROTO_TYPE_BIT(to_server[i]));
+		assert_false(PROTO_SERVER_TYPES & PROTO_TYPE_BIT(to_server[i]));
+		all |= PROTO_TYPE_BIT(to_server[i]);
+	}
+	for (size_t i = 0; i < sizeof(to_relay); i++) {
+		assert_true(PROTO_RELAY_TYPES & PROTO_TYPE_BIT(to_relay[i]));
+		assert_true(PROTO_SERVER_TYPES & PROTO_TYPE_BIT(to_relay[i]));
+		all |= PROTO_TYPE_BIT(to_relay[i]);
+	}
+	assert_true(all == PROTO_RELAY_TYPES);
+	/* Line and private text are raw bytes like INPUT and PRIVATE; the
+	 * rest carry TLV bodies. */
+	assert_false(proto_type_tlv(PROTO_SUB_INPUT));
+	assert_false(proto_type_tlv(PROTO_SUB_PRIVATE));
+	assert_true(proto_type_tlv(PROTO_SUB_HELLO));
+	assert_true(proto_type_tlv(PROTO_SUB_BYE));
+	/* seq carries the sub-client: any 64-bit value survives the header. */
+	{
+		struct proto_header h = { .type = PROTO_SUB_INPUT, .length = 2,
+					  .seq = PROTO_SUB_MAX }, got;
+		uint8_t buf[PROTO_HEADER_SIZE];
+
+		proto_header_encode(&h, buf);
+		assert_int_equal(proto_header_decode(buf, &got), 0);
+		assert_true(got.seq == PROTO_SUB_MAX);
+	}
 }
 
 static void test_proto_header_round_trip_every_type(void **state)
@@ -515,6 +574,10 @@ static const struct tag_spec {
 	{ PROTO_T_STATE, K_U32, OFF(state), OFF(has_state), 4 },
 	{ PROTO_T_STATUS, K_U32, OFF(status), OFF(has_status), 4 },
 	{ PROTO_T_TEXT, K_TEXT, OFF(text), OFF(has_text), PROTO_TEXT_MAX },
+	{ PROTO_T_RELAY, K_U32, OFF(relay), OFF(has_relay), 4 },
+	{ PROTO_T_TICKET, K_BYTES, OFF(ticket), OFF(ticket_len), 64 },
+	{ PROTO_T_LOCKED, K_U32, OFF(locked), OFF(has_locked), 4 },
+	{ PROTO_T_REJOIN, K_U32, OFF(rejoin), OFF(has_rejoin), 4 },
 };
 #define NTAGS (sizeof(tag_specs) / sizeof(tag_specs[0]))
 
@@ -548,7 +611,7 @@ static void expected_msg(const struct tag_spec *t, const uint8_t *val, size_t le
 
 static void test_proto_msg_round_trip_each_field_alone(void **state)
 {
-	assert_int_equal(NTAGS, PROTO_T_TEXT);
+	assert_int_equal(NTAGS, PROTO_T_REJOIN);
 	for (size_t i = 0; i < NTAGS; i++) {
 		const struct tag_spec *t = &tag_specs[i];
 		size_t lens[2] = { t->kind == K_TEXT || t->kind == K_BYTES ? 1 : t->max, t->max };
@@ -609,7 +672,7 @@ static void test_proto_msg_encode_layout_and_ascending_tags(void **state)
 		last = tag;
 		pos += 4 + l;
 	}
-	assert_int_equal(last, PROTO_T_TEXT);
+	assert_int_equal(last, PROTO_T_REJOIN);
 }
 
 static void test_proto_msg_empty_body(void **state)
@@ -666,7 +729,8 @@ static void test_proto_msg_decode_wrong_size_u32(void **state)
 			assert_int_equal(decode_one(tag_specs[i].tag, val, l, &m),
 					 l == 4 ? 0 : -EPROTO);
 	}
-	assert_int_equal(tested, 6);
+	/* VERSION ROLE CODE AUTH STATE STATUS, and version 3's RELAY LOCKED REJOIN. */
+	assert_int_equal(tested, 9);
 }
 
 static void test_proto_msg_decode_wrong_size_u64_and_session(void **state)
@@ -808,7 +872,8 @@ static void test_proto_msg_decode_byte_field_too_long(void **state)
 		assert_int_equal(decode_one(t->tag, val, (uint16_t)t->max, &m), 0);
 		assert_int_equal(decode_one(t->tag, val, (uint16_t)t->max + 1, &m), -EPROTO);
 	}
-	assert_int_equal(tested, 5);
+	/* SALT, SRP_B, SRP_A, SRP_M1, SRP_M2 and version 3's TICKET. */
+	assert_int_equal(tested, 6);
 }
 
 static void test_proto_msg_decode_duplicate_tag(void **state)
@@ -840,7 +905,7 @@ static void test_proto_msg_decode_unknown_tag_skipped(void **state)
 
 	n += put_tlv(buf + n, 0, junk, 3);
 	n += put_tlv(buf + n, PROTO_T_VERSION, one, 4);
-	n += put_tlv(buf + n, 22, junk, 20);		/* the first tag after PROTO_T_TEXT */
+	n += put_tlv(buf + n, 26, junk, 20);		/* the first tag after PROTO_T_REJOIN */
 	n += put_tlv(buf + n, 0xffff, NULL, 0);
 	n += put_tlv(buf + n, PROTO_T_HOST, "box", 3);
 	assert_int_equal(proto_msg_decode(buf, n, &m), 0);
@@ -954,7 +1019,8 @@ static void test_proto_record_encode_round_trip_through_reader(void **state)
 static void test_proto_record_encode_rejects_raw_and_unknown_types(void **state)
 {
 	static const uint8_t raw[] = {
-		PROTO_OUTPUT, PROTO_NOTICE, PROTO_TYPED, PROTO_PRIVATE, PROTO_INPUT, 0, 5, 38, 255,
+		PROTO_OUTPUT, PROTO_NOTICE, PROTO_TYPED, PROTO_PRIVATE, PROTO_INPUT,
+		PROTO_SUB_PRIVATE, PROTO_SUB_INPUT, 0, 5, 43, 255,
 	};
 	struct proto_msg m = { 0 };
 	uint8_t buf[64];
@@ -967,7 +1033,8 @@ static void test_proto_type_tlv_splits_types(void **state)
 {
 	for (unsigned t = 0; t < 256; t++) {
 		bool raw = t == PROTO_OUTPUT || t == PROTO_NOTICE || t == PROTO_TYPED ||
-			   t == PROTO_PRIVATE || t == PROTO_INPUT;
+			   t == PROTO_PRIVATE || t == PROTO_INPUT || t == PROTO_SUB_PRIVATE ||
+			   t == PROTO_SUB_INPUT;
 
 		assert_int_equal(proto_type_tlv((uint8_t)t), is_known_type(t) && !raw);
 	}
@@ -983,6 +1050,11 @@ static void test_proto_type_name_all_types_and_unknown(void **state)
 		{ PROTO_PRIVATE, "PRIVATE" }, { PROTO_HELLO, "HELLO" }, { PROTO_PROOF, "PROOF" },
 		{ PROTO_INPUT, "INPUT" }, { PROTO_INTERRUPT, "INTERRUPT" }, { PROTO_BYE, "BYE" },
 		{ PROTO_HEARTBEAT, "HEARTBEAT" }, { PROTO_HEARTBEAT_ACK, "HEARTBEAT_ACK" },
+		{ PROTO_SUB_CHALLENGE, "SUB_CHALLENGE" }, { PROTO_SUB_ACCEPT, "SUB_ACCEPT" },
+		{ PROTO_SUB_REFUSE, "SUB_REFUSE" }, { PROTO_SUB_PRIVATE, "SUB_PRIVATE" },
+		{ PROTO_SUB_HELLO, "SUB_HELLO" }, { PROTO_SUB_PROOF, "SUB_PROOF" },
+		{ PROTO_SUB_INPUT, "SUB_INPUT" }, { PROTO_SUB_INTERRUPT, "SUB_INTERRUPT" },
+		{ PROTO_SUB_BYE, "SUB_BYE" },
 	};
 
 	assert_int_equal(sizeof(names) / sizeof(names[0]), NTYPES);
@@ -997,6 +1069,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proto_preamble_bytes),
+		cmocka_unit_test(test_proto_relay_types_and_directions),
 		cmocka_unit_test(test_proto_msg_decode_text_with_utf8_controls),
 		cmocka_unit_test(test_proto_reader_allowed_types_and_limit),
 		cmocka_unit_test(test_proto_header_round_trip_every_type),

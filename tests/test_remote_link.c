@@ -2,7 +2,8 @@
 /* Unit tests for src/remote_link.c: the client's protocol state machine, fed the bytes a
  * server (honest or not) would send, built with the codec of src/proto.h and, for passwords,
  * the real SRP server side of src/auth.h.  What the link sends and shows is recorded and
- * checked: a server that has not proven itself gets no command and shows nothing. */
+ * checked: a server that has not proven itself gets no command and shows nothing.  The
+ * relay mode (a repeater's connection, protocol version 3) is checked the same way. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,19 @@ struct fixture {
 	struct shown shown[256];
 	unsigned nshown;
 	unsigned asked, lives, jumps;
+	/* relay mode: what the relay ops were told */
+	unsigned welcomes, gaps, ends, losts, nsubs;
+	uint32_t welcome_locked, welcome_auth;
+	uint8_t rec_types[64];
+	uint64_t rec_seqs[64];
+	char rec_text[4096];
+	size_t rec_len;
+	unsigned nrecs;
+	uint64_t gap_from, gap_to;
+	uint32_t end_status;
+	uint8_t sub_types[16];
+	uint32_t sub_ids[16];
+	char sub_text[256];
 	/* the server side */
 	struct auth_verifier ver;
 	struct auth_server *as;
@@ -81,6 +95,74 @@ static void op_jump(struct remote_link *l)
 {
 	of(l)->jumps++;
 }
+
+static void rop_welcome(struct remote_link *l, const struct proto_msg *m)
+{
+	struct fixture *f = of(l);
+
+	f->welcomes++;
+	f->welcome_locked = m->locked;
+	f->welcome_auth = m->auth;
+}
+
+static void rop_record(struct remote_link *l, uint8_t type, uint64_t seq, const uint8_t *p,
+		       size_t n)
+{
+	struct fixture *f = of(l);
+
+	assert_true(f->nrecs < 64 && f->rec_len + n < sizeof(f->rec_text));
+	f->rec_types[f->nrecs] = type;
+	f->rec_seqs[f->nrecs++] = seq;
+	memcpy(f->rec_text + f->rec_len, p, n);
+	f->rec_len += n;
+	f->rec_text[f->rec_len] = '\0';
+}
+
+static void rop_gap(struct remote_link *l, uint64_t from, uint64_t to)
+{
+	struct fixture *f = of(l);
+
+	f->gaps++;
+	f->gap_from = from;
+	f->gap_to = to;
+}
+
+static void rop_ended(struct remote_link *l, uint32_t status)
+{
+	of(l)->ends++;
+	of(l)->end_status = status;
+}
+
+static void rop_sub(struct remote_link *l, uint8_t type, uint32_t sub, const struct proto_msg *m,
+		    const uint8_t *p, size_t n)
+{
+	struct fixture *f = of(l);
+
+	assert_true(f->nsubs < 16);
+	f->sub_types[f->nsubs] = type;
+	f->sub_ids[f->nsubs++] = sub;
+	if (p) {
+		assert_true(n < sizeof(f->sub_text));
+		memcpy(f->sub_text, p, n);
+		f->sub_text[n] = '\0';
+	} else {
+		assert_non_null(m);
+	}
+}
+
+static void rop_lost(struct remote_link *l)
+{
+	of(l)->losts++;
+}
+
+static const struct rlink_relay_ops relay_ops = {
+	.welcome = rop_welcome,
+	.record = rop_record,
+	.gap = rop_gap,
+	.ended = rop_ended,
+	.sub = rop_sub,
+	.lost = rop_lost,
+};
 
 static const struct rlink_ops ops = {
 	.send = op_send,
@@ -914,6 +996,227 @@ static void test_link_inert_forms(void **state)
 	assert_string_equal(out, "a^@b^[^?<85><U+0085>^M\r\n");
 }
 
+/* ---- relay mode (PROTOCOL.md 11) ------------------------------------------ */
+
+static const uint8_t ticket1[PROTO_TICKET_SIZE] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+
+static void srv_preamble_v(struct fixture *f, uint8_t version)
+{
+	uint8_t pre[PROTO_PREAMBLE_SIZE];
+
+	proto_preamble_of(version, pre);
+	feed(f, pre, sizeof(pre));
+}
+
+static void srv_relay_welcome(struct fixture *f, bool relay, uint32_t auth, bool has_locked,
+			      uint32_t locked)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.version = PROTO_VERSION_RELAY;
+	m.has_version = true;
+	memcpy(m.session, f->session, 16);
+	m.has_session = true;
+	snprintf(m.host, sizeof(m.host), "origin");
+	m.has_host = true;
+	m.auth = auth;
+	m.has_auth = true;
+	m.relay = 1;
+	m.has_relay = relay;
+	m.locked = locked;
+	m.has_locked = has_locked;
+	srv_msg(f, PROTO_WELCOME, &m);
+}
+
+static void srv_relay_accept(struct fixture *f, uint64_t start, const uint8_t *ticket)
+{
+	struct proto_msg m;
+
+	accept_msg(f, &m, start);
+	if (ticket) {
+		memcpy(m.ticket, ticket, PROTO_TICKET_SIZE);
+		m.ticket_len = PROTO_TICKET_SIZE;
+	}
+	srv_msg(f, PROTO_ACCEPT, &m);
+}
+
+static void srv_sub(struct fixture *f, uint8_t type, uint32_t sub, const struct proto_msg *m)
+{
+	uint8_t buf[PROTO_HEADER_SIZE + PROTO_MAX_CONTROL];
+	int n = proto_record_encode(type, sub, m, buf, sizeof(buf));
+
+	assert_true(n >= PROTO_HEADER_SIZE);
+	feed(f, buf, (size_t)n);
+}
+
+/* The HELLO the link sent last: decoded, after a preamble of VERSION. */
+static void sent_hello(struct fixture *f, size_t at, uint8_t version, struct proto_msg *m)
+{
+	uint8_t pre[PROTO_PREAMBLE_SIZE];
+	struct proto_header h;
+
+	proto_preamble_of(version, pre);
+	assert_memory_equal(f->sent + at, pre, PROTO_PREAMBLE_SIZE);
+	assert_int_equal(proto_header_decode(f->sent + at + PROTO_PREAMBLE_SIZE, &h), 0);
+	assert_int_equal(h.type, PROTO_HELLO);
+	assert_int_equal(proto_msg_decode(f->sent + at + PROTO_PREAMBLE_SIZE + PROTO_HEADER_SIZE,
+					  h.length, m), 0);
+}
+
+static void test_relay_hello_is_version_3_with_its_ticket(void **state)
+{
+	struct fixture *f = *state;
+	struct proto_msg m;
+	size_t second;
+
+	f->l.relay = &relay_ops;
+	rlink_start(&f->l);
+	sent_hello(f, 0, PROTO_VERSION_RELAY, &m);
+	assert_true(m.has_version && m.version == PROTO_VERSION_RELAY);
+	assert_true(m.has_relay && m.relay == 1);
+	assert_int_equal(m.ticket_len, 0);
+	assert_false(m.has_session);
+	srv_preamble_v(f, PROTO_VERSION_RELAY);
+	srv_relay_welcome(f, true, 1, true, 0);
+	assert_int_equal(f->welcomes, 1);
+	srv_relay_accept(f, 4096, ticket1);
+	assert_true(rlink_live(&f->l) && rlink_relaying(&f->l));
+	/* A relay never proves anything itself. */
+	assert_int_equal(f->asked, 0);
+	/* The next connection resumes where it is, with the ticket. */
+	srv_text(f, PROTO_OUTPUT, 4096, "ab");
+	second = f->sent_len;
+	rlink_start(&f->l);
+	assert_int_equal(f->losts, 1);
+	sent_hello(f, second, PROTO_VERSION_RELAY, &m);
+	assert_int_equal(m.ticket_len, PROTO_TICKET_SIZE);
+	assert_memory_equal(m.ticket, ticket1, PROTO_TICKET_SIZE);
+	assert_true(m.has_session && m.has_resume && m.resume == 4098);
+	/* A ticket is good once: an ACCEPT without one leaves none to show. */
+	srv_preamble_v(f, PROTO_VERSION_RELAY);
+	srv_relay_welcome(f, true, 1, true, 0);
+	srv_relay_accept(f, 4098, NULL);
+	assert_false(f->l.have_ticket);
+}
+
+static void test_relay_refuses_a_server_without_relays(void **state)
+{
+	struct fixture *f = *state;
+
+	f->l.relay = &relay_ops;
+	rlink_start(&f->l);
+	srv_preamble_v(f, PROTO_VERSION_RELAY);
+	srv_relay_welcome(f, false, 0, false, 0);
+	assert_failed_with(f, "the server does not take repeaters");
+	assert_int_equal(f->welcomes, 0);
+}
+
+static void test_relay_locked_then_unlocked(void **state)
+{
+	struct fixture *f = *state;
+	struct proto_msg m;
+
+	f->l.relay = &relay_ops;
+	rlink_start(&f->l);
+	srv_preamble_v(f, PROTO_VERSION_RELAY);
+	srv_relay_welcome(f, true, 1, true, 1);
+	assert_int_equal(f->welcomes, 1);
+	assert_int_equal(f->welcome_locked, 1);
+	assert_true(rlink_relaying(&f->l) && !rlink_live(&f->l));
+	/* A drop while it waits is a lost connection to resume, not a
+	 * failed first attempt. */
+	assert_true(f->l.joined);
+	/* Its clients' handshakes go on meanwhile. */
+	memset(&m, 0, sizeof(m));
+	m.salt_len = 16;
+	m.srp_b_len = 1;
+	srv_sub(f, PROTO_SUB_CHALLENGE, 7, &m);
+	srv_raw(f, PROTO_HEARTBEAT_ACK, 3, NULL, 0);
+	assert_int_equal(f->nsubs, 1);
+	assert_int_equal(f->sub_types[0], PROTO_SUB_CHALLENGE);
+	assert_int_equal(f->sub_ids[0], 7);
+	assert_false(rlink_failed(&f->l));
+	srv_relay_accept(f, 100, ticket1);
+	assert_true(rlink_live(&f->l));
+	assert_int_equal(f->lives, 1);
+	memset(&m, 0, sizeof(m));
+	m.role = 0;
+	m.has_role = true;
+	m.srp_m2_len = 32;
+	srv_sub(f, PROTO_SUB_ACCEPT, 7, &m);
+	assert_int_equal(f->nsubs, 2);
+	/* No "reconnected" for the connection it waited on. */
+	for (unsigned i = 0; i < f->nshown; i++)
+		assert_null(strstr(f->shown[i].text, "reconnected"));
+}
+
+static void test_relay_records_not_shown(void **state)
+{
+	struct fixture *f = *state;
+	struct proto_msg m;
+
+	f->l.relay = &relay_ops;
+	rlink_start(&f->l);
+	srv_preamble_v(f, PROTO_VERSION_RELAY);
+	srv_relay_welcome(f, true, 0, true, 0);
+	srv_relay_accept(f, 1000, NULL);
+	srv_text(f, PROTO_OUTPUT, 1000, "(gdb) ");
+	srv_text(f, PROTO_TYPED, 1006, "BOX\\bob: bt\r\n");
+	srv_text(f, PROTO_NOTICE, 1019, "\x1b[31mx\r\n");	/* kept as it is: the mirror */
+	assert_int_equal(f->nrecs, 3);
+	assert_int_equal(f->rec_types[0], PROTO_OUTPUT);
+	assert_true(f->rec_seqs[1] == 1006 && f->rec_seqs[2] == 1019);
+	assert_string_equal(f->rec_text, "(gdb) BOX\\bob: bt\r\n\x1b[31mx\r\n");
+	assert_string_equal(all_of(f, RLINK_OUTPUT), "");
+	assert_string_equal(all_of(f, RLINK_NOTICE), "");
+	memset(&m, 0, sizeof(m));
+	m.from = 1027;
+	m.has_from = true;
+	m.to = 5000;
+	m.has_to = true;
+	srv_msg(f, PROTO_GAP, &m);
+	assert_int_equal(f->gaps, 1);
+	assert_true(f->gap_from == 1027 && f->gap_to == 5000);
+	srv_text(f, PROTO_SUB_PRIVATE, 9, "ringside: read-only\r\n");
+	assert_int_equal(f->sub_ids[0], 9);
+	assert_string_equal(f->sub_text, "ringside: read-only\r\n");
+	memset(&m, 0, sizeof(m));
+	m.state = 1;
+	m.has_state = true;
+	m.status = 3;
+	m.has_status = true;
+	srv_msg(f, PROTO_STATE, &m);
+	assert_int_equal(f->ends, 1);
+	assert_int_equal(f->end_status, 3);
+	/* A SUB_ record must name a client. */
+	srv_text(f, PROTO_SUB_PRIVATE, 0, "x");
+	assert_failed_with(f, "SUB_PRIVATE without a client id");
+}
+
+static void test_relay_preamble_version_2_is_named(void **state)
+{
+	struct fixture *f = *state;
+
+	f->l.relay = &relay_ops;
+	rlink_start(&f->l);
+	feed(f, proto_preamble, PROTO_PREAMBLE_SIZE);
+	assert_failed_with(f, "speaks protocol version 2, which has no repeaters");
+}
+
+static void test_sub_records_only_on_a_relay(void **state)
+{
+	struct fixture *f = *state;
+	struct proto_msg m;
+
+	go_live(f, 0);
+	memset(&m, 0, sizeof(m));
+	m.salt_len = 16;
+	m.srp_b_len = 1;
+	srv_sub(f, PROTO_SUB_CHALLENGE, 7, &m);
+	assert_failed_with(f, "SUB_CHALLENGE record (type 23) after the handshake");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -948,6 +1251,12 @@ int main(void)
 		T(test_link_private_is_inert_and_whole),
 		T(test_link_characters_split_across_records),
 		T(test_link_inert_forms),
+		T(test_relay_hello_is_version_3_with_its_ticket),
+		T(test_relay_refuses_a_server_without_relays),
+		T(test_relay_locked_then_unlocked),
+		T(test_relay_records_not_shown),
+		T(test_relay_preamble_version_2_is_named),
+		T(test_sub_records_only_on_a_relay),
 #undef T
 	};
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests for src/transcript.c: appending across the physical wrap, oldest offset, pinning,
- * history_start by bytes and by lines, line counters, init checks, and a randomized model test. */
+ * history_start by bytes and by lines, line counters, init checks, a randomized model test, and
+ * restarting at another offset (a mirrored transcript's). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -732,6 +733,68 @@ static void test_transcript_random_model(void **state)
 		model_run(seeds[i]);
 }
 
+/* ---- restarting at another offset ------------------------------------ */
+
+static void test_transcript_restart_goes_on_at_the_base(void **state)
+{
+	struct transcript t;
+	char out[64];
+	const uint64_t base = 10 * CAP + 1234;	/* any offset, not chunk aligned */
+
+	assert_int_equal(transcript_init(&t, CAP, CHUNK), 0);
+	append_all(&t, "old line\npartial", 16);
+	transcript_mark(&t, 0, 9, TRANSCRIPT_NOTICE);
+	transcript_restart(&t, base);
+	assert_true(t.head == base && transcript_oldest(&t) == base);
+	assert_false(transcript_blocked(&t));
+	/* Nothing of before is held, and the base counts as a line start. */
+	assert_true(transcript_history_start(&t, 1000, 0) == base);
+	append_all(&t, "one\ntwo\n", 8);
+	assert_int_equal(read_out(&t, base, out, sizeof(out)), 8);
+	assert_memory_equal(out, "one\ntwo\n", 8);
+	assert_true(transcript_oldest(&t) == base);
+	assert_true(transcript_history_start(&t, 1000, 0) == base);
+	assert_true(transcript_history_start(&t, 1000, 1) == base + 4);
+	/* The marks of before are gone with their bytes. */
+	{
+		uint64_t end;
+
+		assert_int_equal(transcript_kind_at(&t, base, &end), TRANSCRIPT_OUTPUT);
+		assert_true(end == base + 8);
+	}
+	/* It wraps like any transcript: the oldest is whole chunks behind. */
+	append_fill(&t, 'x', CAP + CHUNK / 2);
+	assert_true(transcript_oldest(&t) > base);
+	assert_true(transcript_oldest(&t) % CHUNK == 0);
+	assert_true(t.head - transcript_oldest(&t) <= CAP);
+	transcript_free(&t);
+}
+
+static void test_transcript_restart_waits_for_old_sends(void **state)
+{
+	struct transcript t;
+	char *where;
+
+	assert_int_equal(transcript_init(&t, CAP, CHUNK), 0);
+	append_fill(&t, 'a', CHUNK + 100);
+	/* A send in flight reads the old bytes of the first chunk. */
+	transcript_pin(&t, 10);
+	transcript_restart(&t, 3 * CHUNK + 7);
+	/* The writer now starts mid-slot anywhere: it writes nothing until
+	 * the old send lets go, whatever slot it would write. */
+	assert_true(transcript_blocked(&t));
+	assert_int_equal(transcript_writable(&t, &where), 0);
+	assert_int_equal(transcript_append(&t, "x", 1), 0);
+	transcript_unpin(&t, 10);
+	assert_false(transcript_blocked(&t));
+	assert_int_equal(transcript_append(&t, "xy", 2), 2);
+	/* Pins taken for the new bytes are ordinary ones again. */
+	transcript_pin(&t, 3 * CHUNK + 7);
+	assert_true(transcript_writable(&t, &where) > 0);
+	transcript_unpin(&t, 3 * CHUNK + 7);
+	transcript_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -756,6 +819,8 @@ int main(void)
 		cmocka_unit_test(test_transcript_history_lines_fewer_held_than_asked),
 		cmocka_unit_test(test_transcript_history_lines_across_physical_wrap),
 		cmocka_unit_test(test_transcript_random_model),
+		cmocka_unit_test(test_transcript_restart_goes_on_at_the_base),
+		cmocka_unit_test(test_transcript_restart_waits_for_old_sends),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

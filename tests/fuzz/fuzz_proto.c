@@ -3,8 +3,10 @@
  * libFuzzer target for the native protocol codec: the input after its first
  * byte is a byte stream fed to a record reader in pieces whose size that
  * first byte picks (0: all at once), so header and payload splits get
- * explored; every TLV body is decoded, and whatever decodes must survive
- * encode -> decode unchanged.
+ * explored; every TLV body is decoded (version 3's relay records and fields
+ * included), and whatever decodes must survive encode -> decode unchanged.
+ * A reader restricted to one side's types (as the relay's peers use it)
+ * must stop at exactly the first record of another.
  */
 #include <assert.h>
 #include <errno.h>
@@ -39,6 +41,9 @@ static void assert_same(const struct proto_msg *a, const struct proto_msg *b)
 	SAME_NUM(start);
 	SAME_NUM(from);
 	SAME_NUM(to);
+	SAME_NUM(relay);
+	SAME_NUM(locked);
+	SAME_NUM(rejoin);
 	assert(a->has_session == b->has_session);
 	if (a->has_session)
 		assert(memcmp(a->session, b->session, sizeof(a->session)) == 0);
@@ -52,6 +57,7 @@ static void assert_same(const struct proto_msg *a, const struct proto_msg *b)
 	SAME_BYTES(srp_a);
 	SAME_BYTES(srp_m1);
 	SAME_BYTES(srp_m2);
+	SAME_BYTES(ticket);
 #undef SAME_NUM
 #undef SAME_TEXT
 #undef SAME_BYTES
@@ -96,10 +102,56 @@ static void check_record(const struct proto_reader *r)
 		check_body(r->payload, r->h.length);
 }
 
+/* Record types, in order, that an unrestricted reader takes from the
+ * stream before its first error or the end: at most MAX_SEEN of them. */
+#define MAX_SEEN 64
+
+/*
+ * A reader that takes only ALLOWED (as a relay's peers set it for each
+ * side) must give the same records as the unrestricted one up to the first
+ * type outside ALLOWED, and refuse exactly that one, before its payload.
+ */
+static void check_restricted(const uint8_t *data, size_t size, uint64_t allowed,
+			     const uint8_t *seen, size_t nseen, int err)
+{
+	struct proto_reader r;
+	size_t k = 0, off = 0;
+
+	proto_reader_init(&r);
+	r.allowed = allowed;
+	while (off < size && k < nseen) {
+		size_t used = SIZE_MAX;
+		int rc = proto_reader_feed(&r, data + off, size - off, &used);
+
+		off += used;
+		if (!(allowed & PROTO_TYPE_BIT(seen[k]))) {
+			assert(rc == -EPROTO && r.h.type == seen[k] && r.payload_got == 0);
+			proto_reader_free(&r);
+			return;
+		}
+		if (rc != 1)
+			break;
+		assert(r.h.type == seen[k]);
+		k++;
+		proto_reader_next(&r);
+	}
+	/* Every record allowed and no error in the whole stream: what is
+	 * left is an unfinished record, refused only for its type. */
+	if (k == nseen && nseen < MAX_SEEN && err == 0 && off < size) {
+		size_t used;
+		int rc = proto_reader_feed(&r, data + off, size - off, &used);
+
+		assert(rc >= 0 || (rc == -EPROTO && !(allowed & PROTO_TYPE_BIT(r.h.type)) &&
+				   r.payload_got == 0));
+	}
+	proto_reader_free(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct proto_reader r;
-	size_t piece;
+	uint8_t seen[MAX_SEEN];
+	size_t piece, nseen = 0;
 	int err = 0;
 
 	if (size == 0)
@@ -135,6 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else {
 				assert(rc == 1);
 				check_record(&r);
+				if (nseen < MAX_SEEN)
+					seen[nseen++] = r.h.type;
 				proto_reader_next(&r);
 			}
 		}
@@ -146,5 +200,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(proto_reader_feed(&r, data, size, &used) == err && used == 0);
 	}
 	proto_reader_free(&r);
+	/* What each side of a relay connection lets through. */
+	check_restricted(data, size, PROTO_SERVER_TYPES, seen, nseen, err);
+	check_restricted(data, size, PROTO_RELAY_TYPES, seen, nseen, err);
 	return 0;
 }

@@ -8,7 +8,12 @@
  * out of the link: nothing from the server is shown before the link is
  * live, text from others is shown without a control character, a
  * connection sends at most one PROOF and only after a CHALLENGE, and
- * memory is released (ASan and LeakSanitizer watch).
+ * memory is released (ASan and LeakSanitizer watch).  In relay mode (a
+ * repeater's connection, protocol version 3: the first byte's two low bits
+ * both set, a combination that means nothing more than "password held"
+ * otherwise) the transcript comes out as records that continue exactly
+ * where the last one (or a gap) ended, only while live, and nothing of it
+ * is shown.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -28,6 +33,7 @@ struct harness {
 	size_t sent;		/* bytes on this connection */
 	uint8_t hdr[PROTO_HEADER_SIZE];	/* parsing what the link sends */
 	size_t hdr_got, skip;
+	uint64_t mirror_end;	/* relay: where the next record must start */
 };
 
 static struct harness *of(struct remote_link *l)
@@ -42,7 +48,8 @@ static void op_send(struct remote_link *l, const uint8_t *p, size_t n)
 
 	for (size_t i = 0; i < n; i++, h->sent++) {
 		if (h->sent < PROTO_PREAMBLE_SIZE) {
-			assert(p[i] == proto_preamble[h->sent]);
+			assert(p[i] == (h->sent == PROTO_PREAMBLE_SIZE - 1 && l->relay ?
+					PROTO_VERSION_RELAY : proto_preamble[h->sent]));
 			continue;
 		}
 		if (h->skip) {
@@ -86,6 +93,8 @@ static void assert_inert(const char *p, size_t n)
 
 static void op_show(struct remote_link *l, enum rlink_show kind, const char *p, size_t n)
 {
+	/* A relay's transcript goes to its records, never to the screen. */
+	assert(!l->relay || kind == RLINK_SAY || kind == RLINK_PRIVATE);
 	switch (kind) {
 	case RLINK_OUTPUT:
 		assert(rlink_live(l));
@@ -126,12 +135,68 @@ static void op_live(struct remote_link *l)
 	assert(!l->password || l->auth_required);
 	if (l->auth_required)
 		assert(h->proofs == 1);
+	h->mirror_end = l->shown;
 }
 
 static void op_jump(struct remote_link *l)
 {
 	assert(l->joined);
 }
+
+static void rop_welcome(struct remote_link *l, const struct proto_msg *m)
+{
+	assert(m->has_relay && m->relay == 1 && m->has_locked);
+	assert(l->state == (m->locked ? RLINK_LOCKED : RLINK_ACCEPT));
+}
+
+static void rop_record(struct remote_link *l, uint8_t type, uint64_t seq, const uint8_t *p,
+		       size_t n)
+{
+	struct harness *h = of(l);
+
+	assert(rlink_live(l));
+	assert(type == PROTO_OUTPUT || type == PROTO_NOTICE || type == PROTO_TYPED);
+	assert(n > 0 && seq == h->mirror_end && seq + n == l->shown);
+	h->mirror_end = seq + n;
+}
+
+static void rop_gap(struct remote_link *l, uint64_t from, uint64_t to)
+{
+	struct harness *h = of(l);
+
+	assert(rlink_live(l) && from == h->mirror_end && to > from && to == l->shown);
+	h->mirror_end = to;
+}
+
+static void rop_ended(struct remote_link *l, uint32_t status)
+{
+	assert(l->ended && rlink_live(l));
+}
+
+static void rop_sub(struct remote_link *l, uint8_t type, uint32_t sub, const struct proto_msg *m,
+		    const uint8_t *p, size_t n)
+{
+	assert(rlink_relaying(l) && sub != 0);
+	if (type == PROTO_SUB_PRIVATE)
+		assert(!m && (p || n == 0));
+	else
+		assert(m && (type == PROTO_SUB_CHALLENGE || type == PROTO_SUB_ACCEPT ||
+			     type == PROTO_SUB_REFUSE));
+}
+
+static void rop_lost(struct remote_link *l)
+{
+	assert(l->relay);
+}
+
+static const struct rlink_relay_ops relay_ops = {
+	.welcome = rop_welcome,
+	.record = rop_record,
+	.gap = rop_gap,
+	.ended = rop_ended,
+	.sub = rop_sub,
+	.lost = rop_lost,
+};
 
 static const struct rlink_ops ops = {
 	.send = op_send,
@@ -163,9 +228,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	memset(&h, 0, sizeof(h));
 	rlink_init(&h.l, &ops, "FUZZ\\user");
-	if (mode & 1)
-		h.l.password = "Sesame12";
-	h.l.can_ask = mode & 2;
+	if ((mode & 3) == 3) {
+		h.l.relay = &relay_ops;		/* a relay holds no password */
+	} else {
+		if (mode & 1)
+			h.l.password = "Sesame12";
+		h.l.can_ask = mode & 2;
+	}
 	h.give_password = mode & 4;
 	piece = mode >> 4 ? mode >> 4 : size;
 	half = mode & 8 ? size / 2 : size;
