@@ -11,21 +11,52 @@
 #include <string.h>
 #include <strings.h>
 
+#include "src/hub.h"
 #include "src/meta.h"
-#include "src/session.h"
+#include "src/notice.h"
 #include "src/spec.h"
+#include "src/writer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct session sess;
-static struct config cfg;
+static struct hub sess;
+static struct hub_limits limits;
+
+static void fuzz_log(struct hub *h, const char *msg)
+{
+}
+
+static void fuzz_line(struct hub *h, struct client *c, const char *line, size_t len)
+{
+}
+
+static void fuzz_interrupt(struct hub *h, struct client *c)
+{
+}
+
+/* The session's side of the hub, reduced to what meta-commands reach. */
+static const struct hub_ops fuzz_ops = {
+	.log = fuzz_log,
+	.line = fuzz_line,
+	.interrupt = fuzz_interrupt,
+	.joined = notice_joined,
+	.left = notice_left,
+	.retracted = notice_retract,
+	.unpinned = writer_flush,
+};
 
 static void setup(void)
 {
-	config_defaults(&cfg);
-	cfg.notice_ms = 0;
-	sess.cfg = &cfg;
-	sess.pty_fd = sess.signal_fd = sess.reserve_fd = -1;
+	limits.history_bytes = 64 * 1024;
+	limits.max_auth = 128;
+	limits.line_max = 4096;
+	limits.peer_timeout_s = 60;
+	limits.notice_ms = 0;
+	sess.cfg = &limits;
+	sess.ops = &fuzz_ops;
+	sess.reserve_fd = -1;
+	sess.next_client_id = 1;
+	sess.max_clients = 16;
 	snprintf(sess.host, sizeof(sess.host), "fuzzhost");
 	snprintf(sess.user, sizeof(sess.user), "fuzzer");
 	snprintf(sess.console_ident, sizeof(sess.console_ident), "fuzzhost\\fuzzer");
