@@ -161,12 +161,9 @@ int link_recv(struct link *l)
 	sqe = ring_get_sqe(r, &l->recv_op);
 	if (!sqe)
 		return -EBUSY;
-	{
-		uint8_t flags = IOSQE_BUFFER_SELECT;
-
-		io_uring_prep_recv_multishot(sqe, link_sqe_fd(l, &flags), NULL, 0, 0);
-		sqe->flags |= flags;
-	}
+	io_uring_prep_recv_multishot(sqe, l->in_fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	link_sqe_fixed(l, sqe);
 	sqe->buf_group = l->ctx->bufs->bgid;
 	ring_sqe_set_op(sqe, &l->recv_op);
 	l->receiving = true;
@@ -199,12 +196,8 @@ int link_send(struct link *l, const void *p, size_t len)
 	sqe = ring_get_sqe(r, &l->send_op);
 	if (!sqe)
 		return -EBUSY;
-	{
-		uint8_t flags = 0;
-
-		io_uring_prep_send(sqe, link_sqe_fd(l, &flags), p, len, MSG_NOSIGNAL);
-		sqe->flags |= flags;
-	}
+	io_uring_prep_send(sqe, l->out_fd, p, len, MSG_NOSIGNAL);
+	link_sqe_fixed(l, sqe);
 	ring_sqe_set_op(sqe, &l->send_op);
 	l->sending = true;
 	return 0;
@@ -225,12 +218,8 @@ int link_sendmsg(struct link *l, struct msghdr *m)
 	sqe = ring_get_sqe(l->ctx->ring, &l->send_op);
 	if (!sqe)
 		return -EBUSY;
-	{
-		uint8_t flags = 0;
-
-		io_uring_prep_sendmsg(sqe, link_sqe_fd(l, &flags), m, MSG_NOSIGNAL);
-		sqe->flags |= flags;
-	}
+	io_uring_prep_sendmsg(sqe, l->out_fd, m, MSG_NOSIGNAL);
+	link_sqe_fixed(l, sqe);
 	ring_sqe_set_op(sqe, &l->send_op);
 	l->sending = true;
 	return 0;

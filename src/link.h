@@ -130,15 +130,14 @@ void link_shutdown(struct link *l);
 /* Release the descriptors.  Only once nothing is in flight. */
 void link_close(struct link *l);
 
-/* For an SQE on the link's socket: its registered slot (and
- * IOSQE_FIXED_FILE in *FLAGS), or the fd. */
-static inline int link_sqe_fd(const struct link *l, uint8_t *flags)
+/* After preparing SQE on the link's socket fd: name the socket by its
+ * registered slot instead, when it has one. */
+static inline void link_sqe_fixed(const struct link *l, struct io_uring_sqe *sqe)
 {
 	if (l->slot >= 0) {
-		*flags |= IOSQE_FIXED_FILE;
-		return l->slot;
+		sqe->fd = l->slot;
+		sqe->flags |= IOSQE_FIXED_FILE;
 	}
-	return l->out_fd;
 }
 
 static inline bool link_busy(const struct link *l)

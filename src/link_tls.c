@@ -145,10 +145,8 @@ static int submit_outbox(struct link *l)
 		io_uring_prep_nop(sqe);
 		t->wire_nop = true;
 	} else {
-		uint8_t flags = 0;
-
-		io_uring_prep_send(sqe, link_sqe_fd(l, &flags), p, len, MSG_NOSIGNAL);
-		sqe->flags |= flags;
+		io_uring_prep_send(sqe, l->out_fd, p, len, MSG_NOSIGNAL);
+		link_sqe_fixed(l, sqe);
 		t->wire_nop = false;
 	}
 	ring_sqe_set_op(sqe, &l->send_op);

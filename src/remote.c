@@ -344,7 +344,7 @@ static int resolve_pipe(struct remote *r)
 	return 0;
 }
 
-int remote_resolve(struct remote *r)
+static int remote_resolve(struct remote *r)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	char port[8];
@@ -368,7 +368,7 @@ int remote_resolve(struct remote *r)
 }
 
 /* "HOST\user", kept to what a text field may carry (PROTOCOL.md 3.2). */
-void remote_identify(struct remote *r)
+static void remote_identify(struct remote *r)
 {
 	struct passwd *pw = getpwuid(getuid());
 	char host[64], raw[128];
@@ -384,6 +384,30 @@ void remote_identify(struct remote *r)
 	if (!visible_text_ok((const uint8_t *)raw, strlen(raw)))
 		snprintf(raw, sizeof(raw), "localhost\\user");
 	snprintf(r->identity, sizeof(r->identity), "%s", raw);
+}
+
+int remote_prepare(struct remote *r, unsigned sq_entries, unsigned cq_entries)
+{
+	int res;
+
+	if (r->spec.transport != SPEC_COM &&
+	    (r->spec.clicon[0] ? rlisten_setup(r) < 0 : remote_resolve(r) < 0))
+		return -EINVAL;
+	res = rtls_setup(r);
+	if (res < 0)
+		return res;
+	remote_identify(r);
+	res = ring_init(&r->ring, sq_entries, cq_entries);
+	if (res < 0) {
+		fprintf(stderr, "ringside: io_uring setup failed: %s\n", strerror(-res));
+		return res;
+	}
+	/* A serial line is opened on the ring that will drive it. */
+	if (r->spec.transport == SPEC_COM && rcom_setup(r) < 0) {
+		ring_exit(&r->ring);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* A terminal that can move the cursor: anything but "dumb" and the like,
@@ -411,23 +435,9 @@ static int setup(struct remote *r, const char *spec_text)
 		memcpy(r->password, r->spec.password, sizeof(r->password));
 		r->have_password = true;
 	}
-	if (r->spec.transport != SPEC_COM &&
-	    (r->spec.clicon[0] ? rlisten_setup(r) < 0 : remote_resolve(r) < 0))
-		return -EINVAL;
-	res = rtls_setup(r);
+	res = remote_prepare(r, 64, 256);
 	if (res < 0)
 		return res;
-	remote_identify(r);
-	res = ring_init(&r->ring, 64, 256);
-	if (res < 0) {
-		fprintf(stderr, "ringside: io_uring setup failed: %s\n", strerror(-res));
-		return res;
-	}
-	/* A serial line is opened on the ring that will drive it. */
-	if (r->spec.transport == SPEC_COM && rcom_setup(r) < 0) {
-		ring_exit(&r->ring);
-		return -EINVAL;
-	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);

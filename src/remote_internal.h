@@ -234,11 +234,10 @@ struct remote {
 
 /* remote.c */
 uint64_t remote_now(void);
-/* The server's address from r->spec (tcp, npipe, ssl, spipe), said on
- * stderr when it cannot be had; 0 or -EINVAL. */
-int remote_resolve(struct remote *r);
-/* r->identity: "HOST\user". */
-void remote_identify(struct remote *r);
+/* The way to the server (connect or, with clicon=, listen), TLS, our
+ * identity and the ring: what -remote and a repeater's upstream share.
+ * 0 or -errno, said on stderr. */
+int remote_prepare(struct remote *r, unsigned sq_entries, unsigned cq_entries);
 void remote_send_line(struct remote *r, const char *line, size_t len);
 void remote_interrupt(struct remote *r);
 void remote_leave(struct remote *r);

@@ -253,17 +253,9 @@ int repeater_up_setup(struct repeater *rep)
 			"it cannot reach its origin over com yet\n");
 		return -EOPNOTSUPP;
 	}
-	if (r->spec.clicon[0] ? rlisten_setup(r) < 0 : remote_resolve(r) < 0)
-		return -EINVAL;
-	res = rtls_setup(r);
+	res = remote_prepare(r, 256, 4096);
 	if (res < 0)
 		return res;
-	remote_identify(r);
-	res = ring_init(&r->ring, 256, 4096);
-	if (res < 0) {
-		fprintf(stderr, "ringside: io_uring setup failed: %s\n", strerror(-res));
-		return res;
-	}
 	/* No terminal: messages are lines on stderr. */
 	r->interactive = false;
 	outq_init(&r->out, 1);
