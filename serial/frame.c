@@ -4,6 +4,7 @@
  * caller's buffer and an incremental decoder that resynchronises on the
  * next sync after anything it cannot use.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "serial/frame.h"
@@ -57,18 +58,19 @@ static bool put_escaped(uint8_t *dst, size_t *at, size_t cap, const uint8_t *src
 	return true;
 }
 
-size_t serial_frame_encode(uint8_t *dst, size_t cap, unsigned channel, uint16_t seq,
-			   const void *payload, size_t len)
+size_t serial_frame_encode_flags(uint8_t *dst, size_t cap, unsigned channel, uint16_t seq,
+				 unsigned flags, const void *payload, size_t len)
 {
 	uint8_t hdr[SERIAL_FRAME_HEADER], crc[SERIAL_FRAME_TRAILER];
 	uint32_t c;
 	size_t at = 2;
 
-	if (channel > 255 || len > SERIAL_FRAME_PAYLOAD_MAX || cap < SERIAL_FRAME_WIRE(len))
+	if (channel > 255 || len > SERIAL_FRAME_PAYLOAD_MAX || cap < SERIAL_FRAME_WIRE(len) ||
+	    (flags & ~SERIAL_FRAME_CTL))
 		return 0;
 	hdr[0] = (uint8_t)channel;
 	put16(hdr + 1, seq);
-	put16(hdr + 3, (uint16_t)len);
+	put16(hdr + 3, (uint16_t)(len | flags));
 	hdr[5] = header_check(hdr);
 	c = serial_crc32c(0, hdr, sizeof(hdr));
 	c = serial_crc32c(c, payload, len);
@@ -82,6 +84,12 @@ size_t serial_frame_encode(uint8_t *dst, size_t cap, unsigned channel, uint16_t 
 	    !put_escaped(dst, &at, cap, crc, sizeof(crc)))
 		return 0;
 	return at;
+}
+
+size_t serial_frame_encode(uint8_t *dst, size_t cap, unsigned channel, uint16_t seq,
+			   const void *payload, size_t len)
+{
+	return serial_frame_encode_flags(dst, cap, channel, seq, 0, payload, len);
 }
 
 void serial_dec_init(struct serial_dec *d)
@@ -152,7 +160,7 @@ static bool body_filled(struct serial_dec *d, struct serial_frame *f)
 	uint32_t len, crc;
 
 	if (d->need == SERIAL_FRAME_HEADER) {
-		len = get16(b + 3);
+		len = get16(b + 3) & ~SERIAL_FRAME_CTL;
 		if (b[5] != header_check(b) || len > SERIAL_FRAME_PAYLOAD_MAX) {
 			d->stats.header_errors++;
 			drop_frame(d);
@@ -172,6 +180,7 @@ static bool body_filled(struct serial_dec *d, struct serial_frame *f)
 	f->len = (uint16_t)len;
 	f->channel = b[0];
 	f->seq = get16(b + 1);
+	f->control = (get16(b + 3) & SERIAL_FRAME_CTL) != 0;
 	track_seq(d, f);
 	d->stats.frames++;
 	d->stats.bytes += d->wire;
@@ -271,4 +280,40 @@ bool serial_dec_next(struct serial_dec *d, const uint8_t **pp, size_t *np, struc
 	*pp = p;
 	*np = n;
 	return got;
+}
+
+void serial_ctl_encode(uint8_t out[SERIAL_CTL_LEN], const struct serial_ctl *c)
+{
+	out[0] = c->op;
+	put16(out + 1, c->id);
+	out[3] = c->reason;
+}
+
+int serial_ctl_decode(const uint8_t *p, size_t n, struct serial_ctl *c)
+{
+	if (n < SERIAL_CTL_LEN || (p[0] != SERIAL_CTL_OPEN && p[0] != SERIAL_CTL_CLOSE))
+		return -EINVAL;
+	c->op = p[0];
+	c->id = get16(p + 1);
+	c->reason = p[3];
+	return 0;
+}
+
+const char *serial_close_reason_text(unsigned reason)
+{
+	switch (reason) {
+	case SERIAL_CLOSE_DONE:
+		return "the connection was closed";
+	case SERIAL_CLOSE_BROKEN:
+		return "frames were lost on the line";
+	case SERIAL_CLOSE_NOBODY:
+		return "no server on this channel";
+	case SERIAL_CLOSE_NOCONN:
+		return "no connection is open on this channel";
+	case SERIAL_CLOSE_FULL:
+		return "the session is full";
+	case SERIAL_CLOSE_ENDED:
+		return "the server is ending";
+	}
+	return "closed for an unknown reason";
 }

@@ -6,8 +6,8 @@
  *
  * A frame on the wire (all integers big-endian):
  *
- *     FE 52 | chan | seq:16 | len:16 | hec | payload[len] | crc:32
- *     sync    `------------------ body, escaped -------------------'
+ *     FE 52 | chan | seq:16 | ctl:1 len:15 | hec | payload[len] | crc:32
+ *     sync    `--------------------- body, escaped ---------------------'
  *
  *   sync     0xFE 0x52 ("\376R").  It starts every frame and occurs nowhere
  *            else: inside the body each 0xFE byte is sent as FE 00.  So a
@@ -21,8 +21,12 @@
  *            anything but the next number knows frames went missing on
  *            that channel (or came twice) and says so: the byte stream of
  *            that channel is broken there and must not be trusted silently.
+ *   ctl      the top bit of the 16-bit length field: the payload is a
+ *            control message for the channel (serial_ctl below), not the
+ *            channel's bytes.  Control frames take their place in the
+ *            channel's sequence, so one lost is a gap like any other.
  *   len      payload bytes, 0..SERIAL_FRAME_PAYLOAD_MAX.  Larger values
- *            (the upper bits are reserved) make the header invalid.
+ *            (bits 11..14 are reserved) make the header invalid.
  *   hec      header check: CRC-8 (polynomial x^8+x^2+x+1, as ATM's HEC)
  *            over chan, seq and len, XOR 0x55.  A damaged header, a
  *            damaged length above all, is refused before any payload is
@@ -67,6 +71,8 @@
 
 /* Largest payload a frame may carry; a line may choose smaller frames. */
 #define SERIAL_FRAME_PAYLOAD_MAX 1024u
+/* The length field's top bit: a control frame. */
+#define SERIAL_FRAME_CTL	0x8000u
 /* Body before the payload: chan, seq, len, hec. */
 #define SERIAL_FRAME_HEADER	6u
 #define SERIAL_FRAME_TRAILER	4u
@@ -93,6 +99,9 @@ uint8_t serial_crc8(const void *p, size_t n);
  */
 size_t serial_frame_encode(uint8_t *dst, size_t cap, unsigned channel, uint16_t seq,
 			   const void *payload, size_t len);
+/* The same with FLAGS (0 or SERIAL_FRAME_CTL) in the length field. */
+size_t serial_frame_encode_flags(uint8_t *dst, size_t cap, unsigned channel, uint16_t seq,
+				 unsigned flags, const void *payload, size_t len);
 
 /* Counters of one decoder (one line's receive side). */
 struct serial_dec_stats {
@@ -115,6 +124,8 @@ struct serial_frame {
 	uint16_t len;
 	uint16_t seq;
 	uint8_t channel;
+	/* A control frame: PAYLOAD is a control message (serial_ctl_decode). */
+	bool control;
 	/* The first frame this decoder has seen on CHANNEL: what came before
 	 * it, if anything, is unknown. */
 	bool first;
@@ -161,5 +172,52 @@ static inline size_t serial_dec_pending(const struct serial_dec *d)
 {
 	return d->wire;
 }
+
+/*
+ * Control messages: the payload of a control frame, which opens and closes
+ * the conversations a channel carries one after another (a channel is a
+ * connection that can be made again, like a TCP port).
+ *
+ *     op:8 | id:16 | reason:8      (4 bytes; a receiver ignores any more)
+ *
+ *   OPEN   the sender starts conversation ID on this channel: whatever came
+ *          before it is over, and the data frames that follow belong to
+ *          the new one.  A client opens; the server answers with an OPEN
+ *          carrying the same ID, and only then does either send data.
+ *   CLOSE  conversation ID is over, for REASON.  ID 0 means whatever
+ *          conversation the receiver holds (an answer to data that arrived
+ *          where there is none).
+ *
+ * IDs are never 0; a client takes a new one for every attempt, so a late
+ * answer to an earlier attempt is never taken for the answer to this one.
+ */
+enum serial_ctl_op {
+	SERIAL_CTL_OPEN = 1,
+	SERIAL_CTL_CLOSE = 2,
+};
+
+enum serial_close_reason {
+	SERIAL_CLOSE_DONE = 0,		/* ended normally (a client left) */
+	SERIAL_CLOSE_BROKEN = 1,	/* frames were lost: the stream cannot go on */
+	SERIAL_CLOSE_NOBODY = 2,	/* no server on this channel */
+	SERIAL_CLOSE_NOCONN = 3,	/* data arrived where no conversation is open */
+	SERIAL_CLOSE_FULL = 4,		/* the session takes no more clients */
+	SERIAL_CLOSE_ENDED = 5,		/* the server is ending */
+};
+
+#define SERIAL_CTL_LEN 4u
+
+struct serial_ctl {
+	uint8_t op;		/* enum serial_ctl_op */
+	uint8_t reason;		/* enum serial_close_reason, for CLOSE */
+	uint16_t id;
+};
+
+/* Writes C into OUT (SERIAL_CTL_LEN bytes). */
+void serial_ctl_encode(uint8_t out[SERIAL_CTL_LEN], const struct serial_ctl *c);
+/* 0, or -EINVAL for a message too short or with an unknown op. */
+int serial_ctl_decode(const uint8_t *p, size_t n, struct serial_ctl *c);
+/* "the client left", "frames were lost on the line", ... */
+const char *serial_close_reason_text(unsigned reason);
 
 #endif

@@ -81,6 +81,13 @@ static int guard_open(struct serial_line *l, char *err, size_t errlen)
 {
 	int fd = open(l->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC), excl = 0, e;
 
+	/* A tty whose last user has just closed it is being released, and
+	 * open(2) says EAGAIN meanwhile (a pty's slave, reopened at once by the
+	 * next client): that is not another user.  It lasts microseconds. */
+	for (int tries = 0; fd < 0 && errno == EAGAIN && tries < 20; tries++) {
+		usleep(5000);
+		fd = open(l->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return serial_open_error(l, errno, err, errlen);
 	if (!isatty(fd))
@@ -91,6 +98,15 @@ static int guard_open(struct serial_line *l, char *err, size_t errlen)
 		e = errno == EWOULDBLOCK ? EBUSY : errno;
 	else
 		e = 0;
+	/* The flock of a process that has just exited can outlive it for a
+	 * moment: an io_uring poll on the fd holds the file until the ring's
+	 * teardown, which the kernel finishes after the exit.  A holder that
+	 * lets go within 100 ms is not one. */
+	for (int tries = 0; e == EBUSY && !excl && tries < 20; tries++) {
+		usleep(5000);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			e = 0;
+	}
 	if (e) {
 		close(fd);
 		return serial_open_error(l, e, err, errlen);
@@ -132,8 +148,15 @@ static void close_device(struct serial_line *l)
 	if (l->fd < 0)
 		return;
 	/* A serial close waits for queued output to drain (closing_wait,
-	 * 30 s by default, forever with flow control stuck): drop it. */
-	tcflush(l->fd, TCOFLUSH);
+	 * 30 s by default, forever with flow control stuck): drop it.  Only
+	 * when there is some: a pty reports none, and flushing it would throw
+	 * away what the other side has not taken in yet (a last CLOSE). */
+	{
+		int queued = 1;
+
+		if (ioctl(l->fd, TIOCOUTQ, &queued) < 0 || queued > 0)
+			tcflush(l->fd, TCOFLUSH);
+	}
 	if (l->restore)
 		tcsetattr(l->fd, TCSANOW, &l->saved);
 	if (l->exclusive)

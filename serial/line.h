@@ -47,6 +47,8 @@
 #define SERIAL_COM_MAX		256
 /* A channel number that asks for the whole line, unframed. */
 #define SERIAL_CHANNEL_RAW	256u
+/* No channel: a user that only keeps the line open (serial_registry_retain). */
+#define SERIAL_CHANNEL_NONE	257u
 
 enum serial_backend {
 	SERIAL_BACKEND_AUTO,
@@ -175,9 +177,17 @@ struct serial_registry {
 int serial_registry_acquire(struct serial_registry *r, const struct serial_config *cfg,
 			    unsigned channel, struct serial_line **line, char *err, size_t errlen);
 
-/* Gives CHANNEL of L back.  The last user's release closes the line, so
- * its I/O must have stopped first (serial_line_users() == 1). */
+/* Gives CHANNEL of L back (SERIAL_CHANNEL_NONE for a retain).  The last
+ * user's release closes the line, so its I/O must have stopped first
+ * (serial_line_users() == 1). */
 void serial_registry_release(struct serial_registry *r, struct serial_line *l, unsigned channel);
+
+/* One more user of L with no channel: whatever drives the line's fd keeps
+ * it open while its I/O is in flight, after its channels are given back. */
+static inline void serial_registry_retain(struct serial_line *l)
+{
+	l->users++;
+}
 
 static inline unsigned serial_line_users(const struct serial_line *l)
 {

@@ -81,7 +81,21 @@ int serial_out_send(struct serial_out *o, unsigned channel, const void *p, size_
 	c->left = len;
 	c->framed = 0;
 	c->busy = true;
+	c->unframed = true;
 	c->cancelled = false;
+	bit_set(o->ready, channel);
+	return 0;
+}
+
+int serial_out_control(struct serial_out *o, unsigned channel, const struct serial_ctl *ctl)
+{
+	struct serial_out_chan *c;
+
+	if (channel > 255)
+		return -EINVAL;
+	c = &o->chan[channel];
+	serial_ctl_encode(c->ctl, ctl);
+	c->ctl_pending = true;
 	bit_set(o->ready, channel);
 	return 0;
 }
@@ -92,13 +106,15 @@ static void finish(struct serial_out *o, unsigned channel)
 
 	c->p = NULL;
 	c->left = 0;
-	bit_clear(o->ready, channel);
+	c->unframed = false;
+	if (!c->ctl_pending)
+		bit_clear(o->ready, channel);
 	bit_set(o->finished, channel);
 }
 
 int serial_out_cancel(struct serial_out *o, unsigned channel)
 {
-	if (channel > 255 || !bit_test(o->ready, channel))
+	if (channel > 255 || !o->chan[channel].unframed)
 		return -ENOENT;
 	o->chan[channel].cancelled = true;
 	finish(o, channel);
@@ -115,6 +131,26 @@ bool serial_out_pending(const struct serial_out *o)
 	return o->end > o->off || !set_empty(o->ready);
 }
 
+/* A channel's turn taken by its control message; false when it does not fit. */
+static bool fill_control(struct serial_out *o, unsigned ch)
+{
+	struct serial_out_chan *c = &o->chan[ch];
+	size_t w = serial_frame_encode_flags(o->wire + o->end, o->fill_limit - o->end, ch, c->seq,
+					     SERIAL_FRAME_CTL, c->ctl, SERIAL_CTL_LEN);
+
+	if (w == 0)
+		return false;
+	o->end += (uint32_t)w;
+	o->stats.frames++;
+	o->stats.controls++;
+	c->seq++;
+	c->ctl_pending = false;
+	if (!c->unframed)
+		bit_clear(o->ready, ch);
+	o->cursor = (uint8_t)(ch + 1);
+	return true;
+}
+
 /* One frame per ready channel per turn, from the cursor on, while frames fit. */
 static void fill(struct serial_out *o)
 {
@@ -123,9 +159,15 @@ static void fill(struct serial_out *o)
 	while ((ch = next_member(o->ready, o->cursor)) >= 0) {
 		struct serial_out_chan *c = &o->chan[ch];
 		size_t n = c->left < o->frame_payload ? c->left : o->frame_payload;
-		size_t w = serial_frame_encode(o->wire + o->end, o->fill_limit - o->end,
-					       (unsigned)ch, c->seq, c->p, n);
+		size_t w;
 
+		if (c->ctl_pending) {
+			if (!fill_control(o, (unsigned)ch))
+				break;
+			continue;
+		}
+		w = serial_frame_encode(o->wire + o->end, o->fill_limit - o->end, (unsigned)ch,
+					c->seq, c->p, n);
 		if (w == 0)
 			break;	/* the rest waits, and this channel's turn with it */
 		o->end += (uint32_t)w;

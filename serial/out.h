@@ -48,7 +48,10 @@ struct serial_out_chan {
 	size_t framed;		/* bytes of the current send framed so far */
 	uint16_t seq;		/* sequence number of this channel's next frame */
 	bool busy;		/* a send is lent and not reaped */
+	bool unframed;		/* ... and not all of it framed yet */
 	bool cancelled;
+	bool ctl_pending;	/* a control message goes before the next data */
+	uint8_t ctl[SERIAL_CTL_LEN];
 };
 
 /* One finished send, from serial_out_reap(). */
@@ -59,7 +62,8 @@ struct serial_out_completion {
 };
 
 struct serial_out_stats {
-	uint64_t frames;	/* frames built */
+	uint64_t frames;	/* frames built, control frames included */
+	uint64_t controls;	/* control frames built */
 	uint64_t payload;	/* payload bytes in them */
 	uint64_t written;	/* wire bytes reported written */
 };
@@ -92,6 +96,15 @@ void serial_out_init(struct serial_out *o, size_t frame_payload);
  */
 int serial_out_send(struct serial_out *o, unsigned channel, const void *p, size_t len);
 
+/*
+ * Queues control message C for CHANNEL (0..255).  It goes out as a control
+ * frame in the channel's next turn, ahead of any data the channel has not
+ * framed yet, and replaces one queued earlier and not sent (each control
+ * message ends what came before it).  Control messages have no completion.
+ * 0, or -EINVAL for a channel over 255.
+ */
+int serial_out_control(struct serial_out *o, unsigned channel, const struct serial_ctl *c);
+
 /* Ends CHANNEL's send now; no byte of it is read after this returns.  Its
  * completion (cancelled, with what was framed already) is then reapable.
  * 0, or -ENOENT when the channel has no unfinished send. */
@@ -100,7 +113,8 @@ int serial_out_cancel(struct serial_out *o, unsigned channel);
 /* Bytes CHANNEL has lent that are not framed yet. */
 size_t serial_out_backlog(const struct serial_out *o, unsigned channel);
 
-/* Frames built but not written, or sends with bytes left to frame. */
+/* Frames built but not written, sends with bytes left to frame, or
+ * control messages not framed yet. */
 bool serial_out_pending(const struct serial_out *o);
 
 /*

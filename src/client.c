@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "src/client.h"
+#include "src/com.h"
 #include "src/hub.h"
 #include "src/native.h"
 #include "src/npipe.h"
@@ -184,7 +185,14 @@ const char *client_ident(const struct client *c, char *buf)
 		return buf;
 	}
 	transport = spec_transport_name(c->server->spec.transport);
-	if (c->peer.family == AF_UNIX) {
+	if (c->link.kind == LINK_SERIAL) {
+		/* No address: the line and the channel say where. */
+		char com[IDENT_MAX - 2];
+
+		com_where(c->server, com, sizeof(com));
+		snprintf(where, sizeof(where), "(%s)", com);
+		snprintf(name, sizeof(name), "%s\\client%u", h->host, c->id);
+	} else if (c->peer.family == AF_UNIX) {
 		struct npipe_peer who = { .pid = c->peer.local.pid };
 
 		npipe_identity(transport, c->server->spec.pipe, &who, where, sizeof(where));
@@ -385,6 +393,34 @@ struct client *client_new_refusing(struct hub *s, struct server *srv, int fd,
 	c->state = CLIENT_REFUSING;
 	s->nrefusing++;
 	link_recv(&c->link);
+	return c;
+}
+
+struct client *client_new_serial(struct hub *s, struct server *srv, struct comchan *ch)
+{
+	struct client *c = client_alloc(s);
+
+	if (!c)
+		return NULL;
+	c->id = s->next_client_id++;
+	c->server = srv;
+	if (link_init_serial(&c->link, &s->links, ch) < 0) {
+		client_free(c);
+		return NULL;
+	}
+	com_peer(ch, &c->peer);
+	c->readonly = srv->spec.readonly;
+	s->nclients++;
+	link_recv(&c->link);
+	if (link_serial_raw(&c->link)) {
+		let_in(c);
+		return c;
+	}
+	/* A framed channel carries the native client only (a terminal cannot
+	 * frame): no raw view, whose history would hold its handshake up for
+	 * seconds at serial speeds; its preamble comes first. */
+	c->detecting = true;
+	client_set_state(c, CLIENT_AUTH);
 	return c;
 }
 

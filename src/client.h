@@ -189,6 +189,10 @@ void client_peer_sockaddr(const struct client *c, struct sockaddr_storage *ss);
 struct client *client_new(struct hub *s, struct server *srv, int fd,
 			  const struct sockaddr_storage *peer, bool auth_held);
 struct client *client_new_console(struct hub *s, int in_fd, int out_fd);
+/* The conversation just opened on serial channel CH of com server SRV
+ * (com.c): a native client in its handshake, or, on a raw line, a terminal
+ * let in as a raw client is. */
+struct client *client_new_serial(struct hub *s, struct server *srv, struct comchan *ch);
 /* A connection refused at accept (WHY): it is told in its own language (a
  * REFUSE record or a text line) once its first bytes show which, then
  * closed without losing what it sent. */

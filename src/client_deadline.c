@@ -21,7 +21,9 @@ static void auth_deadlines(struct client *c, uint32_t now)
 {
 	uint32_t age = now - c->born;
 
-	if (c->close_after_flush)
+	/* A terminal on a raw serial line is its line's only client, and
+	 * someone may sit down at it any time: nobody waits for its place. */
+	if (c->close_after_flush || link_serial_raw(&c->link))
 		return;
 	if (!link_secured(&c->link)) {
 		/* Nothing can be said before the handshake: it just ends. */
@@ -78,7 +80,10 @@ void client_check_deadlines(struct client *c, uint32_t now)
 			client_close(c, NULL);
 		return;
 	}
-	if (limit && client_sending(c) && now - c->send_started >= limit) {
+	/* (A raw serial line nobody reads holds no one up either: the lag
+	 * policy skips it ahead, and it is still the line's only client.) */
+	if (limit && client_sending(c) && now - c->send_started >= limit &&
+	    !link_serial_raw(&c->link)) {
 		snprintf(why, sizeof(why), "no progress for %u s while behind", limit);
 		client_close(c, why);
 		return;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/com.h"
 #include "src/native.h"
 #include "src/server.h"
 #include "src/client.h"
@@ -64,6 +65,12 @@ static void check_password(struct client *c, const char *line, size_t len)
 
 	if ((c->x && c->x->auth_waiting) || c->close_after_flush)
 		return;
+	/* Someone arriving at a raw serial line's terminal presses Enter to
+	 * see the prompt (it went out before they came): not a guess. */
+	if (len == 0 && link_serial_raw(&c->link)) {
+		client_private(c, "Password: ");
+		return;
+	}
 	/* A source under a penalty gets no guess, on this connection or any
 	 * other it already had open. */
 	if (client_auth_wait(c, why, sizeof(why))) {
@@ -292,6 +299,20 @@ static void client_input(struct client *c, char *data, size_t n)
 		return;
 	}
 	c->last_active = (uint32_t)time(NULL);
+	if (link_serial_raw(&c->link)) {
+		/* A terminal on a raw serial line: erase, kill, ^C and echo
+		 * are ours to do, as a tty's line discipline would (com.c). */
+		bool intr = false;
+
+		n = com_terminal_input(c, data, n, &intr);
+		raw_input(c, data, n);
+		if (c->state == CLIENT_CLOSING)
+			return;
+		client_extra_tidy(c);
+		if (intr && c->state == CLIENT_LIVE)
+			client_interrupt(c);
+		return;
+	}
 	{
 		struct telnet_events ev;
 

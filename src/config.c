@@ -50,6 +50,8 @@ static const struct opt options[] = {
 	  "-repeater: keep running when the session ends, for the next one" },
 	{ "QR", OPT_FLAG, OFF(query_servers), 0, 0, 0, NULL,
 	  "list the debugging servers on this machine (-QR HOST: on HOST, through ssh)" },
+	{ "serial-list", OPT_FLAG, OFF(serial_list), 0, 0, 0, NULL,
+	  "list the serial ports found (name, COMn alias, type, USB VID:PID) for com:port=" },
 	{ "noio", OPT_FLAG, OFF(noio), 0, 0, 0, NULL,
 	  "no host console: do not read stdin or write stdout" },
 	{ "clines", OPT_UINT, OFF(clines), 1, 1000000, 0, "N",
@@ -293,6 +295,13 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 	}
 	if (c->help || c->version)
 		return 0;
+	if (c->serial_list) {
+		if (noptions > 1 || c->argv) {
+			snprintf(err, errlen, "-serial-list takes no other option and no program");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (c->query_servers) {
 		/* As in WinDbg: -QR [\\HOST] and nothing else. */
 		if (noptions > 1 || (c->argv && c->argv[1])) {

@@ -24,6 +24,7 @@ struct config {
 	char *upstream;		/* -c SPEC: the repeater's way to the session */
 	bool persist;		/* -p: the repeater outlives the session */
 	bool query_servers;	/* -QR */
+	bool serial_list;	/* -serial-list */
 	const char *query_host;	/* -QR HOST (in argv), or NULL */
 	bool noio;		/* no host console */
 	unsigned clines;	/* history for joiners in lines; 0 = use history_bytes */

@@ -24,6 +24,7 @@
 #include "src/transcript.h"
 
 struct client;
+struct com_lines;
 struct hub;
 struct server;
 
@@ -124,6 +125,7 @@ struct hub {
 
 	struct server **servers;
 	unsigned nservers;
+	struct com_lines *com;		/* serial lines of com: servers (com.c), or NULL */
 	struct discovery discovery;	/* our -QR record */
 	bool discovery_failed;		/* said once why there is none */
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "src/link.h"
+#include "src/link_serial.h"
 #include "src/link_tls.h"
 
 /* The console reads at most this much per readiness. */
@@ -119,8 +120,15 @@ bool link_secured(const struct link *l)
 	return !l->tls || link_tls_secured(l);
 }
 
+size_t link_record_max(const struct link *l)
+{
+	return l->kind == LINK_SERIAL ? link_serial_record_max(l) : 0;
+}
+
 const char *link_error(const struct link *l)
 {
+	if (l->kind == LINK_SERIAL)
+		return link_serial_error(l);
 	return l->tls ? link_tls_error(l) : NULL;
 }
 
@@ -141,6 +149,8 @@ int link_recv(struct link *l)
 	struct io_uring_sqe *sqe;
 	int res;
 
+	if (l->kind == LINK_SERIAL)
+		return link_serial_recv(l);
 	if (l->receiving)
 		return -EBUSY;
 	if (l->kind == LINK_CONSOLE) {
@@ -168,6 +178,8 @@ int link_send(struct link *l, const void *p, size_t len)
 
 	if (l->tls)
 		return link_tls_send(l, p, len);
+	if (l->kind == LINK_SERIAL)
+		return link_serial_send(l, p, len);
 	if (l->sending)
 		return -EBUSY;
 	if (l->kind == LINK_CONSOLE) {
@@ -197,6 +209,8 @@ int link_sendmsg(struct link *l, struct msghdr *m)
 
 	if (l->tls)
 		return link_tls_sendmsg(l, m);
+	if (l->kind == LINK_SERIAL)
+		return link_serial_sendmsg(l, m);
 	if (l->sending)
 		return -EBUSY;
 	if (l->kind == LINK_CONSOLE)
@@ -213,6 +227,10 @@ int link_sendmsg(struct link *l, struct msghdr *m)
 
 void link_cancel(struct link *l)
 {
+	if (l->kind == LINK_SERIAL) {
+		link_serial_cancel(l);
+		return;
+	}
 	l->stopped = true;
 	if (l->tls)
 		link_tls_cancel(l);
@@ -224,7 +242,9 @@ void link_cancel(struct link *l)
 
 void link_cancel_send(struct link *l)
 {
-	if (l->tls)
+	if (l->kind == LINK_SERIAL)
+		link_serial_cancel_send(l);
+	else if (l->tls)
 		link_tls_cancel_send(l);
 	else if (l->sending)
 		ring_cancel(l->ctx->ring, &l->send_op);
@@ -234,19 +254,23 @@ void link_shutdown_write(struct link *l)
 {
 	if (l->tls)
 		link_tls_shutdown_write(l);
+	else if (l->kind == LINK_SERIAL)
+		link_serial_shutdown_write(l);
 	else if (l->kind != LINK_CONSOLE && l->out_fd >= 0)
 		shutdown(l->out_fd, SHUT_WR);
 }
 
 void link_shutdown(struct link *l)
 {
-	if (l->kind != LINK_CONSOLE && l->in_fd >= 0)
+	if (l->kind != LINK_CONSOLE && l->kind != LINK_SERIAL && l->in_fd >= 0)
 		shutdown(l->in_fd, SHUT_RDWR);
 }
 
 void link_close(struct link *l)
 {
 	assert(!link_busy(l));
+	if (l->kind == LINK_SERIAL)
+		link_serial_close(l);
 	if (l->tls)
 		link_tls_free(l);
 	/* The slot holds a reference to the socket: without this, close()

@@ -4,9 +4,11 @@
  * this interface (receive, send bytes that may point into the transcript,
  * cancel, shut down, close) and learns of completions through the events of
  * its link_ctx; it never looks at fd kinds.  Kinds: a stream socket (TCP or
- * Unix), either of them carrying TLS (link_tls.c), and the host console (a
+ * Unix), either of them carrying TLS (link_tls.c), the host console (a
  * tty or pipe, polled and then read or written without blocking, because
- * io_uring READ/WRITE on a tty can stall the ring).
+ * io_uring READ/WRITE on a tty can stall the ring), and a serial channel:
+ * one conversation on a channel of a serial line (link_serial.c), whose
+ * poller and output queue are the line's (comline.c).
  *
  * Ownership: the bytes a send lends stay lent, unread by us and unchanged by
  * the owner, until the link reports that send complete; a link has at most
@@ -26,6 +28,7 @@ enum link_kind {
 	LINK_TCP,
 	LINK_UNIX,
 	LINK_CONSOLE,
+	LINK_SERIAL,
 };
 
 struct link;
@@ -54,7 +57,9 @@ struct link_ctx {
 };
 
 struct link_tls;
+struct link_serial;
 struct tls_config;
+struct comchan;
 
 struct link {
 	const struct link_ctx *ctx;
@@ -65,7 +70,10 @@ struct link {
 	bool wire_sending;		/* TLS: send_op carries ciphertext (or a no-op) */
 	bool stopped;			/* cancelled: no receive is re-armed */
 	struct link_tls *tls;		/* TLS over the socket, or NULL */
-	const void *lent;		/* the console: what the pending write lends */
+	union {				/* by kind: */
+		const void *lent;	/* the console: what the pending write lends */
+		struct link_serial *serial; /* LINK_SERIAL: its conversation's state */
+	};
 	uint32_t lent_len;
 	uint8_t kind;			/* enum link_kind */
 };
@@ -79,9 +87,24 @@ void link_init_console(struct link *l, const struct link_ctx *ctx, int in_fd, in
 int link_init_tls(struct link *l, const struct link_ctx *ctx, enum link_kind kind, int fd,
 		  struct tls_config *cfg);
 
+/* A link for the conversation just opened on serial channel CH (the
+ * server's opened() or the client's answered(), see comline.h).  0, or
+ * -ENOMEM (the link may then only be closed). */
+int link_init_serial(struct link *l, const struct link_ctx *ctx, struct comchan *ch);
+/* A serial link on a raw (unframed) line: a terminal, which may say nothing
+ * for as long as it likes and is the one client its line can have. */
+bool link_serial_raw(const struct link *l);
+
+/* The longest native record worth sending at once on L (0: no limit of
+ * its own).  A serial channel's conversation breaks at the first lost
+ * frame and a client resumes from its last whole record, so there a record
+ * is a few frames long. */
+size_t link_record_max(const struct link *l);
+
 /* True unless a TLS handshake is still to finish. */
 bool link_secured(const struct link *l);
-/* Why a TLS link failed (the handshake or a record), or NULL. */
+/* Why a TLS link failed (the handshake or a record), or why a serial
+ * link's conversation ended (frames lost, a hang-up), or NULL. */
 const char *link_error(const struct link *l);
 
 /* Start receiving (a multishot receive into the provided buffers for a

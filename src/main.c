@@ -7,11 +7,13 @@
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "include/ringside.h"
+#include "serial/line.h"
 #include "src/config.h"
 #include "src/discovery.h"
 #include "src/remote.h"
@@ -120,6 +122,23 @@ static int host(const struct config *cfg)
 	return res < 0 ? 1 : res;
 }
 
+/* -serial-list: the ports libserialport finds, as picocom's users know. */
+static int list_serial_ports(void)
+{
+	struct serial_port_info *ports = NULL;
+	size_t n = 0;
+	char err[256];
+	int res = serial_list(&ports, &n, err, sizeof(err));
+
+	if (res < 0) {
+		fprintf(stderr, "ringside: -serial-list: %s\n", err);
+		return 1;
+	}
+	res = serial_list_print(stdout, ports, n);
+	free(ports);
+	return res < 0 ? 1 : 0;
+}
+
 static int run(const struct config *cfg)
 {
 	if (cfg->help) {
@@ -137,6 +156,8 @@ static int run(const struct config *cfg)
 	}
 	if (cfg->query_servers)
 		return ringside_query_servers(cfg->query_host);
+	if (cfg->serial_list)
+		return list_serial_ports();
 	if (cfg->repeater) {
 		struct repeater_options ro = {
 			.upstream = cfg->upstream,

@@ -41,6 +41,13 @@ void meta_print_banner(struct hub *s)
 
 		if (srv->state != SERVER_ACTIVE)
 			continue;
+		if (srv->spec.transport == SPEC_COM && srv->spec.raw) {
+			/* No -remote for a raw line: a terminal is its client. */
+			writer_emitf(s, "%u: a serial terminal (picocom, minicom, screen) at %u baud "
+				     "on the other end of %s", srv->id, srv->spec.baud,
+				     srv->spec.com_name);
+			continue;
+		}
 		spec_format(&srv->spec, SPEC_STYLE_REMOTE, s->host, remote, sizeof(remote));
 		writer_emitf(s, "%u: ringside -remote %s", srv->id, remote);
 	}

@@ -501,6 +501,10 @@ bool native_next_piece(struct client *c)
 			end = c->cursor + span;
 		if (end - c->cursor > PROTO_MAX_OUTPUT)
 			end = c->cursor + PROTO_MAX_OUTPUT;
+		/* A record is resumed whole or not at all: over a link that
+		 * breaks often (a noisy serial line), it is kept short. */
+		if (link_record_max(&c->link) && end - c->cursor > link_record_max(&c->link))
+			end = c->cursor + link_record_max(&c->link);
 		h.type = record_type(kind);
 		h.flags = 0;
 		h.length = (uint32_t)(end - c->cursor);

@@ -74,7 +74,7 @@ static struct remote *of_link(struct remote_link *l)
 	return container_of(l, struct remote, link);
 }
 
-static void link_send(struct remote_link *l, const uint8_t *p, size_t n)
+static void to_server(struct remote_link *l, const uint8_t *p, size_t n)
 {
 	conn_send(of_link(l), p, n);
 }
@@ -107,7 +107,7 @@ static void link_jump(struct remote_link *l)
 }
 
 static const struct rlink_ops rlink_ops = {
-	.send = link_send,
+	.send = to_server,
 	.show = rlink_show,
 	.ask_password = link_ask_password,
 	.live = link_went_live,
@@ -390,16 +390,24 @@ int remote_prepare(struct remote *r, unsigned sq_entries, unsigned cq_entries)
 {
 	int res;
 
-	if (r->spec.clicon[0] ? rlisten_setup(r) < 0 : remote_resolve(r) < 0)
+	if (r->spec.transport != SPEC_COM &&
+	    (r->spec.clicon[0] ? rlisten_setup(r) < 0 : remote_resolve(r) < 0))
 		return -EINVAL;
 	res = rtls_setup(r);
 	if (res < 0)
 		return res;
 	remote_identify(r);
 	res = ring_init(&r->ring, sq_entries, cq_entries);
-	if (res < 0)
+	if (res < 0) {
 		fprintf(stderr, "ringside: io_uring setup failed: %s\n", strerror(-res));
-	return res;
+		return res;
+	}
+	/* A serial line is opened on the ring that will drive it. */
+	if (r->spec.transport == SPEC_COM && rcom_setup(r) < 0) {
+		ring_exit(&r->ring);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* A terminal that can move the cursor: anything but "dumb" and the like,
@@ -423,10 +431,6 @@ static int setup(struct remote *r, const char *spec_text)
 	}
 	if (r->spec.password_warning[0])
 		fprintf(stderr, "ringside: -remote: %s\n", r->spec.password_warning);
-	if (r->spec.transport == SPEC_COM) {
-		fprintf(stderr, "ringside: -remote: com is not available in this build\n");
-		return -EOPNOTSUPP;
-	}
 	if (r->spec.has_password) {
 		memcpy(r->password, r->spec.password, sizeof(r->password));
 		r->have_password = true;
@@ -510,7 +514,9 @@ int ringside_remote(const char *spec_text, const struct remote_options *opt)
 	outq_restore(&r->out);
 	outq_restore(&r->err);
 	code = r->exit_code;
+	rcom_close(r);
 	ring_exit(&r->ring);
+	rcom_free(r);
 	rtls_free(r);
 	rlisten_close(r);
 	if (r->signal_fd >= 0)

@@ -31,9 +31,11 @@ static size_t backlog(const struct remote *r)
 	return outq_backlog(&r->out) + r->relay_backlog;
 }
 
-static bool ops_inflight(const struct remote_conn *c)
+static bool ops_inflight(const struct remote *r)
 {
-	return c->connect_inflight || c->recv_inflight || c->send_inflight;
+	const struct remote_conn *c = &r->conn;
+
+	return c->connect_inflight || c->recv_inflight || c->send_inflight || rcom_busy(r);
 }
 
 /*
@@ -66,6 +68,10 @@ static void flush_sends(struct remote *r)
 	const void *p;
 	size_t n;
 
+	if (r->com.on) {
+		rcom_flush(r);
+		return;
+	}
 	if (c->send_inflight || c->fd < 0 || c->st < CONN_SECURING)
 		return;
 	if (r->tls.cfg) {
@@ -188,6 +194,12 @@ static void arm_recv(struct remote *r)
 	struct remote_conn *c = &r->conn;
 	struct io_uring_sqe *sqe;
 
+	if (r->com.on) {
+		/* The line is read by its poller; a slow stdout pauses it. */
+		c->recv_paused = backlog(r) > OUTQ_HIGH;
+		rcom_reading(r, !c->recv_paused);
+		return;
+	}
 	if (c->recv_inflight || c->fd < 0 || c->st < CONN_SECURING || c->rx_len || r->done)
 		return;
 	/* Output waiting for a slow stdout: leave the bytes in the kernel,
@@ -341,7 +353,7 @@ static void try_connect(struct remote *r)
 	struct remote_conn *c = &r->conn;
 	struct io_uring_sqe *sqe;
 
-	if (!c->want_connect || ops_inflight(c) || r->done)
+	if (!c->want_connect || ops_inflight(r) || r->done)
 		return;
 	c->want_connect = false;
 	if (r->spec.clicon[0]) {
@@ -355,6 +367,10 @@ static void try_connect(struct remote *r)
 		c->connect_gen = c->gen;
 		c->st = CONN_CONNECTING;
 		c->deadline = 0;
+		return;
+	}
+	if (r->com.on) {
+		rcom_connect(r);
 		return;
 	}
 	c->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -378,6 +394,11 @@ static void try_connect(struct remote *r)
 	/* A connect stuck in SYN-SENT counts against the budget too. */
 	c->deadline = budget_end(c);
 	conn_schedule(r);
+}
+
+void conn_try(struct remote *r)
+{
+	try_connect(r);
 }
 
 void conn_start(struct remote *r)
@@ -409,6 +430,8 @@ static void teardown(struct remote *r)
 {
 	struct remote_conn *c = &r->conn;
 
+	if (r->com.on)
+		rcom_end(r);
 	if (c->fd < 0 && c->connect_inflight)
 		ring_cancel(&r->ring, &c->connect_op);	/* clicon=: the accept */
 	if (c->fd >= 0) {
@@ -463,7 +486,9 @@ void conn_lost(struct remote *r, const char *why)
 	 * decides what happens next (remote_tls.c). */
 	if (r->tls.asking || rtrust_retry_after_consent(r))
 		return;
-	if (!r->link.joined) {
+	/* (Line noise that broke a first handshake over com: says nothing
+	 * about the server, so it is tried again like a lost connection.) */
+	if (!r->link.joined && !rcom_noise(r)) {
 		remote_say(r, "ringside: %s: %s before the handshake was over", r->where, why);
 		remote_finish(r, 1);
 		return;

@@ -6,6 +6,7 @@
  *                  in flight, reconnecting
  *   remote_clock.c deadlines, heartbeats, the read timeout
  *   remote_tls.c   ssl and spipe: TLS between the socket and the protocol
+ *   remote_com.c   com: a channel of a serial line instead of a socket
  *   remote_trust.c deciding whether the server is the right one
  *   remote_link.c  the protocol state machine (no I/O)
  *   remote_term.c  the terminal: raw mode, keys, output above the input row
@@ -162,6 +163,26 @@ struct remote_term {
 	void (*answered)(struct remote *r, const char *answer);
 };
 
+struct comline;
+struct comchan;
+struct rcom_io;
+
+/* com: the line, its channel, and the link of the conversation on it. */
+struct remote_com {
+	bool on;		/* the spec is com: */
+	struct comline *lines;	/* the one line (comline.h keeps a list) */
+	struct comchan *ch;
+	struct rcom_io *io;	/* the conversation's link (remote_com.c) */
+	bool attached;		/* the link is initialised and not closed yet */
+	bool ending;		/* cancelled: waiting for its last events */
+	bool noise;		/* the last conversation ended in lost frames */
+	struct ring_timer retry;	/* OPEN again until answered */
+	uint64_t answer_by;	/* an attempt with no answer by then fails */
+};
+
+/* One send over a line lends at most this much of 'sending'. */
+#define RCOM_SEND_MAX (64u << 10)
+
 #define REMOTE_ALLOWED_MAX 8
 
 struct remote {
@@ -186,6 +207,7 @@ struct remote {
 
 	struct remote_conn conn;
 	struct remote_tls tls;
+	struct remote_com com;
 	struct remote_link link;
 	struct remote_term term;
 	struct outq out, err;
@@ -246,6 +268,8 @@ void conn_init(struct remote *r);
 bool conn_next_plain(struct remote_conn *c);
 /* Send what waits and receive again if nothing stops it. */
 void conn_kick(struct remote *r);
+/* Connect now if one is wanted and nothing of the last one is in flight. */
+void conn_try(struct remote *r);
 /* TLS has proven the server: the protocol starts. */
 void conn_secured(struct remote *r);
 void conn_start(struct remote *r);
@@ -296,6 +320,27 @@ const char *rtls_why(const struct remote *r, const char *otherwise);
 void rtls_free(struct remote *r);
 /* A refusal: the connection ends, the client exits 1, nothing is retried. */
 void rtls_refuse(struct remote *r);
+
+/* remote_com.c */
+/* Opens the line and the channel; messages go to stderr. */
+int rcom_setup(struct remote *r);
+/* A connection attempt: OPEN, again every second until answered. */
+void rcom_connect(struct remote *r);
+/* Lend what waits in 'sending' to the conversation's link. */
+void rcom_flush(struct remote *r);
+/* Read the line, or stop while stdout is behind. */
+void rcom_reading(struct remote *r, bool on);
+/* The connection is over: the conversation ends (a CLOSE goes out). */
+void rcom_end(struct remote *r);
+/* The last conversation's link still waits for its events. */
+bool rcom_busy(const struct remote *r);
+/* The connection that just ended was broken by line noise (lost frames). */
+bool rcom_noise(const struct remote *r);
+/* The loop is over: what is queued goes out (briefly), the line closes
+ * with its polls back.  Before ring_exit. */
+void rcom_close(struct remote *r);
+/* After ring_exit: whatever rcom_close could not finish. */
+void rcom_free(struct remote *r);
 
 /* remote_trust.c */
 /* The handshake is over: prove the server (conn_secured()), ask the user,

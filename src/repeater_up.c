@@ -249,7 +249,8 @@ int repeater_up_setup(struct repeater *rep)
 		return -EINVAL;
 	}
 	if (r->spec.transport == SPEC_COM) {
-		fprintf(stderr, "ringside: -c: com is not available in this build\n");
+		fprintf(stderr, "ringside: -c: a repeater's upstream is tcp, npipe, ssl or spipe; "
+			"it cannot reach its origin over com yet\n");
 		return -EOPNOTSUPP;
 	}
 	res = remote_prepare(r, 256, 4096);

@@ -17,6 +17,7 @@
 
 #include "src/client.h"
 #include "src/clicon.h"
+#include "src/com.h"
 #include "src/discovery.h"
 #include "src/hub.h"
 #include "src/server.h"
@@ -333,19 +334,6 @@ static int listen_pipe(struct server *srv, char *err, size_t errlen)
 	return 0;
 }
 
-static const char *unavailable(const struct spec *sp)
-{
-	switch (sp->transport) {
-	case SPEC_COM: return "com: serial lines are not available in this build";
-	case SPEC_TCP:
-	case SPEC_NPIPE:
-	case SPEC_SSL:
-	case SPEC_SPIPE:
-		break;
-	}
-	return NULL;
-}
-
 /*
  * ssl, spipe: the certificate named by certuser=/machuser= (a file stem or a
  * thumbprint) with its key, loaded once; every connection shares it.
@@ -382,6 +370,7 @@ static int load_certificate(struct server *srv, char *err, size_t errlen)
 static void server_free(struct server *srv)
 {
 	clicon_free(srv);
+	com_server_free(srv);
 	if (srv->tls)
 		tls_config_put(srv->tls);
 	if (srv->verifier)
@@ -392,7 +381,10 @@ static void server_free(struct server *srv)
 
 /*
  * The session's discovery record lists its active servers, except hidden
- * ones and those that dial out.  Rewritten whenever the list changes.
+ * ones, those that dial out, and com servers: -QR answers where on this
+ * machine a client can connect, and a com server is reached from the far
+ * end of its cable (it has no listener: srv->fd < 0).  Rewritten whenever
+ * the list changes.
  */
 static void publish(struct hub *s)
 {
@@ -435,7 +427,6 @@ static void publish(struct hub *s)
 int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 {
 	struct server *srv, **grown;
-	const char *why;
 	int res;
 
 	srv = calloc(1, sizeof(*srv));
@@ -448,12 +439,6 @@ int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 		goto fail;
 	if (srv->spec.password_warning[0])
 		writer_emitf(s, "ringside: %s", srv->spec.password_warning);
-	why = unavailable(&srv->spec);
-	if (why) {
-		snprintf(err, errlen, "%s", why);
-		res = -EOPNOTSUPP;
-		goto fail;
-	}
 	srv->hub = s;
 	srv->fd = -1;
 	if (srv->spec.has_password) {
@@ -474,7 +459,13 @@ int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 	srv->accept_op.cb = on_accept;
 	srv->link_kind = srv->spec.transport == SPEC_NPIPE || srv->spec.transport == SPEC_SPIPE ?
 				 LINK_UNIX : LINK_TCP;
-	if (!srv->spec.clicon[0]) {
+	if (srv->spec.transport == SPEC_COM) {
+		/* No listener: its clients come over a channel of a line. */
+		srv->link_kind = LINK_SERIAL;
+		res = com_server_start(srv, err, errlen);
+		if (res < 0)
+			goto fail;
+	} else if (!srv->spec.clicon[0]) {
 		res = srv->link_kind == LINK_UNIX ? listen_pipe(srv, err, errlen) :
 						     listen_tcp(srv, err, errlen);
 		if (res < 0)
@@ -497,6 +488,8 @@ int server_start(struct hub *s, const char *spec_text, char *err, size_t errlen)
 			goto fail;
 		}
 		srv->client_closed = clicon_client_closed;
+	} else if (srv->com) {
+		com_server_run(srv);
 	} else {
 		arm_accept(srv);
 	}
@@ -530,6 +523,7 @@ int server_end(struct hub *s, unsigned id)
 		return -EALREADY;
 	srv->state = SERVER_ENDED;
 	clicon_stop(srv);
+	com_server_end(srv);
 	if (srv->accept_inflight)
 		ring_cancel(&s->ring, &srv->accept_op);
 	else
@@ -547,6 +541,7 @@ void server_close_all(struct hub *s)
 
 void server_free_all(struct hub *s)
 {
+	com_free_all(s);
 	for (unsigned i = 0; i < s->nservers; i++)
 		server_free(s->servers[i]);
 	free(s->servers);

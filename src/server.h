@@ -17,6 +17,7 @@
 struct hub;
 struct tls_config;
 struct clicon;
+struct com_server;
 
 enum server_state {
 	SERVER_ACTIVE,
@@ -37,6 +38,7 @@ struct server {
 	uint8_t link_kind;		/* enum link_kind of its clients */
 	struct tls_config *tls;		/* ssl, spipe: its certificate and policy */
 	struct clicon *clicon;		/* clicon=: it dials its client (clicon.c) */
+	struct com_server *com;		/* com: its channel on a serial line (com.c) */
 	/* Told when one of its clients has closed (WHY: NULL if it left). */
 	void (*client_closed)(struct server *srv, const char *why);
 	char address[INET6_ADDRSTRLEN];	/* tcp: what it is bound to */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "serial/line.h"
 #include "src/spec.h"
 #include "tls/tls.h"
 
@@ -47,7 +48,8 @@
 /* What a valid value looks like; shared by "missing" and "bad value" errors. */
 #define X_PORT		"a port number 1-65535 or a range LO:HI"
 #define X_COMPORT	"COMn, n (1-256) or a device path such as /dev/ttyUSB0"
-#define X_BAUD		"a baud rate 1-4000000"
+#define X_BAUD		"a standard baud rate such as 9600 or 115200"
+#define X_FLOW		"none, rtscts or xonxoff"
 #define X_CHANNEL	"a channel number 0-254"
 #define X_PIPE		"a pipe name of 1-100 characters without spaces, quotes, slashes or control characters"
 #define X_HOST		"a host name of 1-255 characters without spaces, commas, quotes or backslashes"
@@ -80,7 +82,8 @@ struct key {
 enum key_id {
 	K_PROTO, K_CERTUSER, K_MACHUSER, K_SERVER, K_PORT, K_COMPORT, K_PIPE,
 	K_BAUD, K_CHANNEL, K_PASSWORD, K_PASSFILE, K_PASSENV, K_HIDDEN, K_CLICON,
-	K_IPVERSION, K_ICFENABLE, K_BIND, K_READONLY, K_ALLOW, K_FINGERPRINT, K_COUNT
+	K_IPVERSION, K_ICFENABLE, K_BIND, K_READONLY, K_ALLOW, K_FINGERPRINT, K_RAW, K_FLOW,
+	K_COUNT
 };
 
 /* Parsing state: the spec being filled and which keys have been seen. */
@@ -205,41 +208,40 @@ parse_port(struct spec *s, const char *v, size_t n)
 	return NULL;
 }
 
+/* serial/ words its own errors (naming the port or the rate, listing the
+ * rates); a parse keeps the one it got here, per thread. */
+static __thread char serial_why[320];
+
+/* COMn or n is /dev/ttyS(n-1), a path is taken as is (serial_port_path). */
 static const char *
 parse_com_port(struct spec *s, const char *v, size_t n)
 {
-	const char *digits = v;
-	size_t i, dn = n;
-	unsigned num;
+	char port[SPEC_PATH_MAX + 1];
+	size_t i;
 
-	if (v[0] == '/') {
-		if (n > SPEC_PATH_MAX)
-			return "expected a device path of at most 255 characters";
-		for (i = 0; i < n; i++)
-			if (is_unsafe(v[i]))
-				return "expected a device path without spaces, quotes or control characters";
-		copy(s->com_device, v, n);
-		copy(s->com_name, v, n);
-		return NULL;
-	}
-	if (n > 3 && strncasecmp(v, "com", 3) == 0) {
-		digits = v + 3;
-		dn = n - 3;
-	}
-	if (!parse_uint(digits, dn, COM_MAX, &num) || num == 0)
-		return "expected " X_COMPORT;
-	snprintf(s->com_device, sizeof(s->com_device), "/dev/ttyS%u", num - 1);
+	if (n > SPEC_PATH_MAX)
+		return "expected a device path of at most 255 characters";
+	for (i = 0; i < n; i++)
+		if (is_unsafe(v[i]))
+			return "expected a device path without spaces, quotes or control characters";
+	copy(port, v, n);
+	if (serial_port_path(port, s->com_device, sizeof(s->com_device), serial_why,
+	    sizeof(serial_why)) < 0)
+		return serial_why;
 	copy(s->com_name, v, n);
-	if (digits != v)
+	if (v[0] != '/' && strncasecmp(v, "com", 3) == 0)
 		memcpy(s->com_name, "COM", 3);
 	return NULL;
 }
 
+/* Only the standard rates: a tty cannot be set to any other. */
 static const char *
 parse_baud(struct spec *s, const char *v, size_t n)
 {
 	if (!parse_uint(v, n, BAUD_MAX, &s->baud) || s->baud == 0)
 		return "expected " X_BAUD;
+	if (serial_baud_check(s->baud, serial_why, sizeof(serial_why)) < 0)
+		return serial_why;
 	return NULL;
 }
 
@@ -248,6 +250,21 @@ parse_channel(struct spec *s, const char *v, size_t n)
 {
 	if (!parse_uint(v, n, CHANNEL_MAX, &s->channel))
 		return "expected " X_CHANNEL;
+	return NULL;
+}
+
+static const char *
+parse_flow(struct spec *s, const char *v, size_t n)
+{
+	char word[16];
+	enum serial_flow flow;
+
+	if (n >= sizeof(word))
+		return "expected " X_FLOW;
+	copy(word, v, n);
+	if (serial_flow_parse(word, &flow, NULL, 0) < 0)
+		return "expected " X_FLOW;
+	s->flow = (uint8_t)flow;
 	return NULL;
 }
 
@@ -481,6 +498,10 @@ static const struct key keys[K_COUNT] = {
 	[K_READONLY]  = { "readonly",  T_ALL, 0, NULL, FLAG(readonly) },
 	[K_ALLOW]     = { "allow",     T_PIPE, 0, parse_allow,       .expect = X_ALLOW },
 	[K_FINGERPRINT] = { "fingerprint", 0, T_TLS, parse_fingerprint, .expect = X_FP },
+	/* Extensions: a terminal on the far end instead of channels, and the
+	 * line's flow control. */
+	[K_RAW]       = { "raw",       T_COM, 0, NULL, FLAG(raw) },
+	[K_FLOW]      = { "flow",      T_COM, T_COM, parse_flow,     .expect = X_FLOW },
 };
 
 static bool
@@ -654,7 +675,18 @@ check_pipe(struct parse *p)
 static bool
 check_com(struct parse *p)
 {
-	return require(p, K_COMPORT) && require(p, K_BAUD) && require(p, K_CHANNEL);
+	if (!require(p, K_COMPORT) || !require(p, K_BAUD))
+		return false;
+	if (p->s->raw) {
+		if (has(p, K_CHANNEL))
+			return fail(p, "%s: raw and channel= together: a raw line carries one unframed server, without channels",
+			    p->tname);
+		return true;
+	}
+	if (p->s->flow == SERIAL_FLOW_XONXOFF)
+		return fail(p, "%s: flow=xonxoff needs raw: the line would eat the 0x11 and 0x13 bytes of framed channels (use rtscts or none)",
+		    p->tname);
+	return require(p, K_CHANNEL);
 }
 
 static bool
@@ -935,7 +967,13 @@ spec_format(const struct spec *s, enum spec_style style, const char *host,
 		put(&o, "Pipe=%s", s->pipe);
 		break;
 	case SPEC_COM:
-		put(&o, "Port=%s,Baud=%u,Channel=%u", s->com_name, s->baud, s->channel);
+		put(&o, "Port=%s,Baud=%u", s->com_name, s->baud);
+		if (s->raw)
+			put(&o, ",Raw");
+		else
+			put(&o, ",Channel=%u", s->channel);
+		if (s->flow != SERIAL_FLOW_NONE)
+			put(&o, ",Flow=%s", serial_flow_name((enum serial_flow)s->flow));
 		break;
 	}
 	if (s->has_password)

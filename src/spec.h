@@ -63,11 +63,14 @@ struct spec {
 	/* npipe, spipe server: allow=WHO, other users and groups admitted. */
 	char allow[SPEC_ALLOW_MAX + 1];
 
-	/* com: port=DEV as a device path (COMn mapped to /dev/ttyS(n-1)), baud=, channel=. */
+	/* com: port=DEV as a device path (COMn mapped to /dev/ttyS(n-1)), baud=,
+	 * channel= or raw, flow=. */
 	char com_device[SPEC_PATH_MAX + 1];
 	char com_name[SPEC_PATH_MAX + 1]; /* as typed, for display: "COM2", "/dev/pts/3" */
-	unsigned baud;
-	unsigned channel; /* 0..254 */
+	unsigned baud;		/* a standard rate (serial_baud_check) */
+	unsigned channel;	/* 0..254 */
+	bool raw;		/* server: the whole line unframed, for a terminal; no channel */
+	uint8_t flow;		/* enum serial_flow: none, rtscts, xonxoff (raw only) */
 
 	/*
 	 * ssl, spipe: proto=tls1 is the only accepted value; certuser= or
@@ -127,7 +130,8 @@ const char *spec_transport_name(enum spec_transport t);
 
 enum spec_style {
 	/* .servers and discovery: "tcp:Port=5005", "tcp:Port=53:60" for a range,
-	 * "npipe:Pipe=x,Password=*", "com:Port=COM2,Baud=115200,Channel=0",
+	 * "npipe:Pipe=x,Password=*", "com:Port=COM2,Baud=115200,Channel=0"
+	 * ("...,Raw" for a raw line, ",Flow=rtscts" when not none),
 	 * "ssl:Proto=tls1,CertUser=name,Port=5005". Never the password itself. */
 	SPEC_STYLE_LISTING,
 	/* the .server banner: what a client types after -remote, with the

@@ -237,6 +237,9 @@ static void test_config_remote_and_qr(void **state)
 	PARSE_OK(&c, "-QR", "\\\\box17");
 	assert_string_equal(c.query_host, "\\\\box17");
 	assert_null(c.argv);
+	PARSE_OK(&c, "-serial-list");
+	assert_true(c.serial_list);
+	assert_null(c.argv);
 }
 
 static void test_config_repeater(void **state)
@@ -380,6 +383,8 @@ static void test_config_error_remote_with_program_or_server(void **state)
 	REFUSED("-QR", "only option", "-QR", "box", "gdb");
 	REFUSED("-QR", "only option", "-QR", "-server", "tcp:port=1");
 	REFUSED("-QR", "only option", "-noio", "-QR");
+	REFUSED("-serial-list", "no program", "-serial-list", "gdb");
+	REFUSED("-serial-list", "no other option", "-serial-list", "-noio");
 }
 
 static void test_config_error_is_bounded_by_errlen(void **state)
@@ -589,7 +594,8 @@ static void test_config_scrub_stops_where_parsing_stops(void **state)
 static void test_config_usage_lists_every_option(void **state)
 {
 	static const char *const names[] = {
-		"-server SPEC", "-remote SPEC", "-QR", "-noio", "-clines N", "-history BYTES",
+		"-server SPEC", "-remote SPEC", "-QR", "-serial-list", "-noio", "-clines N",
+		"-history BYTES",
 		"-ring BYTES", "-lag BYTES", "-maxclients N", "-linemax BYTES", "-flushms MS",
 		"-noticems MS", "-h ", "-version", "-repeater", "-c SPEC", "-s SPEC", "-p ",
 	};

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 
 struct got_frame {
 	unsigned channel, seq, gap, len;
-	bool first;
+	bool first, control;
 	uint8_t payload[SERIAL_FRAME_PAYLOAD_MAX];
 };
 
@@ -52,6 +53,7 @@ static void feed(struct collect *c, const uint8_t *p, size_t n)
 		g->seq = f.seq;
 		g->gap = f.gap;
 		g->first = f.first;
+		g->control = f.control;
 		g->len = f.len;
 		memcpy(g->payload, f.payload, f.len);
 	}
@@ -215,6 +217,68 @@ static void test_encode_refuses(void **state)
 				payload, SERIAL_FRAME_PAYLOAD_MAX);
 	assert_true(n > 2 * SERIAL_FRAME_PAYLOAD_MAX + 6);
 	assert_true(n <= SERIAL_FRAME_WIRE_WORST(SERIAL_FRAME_PAYLOAD_MAX));
+}
+
+/* A control frame is a frame with the length field's top bit set: the same
+ * checks, the same sequence, the flag delivered; the reserved bits below it
+ * still make a header invalid. */
+static void test_control_frames(void **state)
+{
+	struct serial_ctl open = { .op = SERIAL_CTL_OPEN, .id = 0xFE01 }, got;
+	struct serial_ctl close = { .op = SERIAL_CTL_CLOSE, .id = 0, .reason = SERIAL_CLOSE_BROKEN };
+	uint8_t msg[SERIAL_CTL_LEN], buf[64], bad[64];
+	struct stream s = { 0 };
+	struct collect c;
+	size_t w;
+
+	serial_ctl_encode(msg, &open);
+	assert_memory_equal(msg, "\x01\xFE\x01\x00", 4);
+	w = serial_frame_encode_flags(buf, sizeof(buf), 3, 7, SERIAL_FRAME_CTL, msg, sizeof(msg));
+	assert_true(w >= SERIAL_FRAME_WIRE(4));
+	/* The flag is the length field's top bit, covered by the HEC. */
+	assert_int_equal(buf[5], 0x80);
+	assert_int_equal(buf[6], 0x04);
+	add_raw(&s, buf, w);
+	add(&s, 3, 8, "data", 4);
+	serial_ctl_encode(msg, &close);
+	w = serial_frame_encode_flags(buf, sizeof(buf), 3, 9, SERIAL_FRAME_CTL, msg, sizeof(msg));
+	add_raw(&s, buf, w);
+	collect_init(&c);
+	feed(&c, s.bytes, s.len);
+	assert_int_equal(c.n, 3);
+	assert_true(c.frames[0].control);
+	assert_false(c.frames[1].control);
+	assert_true(c.frames[2].control);
+	assert_int_equal(c.frames[1].gap, 0);
+	assert_int_equal(c.frames[2].gap, 0);
+	assert_int_equal(serial_ctl_decode(c.frames[0].payload, c.frames[0].len, &got), 0);
+	assert_int_equal(got.op, SERIAL_CTL_OPEN);
+	assert_int_equal(got.id, 0xFE01);
+	assert_int_equal(serial_ctl_decode(c.frames[2].payload, c.frames[2].len, &got), 0);
+	assert_int_equal(got.op, SERIAL_CTL_CLOSE);
+	assert_int_equal(got.reason, SERIAL_CLOSE_BROKEN);
+	/* Short messages and unknown ops are refused; longer ones are read. */
+	assert_int_equal(serial_ctl_decode(msg, 3, &got), -EINVAL);
+	memcpy(bad, "\x07\x00\x01\x00", 4);
+	assert_int_equal(serial_ctl_decode(bad, 4, &got), -EINVAL);
+	memcpy(bad, "\x02\x00\x05\x01extra", 9);
+	assert_int_equal(serial_ctl_decode(bad, 9, &got), 0);
+	assert_int_equal(got.id, 5);
+	/* Any other flag is refused by the encoder. */
+	assert_int_equal(serial_frame_encode_flags(buf, sizeof(buf), 3, 0, 0x4000, msg, 4), 0);
+	/* A header with a reserved bit (0x4000) set is invalid, HEC or not. */
+	{
+		uint8_t hdr[8] = { 0xFE, 0x52, 3, 0, 0, 0xC0, 0x04, 0 };
+
+		hdr[7] = serial_crc8(hdr + 2, 5) ^ 0x55;
+		if (hdr[7] == 0xFE)
+			fail_msg("pick another header");
+		collect_init(&c);
+		feed(&c, hdr, sizeof(hdr));
+		assert_int_equal(c.dec.stats.header_errors, 1);
+	}
+	assert_string_equal(serial_close_reason_text(SERIAL_CLOSE_NOBODY),
+			    "no server on this channel");
 }
 
 /* ---- decoding ----------------------------------------------------------- */
@@ -607,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_wire_format_exact),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_encode_refuses),
+		cmocka_unit_test(test_control_frames),
 		cmocka_unit_test(test_split_anywhere),
 		cmocka_unit_test(test_first_and_gaps),
 		cmocka_unit_test(test_resync_after_garbage),

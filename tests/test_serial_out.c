@@ -33,6 +33,9 @@ struct far_end {
 	size_t frames;
 	uint8_t *data[256];
 	size_t len[256], cap[256];
+	size_t controls[256];
+	struct serial_ctl last_ctl[256];
+	size_t ctl_at[256];	/* the channel's data length when its last control came */
 };
 
 static struct far_end *far_new(void)
@@ -62,6 +65,12 @@ static void far_feed(struct far_end *e, const uint8_t *p, size_t n)
 		if (e->frames < sizeof(e->order) / sizeof(e->order[0]))
 			e->order[e->frames] = ch;
 		e->frames++;
+		if (f.control) {
+			assert_int_equal(serial_ctl_decode(f.payload, f.len, &e->last_ctl[ch]), 0);
+			e->controls[ch]++;
+			e->ctl_at[ch] = e->len[ch];
+			continue;
+		}
 		if (e->len[ch] + f.len > e->cap[ch]) {
 			e->cap[ch] = (e->len[ch] + f.len) * 2;
 			e->data[ch] = realloc(e->data[ch], e->cap[ch]);
@@ -122,6 +131,82 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(serial_out_cancel(o, 999), -ENOENT);
 	assert_int_equal(serial_out_take(o, &p, &n), -EAGAIN);
 	assert_false(serial_out_pending(o));
+	free(o);
+}
+
+/* ---- control messages --------------------------------------------------- */
+
+/* A control message takes its channel's next turn, ahead of data not framed
+ * yet, in the channel's sequence; a later one replaces one not sent; it
+ * has no completion of its own. */
+static void test_control_messages(void **state)
+{
+	struct serial_out *o = new_out(64);
+	struct far_end *e = far_new();
+	struct serial_ctl open = { .op = SERIAL_CTL_OPEN, .id = 42 };
+	struct serial_ctl close = { .op = SERIAL_CTL_CLOSE, .id = 41, .reason = SERIAL_CLOSE_DONE };
+	struct serial_out_completion c;
+	uint8_t *big = pattern(640, 3);
+	const uint8_t *p;
+	size_t n;
+
+	assert_int_equal(serial_out_control(o, 256, &open), -EINVAL);
+	/* Alone: one control frame, nothing to reap. */
+	assert_int_equal(serial_out_control(o, 5, &open), 0);
+	assert_true(serial_out_pending(o));
+	assert_int_equal(serial_out_take(o, &p, &n), 0);
+	far_feed(e, p, n);
+	serial_out_done(o, n);
+	assert_false(serial_out_reap(o, &c));
+	assert_false(serial_out_pending(o));
+	assert_int_equal(e->controls[5], 1);
+	assert_int_equal(e->last_ctl[5].id, 42);
+	assert_int_equal(o->stats.controls, 1);
+
+	/* In the middle of a send: after the frames already built, before
+	 * the rest; the sequence stays unbroken (far_feed checks gaps). */
+	assert_int_equal(serial_out_send(o, 5, big, 640), 0);
+	pump_once(o, e);
+	assert_true(e->len[5] > 0 && e->len[5] < 640);
+	n = e->len[5];
+	assert_int_equal(serial_out_control(o, 5, &close), 0);
+	pump_once(o, e);
+	assert_int_equal(e->controls[5], 2);
+	assert_int_equal(e->ctl_at[5], n);
+	assert_int_equal(e->last_ctl[5].op, SERIAL_CTL_CLOSE);
+	while (pump_once(o, e) > 0)
+		;
+	assert_int_equal(e->len[5], 640);
+	assert_memory_equal(e->data[5], big, 640);
+
+	/* Two queued before a take: only the later goes out. */
+	assert_int_equal(serial_out_control(o, 9, &close), 0);
+	assert_int_equal(serial_out_control(o, 9, &open), 0);
+	while (pump_once(o, e) > 0)
+		;
+	assert_int_equal(e->controls[9], 1);
+	assert_int_equal(e->last_ctl[9].op, SERIAL_CTL_OPEN);
+
+	/* A cancelled send and a control after it: the control goes, the
+	 * completion says cancelled, and no more of the send is framed. */
+	assert_int_equal(serial_out_send(o, 7, big, 640), 0);
+	pump_once(o, e);
+	n = e->len[7];
+	assert_int_equal(serial_out_cancel(o, 7), 0);
+	assert_int_equal(serial_out_cancel(o, 7), -ENOENT);
+	assert_int_equal(serial_out_control(o, 7, &close), 0);
+	assert_int_equal(serial_out_take(o, &p, &n), 0);
+	far_feed(e, p, n);
+	serial_out_done(o, n);
+	assert_true(serial_out_reap(o, &c));
+	assert_int_equal(c.channel, 7);
+	assert_true(c.cancelled);
+	assert_int_equal(e->controls[7], 1);
+	assert_true(e->len[7] < 640);
+	assert_int_equal(e->ctl_at[7], e->len[7]);
+	assert_false(serial_out_pending(o));
+	free(big);
+	far_free(e);
 	free(o);
 }
 
@@ -474,6 +559,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frame_size_for_baud),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_control_messages),
 		cmocka_unit_test(test_round_robin),
 		cmocka_unit_test(test_late_channel_not_starved),
 		cmocka_unit_test(test_round_robin_wraps),

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "serial/line.h"
 #include "src/spec.h"
 
 static struct spec
@@ -228,10 +229,10 @@ test_spec_com_server(void **state)
 	assert_int_equal(s.channel, 254);
 	assert_true(s.hidden && s.has_password);
 
-	s = parse_ok("com:port=2,baud=1,channel=7", SPEC_SERVER);
+	s = parse_ok("com:port=2,baud=50,channel=7", SPEC_SERVER);
 	assert_string_equal(s.com_device, "/dev/ttyS1");
 	assert_string_equal(s.com_name, "2");
-	assert_int_equal(s.baud, 1);
+	assert_int_equal(s.baud, 50);
 
 	s = parse_ok("com:port=/dev/pts/3,baud=4000000,channel=1,readonly", SPEC_SERVER);
 	assert_string_equal(s.com_device, "/dev/pts/3");
@@ -240,7 +241,8 @@ test_spec_com_server(void **state)
 	assert_true(s.readonly);
 
 	check_error("com:port=COM0,baud=9600,channel=0", SPEC_SERVER,
-	    "com: port=COM0: expected COMn, n (1-256) or a device path such as /dev/ttyUSB0");
+	    "com: port=COM0: serial port \"COM0\" is not COMn, a number 1-256 or a device path (/dev/...)");
+	check_refused("com:port=COM257,baud=9600,channel=0", SPEC_SERVER, "port=COM257");
 	check_refused("com:port=0,baud=9600,channel=0", SPEC_SERVER, "port=0");
 	check_refused("com:port=COM,baud=9600,channel=0", SPEC_SERVER, "port=COM");
 	check_refused("com:port=COMx,baud=9600,channel=0", SPEC_SERVER, "port=COMx");
@@ -248,17 +250,43 @@ test_spec_com_server(void **state)
 	check_refused("com:port=/dev/tty S0,baud=9600,channel=0", SPEC_SERVER, "port=");
 	check_refused("com:port=COM1,baud=0,channel=0", SPEC_SERVER, "baud=0");
 	check_error("com:port=COM1,baud=4000001,channel=0", SPEC_SERVER,
-	    "com: baud=4000001: expected a baud rate 1-4000000");
+	    "com: baud=4000001: expected a standard baud rate such as 9600 or 115200");
+	/* Only what a tty can be set to: serial_baud_check lists the rates. */
+	check_error("com:port=COM1,baud=12345,channel=0", SPEC_SERVER,
+	    "com: baud=12345: unsupported baud rate 12345 (expected one of 50, 75, 110, 134, "
+	    "150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, "
+	    "230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, "
+	    "2500000, 3000000, 3500000, 4000000)");
+	check_refused("com:port=COM1,baud=1,channel=0", SPEC_SERVER, "unsupported baud rate 1 ");
 	check_refused("com:port=COM1,baud=fast,channel=0", SPEC_SERVER, "baud=fast");
 	check_error("com:port=COM1,baud=9600,channel=255", SPEC_SERVER,
 	    "com: channel=255: expected a channel number 0-254");
 	check_refused("com:port=COM1,baud=9600,channel=-1", SPEC_SERVER, "channel=-1");
 	check_error("com:port=COM1,channel=0", SPEC_SERVER,
-	    "com: missing baud= (a baud rate 1-4000000)");
+	    "com: missing baud= (a standard baud rate such as 9600 or 115200)");
 	check_refused("com:baud=9600,channel=0", SPEC_SERVER, "missing port=");
 	check_refused("com:port=COM1,baud=9600", SPEC_SERVER, "missing channel=");
 	check_refused("com:port=COM1,baud=9600,channel=0,IcfEnable", SPEC_SERVER,
 	    "\"IcfEnable\"");
+
+	/* raw: the whole line for a terminal, no channel. */
+	s = parse_ok("com:port=/dev/pts/3,baud=115200,raw,password=a", SPEC_SERVER);
+	assert_true(s.raw);
+	check_error("com:port=COM1,baud=9600,channel=0,raw", SPEC_SERVER,
+	    "com: raw and channel= together: a raw line carries one unframed server, without channels");
+	check_refused("com:port=COM1,baud=9600,raw=1", SPEC_SERVER, "raw takes no value");
+	/* flow=: xonxoff only where no frame can lose its 0x11 and 0x13. */
+	s = parse_ok("com:port=COM1,baud=9600,channel=2,flow=RTSCTS", SPEC_SERVER);
+	assert_int_equal(s.flow, SERIAL_FLOW_RTSCTS);
+	s = parse_ok("com:port=COM1,baud=9600,raw,flow=xonxoff", SPEC_SERVER);
+	assert_int_equal(s.flow, SERIAL_FLOW_XONXOFF);
+	check_refused("com:port=COM1,baud=9600,channel=2,flow=xonxoff", SPEC_SERVER,
+	    "flow=xonxoff needs raw");
+	check_error("com:port=COM1,baud=9600,channel=2,flow=hw", SPEC_SERVER,
+	    "com: flow=hw: expected none, rtscts or xonxoff");
+	/* A bare device name gets a hint when it exists. */
+	check_refused("com:port=null,baud=9600,channel=0", SPEC_SERVER,
+	    "did you mean /dev/null?");
 }
 
 static void
@@ -326,7 +354,7 @@ test_spec_readonly_every_server_transport(void **state)
 	static const char *const specs[] = {
 		"tcp:port=1,readonly",
 		"npipe:pipe=p,readonly",
-		"com:port=1,baud=1,channel=1,readonly",
+		"com:port=1,baud=9600,channel=1,readonly",
 		"ssl:proto=tls1,certuser=c,port=1,readonly",
 		"spipe:proto=tls1,certuser=c,pipe=p,readonly",
 	};
@@ -404,6 +432,8 @@ test_spec_com_client(void **state)
 
 	check_refused("com:port=COM2,baud=115200", SPEC_CLIENT, "missing channel=");
 	check_refused("com:port=COM2,baud=115200,channel=0,server=h", SPEC_CLIENT, "\"server\"");
+	check_refused("com:port=COM2,baud=115200,raw", SPEC_CLIENT,
+	    "\"raw\" is only valid with -server/.server");
 }
 
 static void
@@ -528,7 +558,7 @@ test_spec_password_never_echoed(void **state)
 		"tcp:port=1,password=Secret!!",
 		"tcp:port=1,password=Secret_toolong_Secret",
 		"npipe:pipe=p,password=Secret-1",
-		"com:port=1,baud=1,channel=0,password=Secret 1",
+		"com:port=1,baud=9600,channel=0,password=Secret 1",
 		"tcp:server=h,port=1,password=Secret.",
 		"tcp:port=1,password=Secret1,password=Secret1",
 		"tcp:port=1,password=Secret=1",
@@ -1111,7 +1141,7 @@ test_spec_every_error_is_one_line_naming_the_key(void **state)
 		{ "tcp:server=h,port=1:2", SPEC_CLIENT, "port=1:2" },
 		{ "tcp:port=1,ipversion=", SPEC_SERVER, "ipversion=" },
 		{ "tcp:port=1,pipe=x", SPEC_SERVER, "\"pipe\"" },
-		{ "com:port=1,baud=1,channel=1,clicon=h", SPEC_SERVER, "\"clicon\"" },
+		{ "com:port=1,baud=9600,channel=1,clicon=h", SPEC_SERVER, "\"clicon\"" },
 		{ "tcp:port=1\nhidden", SPEC_SERVER, "port=1?hidden" },
 	};
 	size_t i;
@@ -1194,6 +1224,8 @@ test_spec_format_listing(void **state)
 	check_format(&s, SPEC_STYLE_LISTING, NULL, "npipe:Pipe=dbg_4242");
 	s = parse_ok("com:port=com2,baud=115200,channel=0", SPEC_SERVER);
 	check_format(&s, SPEC_STYLE_LISTING, NULL, "com:Port=COM2,Baud=115200,Channel=0");
+	s = parse_ok("com:port=/dev/pts/3,baud=115200,raw,flow=rtscts", SPEC_SERVER);
+	check_format(&s, SPEC_STYLE_LISTING, NULL, "com:Port=/dev/pts/3,Baud=115200,Raw,Flow=rtscts");
 	s = parse_ok("com:port=/dev/pts/3,baud=9600,channel=5,password=a", SPEC_SERVER);
 	check_format(&s, SPEC_STYLE_LISTING, NULL,
 	    "com:Port=/dev/pts/3,Baud=9600,Channel=5,Password=*");

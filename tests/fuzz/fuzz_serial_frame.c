@@ -51,16 +51,27 @@ static void feed(struct serial_dec *d, struct seen *s, const uint8_t *in, size_t
 	uint8_t enc[SERIAL_FRAME_WIRE_WORST(SERIAL_FRAME_PAYLOAD_MAX)];
 
 	while (serial_dec_next(d, &p, &n, &f)) {
-		size_t w = serial_frame_encode(enc, sizeof(enc), f.channel, f.seq, f.payload, f.len);
+		size_t w = serial_frame_encode_flags(enc, sizeof(enc), f.channel, f.seq,
+						     f.control ? SERIAL_FRAME_CTL : 0, f.payload, f.len);
+		struct serial_ctl ctl;
 		size_t end = (size_t)(p - in);
 
 		/* The frame is the encoder's output, ending where it was read. */
 		assert(w > 0 && w <= end);
 		assert(memcmp(in + end - w, enc, w) == 0);
 		assert(f.len <= SERIAL_FRAME_PAYLOAD_MAX);
+		/* A control message decodes or is refused, and what decodes
+		 * encodes back to its first bytes. */
+		if (f.control && serial_ctl_decode(f.payload, f.len, &ctl) == 0) {
+			uint8_t back[SERIAL_CTL_LEN];
+
+			serial_ctl_encode(back, &ctl);
+			assert(memcmp(back, f.payload, SERIAL_CTL_LEN) == 0);
+		}
 		if (s->frames < sizeof(s->meta) / sizeof(s->meta[0])) {
 			s->meta[s->frames] = (uint32_t)f.channel << 24 ^ (uint32_t)f.seq << 8 ^
-					     (uint32_t)f.gap ^ (uint32_t)f.first << 31 ^ f.len;
+					     (uint32_t)f.gap ^ (uint32_t)f.first << 31 ^ f.len ^
+					     (uint32_t)f.control << 30;
 			s->frames++;
 		}
 		memcpy(s->payloads + s->payload_len, f.payload, f.len);
@@ -97,7 +108,10 @@ static void round_trip(const uint8_t *in, size_t size)
 
 		if (n > size - at)
 			n = size - at;
-		w = serial_frame_encode(wire + len, cap - len, in[at], seq[in[at]]++, in + at, n);
+		/* Odd channels' frames carry the control flag, which must
+		 * not change what comes back. */
+		w = serial_frame_encode_flags(wire + len, cap - len, in[at], seq[in[at]]++,
+					      in[at] & 1 ? SERIAL_FRAME_CTL : 0, in + at, n);
 		assert(w > 0);
 		len += w;
 		at += n;
@@ -109,6 +123,7 @@ static void round_trip(const uint8_t *in, size_t size)
 		memcpy(out + back, f.payload, f.len);
 		back += f.len;
 		assert(!f.gap);
+		assert(f.control == (f.channel & 1));
 	}
 	assert(back == size && memcmp(out, in, size) == 0);
 	assert(d.stats.discarded == 0 && serial_dec_pending(&d) == 0);
