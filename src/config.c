@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "src/config.h"
+#include "src/nats_msg.h"
 #include "src/spec.h"
 
 enum opt_kind {
@@ -324,6 +325,23 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 			return -EINVAL;
 		}
 		return 0;
+	}
+	if (c->publish || c->edge) {
+		struct nats_conf nc;
+		char why[256];
+		bool named;
+
+		res = nats_conf_parse(&nc, c->publish ? c->publish : c->edge, why, sizeof(why));
+		named = nc.has_session;
+		explicit_bzero(&nc, sizeof(nc));
+		if (res < 0) {
+			snprintf(err, errlen, "-%s: %s", c->publish ? "publish" : "edge", why);
+			return res;
+		}
+		if (c->edge && !named) {
+			snprintf(err, errlen, "-edge needs session=NAME (the origin's, as it logged it)");
+			return -EINVAL;
+		}
 	}
 	if (c->edge) {
 		if (c->remote || c->argv || c->upstream || c->publish) {
