@@ -309,9 +309,12 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 		return 0;
 	}
 	if (c->repeater) {
-		if (c->remote || c->argv || c->edge || c->publish) {
-			snprintf(err, errlen, "-repeater takes no -remote, -edge, -publish and no "
-				 "program");
+		if (c->remote || c->argv) {
+			snprintf(err, errlen, "-repeater takes no -remote and no program");
+			return -EINVAL;
+		}
+		if (c->edge || c->publish) {
+			snprintf(err, errlen, "-repeater takes no -edge and no -publish");
 			return -EINVAL;
 		}
 		if (!c->upstream) {
@@ -357,7 +360,7 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 		return 0;
 	}
 	if (c->upstream || c->persist) {
-		snprintf(err, errlen, "-c goes with -repeater, -p with -repeater or -edge");
+		snprintf(err, errlen, "-c and -p go with -repeater (-p also with -edge)");
 		return -EINVAL;
 	}
 	if (c->remote) {

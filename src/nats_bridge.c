@@ -166,8 +166,6 @@ static int make_options(struct nbridge *b, char *err, size_t errlen)
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectWait(b->opts, 250);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(b->opts, true, NULL, NULL);
-	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(b->opts, 2000);
 	/* A dead peer behind a live socket is found within seconds. */
 	if (s == NATS_OK)
@@ -629,24 +627,71 @@ static void edge_command(struct nbridge *b, struct nats_item *it)
  * The thread.
  */
 
+/* Drop the connection and everything made on it. */
+static void disconnect(struct nbridge *b)
+{
+	edge_unsubscribe(b);
+	if (b->sub_in) {
+		natsSubscription_Destroy(b->sub_in);
+		b->sub_in = NULL;
+	}
+	if (b->sub_presence) {
+		natsSubscription_Destroy(b->sub_presence);
+		b->sub_presence = NULL;
+	}
+	jsCtx_Destroy(b->js);
+	b->js = NULL;
+	if (b->nc) {
+		natsConnection_Close(b->nc);
+		natsConnection_Destroy(b->nc);
+		b->nc = NULL;
+	}
+	b->ready = false;
+	b->in_batch = false;
+}
+
+/*
+ * The first connection is ours to retry (libnats' own retry of a failed
+ * connect cannot be interrupted, and retries a refused login for ever
+ * without a word); once connected, libnats reconnects by itself, and a
+ * connection it gives up on (closed) is made again here.
+ */
+static void try_connect(struct nbridge *b, natsStatus *last)
+{
+	natsStatus s = natsConnection_Connect(&b->nc, b->opts);
+
+	if (s == NATS_OK) {
+		*last = NATS_OK;
+		return;
+	}
+	b->nc = NULL;
+	if (s != *last)
+		post_log(b, "NATS: cannot connect to %s: %s; trying again every second",
+			 b->p.conf.url, last_error(s));
+	*last = s;
+}
+
 static void *bridge_main(void *arg)
 {
 	struct nbridge *b = arg;
-	natsStatus s;
+	natsStatus last = NATS_OK;
 	bool stop = false;
-	uint64_t retry_at = 0, now;
+	int64_t retry_at = 0, now;
 
-	s = natsConnection_Connect(&b->nc, b->opts);
-	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-		post_log(b, "NATS: cannot connect to %s: %s", b->p.conf.url, last_error(s));
-		b->nc = NULL;
-	} else if (s == NATS_NOT_YET_CONNECTED) {
-		post_log(b, "NATS: %s is not reachable yet; trying again in the background",
-			 b->p.conf.url);
-	}
 	while (!stop) {
 		struct nats_item *it;
 
+		now = nats_Now();
+		if (b->nc && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CLOSED) {
+			disconnect(b);
+			if (!atomic_exchange(&b->down_told, true))
+				post_simple(b, NEV_DOWN, 0);
+		}
+		if (!b->nc && now >= retry_at) {
+			try_connect(b, &last);
+			if (!b->nc)
+				retry_at = now + RETRY_MS;
+		}
 		if (atomic_exchange(&b->bounced, false)) {
 			/* Whatever was set up belongs to the old connection. */
 			b->ready = false;
@@ -656,8 +701,7 @@ static void *bridge_main(void *arg)
 			if (!atomic_exchange(&b->down_told, true))
 				post_simple(b, NEV_DOWN, 0);
 		}
-		now = nats_Now();
-		if (!b->ready && connected(b) && (int64_t)(now - retry_at) >= 0) {
+		if (!b->ready && connected(b) && now >= retry_at) {
 			int res = b->p.role == NBRIDGE_ORIGIN ? origin_prepare(b) : edge_prepare(b);
 
 			if (res == 0) {
@@ -679,20 +723,7 @@ static void *bridge_main(void *arg)
 		else
 			edge_command(b, it);
 	}
-	edge_unsubscribe(b);
-	if (b->sub_in) {
-		natsSubscription_Unsubscribe(b->sub_in);
-		natsSubscription_Destroy(b->sub_in);
-	}
-	if (b->sub_presence) {
-		natsSubscription_Unsubscribe(b->sub_presence);
-		natsSubscription_Destroy(b->sub_presence);
-	}
-	jsCtx_Destroy(b->js);
-	if (b->nc) {
-		natsConnection_Close(b->nc);
-		natsConnection_Destroy(b->nc);
-	}
+	disconnect(b);
 	return NULL;
 }
 

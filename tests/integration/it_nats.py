@@ -26,15 +26,17 @@ JOINS = re.compile(rb"^[^\s\\]+\\\S+ \(tcp 127\.0\.0\.1:\d+\) (dis)?connected at
 class NatsServer:
     """nats-server -js on loopback, its store kept across restarts."""
 
-    def __init__(self, workdir, port=None):
+    def __init__(self, workdir, port=None, extra=()):
         self.port = port or free_port()
+        self.extra = list(extra)
         self.store = tempfile.mkdtemp(prefix="js-", dir=workdir)
         self.proc = None
         self.start()
 
     def start(self):
         self.proc = subprocess.Popen(
-            [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store],
+            [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store]
+            + self.extra,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_listening(self.port)
 
@@ -452,6 +454,58 @@ def test_nats_origin_end_ends_edges(workdir):
         check(o.wait_exit(15) == 7, "the origin's exit status is not the program's")
     finally:
         stop_all(e, o, nats)
+
+
+@test
+def test_nats_user_password(workdir):
+    """NATS that wants a user and password: the origin and edge read it from passfile=, it
+    appears in no command line and no listing, and a wrong one is told and never served."""
+    pw = "pw-%d-secret" % os.getpid()
+    nats = NatsServer(workdir, extra=["--user", "rsuser", "--pass", pw])
+    good, bad = os.path.join(workdir, "nats-good"), os.path.join(workdir, "nats-bad")
+    for path, text in ((good, pw), (bad, "wrong")):
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    name = session_name()
+    op, ep, bp = free_port(), free_port(), free_port()
+    o = e = wrong = None
+    try:
+        o = start(["tcp:port=%d" % op], BASH, noio=True,
+            extra=["-publish", "%s,session=%s,user=rsuser,passfile=%s" % (nats.url(), name, good)])
+        e = Edge("%s,session=%s,user=rsuser,passfile=%s" % (nats.url(), name, good),
+                 ["tcp:port=%d" % ep])
+        wrong = Edge("%s,session=%s,user=rsuser,passfile=%s" % (nats.url(), name, bad),
+                     ["tcp:port=%d" % bp])
+        e.wait_log(r"serving session %s" % name)
+        wait_listening(ep)
+        oc, rc = Client(op), Client(ep)
+        oc.wait_for(r"\$ |# ")
+        oc.send_line("echo authed-$((3*3))")
+        rc.wait_for(r"\r\nauthed-9\r\n")
+        oc.send_line(".publish")
+        oc.wait_for(r"publishing to nats://127\.0\.0\.1:%d session %s \(authenticated\): "
+                    r"connected" % (nats.port, name))
+        rc.send_line(".servers")
+        rc.wait_for(r"fed from nats://127\.0\.0\.1:%d session %s \(authenticated\)"
+                    % (nats.port, name))
+        wrong.wait_log(r"cannot connect to nats://127\.0\.0\.1:%d: .*Authorization Violation"
+                       % nats.port)
+        check(wrong.proc.poll() is None, "a refused login ended the edge")
+        try:
+            socket.create_connection(("127.0.0.1", bp), timeout=1).close()
+            raise TestFailure("an edge that could not log in serves clients")
+        except OSError:
+            pass
+        for pid, what in ((o.proc.pid, "origin"), (e.proc.pid, "edge")):
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                check(pw.encode() not in f.read(), "the password is in the %s's argv" % what)
+        for c in (oc, rc):
+            c.pump(0.2)
+            check(pw.encode() not in c.data and b"nats-good" not in c.data and
+                  b"rsuser" not in c.data, "a secret, its file or the user was shown: %r"
+                  % bytes(c.data[-400:]))
+    finally:
+        stop_all(wrong, e, o, nats)
 
 
 @test
