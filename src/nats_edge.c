@@ -238,12 +238,16 @@ static int start_serving(struct nats_edge *e, const struct nats_rec *newest)
 		edge_log(e, "%u: ringside -remote %s", h->servers[i]->id, remote);
 	}
 	/* What starting the servers said went into a transcript that is
-	 * about to become the origin's: it is the operator's. */
+	 * about to become the origin's: it is the operator's.  It is
+	 * forgotten before any client can have read it (none has been
+	 * accepted yet), so that the origin's offsets, whichever the first
+	 * record has, only ever go forward from here. */
 	for (uint64_t off = transcript_oldest(&h->tr); off < h->tr.head; off += n) {
 		n = transcript_span(&h->tr, off, &p);
 		if (fwrite(p, 1, n, stderr) != n)
 			break;
 	}
+	transcript_restart(&h->tr, 0);
 	return 0;
 }
 

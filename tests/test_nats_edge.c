@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/client.h"
 #include "src/nats_edge.h"
 #include "src/session.h"
 
@@ -212,6 +213,29 @@ static void test_origin_offsets(void **state)
 	assert_int_equal(transcript_kind_at(&h->tr, 3000, &end), TRANSCRIPT_TYPED);
 }
 
+/* A session that starts at offset 0: what starting the edge's servers said is not in the
+ * way (a client that read it would otherwise find the transcript going backwards). */
+static void test_offset_zero(void **state)
+{
+	struct fixture *f = *state;
+	struct hub *h = up(f);
+	char buf[8192];
+	ssize_t n, got = 0;
+
+	turns(f->e, 5);
+	post_rec(NEV_RECORD, SID, NATS_OUTPUT, 0, "first-line\r\n", 10);
+	turns(f->e, 10);
+	assert_int_equal(transcript_oldest(&h->tr), 0);
+	assert_string_equal(text(h), "first-line\r\n");
+	while ((n = read(f->out_r, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	assert_non_null(strstr(buf, "first-line"));
+	assert_null(strstr(buf, "accepts connections"));
+	assert_non_null(h->console);
+	assert_int_equal(h->console->cursor, h->tr.head);
+}
+
 static void test_origin_end_ends_edge(void **state)
 {
 	struct fixture *f = *state;
@@ -331,6 +355,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_origin_offsets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_offset_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_origin_end_ends_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_session_ends_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lines_go_to_origin, setup, teardown),

@@ -152,6 +152,13 @@ class Native:
 
 
 def stop_all(*procs):
+    """Stop everything; a test that failed says what the edges logged."""
+    import sys
+    if sys.exc_info()[0] is not None:
+        for p in procs:
+            if isinstance(p, Edge):
+                p.pump()
+                print("edge log: %r" % bytes(p.stderr[-1500:]))
     err = None
     for p in procs:
         if p is None:
