@@ -516,6 +516,67 @@ def test_nats_user_password(workdir):
 
 
 @test
+def test_nats_stress(workdir):
+    """The thread/loop bridge under load, for the sanitizer build (make SANITIZE=1): a long
+    numbered output published in many batches while one edge's connection is cut twice, the
+    NATS server is killed and started again, and clients keep joining and leaving both edges;
+    the clients that stay get every line exactly once, and no process reports an error."""
+    count = 300000
+    nats = NatsServer(workdir)
+    relay = Relay(nats.port)
+    name = session_name()
+    op, ap, bp = free_port(), free_port(), free_port()
+    o = ea = eb = None
+    churn = []
+    try:
+        o = origin(nats, name, BASH, op)
+        ea = Edge("%s,session=%s,name=a" % (nats.url(relay.port), name), ["tcp:port=%d" % ap])
+        eb = Edge("%s,session=%s,name=b" % (nats.url(), name), ["tcp:port=%d" % bp])
+        for e, p in ((ea, ap), (eb, bp)):
+            e.wait_log(r"serving session %s" % name)
+            wait_listening(p)
+        oc, ac, bc = Client(op), Client(ap), Client(bp)
+        for c in (oc, ac, bc):
+            c.wait_for(r"\$ |# ")
+        time.sleep(0.5)
+        # Lines in bursts of 2000, so that the faults land mid-output.
+        oc.send_line("awk 'BEGIN { for (i = 1; i <= %d; i++) { print i; "
+                     "if (i %% 2000 == 0) { fflush(); system(\"sleep 0.02\") } } }'" % count)
+        t0 = time.monotonic()
+        events = [(1.0, "cut"), (2.0, "kill"), (3.0, "start"), (4.0, "cut")]
+        joined = 0
+        while time.monotonic() - t0 < 8 and b"\r\n%d\r\n" % count not in ac.data:
+            for c in (oc, ac, bc):
+                c.pump(0.01)
+            now = time.monotonic() - t0
+            while events and events[0][0] <= now:
+                what = events.pop(0)[1]
+                if what == "cut":
+                    relay.cut()
+                elif what == "kill":
+                    nats.stop(signal.SIGKILL)
+                else:
+                    nats.start()
+            if joined < 40 and now > joined * 0.15:
+                churn.append(Client(ap if joined % 2 else bp))
+                joined += 1
+                if len(churn) > 4:
+                    churn.pop(0).close()
+        check(not events or events == [(4.0, "cut")], "the output ended before the faults: "
+              "%r left" % events)
+        for c in (ac, bc):
+            wait_count(c, count, 90)
+        wait_count(oc, count, 30)
+        for c in (oc, ac, bc):
+            seq_lines(c.data, count)
+        check(joined >= 20, "only %d clients came and went" % joined)
+    finally:
+        for c in churn:
+            c.close()
+        stop_all(ea, eb, o, relay, nats)
+
+
+@test
 def test_nats_bad_specs(workdir):
     """Mistakes in -publish / -edge specs are refused with a reason, before anything runs."""
     cases = [
