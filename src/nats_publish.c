@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "src/client.h"
@@ -58,7 +59,15 @@ struct nats_pub {
 	unsigned nedges;
 };
 
+/* Joins and leaves at an edge told one by one up to this many at once. */
+#define NOTICE_SHOW_MAX 8
+
 static void arm(struct nats_pub *p);
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 /*
  * Batches.
@@ -223,6 +232,95 @@ static struct edge_seen *edge_find(struct nats_pub *p, const char *name, bool ad
 	return &grown[p->nedges++];
 }
 
+/* A client list's lines, NUL-terminated in place and sorted. */
+static char **sorted_lines(char *list, size_t len, size_t *n)
+{
+	size_t count = 0, i = 0;
+	char **lines;
+
+	for (size_t k = 0; k < len; k++)
+		count += list[k] == '\n';
+	lines = malloc((count ? count : 1) * sizeof(*lines));
+	if (!lines)
+		return NULL;
+	for (char *q = list; q < list + len && i < count;) {
+		char *nl = memchr(q, '\n', (size_t)(list + len - q));
+
+		*nl = '\0';
+		lines[i++] = q;
+		q = nl + 1;
+	}
+	qsort(lines, i, sizeof(*lines), cmp_str);
+	*n = i;
+	return lines;
+}
+
+/*
+ * Joins and leaves at an edge, told at the origin as its own clients' are
+ * (and so, through the stream, at every edge): the difference between the
+ * edge's last two lists.  Many at once are told in one line.
+ */
+static void tell_changes(struct nats_pub *p, const char *edge, const char *was, size_t was_len,
+			 const char *now, size_t now_len)
+{
+	char *a = malloc(was_len + 1), *b = malloc(now_len + 1), **la = NULL, **lb = NULL;
+	size_t na = 0, nb = 0, i = 0, j = 0;
+	unsigned joins = 0, leaves = 0, shown = 0;
+	const char *told[2 * NOTICE_SHOW_MAX];
+	bool told_join[2 * NOTICE_SHOW_MAX];
+	char when[64];
+
+	if (!a || !b)
+		goto out;
+	memcpy(a, was, was_len);
+	memcpy(b, now, now_len);
+	la = sorted_lines(a, was_len, &na);
+	lb = sorted_lines(b, now_len, &nb);
+	if (!la || !lb)
+		goto out;
+	while (i < na || j < nb) {
+		int c = i == na ? 1 : j == nb ? -1 : strcmp(la[i], lb[j]);
+		const char *line = c < 0 ? la[i] : lb[j];
+
+		if (c == 0) {
+			i++;
+			j++;
+			continue;
+		}
+		if (c < 0) {
+			leaves++;
+			i++;
+		} else {
+			joins++;
+			j++;
+		}
+		if (shown < 2 * NOTICE_SHOW_MAX) {
+			told[shown] = line;
+			told_join[shown++] = c > 0;
+		}
+	}
+	if (joins + leaves == 0)
+		goto out;
+	meta_format_time(time(NULL), when, sizeof(when));
+	if (joins + leaves <= NOTICE_SHOW_MAX) {
+		for (unsigned k = 0; k < shown; k++) {
+			/* "rw raw WHO": the name starts after the second word. */
+			const char *who = strchr(strchr(told[k], ' ') + 1, ' ') + 1;
+
+			writer_emitf(p->h, "%s via edge %s %s at %s", who, edge,
+				     told_join[k] ? "connected" : "disconnected", when);
+		}
+	} else {
+		writer_emitf(p->h, "ringside: %u clients connected and %u disconnected at edge %s "
+			     "by %s (.clients lists them)", joins, leaves, edge, when);
+	}
+out:
+	free(la);
+	free(lb);
+	free(a);
+	free(b);
+}
+
 static void on_presence(struct nats_pub *p, struct nats_item *it)
 {
 	struct edge_seen *e;
@@ -238,6 +336,11 @@ static void on_presence(struct nats_pub *p, struct nats_item *it)
 	if (!e || !(copy = malloc(it->len + 1)))
 		return;
 	memcpy(copy, it->data, it->len);
+	/* A list that expired counts as empty: its clients are told again. */
+	if (e->list && p->h->now - e->at > NATS_PRESENCE_TTL_S)
+		e->len = 0;
+	tell_changes(p, it->text, e->list ? e->list : "", e->list ? e->len : 0, it->data,
+		     it->len);
 	free(e->list);
 	e->list = copy;
 	e->len = it->len;

@@ -388,15 +388,39 @@ static void test_presence_in_clients(void **state)
 	struct hub *h = &f->s.hub;
 	uint64_t from;
 
+	from = h->tr.head;
 	post_presence(h->id, "east", "rw raw BOX\\bob (tcp 1.2.3.4:5)\nro native eve\n");
 	post_presence(h->id, "west", "bad list");
 	turns(&f->s, 3);
+	/* Joins at an edge are told at the origin, as its own clients' are. */
+	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east "
+				"connected at "));
+	assert_non_null(strstr(text_of(h, from), "eve via edge east connected at "));
+	/* The same list again (the edge says it every few seconds): nothing new. */
+	from = h->tr.head;
+	post_presence(h->id, "east", "ro native eve\nrw raw BOX\\bob (tcp 1.2.3.4:5)\n");
+	turns(&f->s, 3);
+	assert_int_equal(h->tr.head, from);
 	from = h->tr.head;
 	assert_true(meta_execute(h, NULL, ".clients", 8));
 	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east (edge "
-				"client, raw, read-write)\r\neve via edge east (edge client, native, "
+				"client, raw, read-write)\r\n"));
+	assert_non_null(strstr(text_of(h, from), "eve via edge east (edge client, native, "
 				"read-only)\r\n"));
 	assert_null(strstr(text_of(h, from), "west"));
+	/* A leave; and many changes at once are told in one line. */
+	from = h->tr.head;
+	post_presence(h->id, "east", "ro native eve\n");
+	turns(&f->s, 3);
+	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east "
+				"disconnected at "));
+	assert_null(strstr(text_of(h, from), "eve"));
+	from = h->tr.head;
+	post_presence(h->id, "east", "rw raw a\nrw raw b\nrw raw c\nrw raw d\nrw raw e\n"
+		      "rw raw f\nrw raw g\nrw raw h\nrw raw i\n");
+	turns(&f->s, 3);
+	assert_non_null(strstr(text_of(h, from), "ringside: 9 clients connected and 1 "
+				"disconnected at edge east by "));
 	/* An edge not heard from for a while is forgotten. */
 	h->now += NATS_PRESENCE_TTL_S + 1;
 	from = h->tr.head;
