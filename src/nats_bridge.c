@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -731,6 +732,7 @@ static int bridge_start(struct nbridge **out, const struct nbridge_params *p, st
 			char *err, size_t errlen)
 {
 	struct nbridge *b = calloc(1, sizeof(*b));
+	sigset_t all, old;
 	int res;
 
 	if (!b) {
@@ -741,15 +743,24 @@ static int bridge_start(struct nbridge **out, const struct nbridge_params *p, st
 	b->ch = ch;
 	nats_subjects_of(p->conf.session, &b->subj);
 	pthread_mutex_init(&b->seq_mu, NULL);
+	/* Signals are the loop's (a signalfd): no thread of ours or of
+	 * libnats (all started from here or from ours) may take one, whether
+	 * or not the caller has blocked them yet. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	if (nats_Open(-1) != NATS_OK) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		snprintf(err, errlen, "the NATS library could not start");
 		res = -EIO;
 		goto fail;
 	}
 	res = make_options(b, err, errlen);
-	if (res < 0)
+	if (res < 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		goto fail;
+	}
 	res = -pthread_create(&b->thread, NULL, bridge_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (res < 0) {
 		snprintf(err, errlen, "cannot start the NATS thread: %s", strerror(-res));
 		goto fail;
@@ -759,7 +770,8 @@ static int bridge_start(struct nbridge **out, const struct nbridge_params *p, st
 fail:
 	natsOptions_Destroy(b->opts);
 	pthread_mutex_destroy(&b->seq_mu);
-	explicit_bzero(&b->p, sizeof(b->p));
+	/* The credentials' file names go with it. */
+	explicit_bzero(b, sizeof(*b));
 	free(b);
 	return res;
 }
@@ -772,7 +784,7 @@ static void bridge_stop(struct nbridge *b)
 	pthread_join(b->thread, NULL);
 	natsOptions_Destroy(b->opts);
 	pthread_mutex_destroy(&b->seq_mu);
-	explicit_bzero(&b->p, sizeof(b->p));
+	explicit_bzero(b, sizeof(*b));
 	free(b);
 }
 

@@ -52,6 +52,8 @@ struct nats_edge {
 	struct ring_timer tick;
 
 	bool have_session;	/* the stream has said which session it is */
+	bool told_waiting;	/* -p: waiting for a session after the last one */
+	bool failed;		/* could not start serving */
 	bool based;		/* the transcript is at the origin's offsets */
 	uint64_t end;		/* just after what it holds (or waits to write) */
 	uint64_t last_seq;	/* the last stream sequence taken */
@@ -154,10 +156,8 @@ static bool apply(struct nats_edge *e, struct nats_item *it, size_t *off)
 	if (r->kind == NATS_STATE) {
 		if (r->program[0] && !e->program[0])
 			snprintf(e->program, sizeof(e->program), "%s", r->program);
-		if (r->ended && !e->opt->persist)
+		if (r->ended)
 			end_session(e, r->status, NULL);
-		else if (r->ended)
-			tell(e, "the session has ended at the origin; this edge stays (-p)");
 		return true;
 	}
 	if (!e->based) {
@@ -251,14 +251,32 @@ static int start_serving(struct nats_edge *e, const struct nats_rec *newest)
 	return 0;
 }
 
+/* -p: the session served last time, which this edge does not serve again. */
+static bool served_before(const struct nats_edge *e, const struct nats_rec *r)
+{
+	return e->opt->has_after && memcmp(r->session, e->opt->after, sizeof(r->session)) == 0;
+}
+
+static void serve(struct nats_edge *e, const struct nats_rec *r)
+{
+	if (start_serving(e, r) < 0) {
+		e->failed = true;
+		end_session(e, 1, "the edge could not start its servers");
+	}
+}
+
 static void handle(struct nats_edge *e, struct nats_item *it, bool *keep)
 {
 	*keep = false;
 	switch (it->type) {
 	case NEV_UP:
-		if (!e->have_session && start_serving(e, &it->rec) < 0) {
-			end_session(e, 1, "the edge could not start its servers");
-			break;
+		if (!e->have_session && served_before(e, &it->rec)) {
+			if (!e->told_waiting)
+				edge_log(e, "waiting for the next session published as %s (-p)",
+					 e->params.conf.session);
+			e->told_waiting = true;
+		} else if (!e->have_session) {
+			serve(e, &it->rec);
 		}
 		e->up = true;
 		if (e->lost_at && e->outage_told)
@@ -275,6 +293,10 @@ static void handle(struct nats_edge *e, struct nats_item *it, bool *keep)
 			e->lost_at = e->s->hub.now ? e->s->hub.now : 1;
 		break;
 	case NEV_RECORD:
+		/* -p: the next session's first record starts it. */
+		if (!e->have_session && !e->ending && !served_before(e, &it->rec) &&
+		    it->rec.kind != NATS_GAP)
+			serve(e, &it->rec);
 		if (!e->have_session || e->ending)
 			break;
 		e->last_seq = it->seq;
@@ -625,27 +647,40 @@ int nats_edge_run_once(struct nats_edge *e, int timeout_ms)
 
 int ringside_edge(const struct edge_options *opt)
 {
+	struct edge_options next = *opt;
 	struct nats_edge *e;
 	char err[512];
-	int res;
+	int res, code;
+	bool stop;
 
-	res = nats_edge_new(&e, opt, &nbridge_nats, err, sizeof(err));
-	if (res < 0) {
-		fprintf(stderr, "ringside: -edge: %s\n", err);
-		return res == -EINVAL ? 2 : 1;
-	}
-	res = session_take_process(e->s, RINGSIDE_PROCESS_SIGNALS | RINGSIDE_PROCESS_SIGPIPE |
-				   RINGSIDE_PROCESS_NOFILE, err, sizeof(err));
-	if (res < 0) {
-		fprintf(stderr, "ringside: %s\n", err);
+	/* With -p, one local session after another: each ends as the
+	 * origin's does, and the next one serves the origin's next session
+	 * on the same servers. */
+	do {
+		res = nats_edge_new(&e, &next, &nbridge_nats, err, sizeof(err));
+		if (res < 0) {
+			fprintf(stderr, "ringside: -edge: %s\n", err);
+			return res == -EINVAL ? 2 : 1;
+		}
+		res = session_take_process(e->s, RINGSIDE_PROCESS_SIGNALS | RINGSIDE_PROCESS_SIGPIPE |
+					   RINGSIDE_PROCESS_NOFILE, err, sizeof(err));
+		if (res < 0) {
+			fprintf(stderr, "ringside: %s\n", err);
+			nats_edge_free(e);
+			return 1;
+		}
+		if (!next.has_after)
+			edge_log(e, "edge %s: waiting for session %s at %s", e->params.conf.name,
+				 e->params.conf.session, e->params.conf.url);
+		while ((res = nats_edge_run_once(e, -1)) == 0)
+			;
+		code = res < 0 ? 1 : nats_edge_status(e);
+		stop = res < 0 || !opt->persist || e->failed || e->s->end_signal || !e->have_session;
+		if (e->have_session) {
+			memcpy(next.after, e->s->hub.id, sizeof(next.after));
+			next.has_after = true;
+		}
 		nats_edge_free(e);
-		return 1;
-	}
-	edge_log(e, "edge %s: waiting for session %s at %s", e->params.conf.name,
-		 e->params.conf.session, e->params.conf.url);
-	while ((res = nats_edge_run_once(e, -1)) == 0)
-		;
-	res = res < 0 ? 1 : nats_edge_status(e);
-	nats_edge_free(e);
-	return res;
+	} while (!stop);
+	return code;
 }

@@ -21,10 +21,15 @@ struct edge_options {
 	unsigned nservers;
 	bool persist;			/* -p: outlive the origin's session */
 	struct ringside_params params;	/* the local session's limits */
+	/* -p: the session served before, not to be served again. */
+	uint8_t after[16];
+	bool has_after;
 };
 
-/* Run until the origin's session ends (or a signal).  Returns the exit
- * status: the session's, 1 for a failure to start, 2 for a bad spec. */
+/* Run until the origin's session ends (or a signal; with persist, only a
+ * signal: each session the origin publishes under the name is served in
+ * turn).  Returns the exit status: the session's, 1 for a failure to
+ * start, 2 for a bad spec. */
 int ringside_edge(const struct edge_options *opt);
 
 /*

@@ -236,6 +236,33 @@ static void test_offset_zero(void **state)
 	assert_int_equal(h->console->cursor, h->tr.head);
 }
 
+/* -p: the session served before is not served again; the next one's first record starts
+ * the edge, under that session's id. */
+static void test_next_session(void **state)
+{
+	struct fixture *f = *state;
+	struct hub *h = &nats_edge_session(f->e)->hub;
+	uint8_t next[16];
+
+	nats_edge_free(f->e);
+	memcpy(f->opt.after, SID, 16);
+	f->opt.has_after = true;
+	assert_int_equal(nats_edge_new(&f->e, &f->opt, &fake, (char[256]){ 0 }, 256), 0);
+	h = &nats_edge_session(f->e)->hub;
+	post_rec(NEV_UP, SID, NATS_STATE, 500, NULL, 9);
+	post_rec(NEV_RECORD, SID, NATS_OUTPUT, 400, "old\r\n", 8);
+	turns(f->e, 3);
+	assert_int_equal(h->nservers, 0);
+	assert_int_equal(h->tr.head, 0);
+	memcpy(next, SID, 16);
+	next[0] = 0x77;
+	post_rec(NEV_RECORD, next, NATS_OUTPUT, 0, "new\r\n", 10);
+	turns(f->e, 3);
+	assert_int_equal(h->nservers, 1);
+	assert_memory_equal(h->id, next, 16);
+	assert_string_equal(text(h), "new\r\n");
+}
+
 static void test_origin_end_ends_edge(void **state)
 {
 	struct fixture *f = *state;
@@ -356,6 +383,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_origin_offsets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offset_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_origin_end_ends_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_session_ends_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lines_go_to_origin, setup, teardown),

@@ -469,6 +469,47 @@ def test_nats_origin_end_ends_edges(workdir):
 
 
 @test
+def test_nats_edge_persist_serves_next_session(workdir):
+    """-p: when the origin's session ends the edge stays, and serves the next session
+    published under the same name on the same servers."""
+    nats = NatsServer(workdir)
+    name = session_name()
+    op, ep = free_port(), free_port()
+    o1 = o2 = e = None
+    try:
+        o1 = origin(nats, name, ["sh", "-c", "echo first-session; read x; exit 3"], op)
+        e = Edge("%s,session=%s" % (nats.url(), name), ["tcp:port=%d" % ep], extra=["-p"])
+        e.wait_log(r"serving session %s" % name)
+        wait_listening(ep)
+        c1 = Client(ep)
+        c1.wait_for(r"first-session")
+        c1.send_line("bye")
+        c1.wait_for(r"program sh exited with status 3")
+        c1.wait_eof(15)
+        check(o1.wait_exit(15) == 3, "the first origin did not end")
+        e.wait_log(r"waiting for the next session published as %s \(-p\)" % name)
+        check(e.proc.poll() is None, "the edge ended with the session despite -p")
+        o2 = origin(nats, name, ["sh", "-c", "echo second-session; sleep 30"], op)
+        deadline = time.monotonic() + 15
+        c2 = None
+        while time.monotonic() < deadline:
+            try:
+                c2 = Client(ep)
+                c2.wait_for(r"second-session", timeout=3)
+                break
+            except (OSError, TestFailure):
+                c2 = None
+                time.sleep(0.3)
+        check(c2 is not None, "the edge never served the next session")
+        check(b"first-session" not in c2.data, "the next session shows the last one's output")
+        e.proc.terminate()
+        rc = e.wait_exit(15)
+        check(rc == 128 + signal.SIGTERM, "the edge exited %r on SIGTERM" % rc)
+    finally:
+        stop_all(e, o1, o2, nats)
+
+
+@test
 def test_nats_user_password(workdir):
     """NATS that wants a user and password: the origin and edge read it from passfile=, it
     appears in no command line and no listing, and a wrong one is told and never served."""
