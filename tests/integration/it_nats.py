@@ -510,6 +510,52 @@ def test_nats_edge_persist_serves_next_session(workdir):
 
 
 @test
+def test_nats_publish_at_run_time(workdir):
+    """.publish starts publishing a running session (what came before included), shows its
+    state, and .publish off stops it: an edge started late gets the history, then nothing
+    more once publishing stops."""
+    nats = NatsServer(workdir)
+    name = session_name()
+    op, ep = free_port(), free_port()
+    o = e = None
+    try:
+        o = start(["tcp:port=%d" % op], BASH, noio=True)
+        oc = Client(op)
+        oc.wait_for(r"\$ |# ")
+        oc.send_line("echo before-$((40+2))")
+        oc.wait_for(r"\r\nbefore-42\r\n")
+        oc.send_line(".publish")
+        oc.wait_for(r"the session is not published")
+        oc.send_line(".publish %s,session=%s" % (nats.url(), name))
+        oc.wait_for(r"publishing to nats://127\.0\.0\.1:%d session %s: " % (nats.port, name))
+        e = Edge("%s,session=%s" % (nats.url(), name), ["tcp:port=%d" % ep])
+        e.wait_log(r"serving session %s" % name)
+        wait_listening(ep)
+        rc = Client(ep)
+        rc.wait_for(r"\r\nbefore-42\r\n")
+        oc.send_line("echo during-$((5*5))")
+        rc.wait_for(r"\r\nduring-25\r\n")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            mark = len(oc.data)
+            oc.send_line(".publish")
+            m = oc.wait_for(rb"connected; acknowledged up to offset (\d+) of (\d+)", start=mark)
+            if int(m.group(1)) > 0:
+                break
+            time.sleep(0.3)
+        check(int(m.group(1)) > 0, "nothing acknowledged: %r" % m.group(0))
+        oc.send_line(".publish off")
+        oc.wait_for(r"publishing stopped")
+        oc.send_line("echo after-$((3*3))")
+        oc.wait_for(r"\r\nafter-9\r\n")
+        time.sleep(1)
+        rc.pump(0.2)
+        check(b"after-9" not in rc.data, "the edge got output after .publish off")
+    finally:
+        stop_all(e, o, nats)
+
+
+@test
 def test_nats_user_password(workdir):
     """NATS that wants a user and password: the origin and edge read it from passfile=, it
     appears in no command line and no listing, and a wrong one is told and never served."""
