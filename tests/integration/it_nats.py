@@ -668,6 +668,44 @@ def test_nats_stress(workdir):
         stop_all(ea, eb, o, relay, nats)
 
 
+def self_signed(workdir, name):
+    """A self-signed certificate for 127.0.0.1 (NAME.crt, NAME.key in WORKDIR)."""
+    crt, key = os.path.join(workdir, name + ".crt"), os.path.join(workdir, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=" + name,
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+@test
+def test_nats_tls(workdir):
+    """NATS over TLS: with ca= naming the server's CA the session goes through; with another
+    CA the edge says why and serves nothing."""
+    crt, key = self_signed(workdir, "nats-srv")
+    other, _ = self_signed(workdir, "nats-other")
+    nats = NatsServer(workdir, extra=["--tls", "--tlscert", crt, "--tlskey", key])
+    name = session_name()
+    op, ep, bp = free_port(), free_port(), free_port()
+    o = e = bad = None
+    try:
+        o = start(["tcp:port=%d" % op], BASH, noio=True,
+                  extra=["-publish", "%s,session=%s,ca=%s" % (nats.url(), name, crt)])
+        e = Edge("%s,session=%s,ca=%s" % (nats.url(), name, crt), ["tcp:port=%d" % ep])
+        bad = Edge("%s,session=%s,ca=%s" % (nats.url(), name, other), ["tcp:port=%d" % bp])
+        e.wait_log(r"serving session %s" % name)
+        wait_listening(ep)
+        oc, rc = Client(op), Client(ep)
+        oc.wait_for(r"\$ |# ")
+        oc.send_line("echo over-tls-$((7*6))")
+        rc.wait_for(r"\r\nover-tls-42\r\n")
+        bad.wait_log(r"cannot connect to nats://127\.0\.0\.1:%d: " % nats.port)
+        check(bad.proc.poll() is None, "a failed TLS check ended the edge")
+        check(b"serving session" not in bad.stderr, "an edge that does not trust NATS serves")
+    finally:
+        stop_all(bad, e, o, nats)
+
+
 @test
 def test_nats_bad_specs(workdir):
     """Mistakes in -publish / -edge specs are refused with a reason, before anything runs."""
