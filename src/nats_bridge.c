@@ -29,7 +29,7 @@
 #define POLL_MS 200
 /* Retrying a stream that is not there (yet). */
 #define RETRY_MS 1000
-/* The publication of ONE message's duplicate window (JetStream's default). */
+/* How long JetStream remembers a message id to drop a second copy (its default). */
 #define DUP_WINDOW_NS (120ll * 1000000000)
 
 struct nbridge {
@@ -581,9 +581,8 @@ static int edge_prepare(struct nbridge *b)
 	start = b->next_seq;
 	pthread_mutex_unlock(&b->seq_mu);
 	if (start == 0) {
-		uint64_t end = rec.kind == NATS_GAP ? rec.end : rec.end;
-
-		start = find_start(b, first, last, end > b->p.want_bytes ? end - b->p.want_bytes : 0);
+		start = find_start(b, first, last,
+				   rec.end > b->p.want_bytes ? rec.end - b->p.want_bytes : 0);
 		pthread_mutex_lock(&b->seq_mu);
 		b->next_seq = start;
 		pthread_mutex_unlock(&b->seq_mu);
