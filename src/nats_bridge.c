@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nats/nats.h>
 
@@ -27,6 +28,8 @@
 #define PUBLISH_WAIT_MS 5000
 /* How often the thread looks again while it waits for something. */
 #define POLL_MS 200
+/* How long stopping waits for libnats' threads to finish calling us. */
+#define QUIET_WAIT_S 10
 /* Retrying a stream that is not there (yet). */
 #define RETRY_MS 1000
 /* How long JetStream remembers a message id to drop a second copy (its default). */
@@ -54,6 +57,16 @@ struct nbridge {
 	uint64_t next_seq;		/* the sequence the edge needs next; 0 at first */
 	bool told_waiting;
 	bool told_bad;
+
+	/* libnats calls us from threads of its own (a connection's callbacks,
+	 * each subscription's handler) until it says it is done: B and the
+	 * channel are freed only once every connection made has reported its
+	 * close and every subscription made its completion. */
+	pthread_mutex_t quiet_mu;
+	pthread_cond_t quiet_cv;
+	unsigned conns_made, conns_closed;
+	unsigned subs_made, subs_done;
+	bool still_called;		/* libnats did not say it was done: B is never freed */
 };
 
 static void post_log(struct nbridge *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -113,6 +126,56 @@ static void on_reconnected(natsConnection *nc, void *arg)
 	struct nbridge *b = arg;
 
 	atomic_store(&b->bounced, true);
+}
+
+/* The last callback libnats makes for a connection. */
+static void on_closed(natsConnection *nc, void *arg)
+{
+	struct nbridge *b = arg;
+
+	pthread_mutex_lock(&b->quiet_mu);
+	b->conns_closed++;
+	pthread_cond_broadcast(&b->quiet_cv);
+	pthread_mutex_unlock(&b->quiet_mu);
+}
+
+/* A subscription's handler has returned for the last time. */
+static void on_sub_done(void *arg)
+{
+	struct nbridge *b = arg;
+
+	pthread_mutex_lock(&b->quiet_mu);
+	b->subs_done++;
+	pthread_cond_broadcast(&b->quiet_cv);
+	pthread_mutex_unlock(&b->quiet_mu);
+}
+
+/* SUB's handler is one of libnats' callers into B until on_sub_done(). */
+static void track_sub(struct nbridge *b, natsSubscription *sub)
+{
+	if (natsSubscription_SetOnCompleteCB(sub, on_sub_done, b) != NATS_OK)
+		return;
+	pthread_mutex_lock(&b->quiet_mu);
+	b->subs_made++;
+	pthread_mutex_unlock(&b->quiet_mu);
+}
+
+/* After the last disconnect: wait (bounded) until libnats has no call into
+ * B left to make.  False if it still had after QUIET_WAIT_S. */
+static bool wait_quiet(struct nbridge *b)
+{
+	struct timespec until;
+	bool quiet;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += QUIET_WAIT_S;
+	pthread_mutex_lock(&b->quiet_mu);
+	while (!(quiet = b->conns_closed >= b->conns_made && b->subs_done >= b->subs_made))
+		if (pthread_cond_timedwait(&b->quiet_cv, &b->quiet_mu, &until) == ETIMEDOUT)
+			break;
+	quiet = b->conns_closed >= b->conns_made && b->subs_done >= b->subs_made;
+	pthread_mutex_unlock(&b->quiet_mu);
+	return quiet;
 }
 
 static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *arg)
@@ -179,6 +242,8 @@ static int make_options(struct nbridge *b, char *err, size_t errlen)
 		s = natsOptions_SetReconnectedCB(b->opts, on_reconnected, b);
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(b->opts, on_async_error, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(b->opts, on_closed, b);
 	if (s != NATS_OK)
 		goto fail;
 	if (c->creds[0]) {
@@ -376,11 +441,13 @@ static int origin_prepare(struct nbridge *b)
 		s = natsConnection_Subscribe(&b->sub_in, b->nc, b->subj.in, on_input, b);
 		if (s != NATS_OK)
 			return -EIO;
+		track_sub(b, b->sub_in);
 	}
 	if (!b->sub_presence) {
 		s = natsConnection_Subscribe(&b->sub_presence, b->nc, b->subj.presence, on_input, b);
 		if (s != NATS_OK)
 			return -EIO;
+		track_sub(b, b->sub_presence);
 	}
 	return 0;
 }
@@ -602,6 +669,7 @@ static int edge_prepare(struct nbridge *b)
 		b->sub_out = NULL;
 		return -EIO;
 	}
+	track_sub(b, b->sub_out);
 	b->told_waiting = false;
 	return 0;
 }
@@ -662,6 +730,9 @@ static void try_connect(struct nbridge *b, natsStatus *last)
 
 	if (s == NATS_OK) {
 		*last = NATS_OK;
+		pthread_mutex_lock(&b->quiet_mu);
+		b->conns_made++;
+		pthread_mutex_unlock(&b->quiet_mu);
 		return;
 	}
 	b->nc = NULL;
@@ -724,6 +795,8 @@ static void *bridge_main(void *arg)
 			edge_command(b, it);
 	}
 	disconnect(b);
+	if (!wait_quiet(b))
+		b->still_called = true;
 	return NULL;
 }
 
@@ -742,6 +815,8 @@ static int bridge_start(struct nbridge **out, const struct nbridge_params *p, st
 	b->ch = ch;
 	nats_subjects_of(p->conf.session, &b->subj);
 	pthread_mutex_init(&b->seq_mu, NULL);
+	pthread_mutex_init(&b->quiet_mu, NULL);
+	pthread_cond_init(&b->quiet_cv, NULL);
 	/* Signals are the loop's (a signalfd): no thread of ours or of
 	 * libnats (all started from here or from ours) may take one, whether
 	 * or not the caller has blocked them yet. */
@@ -769,6 +844,8 @@ static int bridge_start(struct nbridge **out, const struct nbridge_params *p, st
 fail:
 	natsOptions_Destroy(b->opts);
 	pthread_mutex_destroy(&b->seq_mu);
+	pthread_mutex_destroy(&b->quiet_mu);
+	pthread_cond_destroy(&b->quiet_cv);
 	/* The credentials' file names go with it. */
 	explicit_bzero(b, sizeof(*b));
 	free(b);
@@ -781,8 +858,17 @@ static void bridge_stop(struct nbridge *b)
 		return;
 	nats_chan_stop(b->ch);
 	pthread_join(b->thread, NULL);
+	if (b->still_called) {
+		/* Freeing B under a call still to come would be worse than
+		 * keeping it: a handler stuck for QUIET_WAIT_S in libnats. */
+		fprintf(stderr, "ringside: NATS: the client library did not finish its "
+			"callbacks within %d s; its state is kept\n", QUIET_WAIT_S);
+		return;
+	}
 	natsOptions_Destroy(b->opts);
 	pthread_mutex_destroy(&b->seq_mu);
+	pthread_mutex_destroy(&b->quiet_mu);
+	pthread_cond_destroy(&b->quiet_cv);
 	explicit_bzero(b, sizeof(*b));
 	free(b);
 }
