@@ -100,7 +100,7 @@ def _stop(proc, grace=5.0):
 class Single:
     """One JetStream server on 127.0.0.1 with a private store directory."""
 
-    def __init__(self, workdir=None, port=None, name="rs-single", extra_conf=""):
+    def __init__(self, workdir=None, port=None, name="rs-single", extra_conf="", wrap=()):
         if not os.access(NATS_SERVER, os.X_OK):
             raise Unavailable("nats-server is not installed (apt-get install nats-server)")
         self.own_dir = workdir is None
@@ -115,6 +115,7 @@ class Single:
             f.write("server_name: %s\nlisten: 127.0.0.1:%d\n"
                     "jetstream {\n  store_dir: \"%s\"\n  max_memory_store: 256MB\n  max_file_store: 4GB\n}\n%s"
                     % (name, self.port, self.store, extra_conf))
+        self.wrap = list(wrap)     # e.g. taskset -c 0
         self.proc = None
 
     @property
@@ -124,7 +125,7 @@ class Single:
     def start(self, timeout=10.0):
         if self.proc is not None and self.proc.poll() is None:
             return self
-        self.proc = subprocess.Popen([NATS_SERVER, "-c", self.conf, "-l", self.log],
+        self.proc = subprocess.Popen(self.wrap + [NATS_SERVER, "-c", self.conf, "-l", self.log],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         wait_info("127.0.0.1", self.port, timeout, self.proc)
