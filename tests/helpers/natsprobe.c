@@ -152,7 +152,16 @@ static int cmd_check(jsCtx *js, const char *subject, uint64_t count, int64_t sec
 	so.Config.DeliverPolicy = js_DeliverAll;
 	natsSubscription *sub = NULL;
 	jsErrCode jerr = 0;
-	natsStatus s = js_SubscribeSync(&sub, js, subject, NULL, &so, &jerr);
+	natsStatus s = NATS_ERR;
+	int64_t end = now_ms() + secs * 1000;
+	/* Just after a node died the stream may still be electing its leader,
+	 * which has to make the consumer. */
+	while (now_ms() < end) {
+		s = js_SubscribeSync(&sub, js, subject, NULL, &so, &jerr);
+		if (s == NATS_OK)
+			break;
+		nats_Sleep(250);
+	}
 	if (s != NATS_OK) {
 		fprintf(stderr, "natsprobe: subscribe %s: %s (jetstream error %d)\n", subject,
 			natsStatus_GetText(s), (int)jerr);
@@ -160,7 +169,6 @@ static int cmd_check(jsCtx *js, const char *subject, uint64_t count, int64_t sec
 	}
 	uint64_t want = 1, stream_seq = 0;
 	int rc = 0;
-	int64_t end = now_ms() + secs * 1000;
 	while (want <= count) {
 		int64_t left = end - now_ms();
 		natsMsg *m = NULL;
