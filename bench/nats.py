@@ -272,7 +272,9 @@ def run_one(a, prof, kind, per_edge, logdir, tag):
             head = start(taskset + [a.ringside, "-publish", url, "-server", "tcp:port=%d" % port, "-noio", "--"]
                          + prod, log, 1024)
         else:
-            head = start(taskset + [a.ringside, "-server", "tcp:port=%d" % port, "-noio", "--"] + prod, log, nofile)
+            # One descriptor more than an edge: the typist is its client too.
+            head = start(taskset + [a.ringside, "-server", "tcp:port=%d" % port, "-noio", "--"] + prod, log,
+                         nofile + 1)
         procs.append(head)
         if not R.wait_listening([port], head):
             raise RuntimeError("the %s did not listen (exit %s)" % ("origin" if kind == "edges" else "server",
