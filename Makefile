@@ -12,7 +12,7 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := liburing wolfssl libserialport
+PKGS     := liburing wolfssl libserialport libnats
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -39,7 +39,8 @@ endif
 # libringside: the session, servers, clients and transports.  The CLI adds
 # its option parser, the interactive client (-remote) and the repeater
 # (-repeater), which are not part of the library.
-CLI_SRC  := src/config.c $(wildcard src/remote*.c) $(wildcard src/repeater*.c)
+CLI_SRC  := src/config.c $(wildcard src/remote*.c) $(wildcard src/repeater*.c) \
+            src/nats_edge.c
 LIB_SRC  := $(wildcard ring/*.c tls/*.c serial/*.c) \
             $(filter-out src/main.c $(CLI_SRC),$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -70,7 +71,8 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 # Debian packages: build, test, run.  bench/bench.mk adds its own.
 DEPS_PKGS := build-essential pkg-config liburing-dev libwolfssl-dev libserialport-dev \
              libcmocka-dev gdb socat picocom netcat-openbsd python3 clang libclang-rt-14-dev \
-             procps tmux inetutils-telnet nftables iproute2 util-linux
+             procps tmux inetutils-telnet nftables iproute2 util-linux \
+             nats-server libnats-dev
 
 .PHONY: all deps run test unit integration fuzz clean install examples
 all: $(BIN) $(STATIC) $(SHARED_LINKS) $(HELPER_BIN)

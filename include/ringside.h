@@ -194,6 +194,19 @@ int ringside_servers(struct ringside *s, char *buf, size_t len);
 ssize_t ringside_write(struct ringside *s, const void *buf, size_t n);
 
 /*
+ * Publish the session to NATS JetStream, as `.publish SPEC` does, for edge
+ * servers (`ringside -edge`) to serve elsewhere: SPEC is
+ * "nats://HOST:PORT[,session=NAME][,creds=FILE][,user=U,passfile=FILE]
+ * [,ca=FILE][,maxbytes=N][,maxage=SECONDS]" (the README has the details;
+ * NAME defaults to HOST-PID).  Publishing runs on a thread of its own and
+ * never holds the loop up: while NATS is away only the edges miss out, and
+ * they catch up when it is back.  Lines typed at edges reach the program
+ * (or the command callback) with their typists' names.  A bad spec is
+ * -EINVAL with the reason in ERR; -EALREADY if it publishes already.
+ */
+int ringside_publish(struct ringside *s, const char *spec, char *err, size_t errlen);
+
+/*
  * End the session: new connections stop, everyone is told, and clients get
  * flush_ms to receive what is left; then ringside_run_once() returns 1.
  * STATUS is what ringside_run() returns and native clients are told.  A

@@ -10,6 +10,7 @@
 
 #include "include/ringside.h"
 #include "src/meta.h"
+#include "src/nats_publish.h"
 #include "src/session.h"
 #include "src/server.h"
 #include "src/writer.h"
@@ -151,6 +152,19 @@ API ssize_t ringside_write(struct ringside *r, const void *buf, size_t n)
 		return -EBUSY;
 	session_poke(&r->s);
 	return writer_output(&r->s.hub, buf, n);
+}
+
+API int ringside_publish(struct ringside *r, const char *spec, char *err, size_t errlen)
+{
+	char scratch[256];
+
+	ERRBUF(err, errlen, scratch);
+	if (!spec) {
+		snprintf(err, errlen, "no spec");
+		return -EINVAL;
+	}
+	session_poke(&r->s);
+	return nats_pub_start(&r->s.hub, spec, &nbridge_nats, err, errlen);
 }
 
 API void ringside_end(struct ringside *r, int status)

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "src/config.h"
+#include "src/nats_msg.h"
 #include "src/spec.h"
 
 enum opt_kind {
@@ -47,7 +48,11 @@ static const struct opt options[] = {
 	{ "s", OPT_SPECS, OFF(servers), 0, 0, 0, "SPEC",
 	  "a server, as -server (repeatable): -repeater's are always hidden" },
 	{ "p", OPT_FLAG, OFF(persist), 0, 0, 0, NULL,
-	  "-repeater: keep running when the session ends, for the next one" },
+	  "-repeater, -edge: keep running when the session ends" },
+	{ "publish", OPT_SPEC, OFF(publish), 0, 0, 0, "NATS",
+	  "publish the session to NATS JetStream for edges, e.g. nats://H:4222,session=NAME" },
+	{ "edge", OPT_SPEC, OFF(edge), 0, 0, 0, "NATS",
+	  "serve a published session from NATS (no program), e.g. nats://H:4222,session=NAME" },
 	{ "QR", OPT_FLAG, OFF(query_servers), 0, 0, 0, NULL,
 	  "list the debugging servers on this machine (-QR HOST: on HOST, through ssh)" },
 	{ "noio", OPT_FLAG, OFF(noio), 0, 0, 0, NULL,
@@ -304,8 +309,9 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 		return 0;
 	}
 	if (c->repeater) {
-		if (c->remote || c->argv) {
-			snprintf(err, errlen, "-repeater takes no -remote and no program");
+		if (c->remote || c->argv || c->edge || c->publish) {
+			snprintf(err, errlen, "-repeater takes no -remote, -edge, -publish and no "
+				 "program");
 			return -EINVAL;
 		}
 		if (!c->upstream) {
@@ -320,13 +326,43 @@ int config_parse(struct config *c, int argc, char *const argv[], char *err, size
 		}
 		return 0;
 	}
+	if (c->publish || c->edge) {
+		struct nats_conf nc;
+		char why[256];
+		bool named;
+
+		res = nats_conf_parse(&nc, c->publish ? c->publish : c->edge, why, sizeof(why));
+		named = nc.has_session;
+		explicit_bzero(&nc, sizeof(nc));
+		if (res < 0) {
+			snprintf(err, errlen, "-%s: %s", c->publish ? "publish" : "edge", why);
+			return res;
+		}
+		if (c->edge && !named) {
+			snprintf(err, errlen, "-edge needs session=NAME (the origin's, as it logged it)");
+			return -EINVAL;
+		}
+	}
+	if (c->edge) {
+		if (c->remote || c->argv || c->upstream || c->publish) {
+			snprintf(err, errlen, "-edge takes no -remote, -c, -publish and no program: "
+				 "the session's program runs at the origin");
+			return -EINVAL;
+		}
+		if (!c->nservers) {
+			snprintf(err, errlen, "-edge needs at least one -server SPEC for its clients, "
+				 "e.g. -server tcp:port=5006");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (c->upstream || c->persist) {
-		snprintf(err, errlen, "-c and -p go with -repeater");
+		snprintf(err, errlen, "-c goes with -repeater, -p with -repeater or -edge");
 		return -EINVAL;
 	}
 	if (c->remote) {
-		if (c->argv || c->nservers) {
-			snprintf(err, errlen, "-remote takes no -server and no program");
+		if (c->argv || c->nservers || c->publish) {
+			snprintf(err, errlen, "-remote takes no -server, no -publish and no program");
 			return -EINVAL;
 		}
 		return 0;
@@ -345,6 +381,8 @@ void config_free(struct config *c)
 	c->nservers = 0;
 	free_spec(&c->remote);
 	free_spec(&c->upstream);
+	free_spec(&c->publish);
+	free_spec(&c->edge);
 }
 
 /*
@@ -373,8 +411,9 @@ void config_usage(FILE *out, const char *prog)
 		"usage: %s [-server SPEC]... [options] -- PROGRAM [ARGS...]\n"
 		"       %s -remote SPEC\n"
 		"       %s -repeater -c SPEC -s SPEC [-s SPEC]... [-p] [options]\n"
+		"       %s -edge NATS -server SPEC [-server SPEC]... [-p] [options]\n"
 		"Hosts PROGRAM (a debugger) on a terminal and shares it with every client.\n\n",
-		prog, prog, prog);
+		prog, prog, prog, prog);
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct opt *o = &options[i];
 		char left[40];
@@ -398,7 +437,10 @@ void config_usage(FILE *out, const char *prog)
 		"the first line of PATH) or passenv=NAME (W is in environment variable NAME).\n"
 		"A password= value is blanked from the process list once parsed; passfile=\n"
 		"and passenv= never put it there.\n"
-		"Inside the session: .server SPEC, .servers, .endsrv ID, .clients, .echo TEXT, .stats\n");
+		"NATS is nats://HOST:PORT[,session=NAME][,creds=FILE][,user=U,passfile=FILE]\n"
+		"       [,ca=FILE][,maxbytes=N][,maxage=SECONDS][,name=EDGE] (see the README).\n"
+		"Inside the session: .server SPEC, .servers, .endsrv ID, .clients, .echo TEXT, .stats,\n"
+		"       .publish [NATS|off]\n");
 }
 
 void config_redact_spec(const char *spec, char *out, size_t len)

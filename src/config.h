@@ -22,7 +22,9 @@ struct config {
 	char *remote;		/* -remote SPEC (client mode) */
 	bool repeater;		/* -repeater: relay a session (servers are -s / -server) */
 	char *upstream;		/* -c SPEC: the repeater's way to the session */
-	bool persist;		/* -p: the repeater outlives the session */
+	bool persist;		/* -p: the repeater or edge outlives the session */
+	char *publish;		/* -publish NATS: publish the session for edges */
+	char *edge;		/* -edge NATS: serve a published session */
 	bool query_servers;	/* -QR */
 	const char *query_host;	/* -QR HOST (in argv), or NULL */
 	bool noio;		/* no host console */

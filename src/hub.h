@@ -72,6 +72,11 @@ struct hub_ops {
 	void (*retracted)(struct hub *h, struct client *c);
 	/* A send let go of the transcript: a blocked writer may go on. */
 	void (*unpinned)(struct hub *h);
+	/* A line (or, with INTERRUPT, a Ctrl+C) from a client the session
+	 * knows only by name: an edge's, through NATS (nats_publish.c).  It
+	 * is read-write and passed the line checks.  May be NULL. */
+	void (*remote_line)(struct hub *h, const char *who, bool interrupt, const char *line,
+			    size_t len);
 };
 
 /*
@@ -99,6 +104,7 @@ struct hub_gate {
 };
 
 struct native_hub;
+struct nats_pub;
 
 struct hub {
 	const struct hub_ops *ops;
@@ -125,6 +131,11 @@ struct hub {
 	struct server **servers;
 	unsigned nservers;
 	struct discovery discovery;	/* our -QR record */
+	struct nats_pub *pub;		/* -publish / .publish (nats_publish.c), or NULL */
+	/* Meta-command output goes to this client alone instead of the
+	 * transcript (an edge, whose transcript is the origin's). */
+	struct client *meta_private;
+	const char *fed_from;		/* an edge: "nats://H:P session NAME ..." */
 	bool discovery_failed;		/* said once why there is none */
 
 	struct client *clients;		/* every client, the console included */

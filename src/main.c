@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ringside command: parse the command line, blank the passwords in it,
- * then join a session (-remote), relay one (-repeater), or host one through
+ * then join a session (-remote), relay one (-repeater), serve a published one
+ * from NATS (-edge), or host one (and maybe publish it) through
  * libringside's public API, asking it for what only a whole process may do:
  * signals, SIGPIPE, the open-file limit, and the terminal on fds 0 and 1.
  */
@@ -14,6 +15,7 @@
 #include "include/ringside.h"
 #include "src/config.h"
 #include "src/discovery.h"
+#include "src/nats_edge.h"
 #include "src/remote.h"
 #include "src/repeater.h"
 
@@ -67,6 +69,13 @@ static int start(struct ringside *s, const struct config *cfg)
 	if (res < 0) {
 		fprintf(stderr, "ringside: %s\n", err);
 		return res;
+	}
+	if (cfg->publish) {
+		res = ringside_publish(s, cfg->publish, err, sizeof(err));
+		if (res < 0) {
+			fprintf(stderr, "ringside: -publish: %s\n", err);
+			return res;
+		}
 	}
 	if (!cfg->noio) {
 		int in = reopen_std(0, O_RDONLY), out = reopen_std(1, O_WRONLY);
@@ -147,6 +156,17 @@ static int run(const struct config *cfg)
 
 		params_of(cfg, &ro.params);
 		return ringside_repeater(&ro);
+	}
+	if (cfg->edge) {
+		struct edge_options eo = {
+			.nats = cfg->edge,
+			.servers = cfg->servers,
+			.nservers = cfg->nservers,
+			.persist = cfg->persist,
+		};
+
+		params_of(cfg, &eo.params);
+		return ringside_edge(&eo);
 	}
 	return host(cfg);
 }

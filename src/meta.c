@@ -15,6 +15,7 @@
 #include "src/hub.h"
 #include "src/meta.h"
 #include "src/native.h"
+#include "src/nats_publish.h"
 #include "src/server.h"
 #include "src/spec.h"
 #include "src/writer.h"
@@ -83,6 +84,8 @@ static void cmd_servers(struct hub *s, const char *arg, size_t len)
 {
 	char line[SPEC_TEXT_MAX + 64];
 
+	if (s->fed_from)
+		writer_emitf(s, "This edge is fed from %s", s->fed_from);
 	if (s->nservers == 0) {
 		writer_emitf(s, "No servers are running.");
 		return;
@@ -151,8 +154,49 @@ static void cmd_clients(struct hub *s, const char *arg, size_t len)
 			      (unsigned long long)(s->tr.head - c->cursor));
 		n++;
 	}
+	/* Edges' clients, as their edges last listed them. */
+	n += nats_pub_clients(s);
 	if (!s->console && n == 0)
 		writer_emitf(s, "No clients are connected.");
+}
+
+static void cmd_publish(struct hub *s, const char *arg, size_t len)
+{
+	char spec[1024], err[256];
+
+	if (s->fed_from) {
+		if (len == 0) {
+			writer_emitf(s, "This edge is fed from %s", s->fed_from);
+			return;
+		}
+		writer_emitf(s, "ringside: .publish: an edge serves a published session; it does "
+			     "not publish one");
+		return;
+	}
+	if (len == 0) {
+		nats_pub_show(s);
+		return;
+	}
+	if (len == 3 && strncasecmp(arg, "off", 3) == 0) {
+		if (!s->pub) {
+			writer_emitf(s, "ringside: .publish: the session is not published");
+			return;
+		}
+		nats_pub_stop(s);
+		writer_emitf(s, "ringside: publishing stopped");
+		return;
+	}
+	if (len >= sizeof(spec)) {
+		writer_emitf(s, "ringside: .publish: the spec is too long");
+		return;
+	}
+	memcpy(spec, arg, len);
+	spec[len] = '\0';
+	if (nats_pub_start(s, spec, &nbridge_nats, err, sizeof(err)) < 0) {
+		writer_emitf(s, "ringside: .publish: %s", err);
+		return;
+	}
+	nats_pub_show(s);
 }
 
 static void cmd_echo(struct hub *s, const char *arg, size_t len)
@@ -184,6 +228,7 @@ static const struct meta_cmd commands[] = {
 	{ "clients", cmd_clients },
 	{ "echo", cmd_echo },
 	{ "stats", cmd_stats },
+	{ "publish", cmd_publish },
 };
 
 /* Show who asked, like any command (the console asks anonymously), with

@@ -24,6 +24,7 @@
 #include "src/client.h"
 #include "src/meta.h"
 #include "src/native.h"
+#include "src/nats_publish.h"
 #include "src/notice.h"
 #include "src/server.h"
 #include "src/session.h"
@@ -199,6 +200,46 @@ static void on_retracted(struct hub *h, struct client *c)
 	notice_retract(h, c);
 }
 
+/* A client of an edge (nats_publish.c): known by name only, and taken
+ * as a local read-write client's line would be. */
+static void on_remote_line(struct hub *h, const char *who, bool intr, const char *line,
+			   size_t len)
+{
+	struct session *s = of(h);
+	struct ringside_client rc = { .identity = who, .transport = "nats" };
+	int res;
+
+	if (h->draining)
+		return;
+	if (intr) {
+		writer_typedf(h, "%s: ^C (interrupt)", who);
+		if (s->prog.pid > 0)
+			program_interrupt(&s->prog);
+		else if (s->cb.interrupt)
+			s->cb.interrupt(s->cb_arg, &rc);
+		return;
+	}
+	if (s->cb.typed)
+		s->cb.typed(s->cb_arg, &rc, line, len);
+	if (s->prog.pid > 0) {
+		res = program_input(&s->prog, line, len);
+		if (res < 0) {
+			h->stats.lines_refused++;
+			hub_log(h, "a line from %s was dropped: %s", who, res == -ENOBUFS ?
+				"the program is not reading input" : "the program has ended");
+			return;
+		}
+		writer_typedf(h, "%s: %.*s", who, (int)len, line);
+		return;
+	}
+	if (!s->cb.command)
+		return;
+	writer_typedf(h, "%s: %.*s", who, (int)len, line);
+	res = s->cb.command(s->cb_arg, &rc, line, len);
+	if (res < 0)
+		h->stats.lines_refused++;
+}
+
 static void on_unpinned(struct hub *h)
 {
 	if (transcript_blocked(&h->tr))
@@ -216,6 +257,7 @@ static const struct hub_ops session_ops = {
 	.left = on_left,
 	.retracted = on_retracted,
 	.unpinned = on_unpinned,
+	.remote_line = on_remote_line,
 };
 
 /*
@@ -261,6 +303,7 @@ static void begin_drain(struct session *s, int status)
 	}
 	native_session_ended(h, status);
 	s->exit_status = s->end_signal ? 128 + s->end_signal : status;
+	nats_pub_ended(h, status);
 	server_close_all(h);
 	ring_timer_cancel(&h->ring, &s->kill_timer);
 	ring_timer_arm(&h->ring, &s->exit_timer, (uint64_t)s->params.flush_ms * 1000000u,
@@ -304,6 +347,9 @@ static bool everyone_caught_up(const struct session *s)
 	const struct hub *h = &s->hub;
 
 	if (h->backlog_len)
+		return false;
+	/* Edges learn the end from NATS: it is published first. */
+	if (!nats_pub_flushed(h))
 		return false;
 	for (const struct client *c = h->clients; c; c = c->next) {
 		if (c->state != CLIENT_LIVE || c->close_after_flush)
@@ -671,6 +717,7 @@ int session_run_once(struct session *s, int timeout_ms)
 	}
 	h->now = hub_clock();
 	client_end_turn(h);
+	nats_pub_turn(h);
 	if (h->draining && everyone_caught_up(s))
 		s->done = true;
 	/* What this turn queued goes to the kernel now, not when the host
@@ -695,6 +742,7 @@ void session_destroy(struct session *s)
 		}
 		server_close_all(h);
 		program_cancel(&s->prog);
+		nats_pub_stop(h);
 		if (s->signal_inflight)
 			ring_cancel(&h->ring, &s->signal_op);
 		if (h->notices.timer.armed)
@@ -705,6 +753,7 @@ void session_destroy(struct session *s)
 		for (int i = 0; i < 100 && h->ring.inflight > 0; i++)
 			ring_run_once(&h->ring, 10 * 1000000u);
 		client_end_turn(h);
+		nats_pub_free(h);
 		ring_bufs_exit(&h->ring, &h->bufs);
 		ring_exit(&h->ring);
 	}

@@ -13,6 +13,7 @@
 
 #include "src/client.h"
 #include "src/hub.h"
+#include "src/native.h"
 #include "src/writer.h"
 
 #define BACKLOG_MAX (1024 * 1024)
@@ -67,8 +68,23 @@ static void append_or_backlog(struct hub *h, enum transcript_kind kind, const ch
 
 void writer_emit_as(struct hub *h, enum transcript_kind kind, const char *text, size_t len)
 {
-	bool fresh = h->backlog_len ? h->backlog[h->backlog_len - 1] == '\n' :
-				      h->tr.at_line_start;
+	bool fresh;
+
+	/* An edge answers meta-commands to the asker alone: its transcript
+	 * is the origin's, byte for byte. */
+	if (h->meta_private) {
+		struct client *c = h->meta_private;
+
+		if (c->native) {
+			native_private_text(c, text, len);
+		} else {
+			client_queue_private(c, text, len);
+			client_queue_private(c, "\r\n", 2);
+		}
+		return;
+	}
+	fresh = h->backlog_len ? h->backlog[h->backlog_len - 1] == '\n' :
+				 h->tr.at_line_start;
 
 	if (!fresh)
 		append_or_backlog(h, kind, "\r\n", 2);

@@ -1,0 +1,473 @@
+# SPDX-License-Identifier: MIT
+# Sessions through NATS JetStream (README "Beyond one machine"): an origin publishing its
+# transcript (-publish), edges serving it (-edge) to raw and native clients, lines typed at an
+# edge reaching the program with the typist's name, and exact resume when an edge's NATS
+# connection or the NATS server itself goes away mid-output.  Each test starts its own
+# `nats-server -js` on loopback with a store in the test's directory.
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import harness
+from harness import (BASH, Client, Relay, TestFailure, check, free_port, start, test,
+                     wait_listening)
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+GDB = ["gdb", "-q", "-nx", "-iex", "set pagination off", "-iex", "set confirm off"]
+IDENT = rb"[^\s\\]+\\client\d+ \(tcp 127\.0\.0\.1:\d+\)"
+JOINS = re.compile(rb"^[^\s\\]+\\\S+ \(tcp 127\.0\.0\.1:\d+\) (dis)?connected at ")
+
+
+class NatsServer:
+    """nats-server -js on loopback, its store kept across restarts."""
+
+    def __init__(self, workdir, port=None):
+        self.port = port or free_port()
+        self.store = tempfile.mkdtemp(prefix="js-", dir=workdir)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.store],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(self.port)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def url(self, port=None):
+        return "nats://127.0.0.1:%d" % (port or self.port)
+
+    def close(self):
+        self.stop()
+
+
+class Edge:
+    """ringside -edge, its stderr kept."""
+
+    def __init__(self, nats_spec, servers, extra=()):
+        args = [harness.BIN, "-edge", nats_spec]
+        for spec in servers:
+            args += ["-server", spec]
+        args += list(extra)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        os.set_blocking(self.proc.stderr.fileno(), False)
+        self.stderr = bytearray()
+
+    def pump(self):
+        while True:
+            try:
+                data = os.read(self.proc.stderr.fileno(), 65536)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            self.stderr += data
+
+    def wait_log(self, pattern, timeout=15):
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pump()
+            if rx.search(self.stderr):
+                return
+            time.sleep(0.05)
+        raise TestFailure("the edge never logged %r: %r" % (pattern, bytes(self.stderr[-600:])))
+
+    def wait_exit(self, timeout=15):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("the edge did not exit within %ss" % timeout)
+        self.pump()
+        return rc
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.pump()
+        for marker in (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:"):
+            if marker in self.stderr:
+                at = self.stderr.index(marker)
+                raise TestFailure("edge sanitizer report: %r" % bytes(self.stderr[at:at + 600]))
+
+
+class Native:
+    """The ringside client (native protocol) with its output in a file; stdin stays open
+    until finish()."""
+
+    def __init__(self, port, workdir):
+        fd, self.path = tempfile.mkstemp(prefix="native-", dir=workdir)
+        self.out = os.fdopen(fd, "wb")
+        self.proc = subprocess.Popen(
+            [harness.BIN, "-remote", "tcp:server=127.0.0.1,port=%d" % port, "-quiet", "500"],
+            stdin=subprocess.PIPE, stdout=self.out, stderr=subprocess.DEVNULL)
+
+    def data(self):
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout=15):
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if rx.search(self.data()):
+                return
+            time.sleep(0.05)
+        raise TestFailure("native client never showed %r; last bytes %r"
+                          % (pattern, self.data()[-300:]))
+
+    def finish(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.out.close()
+        return self.data()
+
+
+def stop_all(*procs):
+    err = None
+    for p in procs:
+        if p is None:
+            continue
+        try:
+            p.close()
+        except TestFailure as e:
+            err = err or e
+    if err:
+        raise err
+
+
+def session_name():
+    return "it%d%d" % (os.getpid(), int(time.monotonic() * 1000) % 100000)
+
+
+def origin(nats, name, program, port, extra=()):
+    return start(["tcp:port=%d" % port], program, noio=True,
+                 extra=["-publish", "%s,session=%s" % (nats.url(), name)] + list(extra))
+
+
+def seq_lines(data, count):
+    """The lines of a `seq 1 COUNT` in DATA (a client's stream): they must all be there,
+    exactly once, in order, with no skip marker or gap record between them."""
+    data = bytes(data)
+    start = data.find(b"\r\n1\r\n")
+    check(start >= 0, "no seq output: %r" % data[-300:])
+    end = data.find(b"\r\n%d\r\n" % count, start)
+    check(end >= 0, "seq output ends before %d: %r" % (count, data[-300:]))
+    body = data[start + 2:end + 2 + len(b"%d" % count)]
+    check(b"skipped" not in body and b"ringside:" not in body,
+          "a gap or notice inside the output: %r" % body[:200])
+    # Joins and leaves at the origin are told in its transcript, between lines.
+    # (A notice starts a line of its own: one that comes after a "\r" of the output and
+    # before its "\n" leaves an empty line.)
+    lines = [x.rstrip(b"\r") for x in body.split(b"\n")]
+    lines = [x for x in lines if x and not JOINS.match(x)]
+    want = [b"%d" % i for i in range(1, count + 1)]
+    if lines != want:
+        for i, (a, b) in enumerate(zip(lines, want)):
+            if a != b:
+                raise TestFailure("line %d is %r, expected %r (%d lines): %r" % (
+                    i, a, b, len(lines), b"\r\n".join(lines[max(0, i - 3):i + 6])))
+        raise TestFailure("%d lines, expected %d" % (len(lines), count))
+    return body
+
+
+def wait_count(client, count, timeout):
+    client.wait_for(r"\r\n%d\r\n" % count, timeout=timeout)
+
+
+@test
+def test_nats_edges_serve_identical_output(workdir):
+    """An origin hosting gdb, two edges; raw and native clients on each see the same bytes,
+    a line typed at an edge reaches gdb with its typist's name and edge, and .clients at
+    the origin lists the edge's clients."""
+    exe = harness.build_debuggee(workdir)
+    nats = NatsServer(workdir)
+    name = session_name()
+    op, e1p, e2p = free_port(), free_port(), free_port()
+    o = e1 = e2 = None
+    try:
+        o = origin(nats, name, GDB + [exe], op)
+        e1 = Edge("%s,session=%s,name=east" % (nats.url(), name), ["tcp:port=%d" % e1p])
+        e2 = Edge("%s,session=%s,name=west" % (nats.url(), name), ["tcp:port=%d" % e2p])
+        for e, p in ((e1, e1p), (e2, e2p)):
+            e.wait_log(r"serving session %s" % name)
+            wait_listening(p)
+        oc = Client(op)
+        r1, r2 = Client(e1p), Client(e2p)
+        n1, n2 = Native(e1p, workdir), Native(e2p, workdir)
+        for c in (oc, r1, r2, n1, n2):
+            c.wait_for(r"\(gdb\) ")
+        # Typed at edge east: gdb runs it, and everyone sees who typed it, from where.
+        r1.send_line("print 6*7")
+        who = IDENT + rb" via edge east: print 6\*7"
+        for c in (oc, r1, r2, n1, n2):
+            c.wait_for(who)
+            c.wait_for(r"\$1 = 42")
+        o.pump()
+        oc.send_line("info line add")
+        for c in (oc, r1, r2, n1, n2):
+            c.wait_for(r"Line 2 of .*debuggee\.c")
+        # .clients at the origin: its own client, and east's (its list comes within a
+        # second or so of a change).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            mark = len(oc.data)
+            oc.send_line(".clients")
+            oc.wait_for(r"\.clients\r\n", start=mark)
+            time.sleep(0.5)
+            oc.pump(0.2)
+            listed = bytes(oc.data[mark:])
+            if re.search(IDENT + rb" via edge east \(edge client, raw, read-write\)", listed) and \
+               re.search(rb"[^\s\\]+\\\S+ \(tcp 127\.0\.0\.1:\d+\) via edge west \(edge client, "
+                         rb"native, read-write\)", listed):
+                break
+        else:
+            raise TestFailure(".clients never listed the edges' clients: %r" % listed)
+        # The same bytes everywhere from the first prompt on: raw at the origin and on
+        # both edges, and the native clients' text.
+        r1.send_line("echo done-marker\\n")
+        for c in (oc, r1, r2):
+            c.wait_for(r"done-marker\r\n\(gdb\) ")
+        raw = []
+        for c in (oc, r1, r2):
+            d = bytes(c.data)
+            d = d[d.find(b"(gdb) "):d.rfind(b"done-marker")]
+            raw.append(d)
+        check(raw[1] == raw[2], "the two edges' raw clients differ:\n%r\n%r" % (raw[1], raw[2]))
+        check(raw[0].endswith(raw[1][-400:]), "the origin's raw client differs from the edges'")
+        n1.wait_for(r"done-marker")
+        n2.wait_for(r"done-marker")
+        t1, t2 = n1.finish(), n2.finish()
+        for t in (t1, t2):
+            check(b"$1 = 42" in t and b"via edge east: print 6*7" in t,
+                  "a native client missed output: %r" % t[-300:])
+        body1 = t1[t1.find(b"$1 = 42"):t1.rfind(b"done-marker")]
+        body2 = t2[t2.find(b"$1 = 42"):t2.rfind(b"done-marker")]
+        check(body1 == body2, "the two edges' native clients differ")
+        # Meta-commands at an edge are the edge's own and go to the asker alone.
+        r2.send_line(".servers")
+        r2.wait_for(r"This edge is fed from nats://127\.0\.0\.1:%d session %s as edge west"
+                    % (nats.port, name))
+        time.sleep(0.5)
+        for c in (oc, r1):
+            c.pump(0.1)
+            check(b"fed from" not in bytes(c.data), "an edge's .servers reached others")
+    finally:
+        stop_all(e1, e2, o, nats)
+
+
+@test
+def test_nats_edge_connection_cut_loses_nothing(workdir):
+    """An edge reaches NATS through a relay that is cut twice during a `seq 1 200000`: its
+    raw and native clients get every line exactly once."""
+    nats = NatsServer(workdir)
+    relay = Relay(nats.port)
+    name = session_name()
+    op, ep = free_port(), free_port()
+    o = e = None
+    try:
+        o = origin(nats, name, BASH, op)
+        e = Edge("%s,session=%s" % (nats.url(relay.port), name), ["tcp:port=%d" % ep])
+        e.wait_log(r"serving session %s" % name)
+        wait_listening(ep)
+        oc, rc = Client(op), Client(ep)
+        nc = Native(ep, workdir)
+        for c in (oc, rc):
+            c.wait_for(r"\$ |# ")
+        # Joins are told in the transcript, a moment later: not in the middle of the lines.
+        time.sleep(0.5)
+        oc.send_line("seq 1 200000")
+        # Cut once the edge's client has some of it, and again later.
+        for at in (b"\r\n20000\r\n", b"\r\n120000\r\n"):
+            deadline = time.monotonic() + 30
+            while at not in rc.data and time.monotonic() < deadline:
+                rc.pump(0.05)
+            check(at in rc.data, "the edge's client never got %r" % at)
+            relay.cut()
+        wait_count(rc, 200000, 60)
+        nc.wait_for(r"\n200000\r?\n", timeout=60)
+        # The cut came while the edge still had records to fetch.
+        e.wait_log(r"NATS connection lost; resuming after stream sequence \d+")
+        seqs = [int(x) for x in re.findall(rb"resuming after stream sequence (\d+)", e.stderr)]
+        check(min(seqs) > 0, "the edge lost its connection before it had anything")
+        seq_lines(rc.data, 200000)
+        t = nc.finish()
+        seq_lines(t.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), 200000)
+        wait_count(oc, 200000, 30)
+        seq_lines(oc.data, 200000)
+    finally:
+        stop_all(e, o, relay, nats)
+
+
+@test
+def test_nats_server_restart_loses_nothing(workdir):
+    """nats-server is killed mid-output and started again on the same store: the origin
+    publishes on from where the stream ends and the edge's clients get every line once."""
+    nats = NatsServer(workdir)
+    name = session_name()
+    op, ep = free_port(), free_port()
+    o = e = None
+    try:
+        o = origin(nats, name, BASH, op)
+        e = Edge("%s,session=%s" % (nats.url(), name), ["tcp:port=%d" % ep])
+        e.wait_log(r"serving session %s" % name)
+        wait_listening(ep)
+        oc, rc = Client(op), Client(ep)
+        for c in (oc, rc):
+            c.wait_for(r"\$ |# ")
+        # Joins are told in the transcript, a moment later: not in the middle of the lines.
+        time.sleep(0.5)
+        oc.send_line("seq 1 200000")
+        deadline = time.monotonic() + 30
+        while b"\r\n30000\r\n" not in rc.data and time.monotonic() < deadline:
+            rc.pump(0.05)
+        check(b"\r\n30000\r\n" in rc.data, "the edge's client never got line 30000")
+        nats.stop(signal.SIGKILL)
+        # The origin and its own clients carry on while NATS is away.
+        wait_count(oc, 200000, 30)
+        check(b"\r\n200000\r\n" not in rc.data, "the edge had everything before NATS went")
+        time.sleep(1)
+        nats.start()
+        wait_count(rc, 200000, 60)
+        seq_lines(rc.data, 200000)
+        seq_lines(oc.data, 200000)
+    finally:
+        stop_all(e, o, nats)
+
+
+def nats_publish_raw(port, subject, headers, payload):
+    """Publish one message with headers straight over the NATS client protocol."""
+    hdr = b"NATS/1.0\r\n" + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode())
+                                     for k, v in headers) + b"\r\n"
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        f = s.makefile("rb")
+        check(f.readline().startswith(b"INFO "), "not a NATS server")
+        s.sendall(b'CONNECT {"verbose":false,"headers":true,"protocol":1}\r\n')
+        s.sendall(b"HPUB %s %d %d\r\n%s%s\r\n" % (subject.encode(), len(hdr),
+                                                   len(hdr) + len(payload), hdr, payload))
+        s.sendall(b"PING\r\n")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            line = f.readline()
+            check(not line.startswith(b"-ERR"), "NATS refused the message: %r" % line)
+            if line.startswith(b"PONG"):
+                return
+        raise TestFailure("no PONG from NATS")
+    finally:
+        s.close()
+
+
+@test
+def test_nats_readonly_edge_and_lying_input(workdir):
+    """A read-only edge server's clients cannot type; an input message that says it comes
+    from a read-only client is refused at the origin, while the same message read-write
+    goes through (the control that shows the refusal is the origin's doing)."""
+    nats = NatsServer(workdir)
+    name = session_name()
+    op, ep = free_port(), free_port()
+    o = e = None
+    try:
+        o = origin(nats, name, BASH, op)
+        e = Edge("%s,session=%s,name=ro" % (nats.url(), name), ["tcp:port=%d,readonly" % ep])
+        e.wait_log(r"serving session %s \(([0-9a-f]{32})\)" % name)
+        sid = re.search(rb"serving session \S+ \(([0-9a-f]{32})\)", e.stderr).group(1).decode()
+        wait_listening(ep)
+        oc, rc = Client(op), Client(ep)
+        for c in (oc, rc):
+            c.wait_for(r"\$ |# ")
+        rc.send_line("echo from-readonly-$((6*7))")
+        rc.wait_for(r"read-only")
+        oc.send_line("echo origin-$((2*3))")
+        rc.wait_for(r"origin-6")
+        check(b"from-readonly-42" not in oc.data, "a read-only edge client's line ran")
+
+        def lie(role, text):
+            nats_publish_raw(nats.port, "ringside.%s.in" % name, [
+                ("Ringside-Session", sid), ("Ringside-Kind", "line"),
+                ("Ringside-Who", "mallory (tcp 10.0.0.1:1)"), ("Ringside-Edge", "fake"),
+                ("Ringside-Role", role)], text.encode())
+
+        lie("read-only", "echo lied-$((5*5))")
+        o.pump()
+        deadline = time.monotonic() + 10
+        while b"input from read-only mallory" not in o.stderr and time.monotonic() < deadline:
+            time.sleep(0.1)
+            o.pump()
+        check(b"input from read-only mallory (tcp 10.0.0.1:1) via edge fake refused" in o.stderr,
+              "the origin did not log the refusal: %r" % bytes(o.stderr[-300:]))
+        lie("read-write", "echo honest-$((4*4))")
+        oc.wait_for(r"mallory \(tcp 10\.0\.0\.1:1\) via edge fake: echo honest")
+        oc.wait_for(r"\r\nhonest-16\r\n")
+        check(b"lied-25" not in oc.data, "a read-only input message ran at the origin")
+    finally:
+        stop_all(e, o, nats)
+
+
+@test
+def test_nats_origin_end_ends_edges(workdir):
+    """The hosted program's exit ends the session at the origin and at every edge, whose
+    clients see the exit line and whose exit status is the program's."""
+    nats = NatsServer(workdir)
+    name = session_name()
+    op, ep = free_port(), free_port()
+    o = e = None
+    try:
+        o = origin(nats, name, ["sh", "-c", "read x; echo got-$x; exit 7"], op)
+        e = Edge("%s,session=%s" % (nats.url(), name), ["tcp:port=%d" % ep])
+        e.wait_log(r"serving session %s" % name)
+        wait_listening(ep)
+        rc = Client(ep)
+        time.sleep(0.3)
+        rc.send_line("hello")
+        rc.wait_for(r"got-hello")
+        rc.wait_for(r"program sh exited with status 7")
+        check(e.wait_exit(15) == 7, "the edge's exit status is not the program's")
+        check(o.wait_exit(15) == 7, "the origin's exit status is not the program's")
+    finally:
+        stop_all(e, o, nats)
+
+
+@test
+def test_nats_bad_specs(workdir):
+    """Mistakes in -publish / -edge specs are refused with a reason, before anything runs."""
+    cases = [
+        (["-publish", "http://x:1", "--", "true"], rb"expected nats://HOST:PORT"),
+        (["-publish", "nats://127.0.0.1:4222,password=x", "--", "true"], rb"passfile=FILE"),
+        (["-publish", "nats://127.0.0.1:4222,session=a.b", "--", "true"], rb"session= takes"),
+        (["-publish", "nats://127.0.0.1:4222,user=u", "--", "true"], rb"user= needs passfile"),
+        (["-edge", "nats://127.0.0.1:4222", "-server", "tcp:port=1"], rb"needs session=NAME"),
+        (["-edge", "nats://127.0.0.1:4222,session=x"], rb"needs at least one -server"),
+        (["-edge", "nats://127.0.0.1:4222,session=x", "-server", "tcp:port=1", "--", "true"],
+         rb"no program"),
+    ]
+    for args, want in cases:
+        r = subprocess.run([harness.BIN] + args, capture_output=True, timeout=10)
+        check(r.returncode == 2, "%r exited %d, not 2" % (args, r.returncode))
+        check(re.search(want, r.stderr), "%r said %r" % (args, r.stderr))
