@@ -144,8 +144,6 @@ $(BUILD)/tests/test_serial_sp: LDFLAGS += $(foreach f,$(SERIAL_SP_WRAP),-Wl,--wr
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
-# natsprobe (the NATS test environment's JetStream client) links libnats.
-$(BUILD)/tests/helpers/natsprobe: LDLIBS += $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
