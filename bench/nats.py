@@ -6,7 +6,8 @@ hosting the suite's producer, one `nats-server -js` on loopback, and EDGES
 edge servers (`ringside -edge`), each in its own process and each serving as
 many raw TCP clients as its open-file limit allows (limit - ringside's
 FD_RESERVE).  Against it, a lone ringside serving the same number of clients
-as one edge, directly.  Every contender is measured with the suite's one
+as one edge, directly, and the published session with a single edge (the
+NATS path's latency without four edges sharing core 0).  Every contender is measured with the suite's one
 client harness (build/bench/fanout-client, one process per edge), with the
 same options; servers are pinned to CPU 0, harnesses and the producer to
 CPU 1, as in run.py.
@@ -61,6 +62,11 @@ from benchstats import fmt_med, fmt_num, med  # noqa: E402
 
 SERVER_CPU, HARNESS_CPU = R.SERVER_CPU, R.HARNESS_CPU
 SESSION = "bench"
+# What runs in one job: the published session fanned out to EDGES edges, to
+# one edge (the same clients per server as the lone ringside: the NATS path's
+# latency without 4 edges sharing core 0), or a lone ringside.
+KINDS = ("edges", "edge1", "lone")
+LABEL = {"edges": "origin + %d edges", "edge1": "origin + 1 edge", "lone": "lone ringside"}
 
 # per_edge: clients per edge server ("fdmax": what its open-file limit
 # `nofile` allows).  rate: records/s (low: 65k clients x 2/s is 130k
@@ -97,14 +103,30 @@ def start(cmd, log, nofile, stdout=None, stdin=subprocess.DEVNULL):
 
 
 def cpu_s(pid):
-    """utime + stime of pid in seconds, or None once it is gone."""
+    """CPU time of every thread of pid in seconds (schedstat: ns, where
+    /proc/PID/stat counts 10 ms ticks), or None once it is gone.  The origin
+    and the edges have libnats' threads, nats-server Go's."""
+    total, seen = 0, False
     try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-        rest = st[st.rindex(")") + 2:].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
         return None
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                total += int(f.read().split()[0])
+                seen = True
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9 if seen else None
+
+
+def mem_available_kib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return 0
 
 
 def rss_kib(pid):
@@ -141,6 +163,7 @@ class Barrier:
         self.sent = 0
         self.marks = []                 # (time, line, {pid: cpu s})
         self.mismatch = None
+        self.mem_ready = None
         self.lock = threading.Lock()
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
@@ -151,6 +174,8 @@ class Barrier:
 
     def mark(self, what):
         self.marks.append((time.monotonic(), what, {p: cpu_s(p) for p in self.watch}))
+        if len(self.marks) == 1:        # every client connected and registered
+            self.mem_ready = mem_available_kib()
 
     def _accept(self):
         got = 0
@@ -253,8 +278,9 @@ def harness_cmd(a, prof, label, port, n, server_pid, sock):
 
 
 def run_one(a, prof, kind, per_edge, logdir, tag):
-    """kind 'edges': origin + nats + EDGES edges x per_edge clients;
-    kind 'lone': one ringside x per_edge clients.  Returns a result dict."""
+    """kind 'edges': origin + nats + EDGES edges x per_edge clients; 'edge1':
+    the same with one edge; 'lone': one ringside x per_edge clients.
+    Returns a result dict."""
     res = dict(kind=kind, per_edge=per_edge, harness=[], summaries=[], error=None, marks=[], rss={})
     tmp = tempfile.mkdtemp(prefix="rs-bnats-")
     log_path = os.path.join(logdir, "%s-%s-%d.log" % (tag, kind, per_edge))
@@ -266,7 +292,8 @@ def run_one(a, prof, kind, per_edge, logdir, tag):
         prod = [a.producer, "--size", str(prof["size"]), "--cpu", HARNESS_CPU]
         port = R.free_port()
         taskset = ["taskset", "-c", SERVER_CPU]
-        if kind == "edges":
+        published = kind in ("edges", "edge1")
+        if published:
             nats = natsenv.Single(workdir=os.path.join(tmp, "nats"), wrap=taskset).start()
             url = "%s,session=%s" % (nats.url, SESSION)
             head = start(taskset + [a.ringside, "-publish", url, "-server", "tcp:port=%d" % port, "-noio", "--"]
@@ -277,11 +304,11 @@ def run_one(a, prof, kind, per_edge, logdir, tag):
                          nofile + 1)
         procs.append(head)
         if not R.wait_listening([port], head):
-            raise RuntimeError("the %s did not listen (exit %s)" % ("origin" if kind == "edges" else "server",
+            raise RuntimeError("the %s did not listen (exit %s)" % ("origin" if published else "server",
                                                                    head.poll()))
         targets = []                    # (label, port, pid)
-        if kind == "edges":
-            for i in range(prof["edges"]):
+        if published:
+            for i in range(prof["edges"] if kind == "edges" else 1):
                 ep = R.free_port()
                 e = start(taskset + [a.ringside, "-edge", url, "-server", "tcp:port=%d" % ep] + a.edge_extra,
                           log, nofile)
@@ -294,12 +321,13 @@ def run_one(a, prof, kind, per_edge, logdir, tag):
             targets.append(("lone", port, head.pid))
         typist = Typist(port)
         watch = [head.pid] + ([nats.proc.pid] if nats else [])
-        res["watch"] = {"origin" if kind == "edges" else "lone": head.pid}
+        res["watch"] = {"origin" if published else "lone": head.pid}
         if nats:
             res["watch"]["nats"] = nats.proc.pid
         sock = os.path.join(tmp, "go.sock")
         barrier = Barrier(sock, len(targets), typist, watch, deadline)
         hs = []
+        res["mem_before"] = mem_available_kib()
         for label, tport, pid in targets:
             cmd = harness_cmd(a, prof, label, tport, per_edge, pid, sock)
             log.write(("$ " + " ".join(cmd) + "\n").encode())
@@ -333,6 +361,7 @@ def run_one(a, prof, kind, per_edge, logdir, tag):
         if barrier.mismatch and not res["error"]:
             res["error"] = barrier.mismatch
         res["marks"] = barrier.marks
+        res["mem_ready"] = barrier.mem_ready
         return res
     except Exception as e:   # one run's failure is reported, the suite goes on
         res["error"] = "%s: %s" % (type(e).__name__, e)
@@ -380,6 +409,10 @@ def metrics(res):
     if rss:
         rss.sort()
         m["rss_client_kib"] = rss[len(rss) // 2]
+    # The whole machine's memory per client: both ends of each loopback
+    # connection (kernel) and the harness's per-client state included.
+    if res.get("mem_ready") and res.get("mem_before"):
+        m["machine_kib_client"] = (res["mem_before"] - res["mem_ready"]) / m["clients"]
     # The origin's and nats-server's CPU from the latency phase's go line to the next line.
     marks = res["marks"]
     for i, (t, what, cpu) in enumerate(marks):
@@ -421,12 +454,16 @@ def report(path, prof_name, prof, info, results, elapsed):
              "`nats-server -js` on loopback, fresh store per run; servers pinned to CPU %s, harnesses "
              "(one per edge) and the producer to CPU %s" %
              (prof["edges"], prof["nofile"], ", ".join(map(str, sizes)), SERVER_CPU, HARNESS_CPU))
+    L.append("- 1 edge: the same with a single edge (the NATS path without 4 edges sharing core 0)")
     L.append("- lone: one ringside hosting the producer, serving as many clients as one edge, same harness\n")
     L.append("Values: median (min–max) over repetitions. Edge CPU per delivery and latency p50 are the median "
              "over the edges of a run, p99 the worst edge's; origin and nats-server CPU from the latency "
-             "phase's go line to the harnesses' next line (so including the end-of-phase drain).\n")
+             "phase's go line to the harnesses' next line (so including the end-of-phase drain). RSS per client: the "
+             "server's RSS growth from before the first connect to all clients registered, / clients (per edge, "
+             "median). Machine KiB per client: MemAvailable's drop over the same span / clients: the kernel's "
+             "memory for both ends of each loopback connection plus the harness's state.\n")
     hdr = ("| contender | clients/server | total clients | delivered / expected | lost | edge or lone CPU µs/delivery "
-           "| latency p50 ms | p99 ms | RSS per client KiB | origin CPU µs/record | origin CPU % | nats-server CPU % |")
+           "| latency p50 ms | p99 ms | RSS per client KiB | machine KiB per client | origin CPU µs/record | origin CPU % | nats-server CPU % |")
     L += [hdr, "|" + "---|" * (hdr.count("|") - 1)]
     for kind, n in cells:
         rs = [r for r in results if (r["kind"], r["per_edge"]) == (kind, n) and not r["error"]]
@@ -434,31 +471,36 @@ def report(path, prof_name, prof, info, results, elapsed):
         ms = [m for m in ms if m]
         if not ms:
             errs = [r["error"] for r in results if (r["kind"], r["per_edge"]) == (kind, n)]
-            L.append("| %s | %d | | no result: %s |||||||||" % (kind, n, "; ".join(e or "?" for e in errs)[:300]))
+            L.append("| %s | %d | | no result: %s ||||||||||" % (kind, n, "; ".join(e or "?" for e in errs)[:300]))
             continue
         def g(k):
             return med([m.get(k) for m in ms])
         deliv = "%s / %s" % (fmt_num(sum(m["deliveries"] for m in ms)), fmt_num(sum(m["expected"] for m in ms)))
-        L.append("| %s | %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
-            "origin + %d edges" % prof["edges"] if kind == "edges" else "lone ringside", n,
+        L.append("| %s | %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            LABEL[kind].replace("%d", str(prof["edges"])), n,
             fmt_num(ms[0]["clients"]), deliv, sum(m["missing"] for m in ms), fmt_med(g("edge_cpu_us")),
-            fmt_med(g("lat_p50_ms")), fmt_med(g("lat_p99_ms")), fmt_med(g("rss_client_kib")),
+            fmt_med(g("lat_p50_ms")), fmt_med(g("lat_p99_ms")), fmt_med(g("rss_client_kib")), fmt_med(g("machine_kib_client")),
             fmt_med(g("origin_cpu_us_rec")), fmt_med(g("origin_cpu_pct")), fmt_med(g("nats_cpu_pct"))))
     L.append("\n## Ratios (pair by pair within a repetition)\n")
     for n in sizes:
-        for key, what in (("edge_cpu_us", "CPU per delivery, edge / lone ringside"),
-                          ("lat_p50_ms", "latency p50, edge clients / direct clients"),
-                          ("lat_p99_ms", "latency p99, worst edge / direct clients"),
-                          ("rss_client_kib", "RSS per client, edge / lone ringside")):
-            rt = ratios(results, reps, ("edges", n), ("lone", n), key)
+        for a_, b_, key, what in (
+                ("edges", "lone", "edge_cpu_us", "CPU per delivery, edge (4 edges) / lone ringside"),
+                ("edge1", "lone", "edge_cpu_us", "CPU per delivery, edge (1 edge) / lone ringside"),
+                ("edge1", "lone", "lat_p50_ms", "latency p50, 1 edge's clients / direct clients"),
+                ("edge1", "lone", "lat_p99_ms", "latency p99, 1 edge's clients / direct clients"),
+                ("edges", "lone", "lat_p50_ms", "latency p50, 4 edges' clients / direct clients"),
+                ("edges", "lone", "lat_p99_ms", "latency p99, worst of 4 edges / direct clients"),
+                ("edges", "lone", "rss_client_kib", "RSS per client, edge / lone ringside")):
+            rt = ratios(results, reps, (a_, n), (b_, n), key)
             L.append("- %s, %d clients per server: %s" % (what, n, fmt_med(med(rt), "x")))
     if len(sizes) >= 2:
         lo, hi = sizes[0], sizes[-1]
         for role in ("origin", "nats"):
-            rt = ratios(results, reps, ("edges", hi), ("edges", lo), role + "_cpu_us_rec")
-            L.append("- %s CPU per record, %d vs %d edge clients: %s" %
-                     ("origin" if role == "origin" else "nats-server", hi * prof["edges"], lo * prof["edges"],
-                      fmt_med(med(rt), "x")))
+            for key, unit in (("_cpu_pct", "% of a core"), ("_cpu_us_rec", "CPU per record")):
+                rt = ratios(results, reps, ("edges", hi), ("edges", lo), role + key)
+                L.append("- %s %s, %d vs %d edge clients: %s" %
+                         ("origin" if role == "origin" else "nats-server", unit, hi * prof["edges"],
+                          lo * prof["edges"], fmt_med(med(rt), "x")))
     errs = [r for r in results if r["error"]]
     if errs:
         L.append("\n## Failed runs\n")
@@ -532,7 +574,7 @@ def main():
     info["nats"] = subprocess.run([natsenv.NATS_SERVER, "--version"], capture_output=True,
                                   text=True).stdout.strip()
     t0 = time.time()
-    jobs = [(k, n) for n in sizes for k in ("edges", "lone")]
+    jobs = [(k, n) for n in sizes for k in KINDS]
     results = []
     raw = open(os.path.join(outdir, "raw.jsonl"), "w")
     for rep in range(prof["reps"]):
