@@ -69,12 +69,12 @@ KINDS = ("edges", "edge1", "lone")
 LABEL = {"edges": "origin + %d edges", "edge1": "origin + 1 edge", "lone": "lone ringside"}
 
 # per_edge: clients per edge server ("fdmax": what its open-file limit
-# `nofile` allows).  rate: records/s (low: 65k clients x 2/s is 130k
+# `nofile` allows; 10: the NATS hop's own latency, fan-out time aside).  rate: records/s (low: 65k clients x 2/s is 130k
 # deliveries/s on the harness core).
 PROFILES = {
     "smoke": dict(reps=1, edges=4, per_edge=[200], nofile=4096, rate=20, size=64, warm=2.0, lat=3.0,
                   timeout=60),
-    "full": dict(reps=3, edges=4, per_edge=[1000, "fdmax"], nofile=16384, rate=2, size=64, warm=6.0,
+    "full": dict(reps=3, edges=4, per_edge=[10, 1000, "fdmax"], nofile=16384, rate=2, size=64, warm=6.0,
                  lat=20.0, timeout=240),
 }
 
@@ -461,7 +461,8 @@ def report(path, prof_name, prof, info, results, elapsed):
              "phase's go line to the harnesses' next line (so including the end-of-phase drain). RSS per client: the "
              "server's RSS growth from before the first connect to all clients registered, / clients (per edge, "
              "median). Machine KiB per client: MemAvailable's drop over the same span / clients: the kernel's "
-             "memory for both ends of each loopback connection plus the harness's state.\n")
+             "memory for both ends of each loopback connection plus the harness's state; other processes' "
+             "memory moves it too, so it means something only at thousands of clients.\n")
     hdr = ("| contender | clients/server | total clients | delivered / expected | lost | edge or lone CPU µs/delivery "
            "| latency p50 ms | p99 ms | RSS per client KiB | machine KiB per client | origin CPU µs/record | origin CPU % | nats-server CPU % |")
     L += [hdr, "|" + "---|" * (hdr.count("|") - 1)]
@@ -541,6 +542,7 @@ def main():
     ap.add_argument("--edge-extra", default="", help="extra edge arguments, space-separated")
     ap.add_argument("--per-edge", help="clients per server, comma-separated (number or fdmax)")
     ap.add_argument("--reps", type=int)
+    ap.add_argument("--kinds", default=",".join(KINDS), help="jobs to run: edges, edge1, lone")
     ap.add_argument("--quiet-wait", type=float, default=60, help="s to wait for a quiet machine per run")
     a = ap.parse_args()
     if a.relay:
@@ -574,7 +576,7 @@ def main():
     info["nats"] = subprocess.run([natsenv.NATS_SERVER, "--version"], capture_output=True,
                                   text=True).stdout.strip()
     t0 = time.time()
-    jobs = [(k, n) for n in sizes for k in KINDS]
+    jobs = [(k, n) for n in sizes for k in KINDS if k in a.kinds.split(",")]
     results = []
     raw = open(os.path.join(outdir, "raw.jsonl"), "w")
     for rep in range(prof["reps"]):

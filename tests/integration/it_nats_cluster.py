@@ -15,7 +15,7 @@ import time
 
 import harness
 import natsenv
-from harness import BASH, Client, TestFailure, check, free_port, slow, start, test
+from harness import BASH, Client, TestFailure, check, free_port, start, test
 
 LINES = 200000
 # 200,000 numbered lines at about 25,000 a second: output is still flowing
@@ -146,7 +146,6 @@ def test_nats_cluster_env_replicas3_survive_node_kill(workdir):
     check(not left, "namespaces left behind: %s" % left)
 
 
-@slow
 @test
 def test_nats_cluster_node_kill_loses_nothing(workdir):
     c = cluster_or_skip("test_nats_cluster_node_kill_loses_nothing", workdir)
