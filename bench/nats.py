@@ -479,7 +479,7 @@ def report(path, prof_name, prof, info, results, elapsed):
         deliv = "%s / %s" % (fmt_num(sum(m["deliveries"] for m in ms)), fmt_num(sum(m["expected"] for m in ms)))
         L.append("| %s | %d | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             LABEL[kind].replace("%d", str(prof["edges"])), n,
-            fmt_num(ms[0]["clients"]), deliv, sum(m["missing"] for m in ms), fmt_med(g("edge_cpu_us")),
+            "{:,}".format(ms[0]["clients"]), deliv, sum(m["missing"] for m in ms), fmt_med(g("edge_cpu_us")),
             fmt_med(g("lat_p50_ms")), fmt_med(g("lat_p99_ms")), fmt_med(g("rss_client_kib")), fmt_med(g("machine_kib_client")),
             fmt_med(g("origin_cpu_us_rec")), fmt_med(g("origin_cpu_pct")), fmt_med(g("nats_cpu_pct"))))
     L.append("\n## Ratios (pair by pair within a repetition)\n")
