@@ -15,7 +15,7 @@ import time
 
 import harness
 import natsenv
-from harness import BASH, Client, TestFailure, check, free_port, start, test
+from harness import BASH, Client, TestFailure, check, free_port, test
 
 LINES = 200000
 # 200,000 numbered lines at about 25,000 a second: output is still flowing
@@ -159,8 +159,15 @@ def test_nats_cluster_node_kill_loses_nothing(workdir):
             p0 = free_port()
             # replicas=3: the stream must live on all three nodes, or the
             # node kill below could take the only copy with it.
-            origin = start(["tcp:port=%d" % p0], BASH, noio=True,
-                           extra=["-publish", "%s,session=%s,replicas=3" % (c.url(0), session)])
+            origin = harness.Session(["tcp:port=%d" % p0], BASH, noio=True,
+                                     extra=["-publish", "%s,session=%s,replicas=3" % (c.url(0), session)])
+            try:
+                harness.wait_listening(p0)
+            except TestFailure:
+                time.sleep(0.2)
+                origin.pump()
+                raise TestFailure("the origin did not start (-publish ...,replicas=3 is needed here): %s"
+                                  % origin.stderr.decode(errors="replace").strip()[-300:])
             typist = Client(p0)
             typist.wait_for(r"\$ |# ")
             for i in (1, 2):
