@@ -189,6 +189,10 @@ def test_nats_cluster_node_kill_loses_nothing(workdir):
             deadline = t0 + 90
             while time.monotonic() < deadline:
                 pump_once(clients.values(), 0.05)
+                # Node 1 is the origin's: it must fail over to a node it
+                # learnt from the cluster (it was given only node 1) and
+                # resume publishing where the stream ends; if node 1 led
+                # the stream, a new leader is elected meanwhile.
                 if not killed and time.monotonic() - t0 > 2.5:
                     check(b"producer-done" not in typist.data, "output ended before the node was killed")
                     c.kill_node(0)
