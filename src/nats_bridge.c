@@ -312,9 +312,22 @@ static int ensure_stream(struct nbridge *b)
 	cfg.MaxMsgSize = NATS_REC_MAX + 4096;
 	cfg.Duplicates = DUP_WINDOW_NS;
 	cfg.Discard = js_DiscardOld;
+	cfg.Replicas = b->p.conf.replicas ? (int64_t)b->p.conf.replicas : 1;
 	s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
-	if (s != NATS_OK && jerr == JSStreamNameExistErr)
-		s = js_UpdateStream(&si, b->js, &cfg, NULL, &jerr);
+	if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+		/* An update sets every field: without replicas= the stream keeps
+		 * the replicas it has (an operator may have scaled it), rather
+		 * than being cut down to one. */
+		if (!b->p.conf.replicas) {
+			s = js_GetStreamInfo(&si, b->js, b->subj.stream, NULL, &jerr);
+			if (s == NATS_OK && si->Config->Replicas > 0)
+				cfg.Replicas = si->Config->Replicas;
+			jsStreamInfo_Destroy(si);
+			si = NULL;
+		}
+		if (s == NATS_OK)
+			s = js_UpdateStream(&si, b->js, &cfg, NULL, &jerr);
+	}
 	jsStreamInfo_Destroy(si);
 	if (s != NATS_OK) {
 		post_log(b, "NATS: stream %s: %s (JetStream error %d)", b->subj.stream,

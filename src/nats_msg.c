@@ -150,9 +150,14 @@ int nats_conf_parse(struct nats_conf *c, const char *text, char *err, size_t err
 			if (parse_u64(v, vlen, 1, 10ull * 365 * 86400, &n) < 0)
 				return fail(err, errlen, "maxage= takes seconds, at least 1");
 			c->max_age_s = n;
+		} else if (KEY("replicas")) {
+			if (parse_u64(v, vlen, 1, NATS_REPLICAS_MAX, &n) < 0)
+				return fail(err, errlen, "replicas= takes a number from 1 to %d",
+					    NATS_REPLICAS_MAX);
+			c->replicas = (unsigned)n;
 		} else {
 			return fail(err, errlen, "unknown key '%.*s' (session, name, creds, user, "
-				    "passfile, ca, maxbytes, maxage)", (int)(klen > 32 ? 32 : klen),
+				    "passfile, ca, maxbytes, maxage, replicas)", (int)(klen > 32 ? 32 : klen),
 				    key);
 		}
 #undef KEY

@@ -34,14 +34,17 @@ struct nats_conf {
 	char ca[NATS_PATH_MAX];		/* CA certificates: TLS to the server */
 	uint64_t max_bytes;		/* the stream's byte limit (64 MiB) */
 	uint64_t max_age_s;		/* and age limit (1 day) */
+	unsigned replicas;		/* the stream's replicas, 1..5; 0: not given
+					 * (an existing stream keeps its own, a new one has 1) */
 	bool has_session;
 };
 
 #define NATS_DEFAULT_MAX_BYTES (64ull << 20)
 #define NATS_DEFAULT_MAX_AGE_S 86400ull
+#define NATS_REPLICAS_MAX 5		/* JetStream's own limit */
 
 /* Parse "nats://HOST:PORT[,session=NAME][,creds=FILE][,user=U,passfile=F]
- * [,ca=FILE][,maxbytes=N][,maxage=S][,name=EDGE]".  0 or -EINVAL with the
+ * [,ca=FILE][,maxbytes=N][,maxage=S][,replicas=N][,name=EDGE]".  0 or -EINVAL with the
  * reason in ERR (never quoting a file's contents). */
 int nats_conf_parse(struct nats_conf *c, const char *text, char *err, size_t errlen);
 /* Whether NAME may be a session or edge name: [A-Za-z0-9_-], 1..64. */

@@ -24,6 +24,8 @@ static void test_conf_defaults(void **state)
 	assert_false(c.has_session);
 	assert_int_equal(c.max_bytes, NATS_DEFAULT_MAX_BYTES);
 	assert_int_equal(c.max_age_s, NATS_DEFAULT_MAX_AGE_S);
+	/* Not given: an existing stream keeps its replicas. */
+	assert_int_equal(c.replicas, 0);
 	assert_string_equal(c.creds, "");
 }
 
@@ -33,8 +35,8 @@ static void test_conf_every_key(void **state)
 	char err[256], shown[512];
 
 	assert_int_equal(nats_conf_parse(&c, "nats://h:1,session=dbg-1,name=east,user=bob,"
-					 "passfile=/p,ca=/ca.pem,maxbytes=2097152,maxage=60",
-					 err, sizeof(err)), 0);
+					 "passfile=/p,ca=/ca.pem,maxbytes=2097152,maxage=60,"
+					 "replicas=3", err, sizeof(err)), 0);
 	assert_true(c.has_session);
 	assert_string_equal(c.session, "dbg-1");
 	assert_string_equal(c.name, "east");
@@ -43,11 +45,16 @@ static void test_conf_every_key(void **state)
 	assert_string_equal(c.ca, "/ca.pem");
 	assert_int_equal(c.max_bytes, 2097152);
 	assert_int_equal(c.max_age_s, 60);
+	assert_int_equal(c.replicas, 3);
 	/* What may be shown names neither the user nor the files. */
 	nats_conf_describe(&c, shown, sizeof(shown));
 	assert_string_equal(shown, "nats://h:1 session dbg-1 (authenticated)");
 	assert_int_equal(nats_conf_parse(&c, "tls://h:1,creds=/u.creds", err, sizeof(err)), 0);
 	assert_string_equal(c.creds, "/u.creds");
+	assert_int_equal(nats_conf_parse(&c, "nats://h:1,replicas=1", err, sizeof(err)), 0);
+	assert_int_equal(c.replicas, 1);
+	assert_int_equal(nats_conf_parse(&c, "nats://h:1,REPLICAS=5", err, sizeof(err)), 0);
+	assert_int_equal(c.replicas, 5);
 }
 
 static void test_conf_refusals(void **state)
@@ -72,6 +79,11 @@ static void test_conf_refusals(void **state)
 		{ "nats://h:1,maxbytes=10", "maxbytes=" },
 		{ "nats://h:1,maxage=0", "maxage=" },
 		{ "nats://h:1,maxage=99999999999999999999999", "maxage=" },
+		{ "nats://h:1,replicas=0", "replicas= takes a number from 1 to 5" },
+		{ "nats://h:1,replicas=6", "replicas= takes a number from 1 to 5" },
+		{ "nats://h:1,replicas=", "replicas= takes" },
+		{ "nats://h:1,replicas=-1", "replicas= takes" },
+		{ "nats://h:1,replicas=3x", "replicas= takes" },
 		{ "nats://h:1,bogus=1", "unknown key 'bogus'" },
 		{ "nats://h:1,session", "KEY=VALUE" },
 	};
