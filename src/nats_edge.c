@@ -482,6 +482,36 @@ static void member_joined(struct nats_edge *e, struct client *c)
 	delta_add(e, &pe);
 }
 
+/* A join of ID still waiting among the last few deltas is taken back
+ * rather than told and untold (a raw client that turns out native leaves
+ * and joins again under its own name within milliseconds); whether it was. */
+static bool delta_untell(struct nats_edge *e, uint64_t id)
+{
+	char needle[32];
+	size_t nlen, from = e->pdelta_len > 8192 ? e->pdelta_len - 8192 : 0;
+	int n = snprintf(needle, sizeof(needle), "+%" PRIu64 " ", id);
+
+	if (n < 0 || (size_t)n >= sizeof(needle))
+		return false;
+	nlen = (size_t)n;
+	/* Line starts from the newest back. */
+	for (size_t end = e->pdelta_len; end > from;) {
+		size_t start = end - 1;
+
+		while (start > 0 && e->pdelta[start - 1] != '\n')
+			start--;
+		if (start < from)
+			break;
+		if (end - start > nlen && memcmp(e->pdelta + start, needle, nlen) == 0) {
+			memmove(e->pdelta + start, e->pdelta + end, e->pdelta_len - end);
+			e->pdelta_len -= end - start;
+			return true;
+		}
+		end = start;
+	}
+	return false;
+}
+
 static void member_left(struct nats_edge *e, struct client *c)
 {
 	struct nats_presence_entry pe = { .id = member_id(c), .leave = true };
@@ -490,7 +520,8 @@ static void member_left(struct nats_edge *e, struct client *c)
 		return;
 	c->announced = false;
 	e->nmembers--;
-	delta_add(e, &pe);
+	if (!delta_untell(e, pe.id))
+		delta_add(e, &pe);
 }
 
 static void on_joined(struct hub *h, struct client *c)
