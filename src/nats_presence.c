@@ -137,7 +137,8 @@ static void tell(struct nats_pres_origin *o, const struct nats_pres_edge *e,
 		o->told(o->arg, e->name, t);
 }
 
-static void maybe_ask(struct nats_pres_origin *o, struct nats_pres_edge *e, uint32_t now)
+static void maybe_ask(struct nats_pres_origin *o, struct nats_pres_edge *e, uint32_t now,
+		      const char *why)
 {
 	if (e->ever_asked && now - e->asked < NATS_PRES_ASK_EVERY_S)
 		return;
@@ -145,13 +146,14 @@ static void maybe_ask(struct nats_pres_origin *o, struct nats_pres_edge *e, uint
 	e->asked = now;
 	o->asks++;
 	if (o->ask)
-		o->ask(o->arg, e->name);
+		o->ask(o->arg, e->name, why);
 }
 
-static void out_of_step(struct nats_pres_origin *o, struct nats_pres_edge *e, uint32_t now)
+static void out_of_step(struct nats_pres_origin *o, struct nats_pres_edge *e, uint32_t now,
+			const char *why)
 {
 	e->synced = false;
-	maybe_ask(o, e, now);
+	maybe_ask(o, e, now, why);
 }
 
 static void drop_building(struct nats_pres_edge *e)
@@ -254,18 +256,19 @@ static enum nats_pres_result hear_delta(struct nats_pres_origin *o, struct nats_
 		return NATS_PRES_IGNORED;	/* a repeat */
 	if (!e->synced || m->epoch != e->epoch || m->seq != e->seq + 1) {
 		/* Something was missed: only a snapshot can say what. */
-		out_of_step(o, e, now);
+		out_of_step(o, e, now, !e->synced ? "not in step" : m->epoch != e->epoch ?
+			    "a new epoch" : "a delta was missed");
 		return NATS_PRES_IGNORED;
 	}
 	if (nats_presence_parse(data, len, true, apply_delta, &a) < 0) {
 		o->refused++;
-		out_of_step(o, e, now);
+		out_of_step(o, e, now, "a malformed delta");
 		return NATS_PRES_REFUSED;
 	}
 	e->seq = m->seq;
 	o->deltas++;
 	if (a.oom)
-		out_of_step(o, e, now);
+		out_of_step(o, e, now, "out of memory");
 	tell(o, e, &t);
 	return NATS_PRES_APPLIED;
 }
@@ -290,13 +293,13 @@ static enum nats_pres_result hear_snapshot(struct nats_pres_origin *o, struct na
 		   e->b_parts != m->parts || e->b_next != m->part) {
 		/* A part went missing: this snapshot cannot be whole. */
 		drop_building(e);
-		out_of_step(o, e, now);
+		out_of_step(o, e, now, "a snapshot part was missed");
 		return NATS_PRES_IGNORED;
 	}
 	if (nats_presence_parse(data, len, false, collect_part, &a) < 0 || a.oom) {
 		o->refused++;
 		drop_building(e);
-		out_of_step(o, e, now);
+		out_of_step(o, e, now, "a malformed snapshot");
 		return NATS_PRES_REFUSED;
 	}
 	if (++e->b_next < e->b_parts)
@@ -372,7 +375,9 @@ enum nats_pres_result nats_pres_origin_hear(struct nats_pres_origin *o,
 		if (e->synced && m->epoch == e->epoch && m->seq == e->seq &&
 		    m->count == e->members.n)
 			return NATS_PRES_APPLIED;
-		out_of_step(o, e, now);
+		out_of_step(o, e, now, !e->synced ? "not in step" : m->epoch != e->epoch ?
+			    "a new epoch" : m->seq != e->seq ? "a delta was missed" :
+			    "its count disagrees");
 		return NATS_PRES_IGNORED;
 	default:
 		return NATS_PRES_REFUSED;

@@ -70,8 +70,8 @@ struct nats_pres_origin {
 	uint8_t session[16];
 	struct nats_pres_edge *edges;
 	unsigned nedges;
-	/* Ask EDGE for a snapshot (publish on its ask subject). */
-	void (*ask)(void *arg, const char *edge);
+	/* Ask EDGE for a snapshot (publish on its ask subject), because of WHY. */
+	void (*ask)(void *arg, const char *edge, const char *why);
 	/* Tell what a message changed at EDGE (called only when something did). */
 	void (*told)(void *arg, const char *edge, const struct nats_pres_tally *t);
 	void *arg;

@@ -221,11 +221,13 @@ static void pres_told(void *arg, const char *edge, const struct nats_pres_tally 
 }
 
 /* Ask one edge for its whole list: something was missed. */
-static void pres_ask(void *arg, const char *edge)
+static void pres_ask(void *arg, const char *edge, const char *why)
 {
 	struct nats_pub *p = arg;
 	struct nats_item *it = nats_item_new(NCMD_PRESENCE_ASK, 0);
 
+	/* Once per edge normally (when first heard); more says something is lost. */
+	hub_log(p->h, "NATS: asking edge %s for its client list (%s)", edge, why);
 	if (!it)
 		return;
 	it->pres.kind = NATS_PRES_ASK;
@@ -437,9 +439,12 @@ void nats_pub_show(struct hub *h)
 	nats_conf_describe(&p->params.conf, where, sizeof(where));
 	writer_emitf(h, "ringside: publishing to %s: %s; acknowledged up to offset %" PRIu64
 		     " of %" PRIu64 " (%" PRIu64 " batches, %" PRIu64 " records, %" PRIu64
-		     " gaps, %" PRIu64 " lines from edges, %" PRIu64 " refused)",
+		     " gaps, %" PRIu64 " lines from edges, %" PRIu64 " refused); presence: %u edges, "
+		     "%" PRIu64 " heartbeats, %" PRIu64 " deltas, %" PRIu64 " snapshots, %" PRIu64
+		     " asked",
 		     where, p->up ? "connected" : "not connected", p->acked, h->tr.head,
-		     p->batches, p->records, p->gaps, p->lines_in, p->refused);
+		     p->batches, p->records, p->gaps, p->lines_in, p->refused, p->pres.nedges,
+		     p->pres.heartbeats, p->pres.deltas, p->pres.snapshots, p->pres.asks);
 }
 
 struct list_ctx {

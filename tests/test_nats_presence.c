@@ -21,16 +21,18 @@ static const uint8_t SID[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 
 struct fx {
 	struct nats_pres_origin o;
 	char asked[512];		/* "east,west," */
+	char why[64];			/* the last ask's reason */
 	unsigned nasked;
 	struct nats_pres_tally last;	/* the last tally told */
 	unsigned told;
 };
 
-static void on_ask(void *arg, const char *edge)
+static void on_ask(void *arg, const char *edge, const char *why)
 {
 	struct fx *f = arg;
 
 	snprintf(f->asked + strlen(f->asked), sizeof(f->asked) - strlen(f->asked), "%s,", edge);
+	snprintf(f->why, sizeof(f->why), "%s", why);
 	f->nasked++;
 }
 
@@ -176,6 +178,7 @@ static void test_missed_delta_asks_snapshot(void **state)
 	/* 41 lost: 42 arrives. */
 	assert_int_equal(DELTA(f, "east", 9, 42, "+4 rw raw d\n", 120), NATS_PRES_IGNORED);
 	assert_string_equal(f->asked, "east,");
+	assert_string_equal(f->why, "a delta was missed");
 	assert_false(nats_pres_origin_edge(&f->o, "east")->synced);
 	assert_int_equal(f->told, 0);
 	/* Still listed meanwhile, as last known. */
@@ -194,6 +197,7 @@ static void test_missed_delta_asks_snapshot(void **state)
 	/* A heartbeat whose count disagrees asks too. */
 	assert_int_equal(HB(f, "east", 9, 43, 5, 130), NATS_PRES_IGNORED);
 	assert_string_equal(f->asked, "east,");
+	assert_string_equal(f->why, "its count disagrees");
 }
 
 /* A restarted edge (a new epoch), and an origin that restarted (it knows nothing): both end
@@ -208,6 +212,7 @@ static void test_epoch_change(void **state)
 	/* The new process numbers from 1 again, with another epoch: seq 41 is no follow-on. */
 	assert_int_equal(DELTA(f, "east", 77, 41, "+1 rw raw z\n", 110), NATS_PRES_IGNORED);
 	assert_string_equal(f->asked, "east,");
+	assert_string_equal(f->why, "a new epoch");
 	clear(f);
 	assert_int_equal(HB(f, "east", 77, 1, 1, 113), NATS_PRES_IGNORED);
 	assert_string_equal(f->asked, "east,");
@@ -231,6 +236,7 @@ static void test_lost_snapshot_part(void **state)
 	SNAP(f, "east", 9, 40, 3, 0, 3, "1 rw raw a\n", 100);
 	assert_int_equal(SNAP(f, "east", 9, 40, 3, 2, 3, "3 rw raw c\n", 103), NATS_PRES_IGNORED);
 	assert_string_equal(f->asked, "east,");
+	assert_string_equal(f->why, "a snapshot part was missed");
 	assert_int_equal(listed(f), 0);
 	assert_false(nats_pres_origin_edge(&f->o, "east")->synced);
 	/* A heartbeat between parts: the snapshot was cut short. */
