@@ -789,15 +789,29 @@ def test_nats_origin_cpu_flat_with_edge_clients(workdir):
         oc.wait_for(r"\$ |# ")
         results = []
         for total in (40, int(os.environ.get("IT_NATS_MANY", "2000"))):
+            had = len(socks)
             while len(socks) < total:
                 s = socket.create_connection(("127.0.0.1", ep))
                 s.setblocking(False)
                 socks.append(s)
+            mark = len(oc.data)
             deadline = time.monotonic() + 60
             while edge_clients_listed(oc, "east") != total:
                 check(time.monotonic() < deadline, ".clients at the origin never listed "
                       "the edge's %d clients" % total)
                 time.sleep(1)
+            # Every join told once at the origin, a storm in a few lines (one per delta
+            # message: they are batched, at most a message a second and 64 KiB each).
+            told = bytes(oc.data[mark:])
+            storms = [int(x) for x in re.findall(rb"ringside: (\d+) clients connected and 0 "
+                                                 rb"disconnected at edge east by ", told)]
+            singles = len(re.findall(rb" via edge east connected at ", told))
+            check(sum(storms) + singles == total - had,
+                  "joins told at the origin: %d in %d lines and %d one by one, for %d new clients"
+                  % (sum(storms), len(storms), singles, total - had))
+            check(len(storms) <= 20, "%d lines for a storm of joins" % len(storms))
+            print("  %d joins at the edge told at the origin in %d lines" % (sum(storms) + singles,
+                                                                          len(storms) + singles))
             # Settled: what is left is the steady state.
             time.sleep(6)
             c0, t0 = origin_conn(mon, name), cpu_ticks(o.proc.pid)
