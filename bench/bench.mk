@@ -7,13 +7,17 @@
 #                      and slow clients, 3 interleaved repetitions (~25 min), writes bench/results/
 #   make bench-transport  TCP, Unix socket and TLS at N = 100, 1000 (~15 min), writes bench/results/
 #   make bench         full matrix (5 interleaved runs per cell; ~3-4 hours)
+#   make bench-nats    the NATS scale profile (bench/nats.py): origin + nats-server + 4 edges, each
+#                      edge at its fd limit (65,280 clients), against a lone ringside; 3 interleaved
+#                      repetitions (~10 min), writes bench/results/<date>-nats/
+#   make bench-nats-smoke  the same at 200 clients per server, one repetition (< 60 s; CI gate on loss)
 # The bench binaries need liburing and OpenSSL (the harness's TLS client and the
 # TLS floor); they are built into $(BUILD)/bench/.
 
 BENCH_DIR   := bench
 BENCH_OUT   := $(BUILD)/bench
 BENCH_PKGS  := redis-server ncat gnuplot-nox liburing-dev libcmocka-dev libssl-dev openssl \
-               util-linux coreutils procps python3 pkg-config build-essential
+               util-linux coreutils procps python3 pkg-config build-essential nats-server
 # Our own flags: the top CFLAGS may carry pkg-config output of libraries we do not
 # use, and must not break the bench build if one of them is missing.
 BENCH_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Wshadow -Wmissing-prototypes \
@@ -31,7 +35,7 @@ BENCH_COMMON_H := $(BENCH_DIR)/hist.h $(BENCH_DIR)/parse.h $(BENCH_DIR)/util.h
 BENCH_PY    := python3 $(BENCH_DIR)/run.py --build $(BENCH_OUT) --ringside $(BUILD)/ringside
 
 .PHONY: bench bench-quick bench-transport bench-smoke bench-deps bench-test bench-bins bench-ringside \
-	bench-clean
+	bench-clean bench-nats bench-nats-smoke
 
 bench-bins: $(BENCH_BINS)
 
@@ -95,6 +99,14 @@ bench-transport: bench-deps bench-bins bench-ringside
 
 bench: bench-deps bench-bins bench-ringside $(BENCH_OUT)/embed-bench
 	$(Q)$(BENCH_PY) --profile full
+
+BENCH_NATS := python3 $(BENCH_DIR)/nats.py --build $(BENCH_OUT) --ringside $(BUILD)/ringside
+
+bench-nats: bench-deps bench-bins bench-ringside
+	$(Q)$(BENCH_NATS) --profile full
+
+bench-nats-smoke: bench-deps bench-bins bench-ringside
+	$(Q)$(BENCH_NATS) --profile smoke
 
 bench-clean:
 	rm -rf $(BENCH_OUT)

@@ -43,7 +43,8 @@ struct nbridge {
 	natsOptions *opts;
 	natsConnection *nc;
 	jsCtx *js;
-	natsSubscription *sub_in, *sub_presence, *sub_out;
+	natsSubscription *sub_in, *sub_presence, *sub_v1, *sub_ask, *sub_out;
+	int64_t v1_told_at;		/* origin: when older edges were last told of */
 	atomic_bool bounced;		/* reconnected since we last looked */
 	atomic_bool down_told;
 	bool ready;			/* set up on this connection */
@@ -290,7 +291,8 @@ static unsigned headers_of(natsMsg *msg, struct nats_hdr *h)
 	static const char *const keys[] = {
 		"Ringside-Session", "Ringside-Kind", "Ringside-Offset", "Ringside-End",
 		"Ringside-State", "Ringside-Program", "Ringside-Who", "Ringside-Edge",
-		"Ringside-Role",
+		"Ringside-Role", "Ringside-Presence", "Ringside-Epoch", "Ringside-Seq",
+		"Ringside-Count", "Ringside-Part", "Ringside-Parts",
 	};
 	unsigned n = 0;
 
@@ -341,17 +343,41 @@ static void on_input(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 		if (!it)
 			goto out;
 		it->in = in;
-	} else {
-		uint8_t sid[16];
-		char edge[NATS_NAME_MAX + 1];
+	} else if (sub == b->sub_v1) {
+		/* An older edge's whole lists: refused, and said so now and
+		 * then (they come every few seconds), rather than misread. */
+		const char *edge = nats_hdr_get(h, n, "Ringside-Edge");
+		int64_t now = nats_Now();
 
-		if (nats_presence_decode(h, n, edge, sid) < 0 || len < 0 || len > 1 << 20)
+		if (!b->v1_told_at || now - b->v1_told_at >= 60000) {
+			b->v1_told_at = now;
+			post_log(b, "NATS: edge %s sends client lists in presence version 1 (an "
+				 "older ringside); they are ignored: its clients are not listed here. "
+				 "Run the same ringside version at the origin and its edges",
+				 edge && nats_name_ok(edge) ? edge : "?");
+		}
+		goto out;
+	} else {
+		struct nats_pres pres;
+
+		/* Version 2 is checked here, so that nothing else is ever read
+		 * as a presence message. */
+		if (nats_pres_decode(&pres, h, n, err, sizeof(err)) < 0 || len < 0 ||
+		    len > NATS_PRES_CHUNK) {
+			int64_t now = nats_Now();
+
+			if (!b->v1_told_at || now - b->v1_told_at >= 60000) {
+				b->v1_told_at = now;
+				post_log(b, "NATS: presence on %s refused: %s", b->subj.presence,
+					 len > NATS_PRES_CHUNK ? "too long" : err);
+			}
 			goto out;
-		it = nats_item_new(NEV_PRESENCE, (size_t)len);
+		}
+		it = nats_item_new(sub == b->sub_ask ? NEV_PRESENCE_ASK : NEV_PRESENCE,
+				   (size_t)len);
 		if (!it)
 			goto out;
-		memcpy(it->in.session, sid, sizeof(sid));
-		strcpy(it->text, edge);
+		it->pres = pres;
 	}
 	memcpy(it->data, natsMsg_GetData(msg), (size_t)len);
 	nats_chan_post(b->ch, it);
@@ -377,9 +403,22 @@ static int ensure_stream(struct nbridge *b)
 	cfg.MaxMsgSize = NATS_REC_MAX + 4096;
 	cfg.Duplicates = DUP_WINDOW_NS;
 	cfg.Discard = js_DiscardOld;
+	cfg.Replicas = b->p.conf.replicas ? (int64_t)b->p.conf.replicas : 1;
 	s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
-	if (s != NATS_OK && jerr == JSStreamNameExistErr)
-		s = js_UpdateStream(&si, b->js, &cfg, NULL, &jerr);
+	if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+		/* An update sets every field: without replicas= the stream keeps
+		 * the replicas it has (an operator may have scaled it), rather
+		 * than being cut down to one. */
+		if (!b->p.conf.replicas) {
+			s = js_GetStreamInfo(&si, b->js, b->subj.stream, NULL, &jerr);
+			if (s == NATS_OK && si->Config->Replicas > 0)
+				cfg.Replicas = si->Config->Replicas;
+			jsStreamInfo_Destroy(si);
+			si = NULL;
+		}
+		if (s == NATS_OK)
+			s = js_UpdateStream(&si, b->js, &cfg, NULL, &jerr);
+	}
 	jsStreamInfo_Destroy(si);
 	if (s != NATS_OK) {
 		post_log(b, "NATS: stream %s: %s (JetStream error %d)", b->subj.stream,
@@ -449,6 +488,11 @@ static int origin_prepare(struct nbridge *b)
 			return -EIO;
 		track_sub(b, b->sub_presence);
 	}
+	if (!b->sub_v1) {
+		s = natsConnection_Subscribe(&b->sub_v1, b->nc, b->subj.presence_v1, on_input, b);
+		if (s != NATS_OK)
+			return -EIO;
+	}
 	return 0;
 }
 
@@ -478,9 +522,26 @@ static bool publish_one(struct nbridge *b, const struct nats_item *it)
 	return s == NATS_OK;
 }
 
+static void send_presence(struct nbridge *b, const char *subj, const struct nats_item *it)
+{
+	struct nats_hdrs hd;
+	natsMsg *m = NULL;
+
+	if (b->ready && nats_pres_encode(&it->pres, &hd) == 0 &&
+	    natsMsg_Create(&m, subj, NULL, it->len ? it->data : NULL, (int)it->len) == NATS_OK &&
+	    set_headers(m, &hd) == NATS_OK)
+		natsConnection_PublishMsg(b->nc, m);
+	natsMsg_Destroy(m);
+}
+
 static void origin_command(struct nbridge *b, struct nats_item *it)
 {
-	if (it->type == NCMD_RECORD) {
+	if (it->type == NCMD_PRESENCE_ASK) {
+		char subj[NATS_SUBJECT_MAX + NATS_NAME_MAX + 2];
+
+		snprintf(subj, sizeof(subj), "%s.%s", b->subj.ask, it->pres.edge);
+		send_presence(b, subj, it);
+	} else if (it->type == NCMD_RECORD) {
 		if (!b->in_batch) {
 			b->in_batch = true;
 			/* A batch cut for an offset we no longer expect (crossed
@@ -621,6 +682,15 @@ static int edge_prepare(struct nbridge *b)
 
 	if (!b->js && natsConnection_JetStream(&b->js, b->nc, NULL) != NATS_OK)
 		return -EIO;
+	if (!b->sub_ask) {
+		char subj[NATS_SUBJECT_MAX + NATS_NAME_MAX + 2];
+
+		snprintf(subj, sizeof(subj), "%s.%s", b->subj.ask, b->p.conf.name);
+		if (natsConnection_Subscribe(&b->sub_ask, b->nc, subj, on_input, b) != NATS_OK) {
+			b->sub_ask = NULL;
+			return -EIO;
+		}
+	}
 	s = js_GetStreamInfo(&si, b->js, b->subj.stream, NULL, &jerr);
 	if (s != NATS_OK || si->State.Msgs == 0) {
 		if (!b->told_waiting)
@@ -678,15 +748,16 @@ static void edge_command(struct nbridge *b, struct nats_item *it)
 {
 	struct nats_hdrs hd;
 	natsMsg *m = NULL;
-	const char *subj = it->type == NCMD_INPUT ? b->subj.in : b->subj.presence;
-	int res = it->type == NCMD_INPUT ?
-		  nats_input_encode(&it->in, &hd) :
-		  nats_presence_encode(it->text, it->in.session, 5, &hd);
 
-	if (res == 0 && b->ready &&
-	    natsMsg_Create(&m, subj, NULL, it->data, (int)it->len) == NATS_OK &&
-	    set_headers(m, &hd) == NATS_OK)
+	if (it->type == NCMD_PRESENCE) {
+		/* Dropped while not connected: the origin sees the gap in the
+		 * numbers and asks for a snapshot. */
+		send_presence(b, b->subj.presence, it);
+	} else if (nats_input_encode(&it->in, &hd) == 0 && b->ready &&
+		   natsMsg_Create(&m, b->subj.in, NULL, it->data, (int)it->len) == NATS_OK &&
+		   set_headers(m, &hd) == NATS_OK) {
 		natsConnection_PublishMsg(b->nc, m);
+	}
 	natsMsg_Destroy(m);
 	free(it);
 }
@@ -706,6 +777,14 @@ static void disconnect(struct nbridge *b)
 	if (b->sub_presence) {
 		natsSubscription_Destroy(b->sub_presence);
 		b->sub_presence = NULL;
+	}
+	if (b->sub_v1) {
+		natsSubscription_Destroy(b->sub_v1);
+		b->sub_v1 = NULL;
+	}
+	if (b->sub_ask) {
+		natsSubscription_Destroy(b->sub_ask);
+		b->sub_ask = NULL;
 	}
 	jsCtx_Destroy(b->js);
 	b->js = NULL;

@@ -28,13 +28,15 @@ enum nats_item_type {
 	NEV_WANT,	/* origin: publish from offset A on (answers every batch) */
 	NEV_RECORD,	/* edge: a record at stream sequence SEQ */
 	NEV_INPUT,	/* origin: a line from an edge (in, data) */
-	NEV_PRESENCE,	/* origin: an edge's client list (text = edge, data) */
+	NEV_PRESENCE,	/* origin: an edge's presence message (pres, data) */
+	NEV_PRESENCE_ASK,/* edge: the origin asks for a snapshot (pres) */
 	NEV_LOG,	/* a line for the operator (data) */
 	/* loop -> thread */
 	NCMD_RECORD,	/* publish rec with data (a batch is a run of these) */
 	NCMD_BATCH_END,	/* the batch that started at A ends here */
 	NCMD_INPUT,	/* edge: send in (+ data) to the origin */
-	NCMD_PRESENCE,	/* edge: send our client list (data) */
+	NCMD_PRESENCE,	/* edge: send a presence message (pres, data) */
+	NCMD_PRESENCE_ASK,/* origin: ask edge pres.edge for a snapshot */
 };
 
 struct nats_item {
@@ -44,7 +46,8 @@ struct nats_item {
 	uint64_t seq;			/* NEV_RECORD: its stream sequence */
 	struct nats_rec rec;
 	struct nats_input in;
-	char text[NATS_NAME_MAX + 1];	/* NEV_PRESENCE: the edge */
+	struct nats_pres pres;
+	char text[NATS_NAME_MAX + 1];
 	size_t len;
 	char data[];			/* LEN bytes */
 };

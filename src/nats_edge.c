@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "src/client.h"
@@ -33,8 +35,12 @@
 #include "src/spec.h"
 #include "src/writer.h"
 
-/* Client lists go to the origin at least this often (and on change). */
+/* A presence heartbeat goes to the origin this often; joins and leaves
+ * go as deltas at most once a tick (a second), batched. */
 #define PRESENCE_EVERY_S 5
+/* Joins and leaves waiting for the next tick: past this (a storm faster
+ * than deltas are worth), they are dropped for one snapshot instead. */
+#define PRESENCE_PENDING_MAX (1u << 20)
 /* An outage shorter than this is not told to the clients. */
 #define OUTAGE_TELL_S 3
 
@@ -63,8 +69,14 @@ struct nats_edge {
 	bool up;
 	uint32_t lost_at;	/* hub clock; 0 while connected */
 	bool outage_told;
-	bool presence_dirty;
-	uint32_t presence_at;
+	/* Presence (PROTOCOL.md 12.4): our numbering, the deltas not yet
+	 * sent, and how many clients the origin has been told of. */
+	uint64_t pepoch, pseq;
+	char *pdelta;
+	size_t pdelta_len, pdelta_cap;
+	bool psnapshot_due;		/* asked for, or deltas dropped */
+	uint32_t nmembers;
+	uint32_t heartbeat_at;
 	bool ending;
 	int status;
 	char program[NATS_NAME_MAX * 2];
@@ -265,6 +277,8 @@ static void serve(struct nats_edge *e, const struct nats_rec *r)
 	}
 }
 
+static void presence_turn(struct nats_edge *e);
+
 static void handle(struct nats_edge *e, struct nats_item *it, bool *keep)
 {
 	*keep = false;
@@ -301,6 +315,13 @@ static void handle(struct nats_edge *e, struct nats_item *it, bool *keep)
 			break;
 		e->last_seq = it->seq;
 		*keep = true;
+		break;
+	case NEV_PRESENCE_ASK:
+		if (e->have_session && it->pres.kind == NATS_PRES_ASK &&
+		    memcmp(it->pres.session, e->s->hub.id, sizeof(e->s->hub.id)) == 0) {
+			e->psnapshot_due = true;
+			presence_turn(e);
+		}
 		break;
 	case NEV_LOG:
 		edge_log(e, "%s", it->data);
@@ -404,20 +425,237 @@ static void on_interrupt(struct hub *h, struct client *c)
 	send_input(of(h), c, true, NULL, 0);
 }
 
+/*
+ * Presence: joins and leaves as numbered deltas, a heartbeat, and a
+ * snapshot when the origin asks (it missed something).  A client is told
+ * to the origin by the edge's id for it; c->announced says it has been.
+ */
+
+static uint64_t member_id(const struct client *c)
+{
+	return (uint64_t)c->id + 1;
+}
+
+static void delta_add(struct nats_edge *e, const struct nats_presence_entry *pe)
+{
+	char line[NATS_IDENT_MAX + 48];
+	int n;
+
+	/* A snapshot is coming: it will say all this. */
+	if (e->psnapshot_due)
+		return;
+	n = nats_presence_line(pe, true, line, sizeof(line));
+	if (n < 0)
+		return;
+	if (e->pdelta_len + (size_t)n > e->pdelta_cap) {
+		size_t cap = e->pdelta_cap ? e->pdelta_cap * 2 : 4096;
+		char *grown;
+
+		while (cap < e->pdelta_len + (size_t)n)
+			cap *= 2;
+		if (cap > PRESENCE_PENDING_MAX || !(grown = realloc(e->pdelta, cap))) {
+			/* Too many at once: the numbers skip one, and a snapshot
+			 * says where things are. */
+			free(e->pdelta);
+			e->pdelta = NULL;
+			e->pdelta_len = e->pdelta_cap = 0;
+			e->psnapshot_due = true;
+			e->pseq++;
+			return;
+		}
+		e->pdelta = grown;
+		e->pdelta_cap = cap;
+	}
+	memcpy(e->pdelta + e->pdelta_len, line, (size_t)n);
+	e->pdelta_len += (size_t)n;
+}
+
+static void member_joined(struct nats_edge *e, struct client *c)
+{
+	struct nats_presence_entry pe = {
+		.id = member_id(c), .readonly = c->readonly, .native = c->native,
+	};
+
+	c->announced = true;
+	e->nmembers++;
+	client_ident(c, pe.who);
+	delta_add(e, &pe);
+}
+
+/* A join of ID still waiting among the last few deltas is taken back
+ * rather than told and untold (a raw client that turns out native leaves
+ * and joins again under its own name within milliseconds); whether it was. */
+static bool delta_untell(struct nats_edge *e, uint64_t id)
+{
+	char needle[32];
+	size_t nlen, from = e->pdelta_len > 8192 ? e->pdelta_len - 8192 : 0;
+	int n = snprintf(needle, sizeof(needle), "+%" PRIu64 " ", id);
+
+	if (n < 0 || (size_t)n >= sizeof(needle))
+		return false;
+	nlen = (size_t)n;
+	/* Line starts from the newest back. */
+	for (size_t end = e->pdelta_len; end > from;) {
+		size_t start = end - 1;
+
+		while (start > 0 && e->pdelta[start - 1] != '\n')
+			start--;
+		if (start < from)
+			break;
+		if (end - start > nlen && memcmp(e->pdelta + start, needle, nlen) == 0) {
+			memmove(e->pdelta + start, e->pdelta + end, e->pdelta_len - end);
+			e->pdelta_len -= end - start;
+			return true;
+		}
+		end = start;
+	}
+	return false;
+}
+
+static void member_left(struct nats_edge *e, struct client *c)
+{
+	struct nats_presence_entry pe = { .id = member_id(c), .leave = true };
+
+	if (!c->announced)
+		return;
+	c->announced = false;
+	e->nmembers--;
+	if (!delta_untell(e, pe.id))
+		delta_add(e, &pe);
+}
+
 static void on_joined(struct hub *h, struct client *c)
 {
-	/* The origin tells everyone, from our client list. */
-	of(h)->presence_dirty = true;
+	/* The origin tells everyone, from our deltas. */
+	member_joined(of(h), c);
 }
 
 static void on_left(struct hub *h, struct client *c)
 {
-	of(h)->presence_dirty = true;
+	member_left(of(h), c);
 }
 
 static void on_retracted(struct hub *h, struct client *c)
 {
-	of(h)->presence_dirty = true;
+	/* It joins again under its own name. */
+	member_left(of(h), c);
+}
+
+static struct nats_item *pres_item(struct nats_edge *e, enum nats_pres_kind kind, const char *data,
+				   size_t len)
+{
+	struct nats_item *it = nats_item_new(NCMD_PRESENCE, len);
+
+	if (!it)
+		return NULL;
+	it->pres.kind = kind;
+	memcpy(it->pres.session, e->s->hub.id, sizeof(it->pres.session));
+	snprintf(it->pres.edge, sizeof(it->pres.edge), "%s", e->params.conf.name);
+	it->pres.epoch = e->pepoch;
+	it->pres.seq = e->pseq;
+	it->pres.count = e->nmembers;
+	if (len)
+		memcpy(it->data, data, len);
+	return it;
+}
+
+/* The deltas waiting, in messages of at most NATS_PRES_CHUNK bytes cut at lines. */
+static void send_deltas(struct nats_edge *e)
+{
+	struct nats_item *head = NULL, **tail = &head, *it;
+	size_t off = 0;
+
+	while (off < e->pdelta_len) {
+		size_t n = e->pdelta_len - off;
+
+		if (n > NATS_PRES_CHUNK) {
+			n = NATS_PRES_CHUNK;
+			while (n && e->pdelta[off + n - 1] != '\n')
+				n--;
+		}
+		e->pseq++;
+		it = pres_item(e, NATS_PRES_DELTA, e->pdelta + off, n);
+		if (!it)
+			break;	/* the origin finds the gap in the numbers */
+		*tail = it;
+		tail = &it->next;
+		off += n;
+	}
+	e->pdelta_len = 0;
+	if (head)
+		nats_chan_send(&e->ch, head);
+}
+
+/* Every client the origin has been told of, in parts, as of pseq. */
+static void send_snapshot(struct nats_edge *e)
+{
+	struct hub *h = &e->s->hub;
+	struct nats_item *head = NULL, **tail = &head, *it;
+	char *buf = malloc(NATS_PRES_CHUNK);
+	size_t len = 0;
+	uint32_t parts = 0;
+
+	if (!buf)
+		return;
+	for (struct client *c = h->clients;; c = c->next) {
+		struct nats_presence_entry pe;
+		char line[NATS_IDENT_MAX + 48];
+		int n = 0;
+
+		if (c) {
+			if (!c->announced || client_is_console(c))
+				continue;
+			pe = (struct nats_presence_entry){
+				.id = member_id(c), .readonly = c->readonly, .native = c->native,
+			};
+			client_ident(c, pe.who);
+			n = nats_presence_line(&pe, false, line, sizeof(line));
+			if (n < 0)
+				continue;
+		}
+		if ((!c && (len || !parts)) || len + (size_t)n > NATS_PRES_CHUNK) {
+			if (parts == NATS_PRES_PARTS_MAX || !(it = pres_item(e, NATS_PRES_SNAPSHOT,
+									     buf, len)))
+				goto fail;
+			it->pres.part = parts++;
+			*tail = it;
+			tail = &it->next;
+			len = 0;
+		}
+		if (!c)
+			break;
+		memcpy(buf + len, line, (size_t)n);
+		len += (size_t)n;
+	}
+	for (it = head; it; it = it->next)
+		it->pres.parts = parts;
+	nats_chan_send(&e->ch, head);
+	e->psnapshot_due = false;
+	free(buf);
+	return;
+fail:
+	nats_item_free_list(head);
+	free(buf);
+}
+
+/* What is due: deltas, a snapshot, a heartbeat; all in order, on one subject. */
+static void presence_turn(struct nats_edge *e)
+{
+	struct hub *h = &e->s->hub;
+
+	if (!e->up || !e->have_session)
+		return;
+	if (e->pdelta_len)
+		send_deltas(e);
+	if (e->psnapshot_due)
+		send_snapshot(e);
+	if (h->now - e->heartbeat_at >= PRESENCE_EVERY_S) {
+		struct nats_item *it = pres_item(e, NATS_PRES_HEARTBEAT, NULL, 0);
+
+		if (it)
+			nats_chan_send(&e->ch, it);
+		e->heartbeat_at = h->now;
+	}
 }
 
 static void on_unpinned(struct hub *h)
@@ -429,52 +667,6 @@ static void on_unpinned(struct hub *h)
 		arm(e);
 }
 
-static void send_presence(struct nats_edge *e)
-{
-	struct hub *h = &e->s->hub;
-	struct nats_item *it;
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
-
-	for (struct client *c = h->clients; c; c = c->next) {
-		struct nats_presence_entry pe = { .readonly = c->readonly, .native = c->native };
-		char line[NATS_IDENT_MAX + 16];
-		int n;
-
-		if (c->state != CLIENT_LIVE || client_is_console(c))
-			continue;
-		client_ident(c, pe.who);
-		n = nats_presence_line(&pe, line, sizeof(line));
-		if (n < 0)
-			continue;
-		if (len + (size_t)n > cap) {
-			size_t ncap = cap ? cap * 2 : 4096;
-			char *grown;
-
-			while (ncap < len + (size_t)n)
-				ncap *= 2;
-			/* At most 1 MiB: a list the origin would take. */
-			if (ncap > (1u << 20) || !(grown = realloc(buf, ncap)))
-				break;
-			buf = grown;
-			cap = ncap;
-		}
-		memcpy(buf + len, line, (size_t)n);
-		len += (size_t)n;
-	}
-	it = nats_item_new(NCMD_PRESENCE, len);
-	if (it) {
-		if (len)
-			memcpy(it->data, buf, len);
-		memcpy(it->in.session, h->id, sizeof(it->in.session));
-		snprintf(it->text, sizeof(it->text), "%s", e->params.conf.name);
-		nats_chan_send(&e->ch, it);
-	}
-	free(buf);
-	e->presence_dirty = false;
-	e->presence_at = h->now;
-}
-
 static void on_tick(struct ring_timer *t, int res)
 {
 	struct nats_edge *e = container_of(t, struct nats_edge, tick);
@@ -483,9 +675,7 @@ static void on_tick(struct ring_timer *t, int res)
 	if (res == -ECANCELED || e->ending)
 		return;
 	h = &e->s->hub;
-	if (e->up && e->have_session &&
-	    (e->presence_dirty || h->now - e->presence_at >= PRESENCE_EVERY_S))
-		send_presence(e);
+	presence_turn(e);
 	if (e->lost_at && !e->outage_told && h->now - e->lost_at >= OUTAGE_TELL_S) {
 		e->outage_told = true;
 		tell(e, "the edge lost its connection to NATS; reconnecting (nothing is lost "
@@ -575,6 +765,10 @@ int nats_edge_new(struct nats_edge **out, const struct edge_options *opt,
 	e->ops.remote_line = NULL;
 	h->ops = &e->ops;
 	e->params.role = NBRIDGE_EDGE;
+	/* A new numbering for each edge process (and each -p session): the
+	 * origin knows a restarted edge by it. */
+	if (getrandom(&e->pepoch, sizeof(e->pepoch), 0) != sizeof(e->pepoch) || !e->pepoch)
+		e->pepoch = ((uint64_t)getpid() << 32 | (uint64_t)time(NULL)) | 1;
 	/* Half the ring: joiners get history, and a burst has room. */
 	e->params.want_bytes = h->tr.cap / 2;
 	e->poll_op.cb = on_ready;
@@ -615,6 +809,7 @@ void nats_edge_free(struct nats_edge *e)
 		free(e->s);
 	}
 	nats_item_free_list(e->pending);
+	free(e->pdelta);
 	nats_chan_free(&e->ch);
 	explicit_bzero(&e->params.conf, sizeof(e->params.conf));
 	free(e);

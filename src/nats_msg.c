@@ -150,9 +150,14 @@ int nats_conf_parse(struct nats_conf *c, const char *text, char *err, size_t err
 			if (parse_u64(v, vlen, 1, 10ull * 365 * 86400, &n) < 0)
 				return fail(err, errlen, "maxage= takes seconds, at least 1");
 			c->max_age_s = n;
+		} else if (KEY("replicas")) {
+			if (parse_u64(v, vlen, 1, NATS_REPLICAS_MAX, &n) < 0)
+				return fail(err, errlen, "replicas= takes a number from 1 to %d",
+					    NATS_REPLICAS_MAX);
+			c->replicas = (unsigned)n;
 		} else {
 			return fail(err, errlen, "unknown key '%.*s' (session, name, creds, user, "
-				    "passfile, ca, maxbytes, maxage)", (int)(klen > 32 ? 32 : klen),
+				    "passfile, ca, maxbytes, maxage, replicas)", (int)(klen > 32 ? 32 : klen),
 				    key);
 		}
 #undef KEY
@@ -177,7 +182,9 @@ void nats_subjects_of(const char *session, struct nats_subjects *s)
 	snprintf(s->stream, sizeof(s->stream), "RINGSIDE_%s", session);
 	snprintf(s->out, sizeof(s->out), "ringside.%s.out", session);
 	snprintf(s->in, sizeof(s->in), "ringside.%s.in", session);
-	snprintf(s->presence, sizeof(s->presence), "ringside.%s.presence", session);
+	snprintf(s->presence, sizeof(s->presence), "ringside.%s.presence.v2", session);
+	snprintf(s->presence_v1, sizeof(s->presence_v1), "ringside.%s.presence", session);
+	snprintf(s->ask, sizeof(s->ask), "ringside.%s.presence.v2.ask", session);
 }
 
 /*
@@ -418,77 +425,194 @@ int nats_input_decode(struct nats_input *in, const struct nats_hdr *h, unsigned 
  * Presence.
  */
 
-int nats_presence_encode(const char *edge, const uint8_t session[16], unsigned interval_s,
-			 struct nats_hdrs *o)
+static const char *const pres_kind_names[] = {
+	[NATS_PRES_DELTA] = "delta", [NATS_PRES_HEARTBEAT] = "heartbeat",
+	[NATS_PRES_SNAPSHOT] = "snapshot", [NATS_PRES_ASK] = "ask",
+};
+
+const char *nats_pres_kind_name(enum nats_pres_kind k)
+{
+	return (unsigned)k <= NATS_PRES_ASK ? pres_kind_names[k] : "?";
+}
+
+int nats_pres_encode(const struct nats_pres *m, struct nats_hdrs *o)
 {
 	char sid[33];
 	int res = 0;
 
 	memset(o, 0, sizeof(*o));
-	nats_hex16(session, sid);
+	if ((unsigned)m->kind > NATS_PRES_ASK || !nats_name_ok(m->edge))
+		return -EINVAL;
+	if (m->kind != NATS_PRES_ASK && (!m->epoch || m->seq > OFFSET_MAX))
+		return -EINVAL;
+	if ((m->kind == NATS_PRES_HEARTBEAT || m->kind == NATS_PRES_SNAPSHOT) &&
+	    m->count > NATS_PRES_COUNT_MAX)
+		return -EINVAL;
+	if (m->kind == NATS_PRES_SNAPSHOT &&
+	    (m->parts < 1 || m->parts > NATS_PRES_PARTS_MAX || m->part >= m->parts))
+		return -EINVAL;
+	nats_hex16(m->session, sid);
+	res |= hdr_add(o, "Ringside-Presence", "%d", NATS_PRES_VERSION);
 	res |= hdr_add(o, "Ringside-Session", "%s", sid);
-	res |= hdr_add(o, "Ringside-Edge", "%s", edge);
-	res |= hdr_add(o, "Ringside-Interval", "%u", interval_s);
+	res |= hdr_add(o, "Ringside-Kind", "%s", pres_kind_names[m->kind]);
+	res |= hdr_add(o, "Ringside-Edge", "%s", m->edge);
+	if (m->kind != NATS_PRES_ASK) {
+		res |= hdr_add(o, "Ringside-Epoch", "%016" PRIx64, m->epoch);
+		res |= hdr_add(o, "Ringside-Seq", "%" PRIu64, m->seq);
+	}
+	if (m->kind == NATS_PRES_HEARTBEAT || m->kind == NATS_PRES_SNAPSHOT)
+		res |= hdr_add(o, "Ringside-Count", "%" PRIu32, m->count);
+	if (m->kind == NATS_PRES_SNAPSHOT) {
+		res |= hdr_add(o, "Ringside-Part", "%" PRIu32, m->part);
+		res |= hdr_add(o, "Ringside-Parts", "%" PRIu32, m->parts);
+	}
 	return res ? -EINVAL : 0;
 }
 
-int nats_presence_decode(const struct nats_hdr *h, unsigned n, char edge[NATS_NAME_MAX + 1],
-			 uint8_t session[16])
+static int get_u32(const struct nats_hdr *h, unsigned n, const char *key, uint64_t min,
+		   uint64_t max, uint32_t *out)
 {
-	const char *e = nats_hdr_get(h, n, "Ringside-Edge");
+	const char *v = nats_hdr_get(h, n, key);
+	uint64_t x;
 
-	if (nats_unhex16(nats_hdr_get(h, n, "Ringside-Session"), session) < 0 || !e ||
-	    !nats_name_ok(e))
+	if (!v || parse_u64(v, strlen(v), min, max, &x) < 0)
 		return -EINVAL;
-	strcpy(edge, e);
+	*out = (uint32_t)x;
 	return 0;
 }
 
-int nats_presence_line(const struct nats_presence_entry *e, char *buf, size_t len)
+int nats_pres_decode(struct nats_pres *m, const struct nats_hdr *h, unsigned n, char *err,
+		     size_t errlen)
 {
-	int n = snprintf(buf, len, "%s %s %s\n", e->readonly ? "ro" : "rw",
-			 e->native ? "native" : "raw", e->who);
+	const char *ver = nats_hdr_get(h, n, "Ringside-Presence");
+	const char *kind = nats_hdr_get(h, n, "Ringside-Kind");
+	const char *edge = nats_hdr_get(h, n, "Ringside-Edge");
+	const char *epoch = nats_hdr_get(h, n, "Ringside-Epoch");
+	unsigned k;
 
+	memset(m, 0, sizeof(*m));
+	/* A version we do not speak is refused whole, never half-read. */
+	if (!ver)
+		return fail(err, errlen, "no Ringside-Presence header (presence version 1, "
+			    "from an older ringside?)");
+	if (strcmp(ver, "2") != 0)
+		return fail(err, errlen, "presence version %.16s (this ringside speaks %d)", ver,
+			    NATS_PRES_VERSION);
+	if (nats_unhex16(nats_hdr_get(h, n, "Ringside-Session"), m->session) < 0)
+		return fail(err, errlen, "no valid Ringside-Session header");
+	for (k = 0; kind && k <= NATS_PRES_ASK; k++)
+		if (strcmp(kind, pres_kind_names[k]) == 0)
+			break;
+	if (!kind || k > NATS_PRES_ASK)
+		return fail(err, errlen, "no valid Ringside-Kind header");
+	m->kind = (enum nats_pres_kind)k;
+	if (!edge || !nats_name_ok(edge))
+		return fail(err, errlen, "no valid Ringside-Edge header");
+	strcpy(m->edge, edge);
+	if (m->kind == NATS_PRES_ASK)
+		return 0;
+	m->epoch = 0;
+	if (!epoch || strlen(epoch) != 16)
+		return fail(err, errlen, "no valid Ringside-Epoch header");
+	for (int i = 0; i < 16; i++) {
+		int d = unhex(epoch[i]);
+
+		if (d < 0)
+			return fail(err, errlen, "no valid Ringside-Epoch header");
+		m->epoch = m->epoch << 4 | (uint64_t)d;
+	}
+	if (!m->epoch)
+		return fail(err, errlen, "no valid Ringside-Epoch header");
+	if (get_u64(h, n, "Ringside-Seq", &m->seq) < 0)
+		return fail(err, errlen, "no valid Ringside-Seq header");
+	if ((m->kind == NATS_PRES_HEARTBEAT || m->kind == NATS_PRES_SNAPSHOT) &&
+	    get_u32(h, n, "Ringside-Count", 0, NATS_PRES_COUNT_MAX, &m->count) < 0)
+		return fail(err, errlen, "no valid Ringside-Count header");
+	if (m->kind == NATS_PRES_SNAPSHOT &&
+	    (get_u32(h, n, "Ringside-Parts", 1, NATS_PRES_PARTS_MAX, &m->parts) < 0 ||
+	     get_u32(h, n, "Ringside-Part", 0, m->parts - 1, &m->part) < 0))
+		return fail(err, errlen, "no valid Ringside-Part/Ringside-Parts headers");
+	return 0;
+}
+
+int nats_presence_line(const struct nats_presence_entry *e, bool delta, char *buf, size_t len)
+{
+	int n;
+
+	if (!e->id || e->id > OFFSET_MAX || (e->leave && !delta))
+		return -EINVAL;
+	if (e->leave)
+		n = snprintf(buf, len, "-%" PRIu64 "\n", e->id);
+	else
+		n = snprintf(buf, len, "%s%" PRIu64 " %s %s %s\n", delta ? "+" : "", e->id,
+			     e->readonly ? "ro" : "rw", e->native ? "native" : "raw", e->who);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
-int nats_presence_parse(const char *p, size_t len,
+/* One line L (no LF) into E; 0 or -EINVAL. */
+static int presence_entry(const char *p, size_t l, bool delta, struct nats_presence_entry *e)
+{
+	size_t i = 0, who, digits;
+
+	memset(e, 0, sizeof(*e));
+	if (delta) {
+		if (l < 1 || (p[0] != '+' && p[0] != '-'))
+			return -EINVAL;
+		e->leave = p[0] == '-';
+		i = 1;
+	}
+	digits = 0;
+	while (i + digits < l && p[i + digits] >= '0' && p[i + digits] <= '9')
+		digits++;
+	if (parse_u64(p + i, digits, 1, OFFSET_MAX, &e->id) < 0)
+		return -EINVAL;
+	i += digits;
+	if (e->leave)
+		return i == l ? 0 : -EINVAL;
+	if (l - i > 4 && memcmp(p + i, " ro ", 4) == 0)
+		e->readonly = true;
+	else if (!(l - i > 4 && memcmp(p + i, " rw ", 4) == 0))
+		return -EINVAL;
+	i += 4;
+	if (l - i > 7 && memcmp(p + i, "native ", 7) == 0) {
+		e->native = true;
+		who = i + 7;
+	} else if (l - i > 4 && memcmp(p + i, "raw ", 4) == 0) {
+		who = i + 4;
+	} else {
+		return -EINVAL;
+	}
+	if (l - who >= sizeof(e->who) || memchr(p + who, '\0', l - who))
+		return -EINVAL;
+	memcpy(e->who, p + who, l - who);
+	e->who[l - who] = '\0';
+	return printable(e->who) ? 0 : -EINVAL;
+}
+
+int nats_presence_parse(const char *p, size_t len, bool delta,
 			void (*fn)(void *arg, const struct nats_presence_entry *e), void *arg)
 {
+	struct nats_presence_entry e;
 	int count = 0;
 
-	while (len) {
-		const char *nl = memchr(p, '\n', len);
-		size_t l = nl ? (size_t)(nl - p) : len;
-		struct nats_presence_entry e;
-		size_t who;
+	/* Checked whole first: a list is taken entirely or not at all. */
+	for (int pass = 0; pass < (fn ? 2 : 1); pass++) {
+		const char *q = p;
+		size_t left = len;
 
-		if (!nl)
-			return -EINVAL;	/* every line ends */
-		memset(&e, 0, sizeof(e));
-		if (l > 3 && memcmp(p, "ro ", 3) == 0)
-			e.readonly = true;
-		else if (!(l > 3 && memcmp(p, "rw ", 3) == 0))
-			return -EINVAL;
-		if (l > 10 && memcmp(p + 3, "native ", 7) == 0) {
-			e.native = true;
-			who = 10;
-		} else if (l > 7 && memcmp(p + 3, "raw ", 4) == 0) {
-			who = 7;
-		} else {
-			return -EINVAL;
+		count = 0;
+		while (left) {
+			const char *nl = memchr(q, '\n', left);
+			size_t l = nl ? (size_t)(nl - q) : left;
+
+			if (!nl || presence_entry(q, l, delta, &e) < 0)
+				return -EINVAL;
+			if (pass == 1)
+				fn(arg, &e);
+			count++;
+			left -= l + 1;
+			q += l + 1;
 		}
-		if (l - who >= sizeof(e.who) || memchr(p + who, '\0', l - who))
-			return -EINVAL;
-		memcpy(e.who, p + who, l - who);
-		e.who[l - who] = '\0';
-		if (!printable(e.who))
-			return -EINVAL;
-		if (fn)
-			fn(arg, &e);
-		count++;
-		len -= l + 1;
-		p += l + 1;
 	}
 	return count;
 }

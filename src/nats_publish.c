@@ -22,15 +22,9 @@
 #include "src/client.h"
 #include "src/hub.h"
 #include "src/meta.h"
+#include "src/nats_presence.h"
 #include "src/nats_publish.h"
 #include "src/writer.h"
-
-struct edge_seen {
-	char name[NATS_NAME_MAX + 1];
-	uint32_t at;		/* hub clock: its last list */
-	char *list;		/* "rw native WHO\n"... */
-	size_t len;
-};
 
 struct nats_pub {
 	struct hub *h;
@@ -55,19 +49,10 @@ struct nats_pub {
 
 	uint64_t batches, records, bytes, gaps, lines_in, refused;
 
-	struct edge_seen *edges;
-	unsigned nedges;
+	struct nats_pres_origin pres;	/* the edges' clients */
 };
 
-/* Joins and leaves at an edge told one by one up to this many at once. */
-#define NOTICE_SHOW_MAX 8
-
 static void arm(struct nats_pub *p);
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
 
 /*
  * Batches.
@@ -214,137 +199,50 @@ static void on_input(struct nats_pub *p, struct nats_item *it)
 		h->ops->remote_line(h, who, it->in.interrupt, it->data, it->len);
 }
 
-static struct edge_seen *edge_find(struct nats_pub *p, const char *name, bool add)
-{
-	struct edge_seen *grown;
-
-	for (unsigned i = 0; i < p->nedges; i++)
-		if (strcmp(p->edges[i].name, name) == 0)
-			return &p->edges[i];
-	if (!add || p->nedges >= 4096)
-		return NULL;
-	grown = realloc(p->edges, (p->nedges + 1) * sizeof(*grown));
-	if (!grown)
-		return NULL;
-	p->edges = grown;
-	memset(&grown[p->nedges], 0, sizeof(*grown));
-	snprintf(grown[p->nedges].name, sizeof(grown[p->nedges].name), "%s", name);
-	return &grown[p->nedges++];
-}
-
-/* A client list's lines, NUL-terminated in place and sorted. */
-static char **sorted_lines(char *list, size_t len, size_t *n)
-{
-	size_t count = 0, i = 0;
-	char **lines;
-
-	for (size_t k = 0; k < len; k++)
-		count += list[k] == '\n';
-	lines = malloc((count ? count : 1) * sizeof(*lines));
-	if (!lines)
-		return NULL;
-	for (char *q = list; q < list + len && i < count;) {
-		char *nl = memchr(q, '\n', (size_t)(list + len - q));
-
-		*nl = '\0';
-		lines[i++] = q;
-		q = nl + 1;
-	}
-	qsort(lines, i, sizeof(*lines), cmp_str);
-	*n = i;
-	return lines;
-}
-
 /*
  * Joins and leaves at an edge, told at the origin as its own clients' are
- * (and so, through the stream, at every edge): the difference between the
- * edge's last two lists.  Many at once are told in one line.
+ * (and so, through the stream, at every edge).  Many at once are told in
+ * one line.
  */
-static void tell_changes(struct nats_pub *p, const char *edge, const char *was, size_t was_len,
-			 const char *now, size_t now_len)
+static void pres_told(void *arg, const char *edge, const struct nats_pres_tally *t)
 {
-	char *a = malloc(was_len + 1), *b = malloc(now_len + 1), **la = NULL, **lb = NULL;
-	size_t na = 0, nb = 0, i = 0, j = 0;
-	unsigned joins = 0, leaves = 0, shown = 0;
-	const char *told[2 * NOTICE_SHOW_MAX];
-	bool told_join[2 * NOTICE_SHOW_MAX];
+	struct nats_pub *p = arg;
 	char when[64];
 
-	if (!a || !b)
-		goto out;
-	memcpy(a, was, was_len);
-	memcpy(b, now, now_len);
-	la = sorted_lines(a, was_len, &na);
-	lb = sorted_lines(b, now_len, &nb);
-	if (!la || !lb)
-		goto out;
-	while (i < na || j < nb) {
-		int c = i == na ? 1 : j == nb ? -1 : strcmp(la[i], lb[j]);
-		const char *line = c < 0 ? la[i] : lb[j];
-
-		if (c == 0) {
-			i++;
-			j++;
-			continue;
-		}
-		if (c < 0) {
-			leaves++;
-			i++;
-		} else {
-			joins++;
-			j++;
-		}
-		if (shown < 2 * NOTICE_SHOW_MAX) {
-			told[shown] = line;
-			told_join[shown++] = c > 0;
-		}
-	}
-	if (joins + leaves == 0)
-		goto out;
 	meta_format_time(time(NULL), when, sizeof(when));
-	if (joins + leaves <= NOTICE_SHOW_MAX) {
-		for (unsigned k = 0; k < shown; k++) {
-			/* "rw raw WHO": the name starts after the second word. */
-			const char *who = strchr(strchr(told[k], ' ') + 1, ' ') + 1;
-
-			writer_emitf(p->h, "%s via edge %s %s at %s", who, edge,
-				     told_join[k] ? "connected" : "disconnected", when);
-		}
+	if (t->joins + t->leaves <= NATS_PRES_SHOW_MAX) {
+		for (unsigned k = 0; k < t->shown; k++)
+			writer_emitf(p->h, "%s via edge %s %s at %s", t->first[k].who, edge,
+				     t->first[k].joined ? "connected" : "disconnected", when);
 	} else {
 		writer_emitf(p->h, "ringside: %u clients connected and %u disconnected at edge %s "
-			     "by %s (.clients lists them)", joins, leaves, edge, when);
+			     "by %s (.clients lists them)", t->joins, t->leaves, edge, when);
 	}
-out:
-	free(la);
-	free(lb);
-	free(a);
-	free(b);
+}
+
+/* Ask one edge for its whole list: something was missed. */
+static void pres_ask(void *arg, const char *edge, const char *why)
+{
+	struct nats_pub *p = arg;
+	struct nats_item *it = nats_item_new(NCMD_PRESENCE_ASK, 0);
+
+	/* Once per edge normally (when first heard); more says something is lost. */
+	hub_log(p->h, "NATS: asking edge %s for its client list (%s)", edge, why);
+	if (!it)
+		return;
+	it->pres.kind = NATS_PRES_ASK;
+	memcpy(it->pres.session, p->h->id, sizeof(it->pres.session));
+	snprintf(it->pres.edge, sizeof(it->pres.edge), "%s", edge);
+	nats_chan_send(&p->ch, it);
 }
 
 static void on_presence(struct nats_pub *p, struct nats_item *it)
 {
-	struct edge_seen *e;
-	char *copy;
-
-	if (memcmp(it->in.session, p->h->id, sizeof(p->h->id)) != 0)
-		return;
-	if (nats_presence_parse(it->data, it->len, NULL, NULL) < 0) {
-		hub_log(p->h, "NATS: a malformed client list from edge %s was ignored", it->text);
-		return;
-	}
-	e = edge_find(p, it->text, true);
-	if (!e || !(copy = malloc(it->len + 1)))
-		return;
-	memcpy(copy, it->data, it->len);
-	/* A list that expired counts as empty: its clients are told again. */
-	if (e->list && p->h->now - e->at > NATS_PRESENCE_TTL_S)
-		e->len = 0;
-	tell_changes(p, it->text, e->list ? e->list : "", e->list ? e->len : 0, it->data,
-		     it->len);
-	free(e->list);
-	e->list = copy;
-	e->len = it->len;
-	e->at = p->h->now;
+	nats_pres_origin_expire(&p->pres, p->h->now);
+	if (nats_pres_origin_hear(&p->pres, &it->pres, it->data, it->len, p->h->now) ==
+	    NATS_PRES_REFUSED && memcmp(it->pres.session, p->h->id, sizeof(p->h->id)) == 0)
+		hub_log(p->h, "NATS: a malformed %s from edge %s was ignored",
+			nats_pres_kind_name(it->pres.kind), it->pres.edge);
 }
 
 static void handle(struct nats_pub *p, struct nats_item *it)
@@ -442,6 +340,10 @@ int nats_pub_start(struct hub *h, const char *spec, const struct nbridge_impl *i
 	}
 	p->params.role = NBRIDGE_ORIGIN;
 	memcpy(p->params.session, h->id, sizeof(p->params.session));
+	nats_pres_origin_init(&p->pres, h->id);
+	p->pres.ask = pres_ask;
+	p->pres.told = pres_told;
+	p->pres.arg = p;
 	p->h = h;
 	p->impl = impl;
 	p->poll_op.cb = on_ready;
@@ -487,9 +389,7 @@ void nats_pub_free(struct hub *h)
 	if (p->poll_inflight)
 		return;
 	nats_chan_free(&p->ch);
-	for (unsigned i = 0; i < p->nedges; i++)
-		free(p->edges[i].list);
-	free(p->edges);
+	nats_pres_origin_free(&p->pres);
 	explicit_bzero(&p->params.conf, sizeof(p->params.conf));
 	free(p);
 	h->pub = NULL;
@@ -539,23 +439,25 @@ void nats_pub_show(struct hub *h)
 	nats_conf_describe(&p->params.conf, where, sizeof(where));
 	writer_emitf(h, "ringside: publishing to %s: %s; acknowledged up to offset %" PRIu64
 		     " of %" PRIu64 " (%" PRIu64 " batches, %" PRIu64 " records, %" PRIu64
-		     " gaps, %" PRIu64 " lines from edges, %" PRIu64 " refused)",
+		     " gaps, %" PRIu64 " lines from edges, %" PRIu64 " refused); presence: %u edges, "
+		     "%" PRIu64 " heartbeats, %" PRIu64 " deltas, %" PRIu64 " snapshots, %" PRIu64
+		     " asked",
 		     where, p->up ? "connected" : "not connected", p->acked, h->tr.head,
-		     p->batches, p->records, p->gaps, p->lines_in, p->refused);
+		     p->batches, p->records, p->gaps, p->lines_in, p->refused, p->pres.nedges,
+		     p->pres.heartbeats, p->pres.deltas, p->pres.snapshots, p->pres.asks);
 }
 
 struct list_ctx {
 	struct hub *h;
-	const char *edge;
 	unsigned n;
 };
 
-static void list_one(void *arg, const struct nats_presence_entry *e)
+static void list_one(void *arg, const char *edge, const struct nats_pres_member *m)
 {
 	struct list_ctx *lc = arg;
 
-	writer_emitf(lc->h, "%s via edge %s (edge client, %s, %s)", e->who, lc->edge,
-		     e->native ? "native" : "raw", e->readonly ? "read-only" : "read-write");
+	writer_emitf(lc->h, "%s via edge %s (edge client, %s, %s)", m->who, edge,
+		     m->native ? "native" : "raw", m->readonly ? "read-only" : "read-write");
 	lc->n++;
 }
 
@@ -566,13 +468,7 @@ unsigned nats_pub_clients(struct hub *h)
 
 	if (!p)
 		return 0;
-	for (unsigned i = 0; i < p->nedges; i++) {
-		struct edge_seen *e = &p->edges[i];
-
-		if (!e->list || h->now - e->at > NATS_PRESENCE_TTL_S)
-			continue;
-		lc.edge = e->name;
-		nats_presence_parse(e->list, e->len, list_one, &lc);
-	}
+	nats_pres_origin_expire(&p->pres, h->now);
+	nats_pres_origin_each(&p->pres, list_one, &lc);
 	return lc.n;
 }

@@ -23,8 +23,6 @@ struct hub;
 
 /* Bytes of transcript handed to the thread at once. */
 #define NATS_PUB_BATCH (256 * 1024)
-/* An edge's client list is forgotten after this long without news. */
-#define NATS_PRESENCE_TTL_S 16
 
 /* Start publishing H per SPEC (nats_conf_parse's syntax) through IMPL
  * (nbridge_nats, or a test's fake).  0, or -errno with the reason in ERR;

@@ -359,7 +359,8 @@ static void test_client_list_goes_out(void **state)
 {
 	struct fixture *f = *state;
 	struct timespec t0, t1;
-	struct nats_item *it = NULL;
+	struct nats_item *it = NULL, *ask;
+	uint64_t epoch, seq;
 
 	up(f);
 	/* Within a tick (a second) or so. */
@@ -370,11 +371,46 @@ static void test_client_list_goes_out(void **state)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 	} while (!it && t1.tv_sec - t0.tv_sec < 5);
 	assert_non_null(it);
+	/* No client yet: the first word is a heartbeat, O(1) whatever the count. */
 	assert_int_equal(it->type, NCMD_PRESENCE);
-	assert_string_equal(it->text, "e1");
-	assert_memory_equal(it->in.session, SID, 16);
+	assert_int_equal(it->pres.kind, NATS_PRES_HEARTBEAT);
+	assert_string_equal(it->pres.edge, "e1");
+	assert_memory_equal(it->pres.session, SID, 16);
+	assert_true(it->pres.epoch != 0);
 	/* The console is nobody's business at the origin. */
+	assert_int_equal(it->pres.count, 0);
 	assert_int_equal(it->len, 0);
+	epoch = it->pres.epoch;
+	seq = it->pres.seq;
+	free(it);
+	/* Asked for a snapshot, the edge sends one at once: one part, empty. */
+	ask = nats_item_new(NEV_PRESENCE_ASK, 0);
+	ask->pres.kind = NATS_PRES_ASK;
+	memcpy(ask->pres.session, SID, 16);
+	strcpy(ask->pres.edge, "e1");
+	nats_chan_post(fake_ch, ask);
+	turns(f->e, 3);
+	it = next_cmd();
+	assert_non_null(it);
+	assert_int_equal(it->type, NCMD_PRESENCE);
+	assert_int_equal(it->pres.kind, NATS_PRES_SNAPSHOT);
+	assert_true(it->pres.epoch == epoch);
+	assert_true(it->pres.seq == seq);
+	assert_int_equal(it->pres.part, 0);
+	assert_int_equal(it->pres.parts, 1);
+	assert_int_equal(it->pres.count, 0);
+	assert_int_equal(it->len, 0);
+	free(it);
+	/* An ask for another session is not ours to answer. */
+	ask = nats_item_new(NEV_PRESENCE_ASK, 0);
+	ask->pres.kind = NATS_PRES_ASK;
+	memcpy(ask->pres.session, SID, 16);
+	ask->pres.session[0] ^= 1;
+	strcpy(ask->pres.edge, "e1");
+	nats_chan_post(fake_ch, ask);
+	turns(f->e, 3);
+	it = next_cmd();
+	assert_true(!it || it->pres.kind != NATS_PRES_SNAPSHOT);
 	free(it);
 }
 

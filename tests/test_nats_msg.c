@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "src/nats_msg.h"
 
@@ -24,6 +25,8 @@ static void test_conf_defaults(void **state)
 	assert_false(c.has_session);
 	assert_int_equal(c.max_bytes, NATS_DEFAULT_MAX_BYTES);
 	assert_int_equal(c.max_age_s, NATS_DEFAULT_MAX_AGE_S);
+	/* Not given: an existing stream keeps its replicas. */
+	assert_int_equal(c.replicas, 0);
 	assert_string_equal(c.creds, "");
 }
 
@@ -33,8 +36,8 @@ static void test_conf_every_key(void **state)
 	char err[256], shown[512];
 
 	assert_int_equal(nats_conf_parse(&c, "nats://h:1,session=dbg-1,name=east,user=bob,"
-					 "passfile=/p,ca=/ca.pem,maxbytes=2097152,maxage=60",
-					 err, sizeof(err)), 0);
+					 "passfile=/p,ca=/ca.pem,maxbytes=2097152,maxage=60,"
+					 "replicas=3", err, sizeof(err)), 0);
 	assert_true(c.has_session);
 	assert_string_equal(c.session, "dbg-1");
 	assert_string_equal(c.name, "east");
@@ -43,11 +46,16 @@ static void test_conf_every_key(void **state)
 	assert_string_equal(c.ca, "/ca.pem");
 	assert_int_equal(c.max_bytes, 2097152);
 	assert_int_equal(c.max_age_s, 60);
+	assert_int_equal(c.replicas, 3);
 	/* What may be shown names neither the user nor the files. */
 	nats_conf_describe(&c, shown, sizeof(shown));
 	assert_string_equal(shown, "nats://h:1 session dbg-1 (authenticated)");
 	assert_int_equal(nats_conf_parse(&c, "tls://h:1,creds=/u.creds", err, sizeof(err)), 0);
 	assert_string_equal(c.creds, "/u.creds");
+	assert_int_equal(nats_conf_parse(&c, "nats://h:1,replicas=1", err, sizeof(err)), 0);
+	assert_int_equal(c.replicas, 1);
+	assert_int_equal(nats_conf_parse(&c, "nats://h:1,REPLICAS=5", err, sizeof(err)), 0);
+	assert_int_equal(c.replicas, 5);
 }
 
 static void test_conf_refusals(void **state)
@@ -72,6 +80,11 @@ static void test_conf_refusals(void **state)
 		{ "nats://h:1,maxbytes=10", "maxbytes=" },
 		{ "nats://h:1,maxage=0", "maxage=" },
 		{ "nats://h:1,maxage=99999999999999999999999", "maxage=" },
+		{ "nats://h:1,replicas=0", "replicas= takes a number from 1 to 5" },
+		{ "nats://h:1,replicas=6", "replicas= takes a number from 1 to 5" },
+		{ "nats://h:1,replicas=", "replicas= takes" },
+		{ "nats://h:1,replicas=-1", "replicas= takes" },
+		{ "nats://h:1,replicas=3x", "replicas= takes" },
 		{ "nats://h:1,bogus=1", "unknown key 'bogus'" },
 		{ "nats://h:1,session", "KEY=VALUE" },
 	};
@@ -114,7 +127,9 @@ static void test_subjects(void **state)
 	assert_string_equal(s.stream, "RINGSIDE_dbg");
 	assert_string_equal(s.out, "ringside.dbg.out");
 	assert_string_equal(s.in, "ringside.dbg.in");
-	assert_string_equal(s.presence, "ringside.dbg.presence");
+	assert_string_equal(s.presence, "ringside.dbg.presence.v2");
+	assert_string_equal(s.presence_v1, "ringside.dbg.presence");
+	assert_string_equal(s.ask, "ringside.dbg.presence.v2.ask");
 }
 
 static const uint8_t SID[16] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0xff };
@@ -304,43 +319,172 @@ static void collect(void *arg, const struct nats_presence_entry *e)
 	s->n++;
 }
 
-static void test_presence(void **state)
+static void test_presence_lines(void **state)
 {
-	struct nats_presence_entry e = { .native = true };
-	struct nats_hdrs h;
+	struct nats_presence_entry e = { .id = 7, .native = true };
 	struct seen s = { 0 };
-	char buf[256], edge[NATS_NAME_MAX + 1];
-	uint8_t sid[16];
+	char buf[256];
 	int n;
 
 	strcpy(e.who, "BOX\\bob (tcp 1.2.3.4:5)");
-	n = nats_presence_line(&e, buf, sizeof(buf));
-	assert_string_equal(buf, "rw native BOX\\bob (tcp 1.2.3.4:5)\n");
+	n = nats_presence_line(&e, false, buf, sizeof(buf));
+	assert_string_equal(buf, "7 rw native BOX\\bob (tcp 1.2.3.4:5)\n");
+	e.id = 12;
 	e.readonly = true;
 	e.native = false;
 	strcpy(e.who, "eve");
-	assert_int_equal(nats_presence_line(&e, buf + n, sizeof(buf) - (size_t)n), 11);
-	assert_int_equal(nats_presence_parse(buf, strlen(buf), collect, &s), 2);
+	assert_int_equal(nats_presence_line(&e, false, buf + n, sizeof(buf) - (size_t)n), 14);
+	assert_int_equal(nats_presence_parse(buf, strlen(buf), false, collect, &s), 2);
 	assert_int_equal(s.n, 2);
+	assert_int_equal(s.e[0].id, 7);
 	assert_true(s.e[0].native);
 	assert_false(s.e[0].readonly);
 	assert_string_equal(s.e[0].who, "BOX\\bob (tcp 1.2.3.4:5)");
+	assert_int_equal(s.e[1].id, 12);
 	assert_true(s.e[1].readonly);
 	assert_string_equal(s.e[1].who, "eve");
-	assert_int_equal(nats_presence_parse("", 0, NULL, NULL), 0);
-	assert_int_equal(nats_presence_parse("rw raw x", 8, NULL, NULL), -EINVAL);
-	assert_int_equal(nats_presence_parse("xx raw x\n", 9, NULL, NULL), -EINVAL);
-	assert_int_equal(nats_presence_parse("rw odd x\n", 9, NULL, NULL), -EINVAL);
-	assert_int_equal(nats_presence_parse("rw raw \n", 8, NULL, NULL), -EINVAL);
-	assert_int_equal(nats_presence_parse("rw raw a\033b\n", 11, NULL, NULL), -EINVAL);
-	assert_int_equal(nats_presence_parse("rw raw a\0b\n", 11, NULL, NULL), -EINVAL);
+	/* A snapshot line is no delta line, and the other way round. */
+	assert_int_equal(nats_presence_parse(buf, strlen(buf), true, NULL, NULL), -EINVAL);
 
-	assert_int_equal(nats_presence_encode("east", SID, 5, &h), 0);
-	assert_int_equal(nats_presence_decode(h.h, h.n, edge, sid), 0);
-	assert_string_equal(edge, "east");
-	assert_memory_equal(sid, SID, 16);
-	assert_int_equal(nats_presence_encode("x y", SID, 5, &h), 0);
-	assert_int_equal(nats_presence_decode(h.h, h.n, edge, sid), -EINVAL);
+	/* Deltas: a join carries the entry, a leave only the id. */
+	n = nats_presence_line(&e, true, buf, sizeof(buf));
+	assert_string_equal(buf, "+12 ro raw eve\n");
+	e.leave = true;
+	assert_int_equal(nats_presence_line(&e, true, buf + n, sizeof(buf) - (size_t)n), 4);
+	assert_string_equal(buf, "+12 ro raw eve\n-12\n");
+	assert_int_equal(nats_presence_line(&e, false, buf, sizeof(buf)), -EINVAL);
+	e.id = 0;
+	assert_int_equal(nats_presence_line(&e, true, buf, sizeof(buf)), -EINVAL);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(nats_presence_parse("+12 ro raw eve\n-12\n", 19, true, collect, &s), 2);
+	assert_false(s.e[0].leave);
+	assert_true(s.e[1].leave);
+	assert_int_equal(s.e[1].id, 12);
+	assert_int_equal(nats_presence_parse("", 0, true, NULL, NULL), 0);
+
+	/* Malformed anywhere: refused whole, and nothing was called. */
+	static const char *const bad_snap[] = {
+		"1 rw raw x", "1 xx raw x\n", "1 rw odd x\n", "1 rw raw \n", "1 rw raw a\033b\n",
+		"rw raw x\n", "0 rw raw x\n", "x1 rw raw x\n", "1rw raw x\n",
+		"99999999999999999999 rw raw x\n", "1 rw raw ok\n2 rw raw a\177\n",
+	};
+	static const char *const bad_delta[] = {
+		"12 rw raw x\n", "+12\n", "-12 rw raw x\n", "-\n", "-0\n", "*1 rw raw x\n",
+		"+1 rw raw ok\n-x\n", "-1",
+	};
+	for (size_t i = 0; i < sizeof(bad_snap) / sizeof(bad_snap[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		if (nats_presence_parse(bad_snap[i], strlen(bad_snap[i]), false, collect, &s) !=
+		    -EINVAL || s.n)
+			fail_msg("snapshot line accepted: %s", bad_snap[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad_delta) / sizeof(bad_delta[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		if (nats_presence_parse(bad_delta[i], strlen(bad_delta[i]), true, collect, &s) !=
+		    -EINVAL || s.n)
+			fail_msg("delta line accepted: %s", bad_delta[i]);
+	}
+	assert_int_equal(nats_presence_parse("1 rw raw a\0b\n", 13, false, NULL, NULL), -EINVAL);
+}
+
+static void test_presence_headers(void **state)
+{
+	struct nats_pres m = {
+		.kind = NATS_PRES_SNAPSHOT, .epoch = 0xfeedULL << 40, .seq = 41, .count = 70000,
+		.part = 2, .parts = 3,
+	}, back;
+	struct nats_hdrs h;
+	struct nats_hdr copy[NATS_HDR_MAX];
+	char err[256];
+
+	memcpy(m.session, SID, 16);
+	strcpy(m.edge, "east");
+	assert_int_equal(nats_pres_encode(&m, &h), 0);
+	assert_string_equal(nats_hdr_get(h.h, h.n, "Ringside-Presence"), "2");
+	assert_string_equal(nats_hdr_get(h.h, h.n, "Ringside-Epoch"), "00feed0000000000");
+	assert_int_equal(nats_pres_decode(&back, h.h, h.n, err, sizeof(err)), 0);
+	assert_int_equal(back.kind, NATS_PRES_SNAPSHOT);
+	assert_memory_equal(back.session, SID, 16);
+	assert_string_equal(back.edge, "east");
+	assert_true(back.epoch == m.epoch);
+	assert_int_equal(back.seq, 41);
+	assert_int_equal(back.count, 70000);
+	assert_int_equal(back.part, 2);
+	assert_int_equal(back.parts, 3);
+	/* Each kind round-trips; a heartbeat has no parts, an ask no numbers. */
+	m.kind = NATS_PRES_HEARTBEAT;
+	assert_int_equal(nats_pres_encode(&m, &h), 0);
+	assert_null(nats_hdr_get(h.h, h.n, "Ringside-Part"));
+	assert_int_equal(nats_pres_decode(&back, h.h, h.n, err, sizeof(err)), 0);
+	assert_int_equal(back.kind, NATS_PRES_HEARTBEAT);
+	assert_int_equal(back.count, 70000);
+	m.kind = NATS_PRES_ASK;
+	assert_int_equal(nats_pres_encode(&m, &h), 0);
+	assert_null(nats_hdr_get(h.h, h.n, "Ringside-Seq"));
+	assert_int_equal(nats_pres_decode(&back, h.h, h.n, err, sizeof(err)), 0);
+	assert_int_equal(back.kind, NATS_PRES_ASK);
+	assert_string_equal(back.edge, "east");
+	m.kind = NATS_PRES_DELTA;
+	assert_int_equal(nats_pres_encode(&m, &h), 0);
+	assert_int_equal(nats_pres_decode(&back, h.h, h.n, err, sizeof(err)), 0);
+	assert_int_equal(back.kind, NATS_PRES_DELTA);
+	assert_int_equal(back.seq, 41);
+
+	/* What cannot be encoded. */
+	m.epoch = 0;
+	assert_int_equal(nats_pres_encode(&m, &h), -EINVAL);
+	m.epoch = 1;
+	strcpy(m.edge, "a.b");
+	assert_int_equal(nats_pres_encode(&m, &h), -EINVAL);
+	strcpy(m.edge, "east");
+	m.kind = NATS_PRES_SNAPSHOT;
+	m.part = 3;
+	assert_int_equal(nats_pres_encode(&m, &h), -EINVAL);
+	m.part = 0;
+	m.parts = NATS_PRES_PARTS_MAX + 1;
+	assert_int_equal(nats_pres_encode(&m, &h), -EINVAL);
+	m.parts = 1;
+
+	/* Refusals, each named; version mismatches first of all. */
+	assert_int_equal(nats_pres_encode(&m, &h), 0);
+	static const struct {
+		const char *key, *value, *why;
+	} bad[] = {
+		{ "Ringside-Presence", NULL, "presence version 1" },
+		{ "Ringside-Presence", "3", "presence version 3 (this ringside speaks 2)" },
+		{ "Ringside-Presence", "02", "presence version 02" },
+		{ "Ringside-Session", "xyz", "Ringside-Session" },
+		{ "Ringside-Kind", "list", "Ringside-Kind" },
+		{ "Ringside-Edge", "a b", "Ringside-Edge" },
+		{ "Ringside-Epoch", "0000000000000000", "Ringside-Epoch" },
+		{ "Ringside-Epoch", "12", "Ringside-Epoch" },
+		{ "Ringside-Epoch", "000000000000000g", "Ringside-Epoch" },
+		{ "Ringside-Seq", "-1", "Ringside-Seq" },
+		{ "Ringside-Seq", NULL, "Ringside-Seq" },
+		{ "Ringside-Count", "16777217", "Ringside-Count" },
+		{ "Ringside-Parts", "0", "Ringside-Part" },
+		{ "Ringside-Parts", "4097", "Ringside-Part" },
+		{ "Ringside-Part", "1", "Ringside-Part" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unsigned n = 0;
+
+		for (unsigned k = 0; k < h.n; k++) {
+			if (strcasecmp(h.h[k].key, bad[i].key) == 0) {
+				if (!bad[i].value)
+					continue;
+				copy[n].key = h.h[k].key;
+				copy[n++].value = bad[i].value;
+			} else {
+				copy[n++] = h.h[k];
+			}
+		}
+		err[0] = '\0';
+		assert_int_equal(nats_pres_decode(&back, copy, n, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("%s: %s: said '%s', expected '%s'", bad[i].key,
+				 bad[i].value ? bad[i].value : "(none)", err, bad[i].why);
+	}
 }
 
 static void test_header_values_are_one_line(void **state)
@@ -366,7 +510,8 @@ int main(void)
 		cmocka_unit_test(test_record_refusals),
 		cmocka_unit_test(test_input_round_trip),
 		cmocka_unit_test(test_input_refusals),
-		cmocka_unit_test(test_presence),
+		cmocka_unit_test(test_presence_lines),
+		cmocka_unit_test(test_presence_headers),
 		cmocka_unit_test(test_header_values_are_one_line),
 	};
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "src/meta.h"
+#include "src/nats_presence.h"
 #include "src/nats_publish.h"
 #include "src/session.h"
 #include "src/writer.h"
@@ -372,35 +373,66 @@ static void test_input_from_edges(void **state)
 	assert_null(strstr(text_of(h, from), "eve"));
 }
 
-static void post_presence(const uint8_t *sid, const char *edge, const char *list)
+static void post_presence(const uint8_t *sid, const char *edge, enum nats_pres_kind kind,
+			  uint64_t seq, uint32_t count, const char *data)
 {
-	struct nats_item *it = nats_item_new(NEV_PRESENCE, strlen(list));
+	struct nats_item *it = nats_item_new(NEV_PRESENCE, strlen(data));
 
-	memcpy(it->in.session, sid, 16);
-	strcpy(it->text, edge);
-	memcpy(it->data, list, strlen(list));
+	it->pres.kind = kind;
+	memcpy(it->pres.session, sid, 16);
+	strcpy(it->pres.edge, edge);
+	it->pres.epoch = 0x1234;
+	it->pres.seq = seq;
+	it->pres.count = count;
+	it->pres.parts = 1;
+	memcpy(it->data, data, strlen(data));
 	nats_chan_post(fake_ch, it);
+}
+
+/* The edges asked for a snapshot since last time, as "east,west,". */
+static void asked(char *out, size_t len)
+{
+	struct nats_item *it;
+	bool stop;
+
+	out[0] = '\0';
+	while ((it = nats_chan_next_cmd(fake_ch, 0, &stop))) {
+		if (it->type == NCMD_PRESENCE_ASK) {
+			assert_int_equal(it->pres.kind, NATS_PRES_ASK);
+			snprintf(out + strlen(out), len - strlen(out), "%s,", it->pres.edge);
+		}
+		free(it);
+	}
 }
 
 static void test_presence_in_clients(void **state)
 {
 	struct fixture *f = *state;
 	struct hub *h = &f->s.hub;
+	char who_asked[256];
 	uint64_t from;
 
+	/* An edge first heard from by its heartbeat is asked for its list. */
+	post_presence(h->id, "east", NATS_PRES_HEARTBEAT, 5, 2, "");
+	turns(&f->s, 3);
+	asked(who_asked, sizeof(who_asked));
+	assert_string_equal(who_asked, "east,");
 	from = h->tr.head;
-	post_presence(h->id, "east", "rw raw BOX\\bob (tcp 1.2.3.4:5)\nro native eve\n");
-	post_presence(h->id, "west", "bad list");
+	post_presence(h->id, "east", NATS_PRES_SNAPSHOT, 5, 2,
+		      "1 rw raw BOX\\bob (tcp 1.2.3.4:5)\n2 ro native eve\n");
+	post_presence(h->id, "west", NATS_PRES_SNAPSHOT, 1, 1, "bad list");
 	turns(&f->s, 3);
 	/* Joins at an edge are told at the origin, as its own clients' are. */
 	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east "
 				"connected at "));
 	assert_non_null(strstr(text_of(h, from), "eve via edge east connected at "));
-	/* The same list again (the edge says it every few seconds): nothing new. */
+	/* A heartbeat that agrees: nothing told, nothing asked. */
 	from = h->tr.head;
-	post_presence(h->id, "east", "ro native eve\nrw raw BOX\\bob (tcp 1.2.3.4:5)\n");
+	post_presence(h->id, "east", NATS_PRES_HEARTBEAT, 5, 2, "");
 	turns(&f->s, 3);
 	assert_int_equal(h->tr.head, from);
+	asked(who_asked, sizeof(who_asked));
+	assert_string_equal(who_asked, "west,");
 	from = h->tr.head;
 	assert_true(meta_execute(h, NULL, ".clients", 8));
 	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east (edge "
@@ -408,19 +440,22 @@ static void test_presence_in_clients(void **state)
 	assert_non_null(strstr(text_of(h, from), "eve via edge east (edge client, native, "
 				"read-only)\r\n"));
 	assert_null(strstr(text_of(h, from), "west"));
-	/* A leave; and many changes at once are told in one line. */
+	/* A leave, by the next delta; and many changes at once are told in one line. */
 	from = h->tr.head;
-	post_presence(h->id, "east", "ro native eve\n");
+	post_presence(h->id, "east", NATS_PRES_DELTA, 6, 0, "-1\n");
 	turns(&f->s, 3);
 	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east "
 				"disconnected at "));
 	assert_null(strstr(text_of(h, from), "eve"));
 	from = h->tr.head;
-	post_presence(h->id, "east", "rw raw a\nrw raw b\nrw raw c\nrw raw d\nrw raw e\n"
-		      "rw raw f\nrw raw g\nrw raw h\nrw raw i\n");
+	post_presence(h->id, "east", NATS_PRES_DELTA, 7, 0, "+3 rw raw a\n+4 rw raw b\n"
+		      "+5 rw raw c\n+6 rw raw d\n+7 rw raw e\n+8 rw raw f\n+9 rw raw g\n"
+		      "+10 rw raw h\n+11 rw raw i\n-2\n");
 	turns(&f->s, 3);
 	assert_non_null(strstr(text_of(h, from), "ringside: 9 clients connected and 1 "
 				"disconnected at edge east by "));
+	asked(who_asked, sizeof(who_asked));
+	assert_string_equal(who_asked, "");
 	/* An edge not heard from for a while is forgotten. */
 	h->now += NATS_PRESENCE_TTL_S + 1;
 	from = h->tr.head;

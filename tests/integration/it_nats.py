@@ -14,7 +14,7 @@ import tempfile
 import time
 
 import harness
-from harness import (BASH, Client, Relay, TestFailure, check, free_port, start, test,
+from harness import (BASH, Client, Relay, TestFailure, check, free_port, slow, start, test,
                      wait_listening)
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -723,3 +723,115 @@ def test_nats_bad_specs(workdir):
         r = subprocess.run([harness.BIN] + args, capture_output=True, timeout=10)
         check(r.returncode == 2, "%r exited %d, not 2" % (args, r.returncode))
         check(re.search(want, r.stderr), "%r said %r" % (args, r.stderr))
+
+
+def cpu_ticks(pid):
+    """utime + stime of PID, in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def origin_conn(mon_port, name):
+    """The origin's connection as nats-server's monitoring sees it (msgs/bytes to it)."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/connz?limit=1000" % mon_port,
+                                timeout=5) as r:
+        conns = json.load(r)["connections"]
+    for c in conns:
+        if c.get("name") == "ringside origin %s" % name:
+            return c
+    raise TestFailure("no origin connection at the NATS server: %r"
+                      % [c.get("name") for c in conns])
+
+
+def edge_clients_listed(oc, edge):
+    """How many of EDGE's clients .clients at the origin lists now."""
+    mark = len(oc.data)
+    oc.send_line(".clients")
+    oc.wait_for(r"\.clients\r\n", start=mark)
+    last = -1
+    # The listing is done when it stops growing.
+    while True:
+        oc.pump(0.3)
+        n = bytes(oc.data[mark:]).count(b" via edge %s (edge client, " % edge.encode())
+        if n == last:
+            return n
+        last = n
+
+
+@test
+@slow
+def test_nats_origin_cpu_flat_with_edge_clients(workdir):
+    """The origin's work does not grow with the number of an edge's idle clients (presence
+    version 2: a heartbeat per edge every 5 s, deltas only for joins and leaves): over 20 s
+    idle with 40 and then 2,000 raw clients at one edge, the NATS server delivers the origin
+    about the same few presence messages, and its CPU stays about the same.  Both are
+    printed; only generous bounds are asserted.  .clients at the origin lists every one."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4500:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    mon = free_port()
+    nats = NatsServer(workdir, extra=["-m", str(mon)])
+    name = session_name()
+    op, ep = free_port(), free_port()
+    o = e = None
+    socks = []
+    try:
+        o = origin(nats, name, BASH, op)
+        e = Edge("%s,session=%s,name=east" % (nats.url(), name), ["tcp:port=%d" % ep],
+                 extra=["-maxclients", "20000"])
+        e.wait_log(r"serving session %s" % name)
+        wait_listening(ep)
+        oc = Client(op)
+        oc.wait_for(r"\$ |# ")
+        results = []
+        for total in (40, int(os.environ.get("IT_NATS_MANY", "2000"))):
+            had = len(socks)
+            while len(socks) < total:
+                s = socket.create_connection(("127.0.0.1", ep))
+                s.setblocking(False)
+                socks.append(s)
+            mark = len(oc.data)
+            deadline = time.monotonic() + 60
+            while edge_clients_listed(oc, "east") != total:
+                check(time.monotonic() < deadline, ".clients at the origin never listed "
+                      "the edge's %d clients" % total)
+                time.sleep(1)
+            # Every join told once at the origin, a storm in a few lines (one per delta
+            # message: they are batched, at most a message a second and 64 KiB each).
+            told = bytes(oc.data[mark:])
+            storms = [int(x) for x in re.findall(rb"ringside: (\d+) clients connected and 0 "
+                                                 rb"disconnected at edge east by ", told)]
+            singles = len(re.findall(rb" via edge east connected at ", told))
+            check(sum(storms) + singles == total - had,
+                  "joins told at the origin: %d in %d lines and %d one by one, for %d new clients"
+                  % (sum(storms), len(storms), singles, total - had))
+            check(len(storms) <= 20, "%d lines for a storm of joins" % len(storms))
+            print("  %d joins at the edge told at the origin in %d lines" % (sum(storms) + singles,
+                                                                          len(storms) + singles))
+            # Settled: what is left is the steady state.
+            time.sleep(6)
+            c0, t0 = origin_conn(mon, name), cpu_ticks(o.proc.pid)
+            time.sleep(20)
+            c1, t1 = origin_conn(mon, name), cpu_ticks(o.proc.pid)
+            results.append((total, t1 - t0, c1["out_msgs"] - c0["out_msgs"],
+                            c1["out_bytes"] - c0["out_bytes"]))
+        hz = os.sysconf("SC_CLK_TCK")
+        for total, ticks, msgs, nbytes in results:
+            print("  origin over 20 s idle with %d edge clients: %.2f%% of a core, %d messages "
+                  "(%d bytes) from NATS" % (total, 100.0 * ticks / hz / 20, msgs, nbytes))
+        (_, ticks40, msgs40, _), (_, ticks2k, msgs2k, bytes2k) = results
+        # Heartbeats only: 4 or 5 in 20 s, a few hundred bytes each (a whole list of
+        # 2,000 clients would be ~90 KB every 5 s).
+        check(msgs2k <= msgs40 + 4 and bytes2k < 16384,
+              "the origin was sent %d messages (%d bytes) with 2,000 edge clients, %d with "
+              "40" % (msgs2k, bytes2k, msgs40))
+        check(ticks2k <= ticks40 + hz // 2,
+              "the origin's CPU grew from %d to %d ticks" % (ticks40, ticks2k))
+    finally:
+        for s in socks:
+            s.close()
+        stop_all(e, o, nats)
