@@ -492,6 +492,7 @@ static int origin_prepare(struct nbridge *b)
 		s = natsConnection_Subscribe(&b->sub_v1, b->nc, b->subj.presence_v1, on_input, b);
 		if (s != NATS_OK)
 			return -EIO;
+		track_sub(b, b->sub_v1);
 	}
 	return 0;
 }
@@ -690,6 +691,7 @@ static int edge_prepare(struct nbridge *b)
 			b->sub_ask = NULL;
 			return -EIO;
 		}
+		track_sub(b, b->sub_ask);
 	}
 	s = js_GetStreamInfo(&si, b->js, b->subj.stream, NULL, &jerr);
 	if (s != NATS_OK || si->State.Msgs == 0) {
