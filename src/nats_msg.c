@@ -48,6 +48,8 @@ void nats_name_from(const char *text, char *out, size_t len)
 	out[i] = '\0';
 }
 
+/* An error that may quote what was typed or received: control bytes are
+ * shown as '?', so that it stays one line and cannot steer a terminal. */
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -55,6 +57,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	for (char *p = err; errlen && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -EINVAL;
 }
 

@@ -87,6 +87,9 @@ static void test_conf_refusals(void **state)
 		{ "nats://h:1,replicas=3x", "replicas= takes" },
 		{ "nats://h:1,bogus=1", "unknown key 'bogus'" },
 		{ "nats://h:1,session", "KEY=VALUE" },
+		/* What was typed is quoted with its control bytes shown as
+		 * '?': the error stays one line (found by fuzz_config). */
+		{ "nats://h:1,a\nb\x1b=1", "unknown key 'a?b?'" },
 	};
 	struct nats_conf c;
 	char err[256];

@@ -80,7 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(c.line_max >= 64);
 		assert(c.ring_bytes >= 256 * 1024);
 		assert(!c.lag_bytes || c.lag_bytes <= c.ring_bytes);
-		assert(c.help || c.version || c.remote || c.query_servers || c.argv);
+		/* Every parse ends in a mode: one of these, or a program. */
+		assert(c.help || c.version || c.remote || c.query_servers || c.serial_list ||
+		       c.repeater || c.edge || c.argv);
 		check_scrub(&c, argc, argv, orig, text);
 	} else {
 		assert(memchr(err, '\0', sizeof(err)) != NULL);

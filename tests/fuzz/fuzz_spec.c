@@ -139,7 +139,9 @@ check_remote(const struct spec *s)
 	CHECK(n > 0 && (size_t)n == strlen(buf));
 	CHECK(spec_format(&copy, SPEC_STYLE_REMOTE, "host", tiny, sizeof(tiny)) == -ENOSPC);
 	CHECK(tiny[0] == '\0');
-	if (s->side == SPEC_CLIENT)
+	/* A raw serial line's banner names a terminal program, not a
+	 * ringside -remote command: there is nothing for -remote to accept. */
+	if (s->side == SPEC_CLIENT || s->raw)
 		return;
 	if (spec_parse(buf, SPEC_CLIENT, &back, err, sizeof(err)) != 0) {
 		fprintf(stderr, "remote \"%s\" does not parse: %s\n", buf, err);
