@@ -134,6 +134,18 @@ static void begin_turn(struct comline *cl)
 	cl->tx_turn = 0;
 }
 
+/* A completion of a line on its way out only brings its freeing closer; any
+ * other starts a turn, which the handler ends with end_turn(). */
+static bool completion_begins_turn(struct comline *cl)
+{
+	if (cl->closing) {
+		maybe_free(cl);
+		return false;
+	}
+	begin_turn(cl);
+	return true;
+}
+
 static void tx_step(struct comline *cl);
 static void reap(struct comline *cl);
 
@@ -422,11 +434,8 @@ static void on_rx(struct ring_op *op, int res, unsigned flags)
 	size_t total = 0;
 
 	cl->rx_armed = false;
-	if (cl->closing) {
-		maybe_free(cl);
+	if (!completion_begins_turn(cl))
 		return;
-	}
-	begin_turn(cl);
 	if (res < 0 && res != -ECANCELED) {
 		fail(cl, res);
 	} else if (res >= 0) {
@@ -466,11 +475,8 @@ static void on_tx(struct ring_op *op, int res, unsigned flags)
 	struct comline *cl = container_of(op, struct comline, tx_op);
 
 	cl->tx_armed = false;
-	if (cl->closing) {
-		maybe_free(cl);
+	if (!completion_begins_turn(cl))
 		return;
-	}
-	begin_turn(cl);
 	if (res < 0 && res != -ECANCELED) {
 		fail(cl, res);
 	} else if (res >= 0) {
@@ -487,12 +493,8 @@ static void on_kick(struct ring_op *op, int res, unsigned flags)
 	struct comline *cl = container_of(op, struct comline, kick_op);
 
 	cl->kick_armed = false;
-	if (cl->closing) {
-		maybe_free(cl);
-		return;
-	}
-	begin_turn(cl);
-	end_turn(cl);
+	if (completion_begins_turn(cl))
+		end_turn(cl);
 }
 
 /* ---- what links ask ----------------------------------------------------- */
