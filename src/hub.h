@@ -173,6 +173,32 @@ struct hub {
 	struct hub_stats stats;
 };
 
+/*
+ * A layer that stands in for the program (a repeater's downstream side, a
+ * NATS edge) answers the clients' events itself and leaves the rest (the
+ * log) to the session's ops, which it keeps to call on after its own work.
+ */
+struct hub_ops_over {
+	struct hub_ops ops;		/* installed in the hub */
+	const struct hub_ops *base;	/* the session's */
+};
+
+/* Installs O over H's ops with MINE's client events (line, interrupt,
+ * joined, left, retracted, unpinned). */
+static inline void hub_ops_take_clients(struct hub *h, struct hub_ops_over *o,
+					const struct hub_ops *mine)
+{
+	o->base = h->ops;
+	o->ops = *h->ops;
+	o->ops.line = mine->line;
+	o->ops.interrupt = mine->interrupt;
+	o->ops.joined = mine->joined;
+	o->ops.left = mine->left;
+	o->ops.retracted = mine->retracted;
+	o->ops.unpinned = mine->unpinned;
+	h->ops = &o->ops;
+}
+
 /* Logs a line through ops->log. */
 void hub_log(struct hub *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Monotonic seconds. */

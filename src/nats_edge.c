@@ -51,8 +51,7 @@ struct nats_edge {
 	struct nats_chan ch;
 	struct nbridge *bridge;
 	struct session *s;
-	struct hub_ops ops;
-	const struct hub_ops *base_ops;
+	struct hub_ops_over over;	/* the local clients' events are ours */
 	struct ring_op poll_op;
 	bool poll_inflight;
 	struct ring_timer tick;
@@ -662,10 +661,19 @@ static void on_unpinned(struct hub *h)
 {
 	struct nats_edge *e = of(h);
 
-	e->base_ops->unpinned(h);
+	e->over.base->unpinned(h);
 	if (e->pending && flush_pending(e))
 		arm(e);
 }
+
+static const struct hub_ops edge_client_ops = {
+	.line = on_line,
+	.interrupt = on_interrupt,
+	.joined = on_joined,
+	.left = on_left,
+	.retracted = on_retracted,
+	.unpinned = on_unpinned,
+};
 
 static void on_tick(struct ring_timer *t, int res)
 {
@@ -754,16 +762,8 @@ int nats_edge_new(struct nats_edge **out, const struct edge_options *opt,
 		 " as edge %s", e->params.conf.name);
 	h->fed_from = e->fed_from;
 	h->program = e->program;
-	e->base_ops = h->ops;
-	e->ops = *h->ops;
-	e->ops.line = on_line;
-	e->ops.interrupt = on_interrupt;
-	e->ops.joined = on_joined;
-	e->ops.left = on_left;
-	e->ops.retracted = on_retracted;
-	e->ops.unpinned = on_unpinned;
-	e->ops.remote_line = NULL;
-	h->ops = &e->ops;
+	hub_ops_take_clients(h, &e->over, &edge_client_ops);
+	e->over.ops.remote_line = NULL;	/* an edge publishes nothing of its own */
 	e->params.role = NBRIDGE_EDGE;
 	/* A new numbering for each edge process (and each -p session): the
 	 * origin knows a restarted edge by it. */

@@ -375,9 +375,18 @@ static void on_unpinned(struct hub *h)
 {
 	struct repeater *rep = of(h);
 
-	rep->base_ops->unpinned(h);
+	rep->over.base->unpinned(h);
 	repeater_down_flush(rep);
 }
+
+static const struct hub_ops repeater_client_ops = {
+	.line = on_line,
+	.interrupt = on_interrupt,
+	.joined = on_joined,
+	.left = on_left,
+	.retracted = on_retracted,
+	.unpinned = on_unpinned,
+};
 
 /*
  * Admission: the origin's (hub_gate).
@@ -484,15 +493,7 @@ void repeater_down_attach(struct repeater *rep)
 {
 	struct hub *h = &rep->down->hub;
 
-	rep->base_ops = h->ops;
-	rep->ops = *h->ops;
-	rep->ops.line = on_line;
-	rep->ops.interrupt = on_interrupt;
-	rep->ops.joined = on_joined;
-	rep->ops.left = on_left;
-	rep->ops.retracted = on_retracted;
-	rep->ops.unpinned = on_unpinned;
-	h->ops = &rep->ops;
+	hub_ops_take_clients(h, &rep->over, &repeater_client_ops);
 	rep->gate.hello = gate_hello;
 	rep->gate.proof = gate_proof;
 	rep->gate.password = gate_password;

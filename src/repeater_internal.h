@@ -90,8 +90,7 @@ struct repeater {
 	/* The local session; NULL until the origin's WELCOME, and between
 	 * two sessions with -p. */
 	struct session *down;
-	struct hub_ops ops;		/* ours, over the session's */
-	const struct hub_ops *base_ops;
+	struct hub_ops_over over;	/* the session's clients' events are ours */
 	struct hub_gate gate;
 	struct ring_op down_op;		/* POLLIN on the session's eventfd */
 	bool down_inflight;

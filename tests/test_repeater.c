@@ -184,7 +184,7 @@ static void test_mirror_waits_for_a_pinned_chunk_in_order(void **state)
 	repeater_down_record(rep, PROTO_OUTPUT, (const uint8_t *)"after", 5);
 	assert_true(t->head < base + t->cap);
 	transcript_unpin(t, base);
-	rep->ops.unpinned(h);
+	rep->over.ops.unpinned(h);
 	/* The jump restarted the transcript: only "after" is held now. */
 	assert_int_equal(rep->up.relay_backlog, 0);
 	assert_true(transcript_oldest(t) == base + t->cap + 1000);
