@@ -6,8 +6,11 @@
 #ifndef RINGSIDE_TESTS_SUPPORT_H
 #define RINGSIDE_TESTS_SUPPORT_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "src/client.h"
@@ -33,6 +36,20 @@ static inline const char *text_from(const struct hub *s, uint64_t from)
 	}
 	buf[got] = '\0';
 	return buf;
+}
+
+/* A TCP port on ADDR that nothing is bound to, just now. */
+static inline unsigned test_free_port(in_addr_t addr)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(addr) };
+	socklen_t len = sizeof(in);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &len), 0);
+	close(fd);
+	return ntohs(in.sin_port);
 }
 
 /* The limits a session has by default (the CLI's defaults). */

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,19 +97,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static unsigned free_port(void)
-{
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(in);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &len), 0);
-	close(fd);
-	return ntohs(in.sin_port);
-}
-
 static int connect_port(unsigned port, int rcvbuf)
 {
 	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -127,7 +116,7 @@ static unsigned serve(struct seen *w, const char *extra, unsigned flags)
 {
 	struct ringside_params p;
 	char spec[128], err[256];
-	unsigned port = free_port(), id = 99;
+	unsigned port = test_free_port(INADDR_LOOPBACK), id = 99;
 
 	memset(w, 0, sizeof(*w));
 	ringside_params_init(&p);
@@ -426,7 +415,7 @@ static void test_api_write_backpressure(void **state)
 	struct seen w;
 	struct ringside_params p;
 	char err[256], chunk[1024], spec[64];
-	unsigned port = free_port();
+	unsigned port = test_free_port(INADDR_LOOPBACK);
 	size_t taken = 0;
 	int fds[4], again = 0;
 

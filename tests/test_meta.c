@@ -134,19 +134,6 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* A TCP port that was free a moment ago on ADDR. */
-static unsigned free_port(in_addr_t addr)
-{
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(addr) };
-	socklen_t len = sizeof(in);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &len), 0);
-	close(fd);
-	return ntohs(in.sin_port);
-}
-
 static int connect_loopback(unsigned port)
 {
 	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -173,7 +160,7 @@ static unsigned start_server(struct fixture *f, const char *extra, unsigned want
 {
 	char line[256], tail[512];
 	const char *got;
-	unsigned port = free_port(extra[0] ? INADDR_ANY : INADDR_LOOPBACK);
+	unsigned port = test_free_port(extra[0] ? INADDR_ANY : INADDR_LOOPBACK);
 	unsigned before = f->s.nservers;
 
 	snprintf(line, sizeof(line), ".server tcp:port=%u%s", port, extra);
@@ -369,7 +356,7 @@ static void test_meta_server_command_echo_hides_password(void **state)
 
 	start_server(f, ",password=s3cret", 0);
 	fake_client(&bob, &f->s, 7, "127.0.0.1", 40000);
-	snprintf(line, sizeof(line), ".server tcp:port=%u,Password=hunter2", free_port(INADDR_ANY));
+	snprintf(line, sizeof(line), ".server tcp:port=%u,Password=hunter2", test_free_port(INADDR_ANY));
 	assert_true(meta_execute(&f->s, &bob, line, strlen(line)));
 	assert_null(strstr(text_from(&f->s, 0), "s3cret"));
 	assert_null(strstr(text_from(&f->s, 0), "hunter2"));

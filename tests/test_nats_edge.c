@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -47,18 +49,6 @@ static const struct nbridge_impl fake = { .start = fake_start, .stop = fake_stop
 
 static const uint8_t SID[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 
-static unsigned free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 struct fixture {
 	struct nats_edge *e;
 	struct edge_options opt;
@@ -73,7 +63,7 @@ static int setup(void **state)
 	char err[256];
 	int in[2], out[2];
 
-	snprintf(f->spec, sizeof(f->spec), "tcp:port=%u", free_port());
+	snprintf(f->spec, sizeof(f->spec), "tcp:port=%u", test_free_port(INADDR_LOOPBACK));
 	f->servers[0] = f->spec;
 	f->opt.nats = "nats://127.0.0.1:4222,session=t,name=e1";
 	f->opt.servers = f->servers;
@@ -132,25 +122,6 @@ static void post_rec(enum nats_item_type type, const uint8_t *sid, enum nats_kin
 	nats_chan_post(fake_ch, it);
 }
 
-static const char *text(struct hub *h)
-{
-	static char buf[8192];
-	uint64_t from = transcript_oldest(&h->tr);
-	size_t got = 0;
-
-	while (from < h->tr.head) {
-		const char *p;
-		size_t n = transcript_span(&h->tr, from, &p);
-
-		assert_true(got + n < sizeof(buf));
-		memcpy(buf + got, p, n);
-		got += n;
-		from += n;
-	}
-	buf[got] = '\0';
-	return buf;
-}
-
 /* Up, with the session SID, and serving. */
 static struct hub *up(struct fixture *f)
 {
@@ -177,12 +148,12 @@ static void test_origin_offsets(void **state)
 	turns(f->e, 3);
 	assert_int_equal(transcript_oldest(&h->tr), 1000);
 	assert_int_equal(h->tr.head, 1005);
-	assert_string_equal(text(h), "hello");
+	assert_string_equal(text_from(h, transcript_oldest(&h->tr)), "hello");
 	/* Redelivered, whole and in part: nothing twice. */
 	post_rec(NEV_RECORD, SID, NATS_OUTPUT, 1000, "hello", 10);
 	post_rec(NEV_RECORD, SID, NATS_OUTPUT, 1003, "lo wo", 11);
 	turns(f->e, 3);
-	assert_string_equal(text(h), "hello wo");
+	assert_string_equal(text_from(h, transcript_oldest(&h->tr)), "hello wo");
 	assert_int_equal(nats_edge_end(f->e), 1008);
 	/* Kinds are kept. */
 	post_rec(NEV_RECORD, SID, NATS_NOTICE, 1008, "\r\nnote\r\n", 12);
@@ -194,7 +165,7 @@ static void test_origin_offsets(void **state)
 	post_rec(NEV_RECORD, SID, NATS_OUTPUT, 2000, "abc", 13);
 	turns(f->e, 3);
 	assert_int_equal(transcript_oldest(&h->tr), 2000);
-	assert_string_equal(text(h), "abc");
+	assert_string_equal(text_from(h, transcript_oldest(&h->tr)), "abc");
 	/* A gap record: bytes go on where it ends. */
 	{
 		struct nats_item *it = nats_item_new(NEV_RECORD, 0);
@@ -209,7 +180,7 @@ static void test_origin_offsets(void **state)
 	post_rec(NEV_RECORD, SID, NATS_TYPED, 3000, "bob: ls\r\n", 15);
 	turns(f->e, 3);
 	assert_int_equal(transcript_oldest(&h->tr), 3000);
-	assert_string_equal(text(h), "bob: ls\r\n");
+	assert_string_equal(text_from(h, transcript_oldest(&h->tr)), "bob: ls\r\n");
 	assert_int_equal(transcript_kind_at(&h->tr, 3000, &end), TRANSCRIPT_TYPED);
 }
 
@@ -226,7 +197,7 @@ static void test_offset_zero(void **state)
 	post_rec(NEV_RECORD, SID, NATS_OUTPUT, 0, "first-line\r\n", 10);
 	turns(f->e, 10);
 	assert_int_equal(transcript_oldest(&h->tr), 0);
-	assert_string_equal(text(h), "first-line\r\n");
+	assert_string_equal(text_from(h, transcript_oldest(&h->tr)), "first-line\r\n");
 	while ((n = read(f->out_r, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
 		got += n;
 	buf[got] = '\0';
@@ -260,7 +231,7 @@ static void test_next_session(void **state)
 	turns(f->e, 3);
 	assert_int_equal(h->nservers, 1);
 	assert_memory_equal(h->id, next, 16);
-	assert_string_equal(text(h), "new\r\n");
+	assert_string_equal(text_from(h, transcript_oldest(&h->tr)), "new\r\n");
 }
 
 static void test_origin_end_ends_edge(void **state)
@@ -331,7 +302,7 @@ static void test_lines_go_to_origin(void **state)
 	assert_memory_equal(it->data, "bt", 2);
 	free(it);
 	/* The origin shows the line: nothing of it is written here. */
-	assert_string_equal(text(h), "(gdb) ");
+	assert_string_equal(text_from(h, transcript_oldest(&h->tr)), "(gdb) ");
 	/* A meta-command stays here, and its answer goes to the asker only. */
 	head = h->tr.head;
 	assert_int_equal(write(f->in_w, ".servers\n", 9), 9);

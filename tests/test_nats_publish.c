@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,25 +128,6 @@ static struct nats_item *batch(uint64_t *end)
 	}
 	assert_null(head);
 	return NULL;
-}
-
-/* The transcript from FROM to its head, as text. */
-static const char *text_of(const struct hub *h, uint64_t from)
-{
-	static char buf[64 * 1024];
-	size_t got = 0;
-
-	while (from < h->tr.head) {
-		const char *p;
-		size_t n = transcript_span(&h->tr, from, &p);
-
-		assert_true(got + n < sizeof(buf));
-		memcpy(buf + got, p, n);
-		got += n;
-		from += n;
-	}
-	buf[got] = '\0';
-	return buf;
 }
 
 static void output(struct session *s, const char *text)
@@ -361,7 +344,7 @@ static void test_input_from_edges(void **state)
 	assert_int_equal(heard, 1);
 	assert_string_equal(heard_who, "BOX\\bob (tcp 10.0.0.2:7) via edge east");
 	assert_string_equal(heard_line, "bt");
-	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 10.0.0.2:7) via edge east: bt\r\n"));
+	assert_non_null(strstr(text_from(h, from), "BOX\\bob (tcp 10.0.0.2:7) via edge east: bt\r\n"));
 	/* Read-only, malformed, or for another session: refused. */
 	post_input(h->id, "eve", true, "kill");
 	post_input(h->id, "eve", false, "a\nb");
@@ -370,7 +353,7 @@ static void test_input_from_edges(void **state)
 	post_input(other, "eve", false, "old");
 	turns(&f->s, 3);
 	assert_int_equal(heard, 1);
-	assert_null(strstr(text_of(h, from), "eve"));
+	assert_null(strstr(text_from(h, from), "eve"));
 }
 
 static void post_presence(const uint8_t *sid, const char *edge, enum nats_pres_kind kind,
@@ -423,9 +406,9 @@ static void test_presence_in_clients(void **state)
 	post_presence(h->id, "west", NATS_PRES_SNAPSHOT, 1, 1, "bad list");
 	turns(&f->s, 3);
 	/* Joins at an edge are told at the origin, as its own clients' are. */
-	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east "
+	assert_non_null(strstr(text_from(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east "
 				"connected at "));
-	assert_non_null(strstr(text_of(h, from), "eve via edge east connected at "));
+	assert_non_null(strstr(text_from(h, from), "eve via edge east connected at "));
 	/* A heartbeat that agrees: nothing told, nothing asked. */
 	from = h->tr.head;
 	post_presence(h->id, "east", NATS_PRES_HEARTBEAT, 5, 2, "");
@@ -435,24 +418,24 @@ static void test_presence_in_clients(void **state)
 	assert_string_equal(who_asked, "west,");
 	from = h->tr.head;
 	assert_true(meta_execute(h, NULL, ".clients", 8));
-	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east (edge "
+	assert_non_null(strstr(text_from(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east (edge "
 				"client, raw, read-write)\r\n"));
-	assert_non_null(strstr(text_of(h, from), "eve via edge east (edge client, native, "
+	assert_non_null(strstr(text_from(h, from), "eve via edge east (edge client, native, "
 				"read-only)\r\n"));
-	assert_null(strstr(text_of(h, from), "west"));
+	assert_null(strstr(text_from(h, from), "west"));
 	/* A leave, by the next delta; and many changes at once are told in one line. */
 	from = h->tr.head;
 	post_presence(h->id, "east", NATS_PRES_DELTA, 6, 0, "-1\n");
 	turns(&f->s, 3);
-	assert_non_null(strstr(text_of(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east "
+	assert_non_null(strstr(text_from(h, from), "BOX\\bob (tcp 1.2.3.4:5) via edge east "
 				"disconnected at "));
-	assert_null(strstr(text_of(h, from), "eve"));
+	assert_null(strstr(text_from(h, from), "eve"));
 	from = h->tr.head;
 	post_presence(h->id, "east", NATS_PRES_DELTA, 7, 0, "+3 rw raw a\n+4 rw raw b\n"
 		      "+5 rw raw c\n+6 rw raw d\n+7 rw raw e\n+8 rw raw f\n+9 rw raw g\n"
 		      "+10 rw raw h\n+11 rw raw i\n-2\n");
 	turns(&f->s, 3);
-	assert_non_null(strstr(text_of(h, from), "ringside: 9 clients connected and 1 "
+	assert_non_null(strstr(text_from(h, from), "ringside: 9 clients connected and 1 "
 				"disconnected at edge east by "));
 	asked(who_asked, sizeof(who_asked));
 	assert_string_equal(who_asked, "");
@@ -460,7 +443,7 @@ static void test_presence_in_clients(void **state)
 	h->now += NATS_PRESENCE_TTL_S + 1;
 	from = h->tr.head;
 	assert_true(meta_execute(h, NULL, ".clients", 8));
-	assert_null(strstr(text_of(h, from), "via edge"));
+	assert_null(strstr(text_from(h, from), "via edge"));
 }
 
 static void test_publish_meta(void **state)
@@ -472,15 +455,15 @@ static void test_publish_meta(void **state)
 
 	assert_int_equal(nats_pub_start(h, "nats://h:1", &fake, err, sizeof(err)), -EALREADY);
 	assert_true(meta_execute(h, NULL, ".publish", 8));
-	assert_non_null(strstr(text_of(h, from), "publishing to nats://127.0.0.1:4222 session t: "
+	assert_non_null(strstr(text_from(h, from), "publishing to nats://127.0.0.1:4222 session t: "
 				"not connected; acknowledged up to offset 0"));
 	assert_true(meta_execute(h, NULL, ".publish off", 12));
-	assert_non_null(strstr(text_of(h, from), "publishing stopped"));
+	assert_non_null(strstr(text_from(h, from), "publishing stopped"));
 	turns(&f->s, 3);
 	assert_null(h->pub);
 	from = h->tr.head;
 	assert_true(meta_execute(h, NULL, ".publish nats://x", 17));
-	assert_non_null(strstr(text_of(h, from), ".publish: expected nats://HOST:PORT"));
+	assert_non_null(strstr(text_from(h, from), ".publish: expected nats://HOST:PORT"));
 	/* Started again (the fake counts one more stop at the end). */
 	assert_int_equal(nats_pub_start(h, "nats://127.0.0.1:4222,session=t", &fake, err,
 					sizeof(err)), 0);
