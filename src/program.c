@@ -111,15 +111,13 @@ static void read_some(struct program *p)
 	writer_flush(h);
 	while (budget > 0 && !h->backlog_len) {
 		char *where;
-		size_t room = transcript_writable(&h->tr, &where);
+		size_t room = transcript_writable(&h->tr, budget, &where);
 		ssize_t n;
 
 		if (room == 0) {
 			p->blocked = true;
 			break;
 		}
-		if (room > budget)
-			room = budget;
 		n = read(p->pty_fd, where, room);
 		if (n > 0) {
 			transcript_commit(&h->tr, (size_t)n);

@@ -158,24 +158,26 @@ bool transcript_blocked(const struct transcript *t)
 	return held(t) || (t->head % t->chunk == 0 && t->pins[slot_of(t, t->head)] > 0);
 }
 
-size_t transcript_writable(const struct transcript *t, char **where)
+size_t transcript_writable(const struct transcript *t, size_t want, char **where)
 {
 	size_t pos = (size_t)(t->head % t->cap);
-	size_t room = t->cap - pos;
+	size_t room = t->cap - pos < want ? t->cap - pos : want;
+	size_t into = (size_t)(t->head & (t->chunk - 1));	/* chunk is a power of two */
+	size_t slot = slot_of(t, t->head);
 	size_t n = 0;
-	uint64_t off = t->head;
 
 	*where = t->mem + pos;
 	if (held(t))
 		return 0;
-	while (n < room) {
-		size_t step;
-
-		if (off % t->chunk == 0 && t->pins[slot_of(t, off)] > 0)
-			break;
-		step = t->chunk - (size_t)(off % t->chunk);
-		n += step;
-		off += step;
+	/* The rest of the chunk head is in is ours; each chunk after it is
+	 * ours unless a send pins what its slot held. */
+	if (into) {
+		n = t->chunk - into;
+		slot = slot + 1 == t->nchunks ? 0 : slot + 1;
+	}
+	while (n < room && t->pins[slot] == 0) {
+		n += t->chunk;
+		slot = slot + 1 == t->nchunks ? 0 : slot + 1;
 	}
 	return n < room ? n : room;
 }
@@ -200,12 +202,10 @@ size_t transcript_append(struct transcript *t, const void *p, size_t n)
 
 	while (done < n) {
 		char *where;
-		size_t room = transcript_writable(t, &where);
+		size_t room = transcript_writable(t, n - done, &where);
 
 		if (room == 0)
 			break;
-		if (room > n - done)
-			room = n - done;
 		memcpy(where, src + done, room);
 		transcript_commit(t, room);
 		done += room;

@@ -67,13 +67,14 @@ void transcript_restart(struct transcript *t, uint64_t base);
 bool transcript_pinned(const struct transcript *t);
 
 /*
- * Where the writer may put up to the returned number of bytes without
- * overwriting a pinned chunk: a contiguous span at *WHERE, starting at head.
- * Returns 0 when the next chunk slot is pinned (the caller must wait for the
- * sends holding it to complete or be cancelled).  Call transcript_commit()
- * with what was actually written.
+ * Where the writer may put up to the returned number of bytes (at most WANT)
+ * without overwriting a pinned chunk: a contiguous span at *WHERE, starting
+ * at head.  Returns 0 when the next chunk slot is pinned (the caller must
+ * wait for the sends holding it to complete or be cancelled).  Call
+ * transcript_commit() with what was actually written.  Only the chunks WANT
+ * reaches are looked at: the rest of a large ring costs nothing per read.
  */
-size_t transcript_writable(const struct transcript *t, char **where);
+size_t transcript_writable(const struct transcript *t, size_t want, char **where);
 void transcript_commit(struct transcript *t, size_t n);
 
 /* Append N bytes, wrapping as needed.  Returns N, or fewer when a pinned

@@ -185,7 +185,7 @@ static void test_transcript_writable_commit(void **state)
 	const char *p;
 
 	init_small(&t);
-	room = transcript_writable(&t, &where);
+	room = transcript_writable(&t, SIZE_MAX, &where);
 	assert_int_equal(room, CAP);
 	assert_ptr_equal(where, t.mem);
 	memcpy(where, "ab\ncd", 5);
@@ -194,7 +194,7 @@ static void test_transcript_writable_commit(void **state)
 	assert_int_equal(t.lines, 1);
 	assert_false(t.at_line_start);
 
-	room = transcript_writable(&t, &where);
+	room = transcript_writable(&t, SIZE_MAX, &where);
 	assert_int_equal(room, CAP - 5);
 	assert_ptr_equal(where, t.mem + 5);
 	transcript_commit(&t, 0);	/* nothing written: nothing changes */
@@ -203,11 +203,11 @@ static void test_transcript_writable_commit(void **state)
 
 	/* Up to the physical end, the writable span is what is left of it. */
 	append_fill(&t, 'x', CAP - 5 - 10);
-	room = transcript_writable(&t, &where);
+	room = transcript_writable(&t, SIZE_MAX, &where);
 	assert_int_equal(room, 10);
 	memcpy(where, "0123456789", 10);
 	transcript_commit(&t, 10);
-	room = transcript_writable(&t, &where);
+	room = transcript_writable(&t, SIZE_MAX, &where);
 	assert_ptr_equal(where, t.mem);
 	assert_int_equal(room, CAP);
 	assert_int_equal(transcript_span(&t, CAP - 10, &p), 10);
@@ -276,14 +276,14 @@ static void test_transcript_pin_blocks_reentry_of_its_slot(void **state)
 	append_pattern(&t, 5000);		/* into slot 1 */
 	transcript_pin(&t, 100);		/* a send from slot 0 */
 	assert_false(transcript_blocked(&t));
-	assert_int_equal(transcript_writable(&t, &where), CAP - 5000);
+	assert_int_equal(transcript_writable(&t, SIZE_MAX, &where), CAP - 5000);
 
 	/* The writer goes up to the end of the lap and stops exactly there. */
 	memset(big, 'z', sizeof(big));
 	assert_int_equal(transcript_append(&t, big, sizeof(big)), CAP - 5000);
 	assert_int_equal(t.head, CAP);
 	assert_true(transcript_blocked(&t));
-	assert_int_equal(transcript_writable(&t, &where), 0);
+	assert_int_equal(transcript_writable(&t, SIZE_MAX, &where), 0);
 	assert_int_equal(transcript_append(&t, "x", 1), 0);
 	assert_int_equal(t.head, CAP);
 	/* The pinned bytes are intact. */
@@ -292,7 +292,7 @@ static void test_transcript_pin_blocks_reentry_of_its_slot(void **state)
 
 	transcript_unpin(&t, 100);
 	assert_false(transcript_blocked(&t));
-	assert_int_equal(transcript_writable(&t, &where), CAP);
+	assert_int_equal(transcript_writable(&t, SIZE_MAX, &where), CAP);
 	assert_int_equal(transcript_append(&t, "x", 1), 1);
 	assert_int_equal(transcript_oldest(&t), CHUNK);
 	transcript_free(&t);
@@ -312,7 +312,7 @@ static void test_transcript_pin_blocks_mid_lap(void **state)
 	assert_int_equal(transcript_append(&t, big, sizeof(big)), 2 * CHUNK - 10);
 	assert_int_equal(t.head, CAP + 2 * CHUNK);
 	assert_true(transcript_blocked(&t));
-	assert_int_equal(transcript_writable(&t, &where), 0);
+	assert_int_equal(transcript_writable(&t, SIZE_MAX, &where), 0);
 	assert_int_equal(transcript_oldest(&t), 2 * CHUNK);
 	/* Two pins on one slot: both must go. */
 	transcript_pin(&t, 2 * CHUNK + 6);
@@ -334,11 +334,17 @@ static void test_transcript_writable_stops_at_a_later_pinned_slot(void **state)
 	append_fill(&t, 'b', 10);		/* head in slot 0, second lap */
 	transcript_pin(&t, 2 * CHUNK);		/* slot 2, first lap */
 	/* Room: rest of slot 0 and all of slot 1, not into slot 2. */
-	assert_int_equal(transcript_writable(&t, &where), 2 * CHUNK - 10);
+	assert_int_equal(transcript_writable(&t, SIZE_MAX, &where), 2 * CHUNK - 10);
 	assert_ptr_equal(where, t.mem + 10);
 	assert_false(transcript_blocked(&t));
 	transcript_unpin(&t, 2 * CHUNK);
-	assert_int_equal(transcript_writable(&t, &where), CAP - 10);
+	assert_int_equal(transcript_writable(&t, SIZE_MAX, &where), CAP - 10);
+	/* Asked for less, it answers no more, even up to a pinned slot. */
+	assert_int_equal(transcript_writable(&t, 7, &where), 7);
+	transcript_pin(&t, CHUNK + 5);	/* slot 1, first lap */
+	assert_int_equal(transcript_writable(&t, CHUNK - 10, &where), CHUNK - 10);
+	assert_int_equal(transcript_writable(&t, CHUNK + 1, &where), CHUNK - 10);
+	assert_int_equal(transcript_writable(&t, 0, &where), 0);
 	transcript_free(&t);
 }
 
@@ -353,7 +359,7 @@ static void test_transcript_pin_in_current_chunk_does_not_block(void **state)
 	transcript_pin(&t, CHUNK + 50);		/* a send of this very chunk */
 	assert_false(transcript_blocked(&t));
 	/* The rest of slot 1 and the untouched slots 2 and 3 are free. */
-	assert_int_equal(transcript_writable(&t, &where), CAP - CHUNK - 100);
+	assert_int_equal(transcript_writable(&t, SIZE_MAX, &where), CAP - CHUNK - 100);
 	memset(buf, 'b', sizeof(buf));
 	assert_int_equal(transcript_append(&t, buf, CHUNK - 100), CHUNK - 100);
 	assert_int_equal(t.head, 2 * CHUNK);
@@ -631,7 +637,7 @@ static void model_run(uint64_t seed)
 		} else if (op < 63) {
 			/* writable/commit with a partial write. */
 			char *where;
-			size_t room = transcript_writable(&t, &where);
+			size_t room = transcript_writable(&t, SIZE_MAX, &where);
 			size_t n = (size_t)rnd_below(room + 1);
 
 			for (size_t i = 0; i < n; i++) {
@@ -691,7 +697,7 @@ static void model_run(uint64_t seed)
 		if (npins == 0) {
 			char *where;
 
-			assert_true(transcript_writable(&t, &where) > 0);
+			assert_true(transcript_writable(&t, SIZE_MAX, &where) > 0);
 		}
 	}
 	/* lines counts both paths (append and commit). */
@@ -783,14 +789,14 @@ static void test_transcript_restart_waits_for_old_sends(void **state)
 	/* The writer now starts mid-slot anywhere: it writes nothing until
 	 * the old send lets go, whatever slot it would write. */
 	assert_true(transcript_blocked(&t));
-	assert_int_equal(transcript_writable(&t, &where), 0);
+	assert_int_equal(transcript_writable(&t, SIZE_MAX, &where), 0);
 	assert_int_equal(transcript_append(&t, "x", 1), 0);
 	transcript_unpin(&t, 10);
 	assert_false(transcript_blocked(&t));
 	assert_int_equal(transcript_append(&t, "xy", 2), 2);
 	/* Pins taken for the new bytes are ordinary ones again. */
 	transcript_pin(&t, 3 * CHUNK + 7);
-	assert_true(transcript_writable(&t, &where) > 0);
+	assert_true(transcript_writable(&t, SIZE_MAX, &where) > 0);
 	transcript_unpin(&t, 3 * CHUNK + 7);
 	transcript_free(&t);
 }
