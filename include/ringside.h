@@ -235,7 +235,9 @@ int ringside_take_process(struct ringside *s, unsigned what, char *err, size_t e
  * Running it.  Either call ringside_run(), which returns when the session
  * has ended, or poll ringside_fd() for POLLIN (epoll, select, an event
  * library) and call ringside_run_once(s, 0) whenever it is readable.  The fd
- * belongs to the session; do not read or close it.
+ * belongs to the session; do not read or close it.  It is made on the first
+ * call (a session run only through ringside_run() or ringside_run_once()
+ * with a timeout never pays for it); -errno if it cannot be (EMFILE).
  */
 int ringside_fd(struct ringside *s);
 

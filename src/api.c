@@ -189,7 +189,7 @@ API int ringside_take_process(struct ringside *r, unsigned what, char *err, size
 
 API int ringside_fd(struct ringside *r)
 {
-	return r->s.event_fd;
+	return session_event_fd(&r->s);
 }
 
 API int ringside_run_once(struct ringside *r, int timeout_ms)
@@ -199,10 +199,8 @@ API int ringside_run_once(struct ringside *r, int timeout_ms)
 
 API int ringside_run(struct ringside *r)
 {
-	int res;
+	int res = session_run(&r->s);
 
-	while ((res = session_run_once(&r->s, -1)) == 0)
-		;
 	return res < 0 ? res : r->s.exit_status;
 }
 

@@ -867,8 +867,7 @@ int ringside_edge(const struct edge_options *opt)
 		if (!next.has_after)
 			edge_log(e, "edge %s: waiting for session %s at %s", e->params.conf.name,
 				 e->params.conf.session, e->params.conf.url);
-		while ((res = nats_edge_run_once(e, -1)) == 0)
-			;
+		res = session_run(e->s);
 		code = res < 0 ? 1 : nats_edge_status(e);
 		stop = res < 0 || !opt->persist || e->failed || e->s->end_signal || !e->have_session;
 		if (e->have_session) {

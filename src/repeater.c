@@ -379,9 +379,16 @@ static void on_down_ready(struct ring_op *op, int res, unsigned flags)
 
 static void arm_down_poll(struct repeater *rep)
 {
+	int fd;
+
 	if (!rep->down || rep->down_inflight)
 		return;
-	if (ring_poll(&rep->up.ring, &rep->down_op, rep->down->event_fd, POLLIN) == 0)
+	fd = session_event_fd(rep->down);
+	if (fd < 0) {
+		repeater_log(rep, "cannot wait for the local session: %s", strerror(-fd));
+		return;
+	}
+	if (ring_poll(&rep->up.ring, &rep->down_op, fd, POLLIN) == 0)
 		rep->down_inflight = true;
 }
 

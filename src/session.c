@@ -588,15 +588,7 @@ int session_init(struct session *s, const struct ringside_params *params,
 	h->links.bufs = &h->bufs;
 	h->links.ev = &client_link_events;
 	h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	/* Readable whenever a completion is posted, so that the host's own
-	 * loop can wait for the session's work with the rest of its own. */
-	s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (s->event_fd < 0 || io_uring_register_eventfd(&h->ring.uring, s->event_fd) < 0) {
-		snprintf(err, errlen, "cannot register an eventfd with io_uring");
-		return -EIO;
-	}
 	ring_timer_arm(&h->ring, &s->sweep_timer, SWEEP_NS, on_sweep);
-	session_poke(s);
 	return 0;
 }
 
@@ -682,6 +674,29 @@ int session_server_start(struct session *s, const char *spec, unsigned *id, char
  * The loop.
  */
 
+int session_event_fd(struct session *s)
+{
+	int fd, res;
+
+	if (s->event_fd >= 0)
+		return s->event_fd;
+	/* Readable whenever a completion is posted.  Made only for a host
+	 * that waits on it: each completion signals it, which a loop that
+	 * runs the ring itself would pay for nothing. */
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	res = io_uring_register_eventfd(&s->hub.ring.uring, fd);
+	if (res < 0) {
+		close(fd);
+		return res;
+	}
+	s->event_fd = fd;
+	/* Work may be waiting already (the banner, completions not reaped). */
+	session_poke(s);
+	return fd;
+}
+
 void session_poke(struct session *s)
 {
 	if (s->event_fd >= 0 && eventfd_write(s->event_fd, 1) < 0) {
@@ -689,7 +704,12 @@ void session_poke(struct session *s)
 	}
 }
 
-int session_run_once(struct session *s, int timeout_ms)
+/*
+ * One turn.  A host that runs other work between turns needs what this turn
+ * queued in the kernel before it returns; a loop that comes straight back
+ * (HOST_WAITS false) submits it with its next wait, in the same syscall.
+ */
+static int turn(struct session *s, int timeout_ms, bool host_waits)
 {
 	struct hub *h = &s->hub;
 	uint64_t wait, ignored;
@@ -702,7 +722,7 @@ int session_run_once(struct session *s, int timeout_ms)
 		if (s->banner_due && !h->draining)
 			meta_print_banner(h);
 	}
-	if (read(s->event_fd, &ignored, sizeof(ignored)) < 0) {
+	if (s->event_fd >= 0 && read(s->event_fd, &ignored, sizeof(ignored)) < 0) {
 		/* EAGAIN: nothing was posted since the last turn. */
 	}
 	/* ring_run_once() waits forever on 0; 1 ns is a look without waiting.
@@ -725,10 +745,25 @@ int session_run_once(struct session *s, int timeout_ms)
 		s->done = true;
 	/* What this turn queued goes to the kernel now, not when the host
 	 * next calls in; work left for the next turn keeps the fd readable. */
-	ring_flush(&h->ring);
+	if (host_waits || s->done)
+		ring_flush(&h->ring);
 	if (h->kick_pending || s->done)
 		session_poke(s);
 	return s->done ? 1 : 0;
+}
+
+int session_run_once(struct session *s, int timeout_ms)
+{
+	return turn(s, timeout_ms, true);
+}
+
+int session_run(struct session *s)
+{
+	int res;
+
+	while ((res = turn(s, -1, false)) == 0)
+		;
+	return res;
 }
 
 void session_destroy(struct session *s)

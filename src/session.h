@@ -51,10 +51,14 @@ int session_server_start(struct session *s, const char *spec, unsigned *id, char
 int session_take_process(struct session *s, unsigned what, char *err, size_t errlen);
 /* Begin the end (the program exited, a signal, or the host said so). */
 void session_end(struct session *s, int status);
+/* ringside_fd(): made on first use.  The fd, or -errno. */
+int session_event_fd(struct session *s);
 /* Make ringside_fd() readable: work was queued outside the loop. */
 void session_poke(struct session *s);
 /* One loop turn: 0 going on, 1 ended, -errno. */
 int session_run_once(struct session *s, int timeout_ms);
+/* Turns until the session ends: 1, or -errno. */
+int session_run(struct session *s);
 void session_destroy(struct session *s);
 
 #endif
