@@ -51,7 +51,7 @@ $(BENCH_OUT)/producer: $(BENCH_DIR)/producer.c $(BENCH_DIR)/parse.c $(BENCH_DIR)
 
 $(BENCH_OUT)/floor: $(BENCH_DIR)/floor.c $(BENCH_DIR)/util.c $(BENCH_COMMON_H)
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) $(BENCH_URING) $(BENCH_SSL)
+	$(call quiet,CC,$@)$(CC) $(BENCH_CFLAGS) -o $@ $(filter %.c,$^) $(BENCH_URING) $(BENCH_SSL) -lutil
 
 $(BENCH_OUT)/naive: $(BENCH_DIR)/naive.c $(BENCH_DIR)/util.c $(BENCH_COMMON_H)
 	@mkdir -p $(dir $@)

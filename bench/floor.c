@@ -15,6 +15,9 @@
  *                 (send() or an io_uring SEND, as the mode says): the floor
  *                 of the join-storm cell, where a client counts as registered
  *                 at its first byte from the server
+ *   --pty         the producer writes to a terminal (the floor reads its
+ *                 master side), as a debugger hosted by a server does: what
+ *                 reading a pty instead of a pipe costs, with nothing else
  *   --tls-cert C --tls-key K   (send mode only) TLS with OpenSSL: a blocking
  *                 handshake per accepted connection, then one SSL_write()
  *                 per client per chunk: every TLS server must encrypt each
@@ -34,6 +37,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -170,10 +174,11 @@ int main(int argc, char **argv)
 		{"tls-cert", required_argument, 0, 'C'},
 		{"tls-key", required_argument, 0, 'K'},
 		{"greet", no_argument, 0, 'g'},
+		{"pty", no_argument, 0, 'P'},
 		{0, 0, 0, 0},
 	};
 	int port = 0, cpu = -1, c;
-	bool greeting = false;
+	bool greeting = false, pty = false;
 	const char *mode = "send", *upath = NULL, *cert = NULL, *key = NULL;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
@@ -185,6 +190,7 @@ int main(int argc, char **argv)
 		case 'C': cert = optarg; break;
 		case 'K': key = optarg; break;
 		case 'g': greeting = true; break;
+		case 'P': pty = true; break;
 		default: goto usage;
 		}
 	}
@@ -192,7 +198,7 @@ int main(int argc, char **argv)
 	if ((port <= 0) == !upath || nclients <= 0 || optind >= argc || (!uring && strcmp(mode, "send")) ||
 	    !cert != !key || (cert && uring) || (cert && greeting)) {
 usage:
-		fprintf(stderr, "usage: floor {--port P|--unix PATH} --clients N [--mode send|uring] [--cpu C] [--greet]\n"
+		fprintf(stderr, "usage: floor {--port P|--unix PATH} --clients N [--mode send|uring] [--cpu C] [--greet] [--pty]\n"
 				"             [--tls-cert CRT --tls-key KEY (send mode)] -- PRODUCER ARGS...\n");
 		return 2;
 	}
@@ -278,8 +284,17 @@ usage:
 	}
 
 	int in[2], out[2];
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
+	if (pipe2(in, O_CLOEXEC))
 		die("pipe");
+	if (pty) {
+		/* out[0] the master, out[1] the terminal the producer writes to. */
+		if (openpty(&out[0], &out[1], NULL, NULL, NULL) < 0)
+			die("openpty");
+		fcntl(out[0], F_SETFD, FD_CLOEXEC);
+		fcntl(out[1], F_SETFD, FD_CLOEXEC);
+	} else if (pipe2(out, O_CLOEXEC)) {
+		die("pipe");
+	}
 	child = fork();
 	if (child < 0)
 		die("fork");
@@ -321,8 +336,10 @@ usage:
 		}
 		if (pf[0].revents) {
 			ssize_t k = read(out[0], buf, cap);
+			if (k < 0 && errno == EINTR)
+				continue;
 			if (k <= 0)
-				break; /* producer exited */
+				break; /* producer exited (a pty says EIO) */
 			if (uring)
 				bcast_uring(buf, (size_t)k);
 			else

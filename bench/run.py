@@ -50,14 +50,18 @@ ALL_CONTENDERS = ["ringside", "floor-send", "floor-uring", "naive", "redis", "nc
 # default budget, ring - 128 KiB = 7.9 MiB, is more than a 10 s stall at this
 # rate produces).
 SLOW_EXTRA = ["ringside-lag1m"]
-HOSTING = {"ringside", "ringside-lag1m", "floor-send", "floor-uring", "naive"}
+# The io_uring floor with its producer on a terminal instead of a pipe, as
+# ringside hosts a debugger: how much of ringside's cost over the floor is
+# reading a pty.  TCP latency cells only (--contenders, and the quick run).
+PTY_FLOOR = "floor-uring-pty"
+HOSTING = {"ringside", "ringside-lag1m", "floor-send", "floor-uring", PTY_FLOOR, "naive"}
 # How clients reach the server: TCP on loopback, a Unix socket, or TLS over
 # TCP.  Contenders without a mode for a transport are not run in its cells
 # (not listed as failures).  The TLS floor is floor-send with OpenSSL; the
 # io_uring floor has no TLS mode.
 TRANSPORTS = ["tcp", "unix", "tls"]
 SUPPORTS = {
-    "tcp": set(ALL_CONTENDERS) | set(SLOW_EXTRA),
+    "tcp": set(ALL_CONTENDERS) | set(SLOW_EXTRA) | {PTY_FLOOR},
     "unix": {"ringside", "floor-send", "floor-uring", "redis"},
     "tls": {"ringside", "floor-send", "redis"},
 }
@@ -91,6 +95,7 @@ MEM = dict(warm=50)
 CEIL = dict(start=400, factor=2 ** 0.5, secs=1.5, max_steps=14, max_deliv=4e7, lat_secs=1.0, tick_us=1000)
 EMBED = dict(records=50000, timeout=120)
 LIMIT_CONTENDERS = {"ceil": ["ringside", "floor-uring", "floor-send", "redis"], "embed": ["ringside"]}
+QUICK_CONTENDERS = ["ringside", "floor-uring", "naive", "redis", "ncat"]
 PROFILES = {
     # A CI gate: results and no loss over every transport, and the storm and
     # idle-memory cells working (ncat sits the storm out: its backlog of 10
@@ -110,7 +115,8 @@ PROFILES = {
                ("storm", 1000, 64, "tcp"), ("storm", 10000, 64, "tcp"),
                ("mem", 1000, 64, "tcp"), ("mem", 10000, 64, "tcp"),
                ("ceil", 1000, 64, "tcp"), ("embed", 1000, 64, "tcp")],
-        storm=STORM, mem=MEM, ceil=CEIL, embed=EMBED, cell_contenders=LIMIT_CONTENDERS,
+        storm=STORM, mem=MEM, ceil=CEIL, embed=EMBED,
+        cell_contenders=dict(LIMIT_CONTENDERS, **{sc: QUICK_CONTENDERS for sc in ("tput", "storm", "mem")}),
         # CPU per delivery is compared at the 5 % level: 1.5 s phases (12 records at
         # N = 10,000) spread one server's figure over 1.01-1.35 x another's in one run,
         # and 0.3 s of warm-up left the end of the joins inside the phase.
@@ -119,7 +125,7 @@ PROFILES = {
         slow=dict(n=1000, size=16384, rate=40, nostall_secs=3, slow_secs=14, stall_at=2,
                   stall_secs=10, reps=1),
         lat_dps=20000, lat_max_rate=1000,
-        contenders=["ringside", "floor-uring", "naive", "redis", "ncat"], run_timeout=90,
+        contenders=QUICK_CONTENDERS[:2] + [PTY_FLOOR] + QUICK_CONTENDERS[2:], run_timeout=90,
     ),
     "full": dict(
         cells=[("tput", n, s, "tcp") for s in (64, 1024, 16384) for n in (1, 10, 100, 1000, 10000)] +
@@ -348,9 +354,11 @@ def contender_cmd(name, a, port, n, size, tmp, transport, scenario="lat", prod_e
             ["--cpu", HARNESS_CPU]
         out["mode"] = ["--ready", "stats", "--go", "client0"]
         return ready_for(out, scenario, name)
-    if name in ("floor-send", "floor-uring"):
+    if name in ("floor-send", "floor-uring", PTY_FLOOR):
         mode = name.split("-")[1]
         where = ["--unix", upath] if transport == "unix" else ["--port", str(port)]
+        if name == PTY_FLOOR:
+            where += ["--pty"]
         if transport == "tls":
             where += ["--tls-cert", a.cert[0], "--tls-key", a.cert[1]]
         out["srv"] = taskset + [a.floor] + where + ["--clients", str(n), "--mode", mode] + greet + ["--"] + \
@@ -1078,9 +1086,9 @@ def main():
     contenders = prof["contenders"]
     if args.contenders:
         contenders = [c for c in args.contenders.split(",") if c]
-        bad = [c for c in contenders if c not in ALL_CONTENDERS]
+        bad = [c for c in contenders if c not in ALL_CONTENDERS + [PTY_FLOOR]]
         if bad:
-            ap.error(f"unknown contender(s) {bad}; known: {ALL_CONTENDERS}")
+            ap.error(f"unknown contender(s) {bad}; known: {ALL_CONTENDERS + [PTY_FLOOR]}")
     if args.report_only:
         return rebuild_report(args.report_only, args.profile, prof, contenders)
     if args.wait_quiet is None:
