@@ -14,8 +14,8 @@ import tempfile
 import time
 
 import harness
-from harness import (BASH, Client, Relay, TestFailure, check, free_port, slow, start, test,
-                     wait_listening)
+from harness import (BASH, Client, Relay, TestFailure, check, exclusive, free_port, slow, start,
+                     test, wait_listening)
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 GDB = ["gdb", "-q", "-nx", "-iex", "set pagination off", "-iex", "set confirm off"]
@@ -763,6 +763,7 @@ def edge_clients_listed(oc, edge):
 
 @test
 @slow
+@exclusive
 def test_nats_origin_cpu_flat_with_edge_clients(workdir):
     """The origin's work does not grow with the number of an edge's idle clients (presence
     version 2: a heartbeat per edge every 5 s, deltas only for joins and leaves): over 20 s

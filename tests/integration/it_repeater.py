@@ -13,8 +13,8 @@ import subprocess
 import time
 
 import harness
-from harness import (BASH, Client, Relay, TestFailure, check, free_port, numbers_in_order,
-                     pump_all, slow, start, test, wait_listening)
+from harness import (BASH, Client, Relay, TestFailure, check, exclusive, free_port,
+                     numbers_in_order, pump_all, slow, start, test, wait_listening)
 from wire import (ACCEPT, CHALLENGE, GAP, NOTICE, OUTPUT, PREAMBLE, PRIVATE, PROOF, REFUSE,
                   STATE, TYPED, WELCOME, NativePeer, hello, parse_tlv, record, tlv)
 
@@ -1031,6 +1031,7 @@ def one_run(kind, n_clients, lines):
 
 
 @slow
+@exclusive
 @test
 def test_repeater_origin_cpu_is_one_clients(workdir):
     """Benchmark: the origin's CPU for one workload with 1 repeater x 1000 clients against 1
