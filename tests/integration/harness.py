@@ -114,34 +114,31 @@ def raise_nofile(n):
     return want
 
 
-class Session:
-    """ringside hosting PROGRAM; the console is on pipes unless noio."""
+SANITIZER_MARKERS = (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:")
 
-    def __init__(self, servers, program, extra=(), noio=False, env=None):
-        args = [BIN]
-        for spec in servers:
-            args += ["-server", spec]
-        if noio:
-            args.append("-noio")
-        args += list(extra)
-        args += ["--"] + list(program)
+
+class LoggedProcess:
+    """A process a test started, its stderr (and stdout, when that is a pipe) collected as
+    it comes: wait for a pattern in its log, wait for its exit, stop it.  Under SANITIZE=1 a
+    sanitizer report in its stderr fails the test that started it, when it is closed."""
+
+    WHO = "ringside"                # how messages name it
+    REPORT = "sanitizer report"
+    WAIT = 10                       # seconds wait_log and wait_exit wait unless told
+
+    def __init__(self, args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=None):
         self.args = args
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL if noio else subprocess.PIPE,
-            stdout=subprocess.DEVNULL if noio else subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        self.console_out = bytearray()
+        self.proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                                     env=env)
+        self.out = bytearray()
         self.stderr = bytearray()
-        for fd in (self.proc.stdout, self.proc.stderr):
-            if fd:
-                os.set_blocking(fd.fileno(), False)
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                os.set_blocking(f.fileno(), False)
 
     def pump(self):
-        """Collect whatever the console and stderr have written so far."""
-        for f, buf in ((self.proc.stdout, self.console_out), (self.proc.stderr, self.stderr)):
+        """Collect whatever it has written so far."""
+        for f, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.stderr)):
             if not f:
                 continue
             while True:
@@ -152,6 +149,60 @@ class Session:
                 if not data:
                     break
                 buf += data
+
+    def wait_log(self, pattern, timeout=None):
+        timeout = self.WAIT if timeout is None else timeout
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pump()
+            if rx.search(self.stderr):
+                return
+            time.sleep(0.05)
+        raise TestFailure("%s never logged %r: %r" % (self.WHO, pattern, bytes(self.stderr[-600:])))
+
+    def wait_exit(self, timeout=None):
+        timeout = self.WAIT if timeout is None else timeout
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("%s did not exit within %ss" % (self.WHO, timeout))
+        self.pump()
+        return rc
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.pump()
+        for marker in SANITIZER_MARKERS:
+            if marker in self.stderr:
+                at = self.stderr.index(marker)
+                raise TestFailure("%s: %r" % (self.REPORT, bytes(self.stderr[at:at + 600])))
+
+
+class Session(LoggedProcess):
+    """ringside hosting PROGRAM; the console is on pipes unless noio."""
+
+    def __init__(self, servers, program, extra=(), noio=False, env=None):
+        args = [BIN]
+        for spec in servers:
+            args += ["-server", spec]
+        if noio:
+            args.append("-noio")
+        args += list(extra)
+        args += ["--"] + list(program)
+        pipe = subprocess.DEVNULL if noio else subprocess.PIPE
+        super().__init__(args, stdin=pipe, stdout=pipe, env=env)
+
+    @property
+    def console_out(self):
+        """What the console has shown so far (collected by pump())."""
+        return self.out
 
     def console_type(self, line):
         self.proc.stdin.write(line.encode() + b"\n")
@@ -168,35 +219,12 @@ class Session:
         raise TestFailure("console never showed %r; last bytes: %r"
                           % (pattern, bytes(self.console_out[-300:])))
 
-    def wait_exit(self, timeout=10):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("ringside did not exit within %ss" % timeout)
-        self.pump()
-        return rc
-
     def rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
         return 0
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.pump()
-        # Under SANITIZE=1 a sanitizer report must fail the test that caused it.
-        for marker in (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:"):
-            if marker in self.stderr:
-                at = self.stderr.index(marker)
-                raise TestFailure("sanitizer report: %r" % bytes(self.stderr[at:at + 600]))
 
 
 def wait_listening(port, timeout=10):
