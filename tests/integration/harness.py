@@ -660,6 +660,9 @@ def run_parallel(selected, skip_slow, jobs, limit, command):
     queue = sorted(fns, key=lambda fn: (not getattr(fn, "exclusive", False),
                                         not getattr(fn, "slow", False)))
     rundir = tempfile.mkdtemp(prefix="ringside-it-")
+    # Each workdir is private (0700) like the one of a run in one process; the directory
+    # above can be passed through, so that a test may open its workdir to another uid.
+    os.chmod(rundir, 0o711)
     space = port_space()
     nblocks = (space[1] - space[0]) // PORT_BLOCK if space else 0
     block = int.from_bytes(os.urandom(4), "big") % nblocks if nblocks else 0
@@ -675,7 +678,7 @@ def run_parallel(selected, skip_slow, jobs, limit, command):
                 fn = queue.pop(0)
                 # Short: gdb breaks lines that name files in a long path.
                 workdir = os.path.join(rundir, "%d" % fns.index(fn))
-                os.mkdir(workdir)
+                os.mkdir(workdir, 0o700)
                 env = dict(os.environ, PYTHONUNBUFFERED="1")
                 if nblocks:
                     # Blocks in turn: one is used again only after every other has been.
