@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 # Shared pieces of the integration tests: starting the real ringside binary,
-# raw TCP clients that record every byte they receive, and a tiny runner that
-# prints one line per test and ends with "N passed, N failed".
+# raw TCP clients that record every byte they receive, ports that tests
+# running side by side do not share, and the runner, which prints one line
+# per test and ends with "N passed, N failed": tests one after another in one
+# process, or N at a time, each in a process of its own (run.py --jobs N).
 import os
 import re
 import resource
@@ -27,13 +29,82 @@ def check(cond, what):
         raise TestFailure(what)
 
 
-def free_port():
-    """A port nobody listens on right now (the kernel's choice)."""
+# Ports for servers the tests start.  Not the kernel's choice (bind to port 0, read it, close):
+# that port sits in the ephemeral range, where any connect() on the machine may take it as its
+# local port before our server binds it, and two tests running at once (run.py --jobs) could be
+# handed the same one.  Instead ports come from below (or above) the ephemeral range, which the
+# kernel never hands out by itself, in order from a place of our own: the runner gives each test
+# a block of its own in RINGSIDE_IT_PORTS=LO-HI; a run in one process starts at a random place,
+# so that two runs on one machine rarely meet.  A port is only handed out if it can be bound.
+PORT_FLOOR = 10000
+_ports_lock = threading.Lock()
+_ports = None   # [next, lo, hi): the span being handed out
+
+
+def port_space():
+    """(lo, hi): the ports the kernel never picks by itself, or None if there are too few."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        return None
+    if low - PORT_FLOOR >= 2000:
+        return PORT_FLOOR, low
+    if 65536 - (high + 1) >= 2000:
+        return high + 1, 65536
+    return None
+
+
+def _port_is_free(port):
+    """Bindable on every address without SO_REUSEADDR: nothing listens on it, and no
+    connection of a test that used it lately lingers in TIME_WAIT (blocks of ports are used
+    again after a minute or so of quick tests)."""
+    tried = 0
+    for family, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        try:
+            s = socket.socket(family)
+        except OSError:
+            continue            # no IPv6 here: IPv4 decides
+        try:
+            s.bind((addr, port))
+            tried += 1
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return tried > 0
+
+
+def _kernel_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def free_port():
+    """A port nobody listens on right now, from this test's block (see above)."""
+    global _ports
+    with _ports_lock:
+        if _ports is None:
+            m = re.fullmatch(r"(\d+)-(\d+)", os.environ.get("RINGSIDE_IT_PORTS", ""))
+            span = (int(m.group(1)), int(m.group(2))) if m else port_space()
+            if span is None:
+                _ports = [0, 0, 0]
+            else:
+                lo, hi = span
+                _ports = [lo if m else lo + int.from_bytes(os.urandom(4), "big") % (hi - lo),
+                          lo, hi]
+        nxt, lo, hi = _ports
+        for _ in range(hi - lo):
+            port = nxt
+            nxt = nxt + 1 if nxt + 1 < hi else lo
+            if _port_is_free(port):
+                _ports[0] = nxt
+                return port
+    # No span, or a test used up its block: the kernel's choice, as before.
+    return _kernel_port()
 
 
 def raise_nofile(n):
@@ -43,34 +114,31 @@ def raise_nofile(n):
     return want
 
 
-class Session:
-    """ringside hosting PROGRAM; the console is on pipes unless noio."""
+SANITIZER_MARKERS = (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:")
 
-    def __init__(self, servers, program, extra=(), noio=False, env=None):
-        args = [BIN]
-        for spec in servers:
-            args += ["-server", spec]
-        if noio:
-            args.append("-noio")
-        args += list(extra)
-        args += ["--"] + list(program)
+
+class LoggedProcess:
+    """A process a test started, its stderr (and stdout, when that is a pipe) collected as
+    it comes: wait for a pattern in its log, wait for its exit, stop it.  Under SANITIZE=1 a
+    sanitizer report in its stderr fails the test that started it, when it is closed."""
+
+    WHO = "ringside"                # how messages name it
+    REPORT = "sanitizer report"
+    WAIT = 10                       # seconds wait_log and wait_exit wait unless told
+
+    def __init__(self, args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=None):
         self.args = args
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL if noio else subprocess.PIPE,
-            stdout=subprocess.DEVNULL if noio else subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        self.console_out = bytearray()
+        self.proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                                     env=env)
+        self.out = bytearray()
         self.stderr = bytearray()
-        for fd in (self.proc.stdout, self.proc.stderr):
-            if fd:
-                os.set_blocking(fd.fileno(), False)
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                os.set_blocking(f.fileno(), False)
 
     def pump(self):
-        """Collect whatever the console and stderr have written so far."""
-        for f, buf in ((self.proc.stdout, self.console_out), (self.proc.stderr, self.stderr)):
+        """Collect whatever it has written so far."""
+        for f, buf in ((self.proc.stdout, self.out), (self.proc.stderr, self.stderr)):
             if not f:
                 continue
             while True:
@@ -81,6 +149,60 @@ class Session:
                 if not data:
                     break
                 buf += data
+
+    def wait_log(self, pattern, timeout=None):
+        timeout = self.WAIT if timeout is None else timeout
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pump()
+            if rx.search(self.stderr):
+                return
+            time.sleep(0.05)
+        raise TestFailure("%s never logged %r: %r" % (self.WHO, pattern, bytes(self.stderr[-600:])))
+
+    def wait_exit(self, timeout=None):
+        timeout = self.WAIT if timeout is None else timeout
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("%s did not exit within %ss" % (self.WHO, timeout))
+        self.pump()
+        return rc
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.pump()
+        for marker in SANITIZER_MARKERS:
+            if marker in self.stderr:
+                at = self.stderr.index(marker)
+                raise TestFailure("%s: %r" % (self.REPORT, bytes(self.stderr[at:at + 600])))
+
+
+class Session(LoggedProcess):
+    """ringside hosting PROGRAM; the console is on pipes unless noio."""
+
+    def __init__(self, servers, program, extra=(), noio=False, env=None):
+        args = [BIN]
+        for spec in servers:
+            args += ["-server", spec]
+        if noio:
+            args.append("-noio")
+        args += list(extra)
+        args += ["--"] + list(program)
+        pipe = subprocess.DEVNULL if noio else subprocess.PIPE
+        super().__init__(args, stdin=pipe, stdout=pipe, env=env)
+
+    @property
+    def console_out(self):
+        """What the console has shown so far (collected by pump())."""
+        return self.out
 
     def console_type(self, line):
         self.proc.stdin.write(line.encode() + b"\n")
@@ -97,35 +219,12 @@ class Session:
         raise TestFailure("console never showed %r; last bytes: %r"
                           % (pattern, bytes(self.console_out[-300:])))
 
-    def wait_exit(self, timeout=10):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("ringside did not exit within %ss" % timeout)
-        self.pump()
-        return rc
-
     def rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
         return 0
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.pump()
-        # Under SANITIZE=1 a sanitizer report must fail the test that caused it.
-        for marker in (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:"):
-            if marker in self.stderr:
-                at = self.stderr.index(marker)
-                raise TestFailure("sanitizer report: %r" % bytes(self.stderr[at:at + 600]))
 
 
 def wait_listening(port, timeout=10):
@@ -406,26 +505,209 @@ def slow(fn):
     return fn
 
 
-def run_tests(selected=None, skip_slow=False):
-    passed = failed = 0
-    workdir = tempfile.mkdtemp(prefix="ringside-it-")
+def exclusive(fn):
+    """A test that must have the machine to itself under run.py --jobs: it
+    measures CPU, throughput or wall-clock rates that other tests running at
+    the same time would distort, or loads the machine so hard that others'
+    time limits would suffer.  It runs alone, before the others."""
+    fn.exclusive = True
+    return fn
+
+
+class TestTimeout(BaseException):
+    """The runner stopped a test that went past its time limit.  Not an
+    Exception, so that a test's own `except Exception` cannot swallow it on
+    the way to its finally: blocks."""
+
+
+def run_one(fn, workdir):
+    """Run one test and print its PASS/FAIL line; True if it passed."""
+    t0 = time.monotonic()
+    try:
+        fn(workdir)
+    except (Exception, TestTimeout) as e:  # one test's failure must not stop the rest
+        print("FAIL %s (%.1fs): %s" % (fn.__name__, time.monotonic() - t0, e))
+        if not isinstance(e, (TestFailure, TestTimeout)):
+            traceback.print_exc(file=sys.stdout)
+        ok = False
+    else:
+        print("PASS %s (%.1fs)" % (fn.__name__, time.monotonic() - t0))
+        ok = True
+    sys.stdout.flush()
+    return ok
+
+
+def chosen_tests(selected, skip_slow):
+    """The tests to run, in order; prints a SKIP line for each slow one left out."""
+    out = []
     for fn in TESTS:
         if selected and fn.__name__ not in selected:
             continue
         if skip_slow and getattr(fn, "slow", False) and not selected:
             print("SKIP %s (slow; run without --skip-slow)" % fn.__name__)
             continue
-        t0 = time.monotonic()
-        try:
-            fn(workdir)
-        except Exception as e:  # one test's failure must not stop the rest
-            failed += 1
-            print("FAIL %s (%.1fs): %s" % (fn.__name__, time.monotonic() - t0, e))
-            if not isinstance(e, TestFailure):
-                traceback.print_exc(file=sys.stdout)
-        else:
-            passed += 1
-            print("PASS %s (%.1fs)" % (fn.__name__, time.monotonic() - t0))
-        sys.stdout.flush()
+        out.append(fn)
+    sys.stdout.flush()
+    return out
+
+
+def summary(passed, failed):
     print("integration: %d passed, %d failed" % (passed, failed))
     return failed == 0
+
+
+def run_tests(selected=None, skip_slow=False):
+    """All chosen tests one after another in this process, in one workdir."""
+    passed = failed = 0
+    workdir = tempfile.mkdtemp(prefix="ringside-it-")
+    for fn in chosen_tests(selected, skip_slow):
+        if run_one(fn, workdir):
+            passed += 1
+        else:
+            failed += 1
+    return summary(passed, failed)
+
+
+# ---- running tests side by side (run.py --jobs N) ---------------------------
+#
+# Each test runs in a child process of its own (run.py --one NAME), with a
+# workdir and a block of ports of its own; its output goes to a file and is
+# printed whole once it ends.  Tests marked @exclusive run first, one at a
+# time, with nothing beside them.  A test past the time limit is sent SIGTERM
+# (TestTimeout in the child: its finally: blocks stop what it started); if it
+# has not ended GRACE seconds later, it and everything below it is killed.
+
+GRACE = 20
+PORT_BLOCK = 200
+
+
+def _descendants(pid):
+    """The pids of every process below PID, from /proc (a snapshot)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+class _Child:
+    """One test running in a process of its own."""
+
+    def __init__(self, fn, argv, env):
+        self.fn = fn
+        self.out = tempfile.TemporaryFile()
+        self.t0 = time.monotonic()
+        self.termed = None      # when it was sent SIGTERM for going past the limit
+        self.killed = False
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def kill_tree(self):
+        """SIGKILL the child and every process it started (found before the kill, since
+        orphans are handed to init), and its process group."""
+        for pid in [self.proc.pid] + _descendants(self.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.killed = True
+
+    def report(self, limit):
+        """Print what the test printed, whole, and a FAIL line if it could not; True if it
+        passed."""
+        self.out.seek(0)
+        text = self.out.read().decode(errors="replace")
+        self.out.close()
+        sys.stdout.write(text)
+        if text and not text.endswith("\n"):
+            sys.stdout.write("\n")
+        rc = self.proc.returncode
+        took = time.monotonic() - self.t0
+        name = self.fn.__name__
+        if self.killed:
+            print("FAIL %s (%.1fs): went past the %d s limit and did not stop within %d s of "
+                  "SIGTERM: killed with everything it started" % (name, took, limit, GRACE))
+        elif rc != 0 and not re.search(r"(?m)^FAIL %s \(" % re.escape(name), text):
+            how = "was killed by signal %d" % -rc if rc < 0 else "exited with status %d" % rc
+            print("FAIL %s (%.1fs): its process %s before it reported" % (name, took, how))
+        sys.stdout.flush()
+        return rc == 0 and not self.killed
+
+
+def run_parallel(selected, skip_slow, jobs, limit, command):
+    """Run the chosen tests JOBS at a time, each in a child process started with
+    COMMAND(name, workdir) (argv); LIMIT is each test's time limit in seconds."""
+    fns = chosen_tests(selected, skip_slow)
+    # The exclusive ones first (nothing waits for them to have the machine), then the slow
+    # ones, which wait out the longest timers: started early, they do not end the run alone.
+    queue = sorted(fns, key=lambda fn: (not getattr(fn, "exclusive", False),
+                                        not getattr(fn, "slow", False)))
+    rundir = tempfile.mkdtemp(prefix="ringside-it-")
+    # Each workdir is private (0700) like the one of a run in one process; the directory
+    # above can be passed through, so that a test may open its workdir to another uid.
+    os.chmod(rundir, 0o711)
+    space = port_space()
+    nblocks = (space[1] - space[0]) // PORT_BLOCK if space else 0
+    block = int.from_bytes(os.urandom(4), "big") % nblocks if nblocks else 0
+    running = []
+    passed = failed = 0
+    t_run = time.monotonic()
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                alone = getattr(queue[0], "exclusive", False)
+                if running and (alone or getattr(running[0].fn, "exclusive", False)):
+                    break
+                fn = queue.pop(0)
+                # Short: gdb breaks lines that name files in a long path.
+                workdir = os.path.join(rundir, "%d" % fns.index(fn))
+                os.mkdir(workdir, 0o700)
+                env = dict(os.environ, PYTHONUNBUFFERED="1")
+                if nblocks:
+                    # Blocks in turn: one is used again only after every other has been.
+                    lo = space[0] + block * PORT_BLOCK
+                    env["RINGSIDE_IT_PORTS"] = "%d-%d" % (lo, lo + PORT_BLOCK)
+                    block = (block + 1) % nblocks
+                running.append(_Child(fn, command(fn.__name__, workdir), env))
+                if alone:
+                    break
+            time.sleep(0.05)
+            for c in list(running):
+                if c.proc.poll() is None:
+                    now = time.monotonic()
+                    if c.termed is None and now - c.t0 > limit:
+                        c.proc.send_signal(signal.SIGTERM)
+                        c.termed = now
+                    elif c.termed is not None and now - c.termed > GRACE:
+                        c.kill_tree()
+                    if not c.killed:
+                        continue
+                running.remove(c)
+                if c.report(limit):
+                    passed += 1
+                else:
+                    failed += 1
+    except BaseException:
+        for c in running:
+            c.kill_tree()
+        raise
+    print("integration: %d tests, %d at a time, in %.0f s" % (passed + failed, jobs,
+                                                              time.monotonic() - t_run))
+    return summary(passed, failed)

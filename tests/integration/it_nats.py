@@ -14,8 +14,8 @@ import tempfile
 import time
 
 import harness
-from harness import (BASH, Client, Relay, TestFailure, check, free_port, slow, start, test,
-                     wait_listening)
+from harness import (BASH, Client, Relay, TestFailure, check, exclusive, free_port, slow, start,
+                     test, wait_listening)
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 GDB = ["gdb", "-q", "-nx", "-iex", "set pagination off", "-iex", "set confirm off"]
@@ -57,60 +57,19 @@ class NatsServer:
         self.stop()
 
 
-class Edge:
+class Edge(harness.LoggedProcess):
     """ringside -edge, its stderr kept."""
+
+    WHO = "the edge"
+    REPORT = "edge sanitizer report"
+    WAIT = 15
 
     def __init__(self, nats_spec, servers, extra=()):
         args = [harness.BIN, "-edge", nats_spec]
         for spec in servers:
             args += ["-server", spec]
         args += list(extra)
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        os.set_blocking(self.proc.stderr.fileno(), False)
-        self.stderr = bytearray()
-
-    def pump(self):
-        while True:
-            try:
-                data = os.read(self.proc.stderr.fileno(), 65536)
-            except BlockingIOError:
-                return
-            if not data:
-                return
-            self.stderr += data
-
-    def wait_log(self, pattern, timeout=15):
-        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.pump()
-            if rx.search(self.stderr):
-                return
-            time.sleep(0.05)
-        raise TestFailure("the edge never logged %r: %r" % (pattern, bytes(self.stderr[-600:])))
-
-    def wait_exit(self, timeout=15):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("the edge did not exit within %ss" % timeout)
-        self.pump()
-        return rc
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.pump()
-        for marker in (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:"):
-            if marker in self.stderr:
-                at = self.stderr.index(marker)
-                raise TestFailure("edge sanitizer report: %r" % bytes(self.stderr[at:at + 600]))
+        super().__init__(args)
 
 
 class Native:
@@ -763,6 +722,7 @@ def edge_clients_listed(oc, edge):
 
 @test
 @slow
+@exclusive
 def test_nats_origin_cpu_flat_with_edge_clients(workdir):
     """The origin's work does not grow with the number of an edge's idle clients (presence
     version 2: a heartbeat per edge every 5 s, deltas only for joins and leaves): over 20 s

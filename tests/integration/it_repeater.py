@@ -13,8 +13,8 @@ import subprocess
 import time
 
 import harness
-from harness import (BASH, Client, Relay, TestFailure, check, free_port, numbers_in_order,
-                     pump_all, slow, start, test, wait_listening)
+from harness import (BASH, Client, Relay, TestFailure, check, exclusive, free_port,
+                     numbers_in_order, pump_all, slow, start, test, wait_listening)
 from wire import (ACCEPT, CHALLENGE, GAP, NOTICE, OUTPUT, PREAMBLE, PRIVATE, PROOF, REFUSE,
                   STATE, TYPED, WELCOME, NativePeer, hello, parse_tlv, record, tlv)
 
@@ -24,8 +24,11 @@ T_FROM, T_TO = 14, 15
 VIA = rb"\(tcp 127\.0\.0\.1:\d+\) via repeater \(tcp 127\.0\.0\.1:\d+\)"
 
 
-class Repeater:
+class Repeater(harness.LoggedProcess):
     """ringside -repeater, its stderr kept."""
+
+    WHO = "the repeater"
+    REPORT = "repeater sanitizer report"
 
     def __init__(self, upstream_port, port, extra_s=(), persist=False, upstream=None,
                  extra=(), env=None):
@@ -39,55 +42,10 @@ class Repeater:
         if persist:
             args.append("-p")
         args += list(extra)
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=env)
-        os.set_blocking(self.proc.stderr.fileno(), False)
-        self.stderr = bytearray()
-
-    def pump(self):
-        while True:
-            try:
-                data = os.read(self.proc.stderr.fileno(), 65536)
-            except BlockingIOError:
-                return
-            if not data:
-                return
-            self.stderr += data
-
-    def wait_log(self, pattern, timeout=10):
-        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.pump()
-            if rx.search(self.stderr):
-                return
-            time.sleep(0.05)
-        raise TestFailure("the repeater never logged %r: %r" % (pattern, bytes(self.stderr[-600:])))
-
-    def wait_exit(self, timeout=10):
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("the repeater did not exit within %ss" % timeout)
-        self.pump()
-        return rc
+        super().__init__(args, env=env)
 
     def cpu_ticks(self):
         return cpu_ticks(self.proc.pid)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.pump()
-        for marker in (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:"):
-            if marker in self.stderr:
-                at = self.stderr.index(marker)
-                raise TestFailure("repeater sanitizer report: %r" % bytes(self.stderr[at:at + 600]))
 
 
 def cpu_ticks(pid):
@@ -1031,6 +989,7 @@ def one_run(kind, n_clients, lines):
 
 
 @slow
+@exclusive
 @test
 def test_repeater_origin_cpu_is_one_clients(workdir):
     """Benchmark: the origin's CPU for one workload with 1 repeater x 1000 clients against 1

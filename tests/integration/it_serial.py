@@ -18,7 +18,8 @@ import threading
 import time
 
 import harness
-from harness import BASH, Client, TestFailure, check, free_port, slow, test, wait_listening
+from harness import (BASH, Client, TestFailure, check, exclusive, free_port, slow, test,
+                     wait_listening)
 
 PROMPT = r"bash-[\d.]+[#$] "
 SANITIZER_MARKERS = (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:")
@@ -492,7 +493,7 @@ def test_com_raw_line_picocom_in_tmux(workdir):
         s.console_type(".servers")
         s.console_wait(r"0 - Debugger Server - com:Port=%s,Baud=115200,Raw,Password=\*"
                        % pair.a)
-        t = Tmux("ringside-it-picocom", "picocom -q -b 115200 %s" % pair.b)
+        t = Tmux("ringside-it-picocom-%d" % os.getpid(), "picocom -q -b 115200 %s" % pair.b)
         time.sleep(0.5)
         # The prompt went out before anyone looked: Enter asks again.
         t.keys("Enter")
@@ -798,6 +799,7 @@ def transfer(spec, nbytes, timeout):
 
 @test
 @slow
+@exclusive
 def test_com_throughput_and_idle_cpu(workdir):
     """Measured, printed, not judged, except that an idle line must cost next
     to nothing: 115200 baud paced by a relay (11,520 bytes a second each

@@ -14,12 +14,15 @@
 # Cleanup is always by pid (processes we started) and by name (namespaces
 # carrying our pid).  Namespaces left by a run that crashed are recognised by
 # the dead pid in their name and removed, with the processes still in them,
-# before a new cluster is made.
+# before a new cluster is made.  Clusters of tests running side by side
+# (run.py --jobs, a process per test) never meet: their names carry different
+# live pids, and namespaces are added and deleted under a lock.
 #
 #   python3 tests/integration/natsenv.py [--probe build/tests/helpers/natsprobe]
 # runs the self-test: a replicas-3 stream keeps every message across a node kill.
 import contextlib
 import ctypes
+import fcntl
 import os
 import re
 import shutil
@@ -215,6 +218,20 @@ def remove_stale():
     return gone
 
 
+@contextlib.contextmanager
+def netns_lock():
+    """Namespaces are added and deleted by one process at a time (tests may run side by
+    side): the first `ip netns add` on a machine makes /run/netns a mount point, and two
+    doing that at once stack two mounts."""
+    fd = os.open(os.path.join(tempfile.gettempdir(), "ringside-natsenv.lock"),
+                 os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def netns_available():
     """None if network namespaces can be made here, else why not."""
     if os.geteuid() != 0:
@@ -222,10 +239,11 @@ def netns_available():
     if not shutil.which("ip"):
         return "the ip command (iproute2) is not installed"
     name = "%s%d-probe" % (NS_PREFIX, os.getpid())
-    r = _ip("netns", "add", name, check=False)
-    if r.returncode != 0:
-        return "ip netns add failed: %s" % r.stderr.strip()
-    _ip("netns", "del", name, check=False)
+    with netns_lock():
+        r = _ip("netns", "add", name, check=False)
+        if r.returncode != 0:
+            return "ip netns add failed: %s" % r.stderr.strip()
+        _ip("netns", "del", name, check=False)
     return None
 
 
@@ -291,14 +309,16 @@ class Cluster:
         _ip("-n", name, "link", "set", "lo", "up")
 
     def build_network(self):
-        remove_stale()
-        self._add_ns(self.hub)
+        with netns_lock():
+            remove_stale()
+            self._add_ns(self.hub)
+            for i in range(self.n):
+                self._add_ns(self.ns(i))
         _ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.hub, "addr", "add", HUB_ADDR + "/24", "dev", "br0")
         _ip("-n", self.hub, "link", "set", "br0", "up")
         for i in range(self.n):
             ns = self.ns(i)
-            self._add_ns(ns)
             veth = "v%d" % (i + 1)
             # Made in the hub with its peer moved straight into the node: no
             # interface ever exists in the namespace we run in.
@@ -431,8 +451,9 @@ class Cluster:
                 _stop(self.procs[i], grace=3.0)
             except Exception:
                 pass
-        for name in reversed(self.made):
-            _remove_netns(name)
+        with netns_lock():
+            for name in reversed(self.made):
+                _remove_netns(name)
         self.made = []
         if self.own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)

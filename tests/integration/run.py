@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 # Integration tests: the real ringside binary hosting real programs (gdb,
 # bash), driven by real TCP clients and its own console.
-#   python3 tests/integration/run.py [--bin build/ringside] [test_name ...]
+#   python3 tests/integration/run.py [--bin build/ringside] [--skip-slow] [--jobs N]
+#                                    [test_name ...]
 import argparse
 import os
 import re
 import socket
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -838,11 +840,49 @@ def main():
     ap.add_argument("--bin", default=harness.BIN)
     ap.add_argument("--skip-slow", action="store_true",
                     help="leave out tests that mostly wait out real timers")
+    ap.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="run N tests at a time, each in a process of its own (default 1: "
+                         "one after another in this process)")
+    ap.add_argument("--timeout", type=int, default=300, metavar="SECONDS",
+                    help="with --jobs: a test running longer fails and is stopped (default 300)")
+    ap.add_argument("--one", metavar="NAME", help=argparse.SUPPRESS)      # a child of --jobs
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)
     ap.add_argument("tests", nargs="*")
     args = ap.parse_args()
+    if args.jobs < 1:
+        ap.error("--jobs: expected at least 1")
     harness.BIN = os.path.abspath(args.bin)
-    ok = harness.run_tests(set(args.tests) or None, skip_slow=args.skip_slow)
+    if args.one:
+        sys.exit(0 if run_child(args.one, args.workdir, args.timeout) else 1)
+    selected = set(args.tests) or None
+    if args.jobs == 1:
+        ok = harness.run_tests(selected, skip_slow=args.skip_slow)
+    else:
+        me = os.path.abspath(__file__)
+
+        def command(name, workdir):
+            return [sys.executable, me, "--bin", harness.BIN, "--timeout", str(args.timeout),
+                    "--one", name, "--workdir", workdir]
+        ok = harness.run_parallel(selected, args.skip_slow, args.jobs, args.timeout, command)
     sys.exit(0 if ok else 1)
+
+
+def run_child(name, workdir, limit):
+    """One test, as a child of --jobs: SIGTERM from the runner (the time limit) becomes a
+    TestTimeout, so the test's finally: blocks stop what it started."""
+    import signal
+    fns = [fn for fn in harness.TESTS if fn.__name__ == name]
+    if not fns:
+        print("FAIL %s (0.0s): no such test" % name)
+        return False
+    stopping = []
+
+    def stop(signum, frame):
+        if not stopping:        # once: a second raise would cut the clean-up short
+            stopping.append(signum)
+            raise harness.TestTimeout("went past the %d s limit: stopped by the runner" % limit)
+    signal.signal(signal.SIGTERM, stop)
+    return harness.run_one(fns[0], workdir or tempfile.mkdtemp(prefix="ringside-it-"))
 
 
 if __name__ == "__main__":
