@@ -165,9 +165,11 @@ run: deps
 unit: all $(TEST_BIN)
 	$(Q)sh tests/run-unit.sh $(TEST_BIN)
 
-# IT_ARGS: e.g. --skip-slow, or test names; IT_JOBS=N runs N tests at a time.
+# IT_ARGS: e.g. --skip-slow, or test names.  IT_JOBS: how many tests run at a
+# time (most wait on timers and clients; those marked exclusive run alone).
+IT_JOBS ?= 4
 integration: all examples
-	$(Q)python3 tests/integration/run.py --bin $(BIN) --jobs $(or $(IT_JOBS),1) $(IT_ARGS)
+	$(Q)python3 tests/integration/run.py --bin $(BIN) --jobs $(IT_JOBS) $(IT_ARGS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit
