@@ -4,7 +4,7 @@
 #   make bench-smoke   one small cell per contender and transport, a 200-client join storm and
 #                      a 100-client idle-memory cell (~35 s; CI gate on loss/no result)
 #   make bench-quick   reduced matrix, join storms, idle memory, ceiling search, embedding API
-#                      and slow clients, 3 interleaved repetitions (~25 min), writes bench/results/
+#                      and slow clients, 3 interleaved repetitions (~30 min), writes bench/results/
 #   make bench-transport  TCP, Unix socket and TLS at N = 100, 1000 (~15 min), writes bench/results/
 #   make bench         full matrix (5 interleaved runs per cell; ~3-4 hours)
 #   make bench-nats    the NATS scale profile (bench/nats.py): origin + nats-server + 4 edges, each
