@@ -662,10 +662,18 @@ static void on_record(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 	nats_chan_post(b->ch, it);
 }
 
-static void edge_unsubscribe(struct nbridge *b)
+/*
+ * DELETE: also delete the ordered consumer at the server now, rather than
+ * leave it to the server once nobody is interested.  Not after a bounce:
+ * libnats may be resetting that very consumer on its own thread then (it
+ * frees the consumer's name that a delete reads: a use-after-free seen under
+ * ASan), and a consumer of the old connection has no interest left anyway.
+ */
+static void edge_unsubscribe(struct nbridge *b, bool delete)
 {
 	if (b->sub_out) {
-		natsSubscription_Unsubscribe(b->sub_out);
+		if (delete)
+			natsSubscription_Unsubscribe(b->sub_out);
 		natsSubscription_Destroy(b->sub_out);
 		b->sub_out = NULL;
 	}
@@ -771,7 +779,7 @@ static void edge_command(struct nbridge *b, struct nats_item *it)
 /* Drop the connection and everything made on it. */
 static void disconnect(struct nbridge *b)
 {
-	edge_unsubscribe(b);
+	edge_unsubscribe(b, b->ready && connected(b) && !atomic_load(&b->bounced));
 	if (b->sub_in) {
 		natsSubscription_Destroy(b->sub_in);
 		b->sub_in = NULL;
@@ -849,7 +857,7 @@ static void *bridge_main(void *arg)
 			b->ready = false;
 			b->in_batch = false;
 			if (b->p.role == NBRIDGE_EDGE)
-				edge_unsubscribe(b);
+				edge_unsubscribe(b, false);
 			if (!atomic_exchange(&b->down_told, true))
 				post_simple(b, NEV_DOWN, 0);
 		}
