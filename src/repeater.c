@@ -129,6 +129,9 @@ int repeater_session_for(struct repeater *rep, const struct proto_msg *welcome)
 		 welcome->has_program ? welcome->program : "");
 	params.program = rep->program[0] ? rep->program : NULL;
 	res = session_init(s, &params, &cb, rep, err, sizeof(err));
+	/* The upstream loop waits on the session's fd: made here, once. */
+	if (res == 0 && (res = session_event_fd(s)) < 0)
+		snprintf(err, sizeof(err), "cannot make the local session's fd: %s", strerror(-res));
 	if (res < 0) {
 		repeater_log(rep, "%s", err);
 		session_destroy(s);
@@ -379,16 +382,9 @@ static void on_down_ready(struct ring_op *op, int res, unsigned flags)
 
 static void arm_down_poll(struct repeater *rep)
 {
-	int fd;
-
 	if (!rep->down || rep->down_inflight)
 		return;
-	fd = session_event_fd(rep->down);
-	if (fd < 0) {
-		repeater_log(rep, "cannot wait for the local session: %s", strerror(-fd));
-		return;
-	}
-	if (ring_poll(&rep->up.ring, &rep->down_op, fd, POLLIN) == 0)
+	if (ring_poll(&rep->up.ring, &rep->down_op, rep->down->event_fd, POLLIN) == 0)
 		rep->down_inflight = true;
 }
 
