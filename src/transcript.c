@@ -15,6 +15,11 @@ static size_t slot_of(const struct transcript *t, uint64_t off)
 	return (size_t)((off / t->chunk) % t->nchunks);
 }
 
+static size_t next_slot(const struct transcript *t, size_t slot)
+{
+	return slot + 1 == t->nchunks ? 0 : slot + 1;
+}
+
 int transcript_init(struct transcript *t, size_t cap, size_t chunk)
 {
 	memset(t, 0, sizeof(*t));
@@ -173,11 +178,11 @@ size_t transcript_writable(const struct transcript *t, size_t want, char **where
 	 * ours unless a send pins what its slot held. */
 	if (into) {
 		n = t->chunk - into;
-		slot = slot + 1 == t->nchunks ? 0 : slot + 1;
+		slot = next_slot(t, slot);
 	}
 	while (n < room && t->pins[slot] == 0) {
 		n += t->chunk;
-		slot = slot + 1 == t->nchunks ? 0 : slot + 1;
+		slot = next_slot(t, slot);
 	}
 	return n < room ? n : room;
 }
