@@ -167,14 +167,16 @@ static bool wait_quiet(struct nbridge *b)
 {
 	struct timespec until;
 	bool quiet;
+	int res = 0;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += QUIET_WAIT_S;
 	pthread_mutex_lock(&b->quiet_mu);
-	while (!(quiet = b->conns_closed >= b->conns_made && b->subs_done >= b->subs_made))
-		if (pthread_cond_timedwait(&b->quiet_cv, &b->quiet_mu, &until) == ETIMEDOUT)
-			break;
-	quiet = b->conns_closed >= b->conns_made && b->subs_done >= b->subs_made;
+	/* Looked at once more after a timeout: the last call may have come
+	 * just then. */
+	while (!(quiet = b->conns_closed >= b->conns_made && b->subs_done >= b->subs_made) &&
+	       res != ETIMEDOUT)
+		res = pthread_cond_timedwait(&b->quiet_cv, &b->quiet_mu, &until);
 	pthread_mutex_unlock(&b->quiet_mu);
 	return quiet;
 }
