@@ -1086,9 +1086,10 @@ def main():
     contenders = prof["contenders"]
     if args.contenders:
         contenders = [c for c in args.contenders.split(",") if c]
-        bad = [c for c in contenders if c not in ALL_CONTENDERS + [PTY_FLOOR]]
+        known = ALL_CONTENDERS + [PTY_FLOOR]
+        bad = [c for c in contenders if c not in known]
         if bad:
-            ap.error(f"unknown contender(s) {bad}; known: {ALL_CONTENDERS + [PTY_FLOOR]}")
+            ap.error(f"unknown contender(s) {bad}; known: {known}")
     if args.report_only:
         return rebuild_report(args.report_only, args.profile, prof, contenders)
     if args.wait_quiet is None:
