@@ -34,7 +34,7 @@ BENCH_COMMON_H := $(BENCH_DIR)/hist.h $(BENCH_DIR)/parse.h $(BENCH_DIR)/util.h
 
 BENCH_PY    := python3 $(BENCH_DIR)/run.py --build $(BENCH_OUT) --ringside $(BUILD)/ringside
 
-.PHONY: bench bench-quick bench-transport bench-smoke bench-deps bench-test bench-bins bench-ringside \
+.PHONY: bench bench-quick bench-cpu bench-transport bench-smoke bench-deps bench-test bench-bins bench-ringside \
 	bench-clean bench-nats bench-nats-smoke
 
 bench-bins: $(BENCH_BINS)
@@ -93,6 +93,9 @@ bench-smoke: bench-deps bench-bins bench-ringside
 # embed-bench's rule is the top Makefile's (it links the static library).
 bench-quick: bench-deps bench-bins bench-ringside $(BENCH_OUT)/embed-bench
 	$(Q)$(BENCH_PY) --profile quick
+
+bench-cpu: bench-deps bench-bins bench-ringside
+	$(Q)$(BENCH_PY) --profile cpu
 
 bench-transport: bench-deps bench-bins bench-ringside
 	$(Q)$(BENCH_PY) --profile transport
