@@ -8,6 +8,7 @@ import os
 import re
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -565,6 +566,10 @@ def run_tests(selected=None, skip_slow=False):
             passed += 1
         else:
             failed += 1
+    if failed:
+        print("  the tests' files are kept in %s" % workdir)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return summary(passed, failed)
 
 
@@ -605,8 +610,9 @@ def _descendants(pid):
 class _Child:
     """One test running in a process of its own."""
 
-    def __init__(self, fn, argv, env):
+    def __init__(self, fn, argv, env, workdir):
         self.fn = fn
+        self.workdir = workdir
         self.out = tempfile.TemporaryFile()
         self.t0 = time.monotonic()
         self.termed = None      # when it was sent SIGTERM for going past the limit
@@ -685,7 +691,7 @@ def run_parallel(selected, skip_slow, jobs, limit, command):
                     lo = space[0] + block * PORT_BLOCK
                     env["RINGSIDE_IT_PORTS"] = "%d-%d" % (lo, lo + PORT_BLOCK)
                     block = (block + 1) % nblocks
-                running.append(_Child(fn, command(fn.__name__, workdir), env))
+                running.append(_Child(fn, command(fn.__name__, workdir), env, workdir))
                 if alone:
                     break
             time.sleep(0.05)
@@ -702,12 +708,16 @@ def run_parallel(selected, skip_slow, jobs, limit, command):
                 running.remove(c)
                 if c.report(limit):
                     passed += 1
+                    shutil.rmtree(c.workdir, ignore_errors=True)
                 else:
                     failed += 1
+                    print("  its files are kept in %s" % c.workdir)
     except BaseException:
         for c in running:
             c.kill_tree()
         raise
     print("integration: %d tests, %d at a time, in %.0f s" % (passed + failed, jobs,
                                                               time.monotonic() - t_run))
+    if not failed:
+        shutil.rmtree(rundir, ignore_errors=True)
     return summary(passed, failed)
