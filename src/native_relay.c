@@ -285,7 +285,9 @@ static struct relay_ticket *ticket_slot(struct hub *s)
 
 	if (!nh)
 		return NULL;
-	for (unsigned i = 0; i < nh->ntickets; i++) {
+	/* tickets is NULL only while ntickets is 0; saying so spares GCC's
+	 * -Wnonnull a path where ticket_drop() would clear NULL. */
+	for (unsigned i = 0; nh->tickets && i < nh->ntickets; i++) {
 		struct relay_ticket *t = &nh->tickets[i];
 
 		if (!t->in_use || ticket_expired(s, t)) {
