@@ -593,12 +593,15 @@ def test_client_long_session_in_tmux(workdir):
 
 
 def check_client_log():
-    """The client's stderr under tmux (see client_command)."""
+    """The client's stderr under tmux (see client_command); removed once it
+    is found clean."""
+    path = "/tmp/ringside-it-%d.err" % os.getpid()
     try:
-        with open("/tmp/ringside-it-%d.err" % os.getpid(), "rb") as f:
+        with open(path, "rb") as f:
             check_clean(f.read())
     except FileNotFoundError:
-        pass
+        return
+    os.unlink(path)
 
 
 @test
