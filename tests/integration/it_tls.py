@@ -371,9 +371,9 @@ def test_tls_stalled_reader_is_skipped_whole_records(workdir):
         typist.wait_for(r"done-1600", timeout=60)
         # The staller read nothing meanwhile; now it reads everything. A
         # cut record would fail the TLS layer (eof) before the end marker.
-        # Slowly: each read finds about 4 KiB, about 100 ms after the last, as
-        # its 4 KiB buffer is far below loopback's 64 KiB segment (8-25 s here;
-        # raising SO_RCVBUF now does not widen the window fixed at connect).
+        # Slowly: with its 4 KiB receive buffer each read finds about 4 KiB,
+        # about 100 ms after the last (8-25 s in all here); raising SO_RCVBUF
+        # at this point did not make it faster.
         staller.wait_for(r"done-1600", timeout=60)
         gaps, last = numbers_in_order(bytes(staller.data), rb"^(\d+)\r?$")
         check(gaps >= 1, "the stalled reader was never skipped ahead")
