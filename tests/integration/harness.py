@@ -118,13 +118,21 @@ def raise_nofile(n):
 SANITIZER_MARKERS = (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:")
 
 
+def check_clean(stderr, who):
+    """Under SANITIZE=1 a sanitizer report in STDERR fails the test that caused it;
+    WHO names the process in the failure."""
+    for marker in SANITIZER_MARKERS:
+        if marker in stderr:
+            at = stderr.index(marker)
+            raise TestFailure("%s sanitizer report: %r" % (who, bytes(stderr[at:at + 600])))
+
+
 class LoggedProcess:
     """A process a test started, its stderr (and stdout, when that is a pipe) collected as
     it comes: wait for a pattern in its log, wait for its exit, stop it.  Under SANITIZE=1 a
     sanitizer report in its stderr fails the test that started it, when it is closed."""
 
     WHO = "ringside"                # how messages name it
-    REPORT = "sanitizer report"
     WAIT = 10                       # seconds wait_log and wait_exit wait unless told
 
     def __init__(self, args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=None):
@@ -180,10 +188,7 @@ class LoggedProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.pump()
-        for marker in SANITIZER_MARKERS:
-            if marker in self.stderr:
-                at = self.stderr.index(marker)
-                raise TestFailure("%s: %r" % (self.REPORT, bytes(self.stderr[at:at + 600])))
+        check_clean(self.stderr, self.WHO)
 
 
 class Session(LoggedProcess):

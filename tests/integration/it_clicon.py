@@ -33,16 +33,6 @@ def listener(port):
     return l
 
 
-def stderr_wait(s, pattern, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s.pump()
-        if re.search(pattern, bytes(s.stderr)):
-            return
-        time.sleep(0.05)
-    raise TestFailure("ringside never logged %r: %r" % (pattern, bytes(s.stderr[-500:])))
-
-
 @test
 def test_clicon_client_first_then_server(workdir):
     port = free_port()
@@ -61,7 +51,7 @@ def test_clicon_client_first_then_server(workdir):
         # A drop (a reset, not a goodbye): the server dials again.
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.sock.close()
-        stderr_wait(s, rb"lost the client at 127\.0\.0\.1:%d .*dialing again" % port)
+        s.wait_log(rb"lost the client at 127\.0\.0\.1:%d .*dialing again" % port)
         c2, _ = accept_one(l)
         c2.wait_for(r"Password: ")
         c2.send_line("rev7")
@@ -95,8 +85,7 @@ def test_clicon_server_first_retries_until_the_client_listens(workdir):
     port = free_port()
     s = Session(["tcp:port=%d,clicon=127.0.0.1" % port], BASH, noio=True)
     try:
-        stderr_wait(s, rb"the client at 127\.0\.0\.1:%d does not answer \(Connection refused\)"
-                    % port)
+        s.wait_log(rb"the client at 127\.0\.0\.1:%d does not answer \(Connection refused\)" % port)
         time.sleep(1.5)
         l = listener(port)
         try:

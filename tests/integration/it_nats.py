@@ -61,7 +61,6 @@ class Edge(harness.LoggedProcess):
     """ringside -edge, its stderr kept."""
 
     WHO = "the edge"
-    REPORT = "edge sanitizer report"
     WAIT = 15
 
     def __init__(self, nats_spec, servers, extra=()):

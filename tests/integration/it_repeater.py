@@ -28,7 +28,6 @@ class Repeater(harness.LoggedProcess):
     """ringside -repeater, its stderr kept."""
 
     WHO = "the repeater"
-    REPORT = "repeater sanitizer report"
 
     def __init__(self, upstream_port, port, extra_s=(), persist=False, upstream=None,
                  extra=(), env=None):

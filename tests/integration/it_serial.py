@@ -18,18 +18,10 @@ import threading
 import time
 
 import harness
-from harness import (BASH, Client, TestFailure, check, exclusive, free_port, slow, test,
+from harness import (BASH, Client, TestFailure, check, check_clean, exclusive, free_port, slow, test,
                      wait_listening)
 
 PROMPT = r"bash-[\d.]+[#$] "
-SANITIZER_MARKERS = (b"AddressSanitizer", b"LeakSanitizer", b"runtime error:")
-
-
-def check_clean(stderr, who):
-    for marker in SANITIZER_MARKERS:
-        if marker in stderr:
-            at = stderr.index(marker)
-            raise TestFailure("%s sanitizer report: %r" % (who, stderr[at:at + 600]))
 
 
 class PtyPair:

@@ -116,16 +116,6 @@ def s_client(args, text, until, timeout=10):
     return bytes(out)
 
 
-def stderr_wait(s, pattern, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s.pump()
-        if re.search(pattern, bytes(s.stderr)):
-            return
-        time.sleep(0.05)
-    raise TestFailure("ringside never logged %r; stderr: %r" % (pattern, bytes(s.stderr[-600:])))
-
-
 @test
 def test_ssl_raw_clients_share_the_text_view(workdir):
     env, crt = tls_env(workdir)
@@ -313,7 +303,7 @@ def test_tls_handshake_abuse_is_bounded(workdir):
             pass
         check(time.monotonic() - t0 < 3, "garbage held the connection %.1fs" % (time.monotonic() - t0))
         g.close()
-        stderr_wait(s, rb"\(ssl 127\.0\.0\.1:\d+\) dropped: TLS handshake failed")
+        s.wait_log(rb"\(ssl 127\.0\.0\.1:\d+\) dropped: TLS handshake failed")
         # No AEAD suite in common: refused, the session does not care.
         p = subprocess.run(["openssl", "s_client", "-tls1_2", "-cipher", "AES128-SHA",
                             "-connect", "127.0.0.1:%d" % port], input=b"", capture_output=True,
@@ -332,13 +322,13 @@ def test_tls_handshake_abuse_is_bounded(workdir):
         extra = socket.create_connection(("127.0.0.1", port), timeout=5)
         extra.settimeout(3)
         check(extra.recv(100) == b"", "a 4th handshake was let in past -maxauth 3")
-        stderr_wait(s, rb"still authenticating")
+        s.wait_log(rb"still authenticating")
         for st in stalled:
             st.settimeout(20)
             check(st.recv(100) == b"", "a stalled handshake got bytes")
         waited = time.monotonic() - t0
         check(8 <= waited <= 15, "stalled handshakes closed after %.1fs (limit 10 s)" % waited)
-        stderr_wait(s, rb"TLS handshake not finished in time")
+        s.wait_log(rb"TLS handshake not finished in time")
         # Afterwards a real client gets in.
         c = TLSClient(port)
         c.wait_for(PROMPT)
