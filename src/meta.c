@@ -214,18 +214,25 @@ static void cmd_echo(struct hub *s, const char *arg, size_t len)
 static void cmd_stats(struct hub *s, const char *arg, size_t len)
 {
 	const struct hub_stats *st = &s->stats;
+	unsigned carried = 0;
 
+	/* Walked only here: .stats is typed, not a hot path. */
+	for (const struct client *c = s->clients; c; c = c->next)
+		if (c->state == CLIENT_LIVE)
+			carried += native_relay_carried(c);
 	writer_emitf(s,
 		      "ringside stats: clients=%u sends=%llu bytes_sent=%llu gaps=%llu "
 		      "skipped=%llu copied=%llu private=%llu accepted=%llu refused=%llu "
-		      "head=%llu ring=%zu lag_budget=%zu inflight=%u cq_overflow=%llu",
+		      "head=%llu ring=%zu lag_budget=%zu inflight=%u cq_overflow=%llu "
+		      "behind_repeaters=%u edge_clients=%u",
 		      s->nclients, (unsigned long long)st->sends,
 		      (unsigned long long)st->bytes_sent, (unsigned long long)st->gaps,
 		      (unsigned long long)st->skipped_bytes, (unsigned long long)st->copied,
 		      (unsigned long long)st->private_bytes, (unsigned long long)st->accepted,
 		      (unsigned long long)st->refused, (unsigned long long)s->tr.head, s->tr.cap,
 		      s->lag_budget, s->ring.inflight,
-		      (unsigned long long)s->ring.stats.cq_overflow);
+		      (unsigned long long)s->ring.stats.cq_overflow, carried,
+		      nats_pub_edge_clients(s));
 }
 
 static const struct meta_cmd commands[] = {

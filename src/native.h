@@ -52,6 +52,8 @@ void native_relay_left(struct hub *s, struct client *c);
 /* .clients: the lines for C if it is a relay (itself, then the clients it
  * carries), and true; false for any other client. */
 bool native_relay_clients(struct hub *s, const struct client *c);
+/* How many clients C carries if it is a relay (admitted ones), else 0. */
+unsigned native_relay_carried(const struct client *c);
 /* Free the session's native state (relay tickets). */
 void native_hub_free(struct hub *s);
 

@@ -729,17 +729,25 @@ void relay_free(struct client *c)
 	c->nat->relay = NULL;
 }
 
+unsigned native_relay_carried(const struct client *c)
+{
+	const struct native_relay *r = relay_of(c);
+	unsigned admitted = 0;
+
+	for (unsigned i = 0; r && i < r->nsubs; i++)
+		admitted += r->subs[i]->admitted;
+	return admitted;
+}
+
 bool native_relay_clients(struct hub *s, const struct client *c)
 {
 	const struct native_relay *r = relay_of(c);
 	bool ro = r && r->speaking ? r->saved.readonly : c->readonly;
 	char when[64], ident[IDENT_MAX];
-	unsigned admitted = 0;
+	unsigned admitted = native_relay_carried(c);
 
 	if (!r)
 		return false;
-	for (unsigned i = 0; i < r->nsubs; i++)
-		admitted += r->subs[i]->admitted;
 	meta_format_time(c->last_active, when, sizeof(when));
 	writer_emitf(s, "%s, last active %s (repeater for %u client%s, %s, %llu bytes behind)",
 		     ident_of(c, NULL, ident), when, admitted, admitted == 1 ? "" : "s",

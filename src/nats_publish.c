@@ -472,3 +472,13 @@ unsigned nats_pub_clients(struct hub *h)
 	nats_pres_origin_each(&p->pres, list_one, &lc);
 	return lc.n;
 }
+
+unsigned nats_pub_edge_clients(struct hub *h)
+{
+	struct nats_pub *p = h->pub;
+
+	if (!p)
+		return 0;
+	nats_pres_origin_expire(&p->pres, h->now);
+	return (unsigned)nats_pres_origin_each(&p->pres, NULL, NULL);
+}

@@ -46,5 +46,7 @@ bool nats_pub_flushed(const struct hub *h);
 void nats_pub_show(struct hub *h);
 /* `.clients`: the edges' clients, after ours; how many were listed. */
 unsigned nats_pub_clients(struct hub *h);
+/* `.stats`: how many clients the edges last said they have. */
+unsigned nats_pub_edge_clients(struct hub *h);
 
 #endif

@@ -598,7 +598,7 @@ static void test_meta_stats(void **state)
 	assert_true(matches(got, "^\\.stats\r\nringside stats: clients=0 sends=0 bytes_sent=0 "
 				 "gaps=0 skipped=0 copied=0 private=0 accepted=0 refused=0 "
 				 "head=[0-9]+ ring=262144 lag_budget=131072 inflight=0 "
-				 "cq_overflow=0\r\n$"));
+				 "cq_overflow=0 behind_repeaters=0 edge_clients=0\r\n$"));
 }
 
 /* ---- time format ------------------------------------------------------ */

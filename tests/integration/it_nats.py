@@ -217,6 +217,16 @@ def test_nats_edges_serve_identical_output(workdir):
                 break
         else:
             raise TestFailure(".clients never listed the edges' clients: %r" % listed)
+        # .stats counts the four edge clients apart from the origin's own one.
+        deadline = time.monotonic() + 10
+        while True:
+            mark = len(oc.data)
+            oc.send_line(".stats")
+            m = oc.wait_for(rb"ringside stats: clients=(\d+) [^\r]* edge_clients=(\d+)\r\n", start=mark)
+            if m.group(2) == b"4" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        check(m.group(1) == b"1" and m.group(2) == b"4", ".stats: %r" % m.group(0))
         # The same bytes everywhere from the first prompt on: raw at the origin and on
         # both edges, and the native clients' text.
         r1.send_line("echo done-marker\\n")

@@ -723,6 +723,10 @@ def test_origin_takes_a_scripted_relay(workdir):
                         rb"\(repeater for 2 clients, read-write")
         direct.wait_for(rb"TESTBOX\\ro \(tcp 10\.0\.0\.1:1\) via repeater \([^)]*\), last active [^\r]* "
                         rb"\(behind a repeater, read-only\)")
+        # .stats counts the relay as one client and the two it carries apart.
+        mark = len(direct.data)
+        direct.send_line(".stats")
+        direct.wait_for(rb"ringside stats: clients=2 [^\r]* behind_repeaters=2 edge_clients=0\r\n", start=mark)
         p.send(record(SUB_BYE, b"", seq=6))
         direct.wait_for(rb"TESTBOX\\rw \(tcp 10\.0\.0\.1:2\) via repeater \([^)]*\) disconnected at")
         # The relay's own line is a protocol error: it speaks for its clients only.
