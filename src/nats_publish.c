@@ -447,38 +447,31 @@ void nats_pub_show(struct hub *h)
 		     p->pres.heartbeats, p->pres.deltas, p->pres.snapshots, p->pres.asks);
 }
 
-struct list_ctx {
-	struct hub *h;
-	unsigned n;
-};
-
 static void list_one(void *arg, const char *edge, const struct nats_pres_member *m)
 {
-	struct list_ctx *lc = arg;
-
-	writer_emitf(lc->h, "%s via edge %s (edge client, %s, %s)", m->who, edge,
+	writer_emitf(arg, "%s via edge %s (edge client, %s, %s)", m->who, edge,
 		     m->native ? "native" : "raw", m->readonly ? "read-only" : "read-write");
-	lc->n++;
+}
+
+/* FN (may be NULL) for each client of each edge still heard from; how many. */
+static unsigned each_edge_client(struct hub *h,
+				 void (*fn)(void *arg, const char *edge,
+					    const struct nats_pres_member *m))
+{
+	struct nats_pub *p = h->pub;
+
+	if (!p)
+		return 0;
+	nats_pres_origin_expire(&p->pres, h->now);
+	return (unsigned)nats_pres_origin_each(&p->pres, fn, h);
 }
 
 unsigned nats_pub_clients(struct hub *h)
 {
-	struct nats_pub *p = h->pub;
-	struct list_ctx lc = { .h = h };
-
-	if (!p)
-		return 0;
-	nats_pres_origin_expire(&p->pres, h->now);
-	nats_pres_origin_each(&p->pres, list_one, &lc);
-	return lc.n;
+	return each_edge_client(h, list_one);
 }
 
 unsigned nats_pub_edge_clients(struct hub *h)
 {
-	struct nats_pub *p = h->pub;
-
-	if (!p)
-		return 0;
-	nats_pres_origin_expire(&p->pres, h->now);
-	return (unsigned)nats_pres_origin_each(&p->pres, NULL, NULL);
+	return each_edge_client(h, NULL);
 }
